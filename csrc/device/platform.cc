@@ -1,0 +1,147 @@
+#include "device/platform.h"
+
+#include <atomic>
+#include <exception>
+#include <string>
+
+#include "common/tf_status.h"
+#include "core_loader.h"
+#include "device/host_device.h"
+#include "runtime/runtime.h"
+
+namespace int8flow::device {
+namespace {
+
+// Empty when QCPU can run here; otherwise why not.
+std::string InertReason() {
+  if (runtime::GetSettings().disabled) return "disabled by INT8FLOW_DISABLE";
+  if (runtime::FaultInjected("device_init"))
+    throw std::runtime_error("injected failure (INT8FLOW_TEST_FAULT=device_init)");
+  const runtime::CpuFeatures& cpu = runtime::GetCpuFeatures();
+  if (!cpu.avx2 || !cpu.fma) return "this CPU (" + cpu.model + ") lacks AVX2/FMA, which int8flow needs";
+  if (!cpu.onednn_error.empty()) return "oneDNN cannot be used: " + cpu.onednn_error;
+  std::string why;
+  if (LoadCore(&why) == nullptr) return why;
+  return "";
+}
+
+void Publish(runtime::LoadState state) {
+  state.initialized = true;
+  state.plugin_path = PluginPath();
+  state.active = state.reason.empty();
+  runtime::SetLoadState(state);
+  if (!state.active && !runtime::GetSettings().disabled) {
+    runtime::WarnOnce("the QCPU device is off: " + state.reason +
+                      ". TensorFlow carries on with its own CPU device.");
+  }
+}
+
+std::atomic<int> device_count{0};
+
+void GetDeviceCount(const SP_Platform*, int* count, TF_Status* status) {
+  *count = device_count.load();
+  SetOk(status);
+}
+
+void CreateDevice(const SP_Platform*, SE_CreateDeviceParams* params, TF_Status* status) {
+  const runtime::Settings& settings = runtime::GetSettings();
+  const runtime::CpuFeatures& cpu = runtime::GetCpuFeatures();
+  auto* device = new HostDevice;
+  device->ordinal = params->ordinal;
+  device->hardware_name = cpu.model;
+  device->vendor = "int8flow (oneDNN " + cpu.onednn_version + ", " + cpu.onednn_isa + ")";
+  device->explicit_limit = settings.memory_limit_bytes > 0;
+  device->memory_limit =
+      device->explicit_limit ? settings.memory_limit_bytes : runtime::PhysicalMemoryBytes();
+
+  SP_Device* out = params->device;
+  out->struct_size = SP_DEVICE_STRUCT_SIZE;
+  out->ordinal = params->ordinal;
+  out->device_handle = device;
+  out->hardware_name = device->hardware_name.c_str();
+  out->device_vendor = device->vendor.c_str();
+  out->pci_bus_id = nullptr;  // not a PCI device
+  SetOk(status);
+}
+
+void DestroyDevice(const SP_Platform*, SP_Device* device) {
+  delete static_cast<HostDevice*>(device->device_handle);
+  device->device_handle = nullptr;
+}
+
+void CreateDeviceFns(const SP_Platform*, SE_CreateDeviceFnsParams* params, TF_Status* status) {
+  FillDeviceFns(params->device_fns);
+  SetOk(status);
+}
+
+void CreateStreamExecutor(const SP_Platform*, SE_CreateStreamExecutorParams* params,
+                          TF_Status* status) {
+  FillStreamExecutor(params->stream_executor);
+  SetOk(status);
+}
+
+void CreateTimerFns(const SP_Platform*, SP_TimerFns* timer_fns, TF_Status* status) {
+  FillTimerFns(timer_fns);
+  SetOk(status);
+}
+
+// The tables above hold only function pointers and static strings: there is
+// nothing to free when TF tears them down.
+void DestroyDeviceFns(const SP_Platform*, SP_DeviceFns*) {}
+void DestroyStreamExecutor(const SP_Platform*, SP_StreamExecutor*) {}
+void DestroyTimerFns(const SP_Platform*, SP_TimerFns*) {}
+void DestroyPlatform(SP_Platform*) {}
+void DestroyPlatformFns(SP_PlatformFns*) {}
+
+}  // namespace
+
+void RegisterPlatform(SE_PlatformRegistrationParams* params) {
+  params->struct_size = SE_PLATFORM_REGISTRATION_PARAMS_STRUCT_SIZE;
+  params->major_version = SE_MAJOR;
+  params->minor_version = SE_MINOR;
+  params->patch_version = SE_PATCH;
+  params->destroy_platform = DestroyPlatform;
+  params->destroy_platform_fns = DestroyPlatformFns;
+
+  SP_Platform* platform = params->platform;
+  platform->struct_size = SP_PLATFORM_STRUCT_SIZE;
+  platform->name = kDeviceType;
+  platform->type = kDeviceType;
+  platform->supports_unified_memory = false;
+  platform->use_bfc_allocator = true;
+  // Grow on demand: a CPU device must not reserve the machine's RAM up front.
+  platform->force_memory_growth = true;
+
+  SP_PlatformFns* fns = params->platform_fns;
+  fns->struct_size = SP_PLATFORM_FNS_STRUCT_SIZE;
+  fns->get_device_count = GetDeviceCount;
+  fns->create_device = CreateDevice;
+  fns->destroy_device = DestroyDevice;
+  fns->create_device_fns = CreateDeviceFns;
+  fns->destroy_device_fns = DestroyDeviceFns;
+  fns->create_stream_executor = CreateStreamExecutor;
+  fns->destroy_stream_executor = DestroyStreamExecutor;
+  fns->create_timer_fns = CreateTimerFns;
+  fns->destroy_timer_fns = DestroyTimerFns;
+
+  // Decided now, so the load state and any warning are there at import.
+  runtime::LoadState state;
+  try {
+    state.reason = InertReason();
+  } catch (const std::exception& e) {
+    state.reason = std::string("initialisation failed: ") + e.what();
+  } catch (...) {
+    state.reason = "initialisation failed with an unknown exception";
+  }
+  Publish(state);
+  device_count = state.reason.empty() ? 1 : 0;
+}
+
+void Deactivate(const std::string& reason) {
+  device_count = 0;
+  runtime::LoadState state;
+  state.reason = reason;
+  Publish(state);
+}
+
+}  // namespace int8flow::device

@@ -1,0 +1,58 @@
+// int8flow._native: the Python side's view of the runtime library. It links
+// libint8flow_runtime.so only, so it imports before (or without) TensorFlow.
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include "runtime/runtime.h"
+
+namespace py = pybind11;
+namespace rt = int8flow::runtime;
+
+namespace {
+
+py::dict Stats() {
+  const rt::StatsSnapshot s = rt::Stats();
+  const char* kinds[rt::kNumCopyKinds] = {"htod", "dtoh", "dtod"};
+  py::dict copies;
+  for (int i = 0; i < rt::kNumCopyKinds; ++i)
+    copies[kinds[i]] = py::dict(py::arg("count") = s.copies[i], py::arg("bytes") = s.copy_bytes[i]);
+  py::dict memory(py::arg("num_allocs") = s.num_allocs, py::arg("bytes_in_use") = s.bytes_in_use,
+                  py::arg("peak_bytes_in_use") = s.peak_bytes_in_use,
+                  py::arg("largest_alloc_size") = s.largest_alloc_size);
+  return py::dict(py::arg("copies") = copies, py::arg("memory") = memory);
+}
+
+py::dict LoadState() {
+  const rt::LoadState s = rt::GetLoadState();
+  return py::dict(py::arg("initialized") = s.initialized, py::arg("active") = s.active,
+                  py::arg("reason") = s.reason, py::arg("plugin_path") = s.plugin_path);
+}
+
+py::dict CpuFeatures() {
+  const rt::CpuFeatures& c = rt::GetCpuFeatures();
+  py::dict isa(py::arg("avx2") = c.avx2, py::arg("fma") = c.fma, py::arg("avx512f") = c.avx512f,
+               py::arg("avx512_vnni") = c.avx512_vnni, py::arg("avx512_bf16") = c.avx512_bf16,
+               py::arg("avx_vnni") = c.avx_vnni, py::arg("amx_int8") = c.amx_int8,
+               py::arg("amx_bf16") = c.amx_bf16);
+  return py::dict(py::arg("model") = c.model, py::arg("cores") = c.logical_cores,
+                  py::arg("flags") = isa, py::arg("onednn_version") = c.onednn_version,
+                  py::arg("onednn_isa") = c.onednn_isa, py::arg("onednn_error") = c.onednn_error,
+                  py::arg("memory_bytes") = rt::PhysicalMemoryBytes());
+}
+
+py::dict Settings() {
+  const rt::Settings& s = rt::GetSettings();
+  return py::dict(py::arg("disabled") = s.disabled,
+                  py::arg("memory_limit_bytes") = s.memory_limit_bytes);
+}
+
+}  // namespace
+
+PYBIND11_MODULE(_native, m) {
+  m.doc() = "int8flow's native helpers (shared state with the TensorFlow plugin)";
+  m.def("stats", &Stats, "Copy and device-memory counters since the last reset.");
+  m.def("reset_stats", &rt::ResetStats, "Zero the copy and allocation counters.");
+  m.def("load_state", &LoadState, "Whether the plugin initialised in this process, and why not.");
+  m.def("cpu_features", &CpuFeatures, "CPU flags, core count and the oneDNN ISA.");
+  m.def("settings", &Settings, "Settings read from INT8FLOW_* environment variables.");
+}

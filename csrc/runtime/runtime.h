@@ -1,0 +1,75 @@
+// libint8flow_runtime.so: the state that the TF plugin and the Python module
+// share. Both link this one library (same file, same soname), so counters the
+// device bumps are the ones `int8flow.stats()` reads. It depends on libc only,
+// which is why the Python side can use it before TensorFlow is imported.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#define INT8FLOW_EXPORT __attribute__((visibility("default")))
+
+namespace int8flow::runtime {
+
+// ---- copy and allocation counters -----------------------------------------
+enum class CopyKind { kHostToDevice = 0, kDeviceToHost = 1, kDeviceToDevice = 2 };
+inline constexpr int kNumCopyKinds = 3;
+
+struct StatsSnapshot {
+  uint64_t copies[kNumCopyKinds];
+  uint64_t copy_bytes[kNumCopyKinds];
+  int64_t num_allocs;          // device allocations made since the last reset
+  int64_t bytes_in_use;        // device bytes held now (not reset)
+  int64_t peak_bytes_in_use;   // since the last reset
+  int64_t largest_alloc_size;  // since the last reset
+};
+
+INT8FLOW_EXPORT void RecordCopy(CopyKind kind, uint64_t bytes);
+INT8FLOW_EXPORT void RecordAlloc(int64_t bytes);
+INT8FLOW_EXPORT void RecordFree(int64_t bytes);
+INT8FLOW_EXPORT StatsSnapshot Stats();
+INT8FLOW_EXPORT void ResetStats();
+
+// ---- whether the plugin is active in this process ---------------------------
+struct LoadState {
+  bool initialized = false;  // SE_InitPlugin ran in this process
+  bool active = false;       // QCPU devices were registered
+  std::string reason;        // why inert, when !active
+  std::string plugin_path;   // the .so TensorFlow loaded
+};
+INT8FLOW_EXPORT void SetLoadState(const LoadState& state);
+INT8FLOW_EXPORT LoadState GetLoadState();
+
+// ---- settings from the environment, parsed once -----------------------------
+// A malformed value never aborts: it gives one warning and the default.
+struct Settings {
+  bool disabled = false;            // INT8FLOW_DISABLE
+  int64_t memory_limit_bytes = 0;   // INT8FLOW_MEMORY_LIMIT_MB, 0 = none
+  std::string test_fault;           // INT8FLOW_TEST_FAULT (tests only)
+};
+INT8FLOW_EXPORT const Settings& GetSettings();
+// True when the tests asked to inject `fault` (see docs/architecture.md).
+INT8FLOW_EXPORT bool FaultInjected(const char* fault);
+
+// One line on stderr, prefixed "int8flow: "; repeated messages print once.
+INT8FLOW_EXPORT void WarnOnce(const std::string& message);
+
+// ---- the CPU, and the oneDNN that will run on it -----------------------------
+struct CpuFeatures {
+  std::string model;
+  int logical_cores = 0;
+  bool avx2 = false, fma = false, avx512f = false, avx512_vnni = false,
+       avx512_bf16 = false, avx_vnni = false, amx_int8 = false, amx_bf16 = false;
+  // oneDNN's view, from libdnnl.so.3 loaded lazily: empty when it cannot load.
+  std::string onednn_version;
+  std::string onednn_isa;    // e.g. "avx2", "avx512_core_vnni", "avx512_core_amx"
+  std::string onednn_error;  // why oneDNN could not be loaded
+};
+INT8FLOW_EXPORT const CpuFeatures& GetCpuFeatures();
+
+// Physical memory visible to this process: RAM, capped by a cgroup limit.
+INT8FLOW_EXPORT int64_t PhysicalMemoryBytes();
+// Memory the OS could still give this process (MemAvailable).
+INT8FLOW_EXPORT int64_t AvailableMemoryBytes();
+
+}  // namespace int8flow::runtime

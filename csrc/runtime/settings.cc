@@ -1,0 +1,93 @@
+// Environment settings and the load state. Parsing never throws and never
+// aborts: a plugin lives inside someone else's process.
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <mutex>
+#include <set>
+#include <string>
+
+#include "runtime/runtime.h"
+
+namespace int8flow::runtime {
+namespace {
+
+std::string Lower(std::string s) {
+  for (char& ch : s) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+  return s;
+}
+
+bool ParseFlag(const char* name, bool fallback) {
+  const char* raw = std::getenv(name);
+  if (raw == nullptr || *raw == '\0') return fallback;
+  const std::string value = Lower(raw);
+  if (value == "1" || value == "true" || value == "yes" || value == "on") return true;
+  if (value == "0" || value == "false" || value == "no" || value == "off") return false;
+  WarnOnce(std::string(name) + "='" + raw + "' is not a boolean (use 1 or 0); using " +
+           (fallback ? "1" : "0"));
+  return fallback;
+}
+
+int64_t ParsePositiveMegabytes(const char* name) {
+  const char* raw = std::getenv(name);
+  if (raw == nullptr || *raw == '\0') return 0;
+  errno = 0;
+  char* end = nullptr;
+  const long long mb = std::strtoll(raw, &end, 10);
+  constexpr long long kMaxMb = 1LL << 40;  // keeps mb << 20 inside int64
+  if (errno != 0 || end == raw || *end != '\0' || mb <= 0 || mb > kMaxMb) {
+    WarnOnce(std::string(name) + "='" + raw +
+             "' is not a positive whole number of MiB; ignoring it (no limit)");
+    return 0;
+  }
+  return static_cast<int64_t>(mb) << 20;
+}
+
+Settings ReadSettings() {
+  Settings s;
+  s.disabled = ParseFlag("INT8FLOW_DISABLE", false);
+  s.memory_limit_bytes = ParsePositiveMegabytes("INT8FLOW_MEMORY_LIMIT_MB");
+  if (const char* fault = std::getenv("INT8FLOW_TEST_FAULT")) s.test_fault = fault;
+  return s;
+}
+
+std::mutex& state_mutex() {
+  static std::mutex mu;
+  return mu;
+}
+
+LoadState& load_state() {
+  static LoadState state;
+  return state;
+}
+
+}  // namespace
+
+const Settings& GetSettings() {
+  static const Settings settings = ReadSettings();
+  return settings;
+}
+
+bool FaultInjected(const char* fault) { return GetSettings().test_fault == fault; }
+
+void WarnOnce(const std::string& message) {
+  static std::mutex mu;
+  static std::set<std::string> said;
+  std::lock_guard<std::mutex> lock(mu);
+  if (!said.insert(message).second) return;
+  std::fprintf(stderr, "int8flow: %s\n", message.c_str());
+  std::fflush(stderr);
+}
+
+void SetLoadState(const LoadState& state) {
+  std::lock_guard<std::mutex> lock(state_mutex());
+  load_state() = state;
+}
+
+LoadState GetLoadState() {
+  std::lock_guard<std::mutex> lock(state_mutex());
+  return load_state();
+}
+
+}  // namespace int8flow::runtime

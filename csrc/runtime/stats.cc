@@ -1,0 +1,73 @@
+// Copy and allocation counters: lock-free, bumped from TF's executor threads.
+#include <atomic>
+#include <mutex>
+
+#include "runtime/runtime.h"
+
+namespace int8flow::runtime {
+namespace {
+
+struct Counters {
+  std::atomic<uint64_t> copies[kNumCopyKinds]{};
+  std::atomic<uint64_t> copy_bytes[kNumCopyKinds]{};
+  std::atomic<int64_t> num_allocs{0};
+  std::atomic<int64_t> bytes_in_use{0};
+  std::atomic<int64_t> peak_bytes_in_use{0};
+  std::atomic<int64_t> largest_alloc_size{0};
+};
+
+Counters& counters() {
+  static Counters instance;
+  return instance;
+}
+
+void RaiseTo(std::atomic<int64_t>& target, int64_t value) {
+  int64_t seen = target.load(std::memory_order_relaxed);
+  while (value > seen &&
+         !target.compare_exchange_weak(seen, value, std::memory_order_relaxed)) {
+  }
+}
+
+}  // namespace
+
+void RecordCopy(CopyKind kind, uint64_t bytes) {
+  const int i = static_cast<int>(kind);
+  counters().copies[i].fetch_add(1, std::memory_order_relaxed);
+  counters().copy_bytes[i].fetch_add(bytes, std::memory_order_relaxed);
+}
+
+void RecordAlloc(int64_t bytes) {
+  Counters& c = counters();
+  c.num_allocs.fetch_add(1, std::memory_order_relaxed);
+  RaiseTo(c.peak_bytes_in_use, c.bytes_in_use.fetch_add(bytes) + bytes);
+  RaiseTo(c.largest_alloc_size, bytes);
+}
+
+void RecordFree(int64_t bytes) { counters().bytes_in_use.fetch_sub(bytes); }
+
+StatsSnapshot Stats() {
+  const Counters& c = counters();
+  StatsSnapshot s{};
+  for (int i = 0; i < kNumCopyKinds; ++i) {
+    s.copies[i] = c.copies[i].load();
+    s.copy_bytes[i] = c.copy_bytes[i].load();
+  }
+  s.num_allocs = c.num_allocs.load();
+  s.bytes_in_use = c.bytes_in_use.load();
+  s.peak_bytes_in_use = c.peak_bytes_in_use.load();
+  s.largest_alloc_size = c.largest_alloc_size.load();
+  return s;
+}
+
+void ResetStats() {
+  Counters& c = counters();
+  for (int i = 0; i < kNumCopyKinds; ++i) {
+    c.copies[i] = 0;
+    c.copy_bytes[i] = 0;
+  }
+  c.num_allocs = 0;
+  c.largest_alloc_size = 0;
+  c.peak_bytes_in_use = c.bytes_in_use.load();  // memory still held stays counted
+}
+
+}  // namespace int8flow::runtime

@@ -1,0 +1,52 @@
+"""int8flow: a TensorFlow PluggableDevice for CPUs.
+
+`pip install int8flow` puts a plugin in site-packages/tensorflow-plugins/; from
+then on `import tensorflow` registers the QCPU device. This module reports on
+that plugin and works before (or without) TensorFlow being imported.
+"""
+from __future__ import annotations
+
+import importlib.metadata
+from typing import Any
+
+from int8flow import _native
+
+__version__: str = importlib.metadata.version("int8flow")
+DEVICE_TYPE = "QCPU"
+__all__ = ["DEVICE_TYPE", "cpu_features", "devices", "is_loaded", "load_state", "reset_stats", "stats"]
+
+
+def is_loaded() -> bool:
+    """True once TensorFlow has loaded the plugin in this process with QCPU active.
+
+    TensorFlow loads plugins during `import tensorflow`; before that, or when
+    the plugin went inert (see `load_state()["reason"]`), this is False.
+    """
+    return bool(_native.load_state()["active"])
+
+
+def load_state() -> dict[str, Any]:
+    """The plugin's state here: `initialized`, `active`, `reason` (why inert), `plugin_path`."""
+    return _native.load_state()
+
+
+def devices() -> list[str]:
+    """Names of the QCPU physical devices TensorFlow sees (imports TensorFlow)."""
+    import tensorflow as tf
+
+    return [d.name for d in tf.config.list_physical_devices(DEVICE_TYPE)]
+
+
+def stats() -> dict[str, Any]:
+    """Host<->device copy counts and bytes (`htod`, `dtoh`, `dtod`) and QCPU memory in use."""
+    return _native.stats()
+
+
+def reset_stats() -> None:
+    """Zero the copy counters and allocation peaks (memory still held stays counted)."""
+    _native.reset_stats()
+
+
+def cpu_features() -> dict[str, Any]:
+    """CPU model, usable cores, ISA flags, and the oneDNN version and ISA it will use."""
+    return _native.cpu_features()

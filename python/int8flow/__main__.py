@@ -1,0 +1,3 @@
+from int8flow.cli import main
+
+raise SystemExit(main())

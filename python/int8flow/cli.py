@@ -1,0 +1,127 @@
+"""The `int8flow` command: `doctor` checks an install, `demo` shows QCPU at work."""
+from __future__ import annotations
+
+import argparse
+import os
+import site
+import sys
+import sysconfig
+from pathlib import Path
+from typing import Any
+
+PLUGIN_NAME = "libint8flow_plugin.so"
+
+
+def _import_tensorflow() -> Any:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import tensorflow as tf
+
+    return tf
+
+
+def _human_bytes(n: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if abs(n) < 1024 or unit == "TiB":
+            return f"{n:.1f} {unit}" if unit != "B" else f"{int(n)} B"
+        n /= 1024
+    raise AssertionError("unreachable")
+
+
+def _expected_plugin_paths() -> list[Path]:
+    dirs = {sysconfig.get_path("platlib"), sysconfig.get_path("purelib")}
+    if site.ENABLE_USER_SITE:
+        dirs.add(site.getusersitepackages())
+    return [Path(d) / "tensorflow-plugins" / PLUGIN_NAME for d in sorted(dirs) if d]
+
+
+def _isa_line(cpu: dict[str, Any]) -> str:
+    flags = cpu["flags"]
+    names = [("AVX2", "avx2"), ("AVX512", "avx512f"), ("AVX512-VNNI", "avx512_vnni"),
+             ("AVX-VNNI", "avx_vnni"), ("AMX-INT8", "amx_int8")]
+    return ", ".join(f"{label} {'yes' if flags[key] else 'no'}" for label, key in names)
+
+
+def doctor() -> int:
+    """Print what int8flow sees; non-zero exit when QCPU is not active."""
+    import int8flow
+
+    tf = _import_tensorflow()
+    state = int8flow.load_state()
+    cpu = int8flow.cpu_features()
+    print(f"int8flow    {int8flow.__version__} ({Path(int8flow.__file__).parent})")
+    print(f"TensorFlow  {tf.__version__} ({Path(tf.__file__).parent})")
+    print(f"plugin      {state['plugin_path'] or 'not loaded by TensorFlow'}")
+    print(f"devices     {', '.join(int8flow.devices()) or 'none'}")
+    print(f"CPU         {cpu['model']}, {cpu['cores']} usable cores")
+    print(f"ISA         {_isa_line(cpu)}")
+    if cpu["onednn_error"]:
+        print(f"oneDNN      unusable: {cpu['onednn_error']}")
+    else:
+        print(f"oneDNN      {cpu['onednn_version']}, kernels for {cpu['onednn_isa']}")
+    limit = int8flow._native.settings()["memory_limit_bytes"]
+    print(f"memory      {_human_bytes(cpu['memory_bytes'])} physical; "
+          f"INT8FLOW_MEMORY_LIMIT_MB: {_human_bytes(limit) if limit else 'not set'}")
+    copies = int8flow.stats()["copies"]
+    print("copies      " + ", ".join(
+        f"{k} {v['count']} ({_human_bytes(v['bytes'])})" for k, v in copies.items()))
+    if state["active"]:
+        print("status      OK: TensorFlow places ops on QCPU")
+        return 0
+    if not state["initialized"]:
+        where = "\n              ".join(str(p) for p in _expected_plugin_paths())
+        print(f"status      NOT LOADED: TensorFlow did not load {PLUGIN_NAME}. It looks in\n"
+              f"              {where}\n"
+              "            Reinstall with `pip install --force-reinstall int8flow`.")
+    else:
+        print(f"status      INERT: {state['reason']}")
+    return 1
+
+
+def demo() -> int:
+    """List the devices, run a small Keras model on QCPU and compare with stock TF CPU."""
+    import numpy as np
+
+    import int8flow
+
+    tf = _import_tensorflow()
+    import keras
+
+    print(f"TensorFlow {tf.__version__} devices:")
+    for device in tf.config.list_physical_devices():
+        print(f"  {device.name}")
+    if not int8flow.is_loaded():
+        print(f"QCPU is not active: {int8flow.load_state()['reason'] or 'plugin not loaded'}")
+        return 1
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([
+        keras.Input((32, 32, 3)),
+        keras.layers.Conv2D(16, 3, activation="relu"),
+        keras.layers.MaxPooling2D(),
+        keras.layers.Flatten(),
+        keras.layers.Dense(64, activation="gelu"),
+        keras.layers.Dense(10, activation="softmax"),
+    ])
+    x = np.random.default_rng(0).standard_normal((8, 32, 32, 3)).astype("float32")
+    int8flow.reset_stats()
+    on_qcpu = model.predict(x, verbose=0)  # default placement: QCPU
+    copies = int8flow.stats()["copies"]
+    with tf.device("/CPU:0"):
+        on_cpu = model(x, training=False).numpy()
+    print(f"Keras predict on QCPU: output {on_qcpu.shape}, "
+          f"max |QCPU - CPU| = {np.max(np.abs(on_qcpu - on_cpu)):.2e}")
+    print("host<->device copies during predict: " + ", ".join(
+        f"{k} {v['count']}" for k, v in copies.items()))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="int8flow", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("doctor", help="check the install and show what QCPU will run on")
+    commands.add_parser("demo", help="show the QCPU device running a Keras model")
+    args = parser.parse_args(argv)
+    return {"doctor": doctor, "demo": demo}[args.command]()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
