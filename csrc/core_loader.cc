@@ -27,17 +27,19 @@ std::string CorePath() {
 const Int8flowCoreApi* Open(std::string* why) {
   // The core links TF's C++ protobuf, whose layout changes between TF minor
   // versions: refuse a mismatch before dlopen rather than crash after it.
-  const std::string running = MajorMinor(TF_Version());
+  const std::string running = runtime::FaultInjected("tf_version_mismatch")
+                                  ? std::string("2.99")
+                                  : MajorMinor(TF_Version());
   if (running != INT8FLOW_TF_MAJOR_MINOR) {
     *why = std::string("int8flow was built for TensorFlow ") + INT8FLOW_TF_MAJOR_MINOR +
-           ".x but this is TensorFlow " + TF_Version() +
+           ".x but this is TensorFlow " + running +
            "; install the int8flow release built for it";
     return nullptr;
   }
   const std::string path = CorePath();
   void* lib = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
   if (lib == nullptr) {
-    *why = std::string("cannot load ") + path + ": " + dlerror();
+    *why = std::string("cannot load the int8flow core: ") + dlerror();
     return nullptr;
   }
   auto entry = reinterpret_cast<Int8flowCoreEntryFn>(dlsym(lib, INT8FLOW_CORE_ENTRY));

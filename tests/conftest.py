@@ -1,0 +1,46 @@
+"""Shared helpers: most tests run TensorFlow in a fresh subprocess, because the
+plugin is loaded once per process at `import tensorflow` and each test needs
+its own environment (faults, INT8FLOW_DISABLE, limits)."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import sysconfig
+import textwrap
+from pathlib import Path
+
+import pytest
+
+SITE = Path(sysconfig.get_path("platlib"))
+PLUGIN = SITE / "tensorflow-plugins" / "libint8flow_plugin.so"
+PACKAGE = SITE / "int8flow"
+# Every subprocess must finish in this many seconds: a hang is a failure.
+SUBPROCESS_TIMEOUT = 300
+
+
+def clean_env(**overrides: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("INT8FLOW_")}
+    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    env.update(overrides)
+    return env
+
+
+def run_python(code: str, **env: str) -> subprocess.CompletedProcess[str]:
+    """Runs `code` in a new interpreter with INT8FLOW_* taken only from `env`."""
+    return subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        env=clean_env(**env), capture_output=True, text=True, timeout=SUBPROCESS_TIMEOUT,
+    )
+
+
+def int8flow_lines(stderr: str) -> list[str]:
+    """The lines the plugin wrote (it prefixes every one with 'int8flow: ')."""
+    return [line for line in stderr.splitlines() if line.startswith("int8flow: ")]
+
+
+@pytest.fixture(scope="session")
+def installed() -> Path:
+    if not PLUGIN.is_file():
+        pytest.fail(f"{PLUGIN} is missing: install int8flow first (see README)")
+    return PLUGIN

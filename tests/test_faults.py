@@ -1,0 +1,96 @@
+"""Whatever goes wrong inside the plugin, `import tensorflow` and Keras keep working.
+
+Each fault is injected in a fresh interpreter through INT8FLOW_TEST_FAULT (or
+a real bad setting). The process must not abort; QCPU goes inert with exactly
+one warning saying why; a small model still runs, on CPU, correctly.
+"""
+from __future__ import annotations
+
+import pytest
+
+from conftest import int8flow_lines, run_python
+
+SMALL_MODEL = """
+import json, numpy as np, tensorflow as tf, keras, int8flow
+rng = np.random.default_rng(0)
+w, x = rng.standard_normal((6, 3)).astype("float32"), rng.standard_normal((4, 6)).astype("float32")
+model = keras.Sequential([keras.Input((6,)), keras.layers.Dense(3, use_bias=False)])
+model.set_weights([w])
+got = model.predict(x, verbose=0)
+print(json.dumps({
+    "devices": [d.device_type for d in tf.config.list_physical_devices()],
+    "state": int8flow.load_state(),
+    "max_error": float(np.max(np.abs(got - x @ w))),
+}))
+"""
+
+
+def run_small_model(**env: str) -> tuple[dict, list[str]]:
+    import json
+
+    result = run_python(SMALL_MODEL, **env)
+    assert result.returncode == 0, f"process died (rc={result.returncode}):\n{result.stderr[-3000:]}"
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert report["max_error"] < 1e-5
+    return report, int8flow_lines(result.stderr)
+
+
+@pytest.mark.parametrize("fault, reason", [
+    ("onednn_missing", "oneDNN cannot be used"),
+    ("core_missing", "cannot load the int8flow core"),
+    ("no_avx2", "lacks AVX2"),
+    ("device_init", "initialisation failed: injected failure"),
+    ("graph_init", "graph pass not registered"),
+    ("tf_version_mismatch", "built for TensorFlow 2.21.x but this is TensorFlow 2.99"),
+])
+def test_fault_goes_inert_with_one_warning(installed, fault: str, reason: str) -> None:
+    report, lines = run_small_model(INT8FLOW_TEST_FAULT=fault)
+    assert "QCPU" not in report["devices"] and "CPU" in report["devices"]
+    assert report["state"]["initialized"] and not report["state"]["active"]
+    assert reason in report["state"]["reason"]
+    assert len(lines) == 1 and reason in lines[0], lines
+
+
+def test_disable_is_silent_and_inert(installed) -> None:
+    report, lines = run_small_model(INT8FLOW_DISABLE="1")
+    assert "QCPU" not in report["devices"]
+    assert report["state"]["reason"] == "disabled by INT8FLOW_DISABLE"
+    assert lines == []
+
+
+def test_healthy_plugin_is_active(installed) -> None:
+    report, lines = run_small_model()
+    assert "QCPU" in report["devices"] and report["state"]["active"]
+    assert all("XLA" in line for line in lines), lines
+
+
+@pytest.mark.parametrize("env, needle", [
+    ({"INT8FLOW_DISABLE": "maybe"}, "INT8FLOW_DISABLE='maybe' is not a boolean"),
+    ({"INT8FLOW_MEMORY_LIMIT_MB": "-5"}, "INT8FLOW_MEMORY_LIMIT_MB='-5' is not a positive"),
+    ({"INT8FLOW_MEMORY_LIMIT_MB": "lots"}, "INT8FLOW_MEMORY_LIMIT_MB='lots' is not a positive"),
+])
+def test_bad_setting_warns_once_and_uses_default(installed, env: dict, needle: str) -> None:
+    report, lines = run_small_model(**env)
+    assert "QCPU" in report["devices"] and report["state"]["active"]
+    assert sum(needle in line for line in lines) == 1, lines
+
+
+def test_memory_limit_gives_a_clean_tf_error(installed) -> None:
+    # TF reports a failed copy destination as it does for GPUs: an
+    # InternalError naming the uninitialised tensor; QCPU's BFC allocator
+    # logs the OOM. Either way a Python exception, not a crash.
+    result = run_python("""
+        import tensorflow as tf
+        big = tf.zeros([100 * 2**20 // 4])          # 100 MiB, made on CPU
+        try:
+            with tf.device("/QCPU:0"):
+                tf.identity(big)                    # must be copied onto QCPU
+        except (tf.errors.ResourceExhaustedError, tf.errors.InternalError) as e:
+            print("refused:", type(e).__name__, e.message[:200])
+        with tf.device("/QCPU:0"):
+            small = tf.identity(tf.ones([1000]))    # the device still works after it
+        print("after:", float(tf.reduce_sum(small)))
+        """, INT8FLOW_MEMORY_LIMIT_MB="64", TF_CPP_MIN_LOG_LEVEL="0")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "refused:" in result.stdout and "after: 1000.0" in result.stdout
+    assert "ran out of memory" in result.stderr and "Limit:                        64.00MiB" in result.stderr
