@@ -18,6 +18,8 @@ extern "C" {
 struct Int8flowCoreApi {
   int abi;
   const char* tf_version;  // "major.minor" of the TF the core was built against
+  // Empty string when the core can run on this machine, else why not.
+  const char* (*self_test)();
   void (*init_graph)(TP_OptimizerRegistrationParams* params, TF_Status* status);
 };
 

@@ -1,9 +1,24 @@
 // libint8flow_core.so's only export: the table the plugin shim calls into.
+#include <string>
+
 #include "core_api.h"
 #include "graph/optimizer.h"
+#include "kernels/onednn_self_test.h"
+#include "runtime/runtime.h"
+
+namespace {
+
+const char* SelfTest() {
+  static const std::string result = int8flow::runtime::FaultInjected("onednn_self_test")
+                                        ? "injected failure (INT8FLOW_TEST_FAULT=onednn_self_test)"
+                                        : int8flow::kernels::OneDnnSelfTest();
+  return result.c_str();
+}
+
+}  // namespace
 
 extern "C" __attribute__((visibility("default"))) const Int8flowCoreApi* int8flow_core_api() {
-  static const Int8flowCoreApi api{INT8FLOW_CORE_ABI, INT8FLOW_TF_MAJOR_MINOR,
+  static const Int8flowCoreApi api{INT8FLOW_CORE_ABI, INT8FLOW_TF_MAJOR_MINOR, &SelfTest,
                                    &int8flow::graph::InitGraph};
   return &api;
 }

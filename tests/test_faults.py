@@ -38,6 +38,7 @@ def run_small_model(**env: str) -> tuple[dict, list[str]]:
 @pytest.mark.parametrize("fault, reason", [
     ("onednn_missing", "oneDNN cannot be used"),
     ("core_missing", "cannot load the int8flow core"),
+    ("onednn_self_test", "injected failure (INT8FLOW_TEST_FAULT=onednn_self_test)"),
     ("no_avx2", "lacks AVX2"),
     ("device_init", "initialisation failed: injected failure"),
     ("graph_init", "graph pass not registered"),

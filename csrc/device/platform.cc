@@ -21,8 +21,9 @@ std::string InertReason() {
   if (!cpu.avx2 || !cpu.fma) return "this CPU (" + cpu.model + ") lacks AVX2/FMA, which int8flow needs";
   if (!cpu.onednn_error.empty()) return "oneDNN cannot be used: " + cpu.onednn_error;
   std::string why;
-  if (LoadCore(&why) == nullptr) return why;
-  return "";
+  const Int8flowCoreApi* core = LoadCore(&why);
+  if (core == nullptr) return why;
+  return core->self_test();
 }
 
 void Publish(runtime::LoadState state) {
