@@ -43,10 +43,14 @@ def main(out_path: str) -> None:
         "call": model(x, training=False).numpy(),
         "tf_function": tf.function(lambda t: model(t, training=False))(x).numpy(),
     }
-    with tempfile.TemporaryDirectory() as saved:
-        model.export(saved, format="tf_saved_model", verbose=False)
-        loaded = tf.saved_model.load(saved)  # keep it alive: it owns the variables
-        results["saved_model"] = loaded.serve(x).numpy()
+    with tempfile.TemporaryDirectory() as exported, tempfile.TemporaryDirectory() as saved:
+        model.export(exported, format="tf_saved_model", verbose=False)
+        loaded = tf.saved_model.load(exported)  # keep it alive: it owns the variables
+        results["keras_export"] = loaded.serve(x).numpy()
+        tf.saved_model.save(model, saved)
+        served = tf.saved_model.load(saved)
+        (output,) = served.signatures["serving_default"](tf.constant(x)).values()
+        results["saved_model"] = output.numpy()
     qcpu = [d.name for d in tf.config.list_physical_devices("QCPU")]
     np.savez(out_path, qcpu=np.array(len(qcpu)), active=np.array(int8flow.is_loaded()),
              **results)

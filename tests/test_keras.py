@@ -11,7 +11,7 @@ import pytest
 from conftest import SUBPROCESS_TIMEOUT, clean_env, int8flow_lines
 
 WORKLOAD = Path(__file__).parent / "keras_workload.py"
-MODES = ("predict", "call", "tf_function", "saved_model")
+MODES = ("predict", "call", "tf_function", "keras_export", "saved_model")
 
 
 def run_workload(out: Path, **env: str) -> tuple[dict[str, np.ndarray], str]:
