@@ -20,8 +20,8 @@ void Optimize(void*, const TF_Buffer* graph_buf, const TF_GrapplerItem*,
   }
   if (SkipXlaOnQcpu(graph) > 0) {
     runtime::WarnOnce(
-        "XLA (jit_compile) is skipped for functions placed on QCPU; they run on QCPU kernels "
-        "instead. Set INT8FLOW_DISABLE=1 to use XLA on CPU.");
+        "XLA (jit_compile) is skipped for functions placed on QCPU: they run op by op, "
+        "without XLA. Set INT8FLOW_DISABLE=1 to use XLA on CPU.");
   }
   const std::string bytes = graph.SerializeAsString();
   SetGraphOutput(optimized_graph_buf, bytes.data(), bytes.size());
