@@ -1,0 +1,87 @@
+"""The benchmark models, built from Keras 3 with random weights and fixed-seed inputs."""
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+SEQUENCE_LENGTH = 128
+VOCABULARY = 30522  # BERT-base's
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """How to build one benchmark model and its inputs."""
+
+    name: str
+    build: Callable[[], "keras.Model"]  # noqa: F821 (keras is imported lazily)
+    make_inputs: Callable[[int, int], np.ndarray]  # (batch, seed) -> inputs
+    classifier: bool  # outputs are class scores, so top-1 agreement means something
+
+
+def _images(size: int) -> Callable[[int, int], np.ndarray]:
+    def make(batch: int, seed: int) -> np.ndarray:
+        rng = np.random.default_rng(seed)
+        return rng.uniform(0, 255, (batch, size, size, 3)).astype("float32")
+    return make
+
+
+def _token_ids(batch: int, seed: int) -> np.ndarray:
+    return np.random.default_rng(seed).integers(1, VOCABULARY, (batch, SEQUENCE_LENGTH), dtype="int32")
+
+
+def _features(batch: int, seed: int) -> np.ndarray:
+    return np.random.default_rng(seed).standard_normal((batch, 784)).astype("float32")
+
+
+def _application(name: str) -> Callable[[], "keras.Model"]:
+    def build() -> "keras.Model":
+        import keras
+
+        keras.utils.set_random_seed(0)
+        return getattr(keras.applications, name)(weights=None, input_shape=(224, 224, 3))
+    return build
+
+
+def bert_encoder(layers: int, hidden: int = 768, heads: int = 12, intermediate: int = 3072) -> "keras.Model":
+    """A BERT-base-style encoder from stock Keras layers: post-LN blocks of
+    MultiHeadAttention and a gelu feed-forward, then a pooled 2-class head."""
+    import keras
+
+    keras.utils.set_random_seed(0)
+    ids = keras.Input((SEQUENCE_LENGTH,), dtype="int32", name="token_ids")
+    x = keras.layers.Embedding(VOCABULARY, hidden)(ids)
+    positions = keras.layers.Embedding(SEQUENCE_LENGTH, hidden)(np.arange(SEQUENCE_LENGTH)[None])
+    x = keras.layers.LayerNormalization(epsilon=1e-12)(x + positions)
+    for _ in range(layers):
+        attention = keras.layers.MultiHeadAttention(heads, hidden // heads)(x, x)
+        x = keras.layers.LayerNormalization(epsilon=1e-12)(x + attention)
+        h = keras.layers.Dense(intermediate, activation="gelu")(x)
+        x = keras.layers.LayerNormalization(epsilon=1e-12)(x + keras.layers.Dense(hidden)(h))
+    pooled = keras.layers.Dense(hidden, activation="tanh")(x[:, 0])
+    return keras.Model(ids, keras.layers.Dense(2)(pooled), name=f"bert_{layers}")
+
+
+def mlp() -> "keras.Model":
+    """A plain MLP on 784 features: 3 hidden gelu/relu layers, 10 classes."""
+    import keras
+
+    keras.utils.set_random_seed(0)
+    return keras.Sequential([
+        keras.Input((784,)),
+        keras.layers.Dense(1024, activation="relu"),
+        keras.layers.Dense(1024, activation="gelu"),
+        keras.layers.Dense(512, activation="relu"),
+        keras.layers.Dense(10),
+    ], name="mlp")
+
+
+MODELS: dict[str, ModelSpec] = {
+    "resnet50": ModelSpec("resnet50", _application("ResNet50"), _images(224), True),
+    "mobilenetv2": ModelSpec("mobilenetv2", _application("MobileNetV2"), _images(224), True),
+    "efficientnetb0": ModelSpec("efficientnetb0", _application("EfficientNetB0"), _images(224), True),
+    "bert": ModelSpec("bert", lambda: bert_encoder(4), _token_ids, True),
+    "bert12": ModelSpec("bert12", lambda: bert_encoder(12), _token_ids, True),
+    "mlp": ModelSpec("mlp", mlp, _features, True),
+}
