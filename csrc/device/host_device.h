@@ -2,7 +2,8 @@
 #pragma once
 
 #include <cstdint>
-#include <shared_mutex>
+#include <condition_variable>
+#include <mutex>
 #include <string>
 
 #include "tensorflow/c/experimental/stream_executor/stream_executor.h"
@@ -16,9 +17,26 @@ struct HostDevice {
   std::string vendor;
   int64_t memory_limit = 0;     // the most bytes this device may hold
   bool explicit_limit = false;  // set by INT8FLOW_MEMORY_LIMIT_MB
-  // Stream operations hold it shared; synchronize_all_activity takes it
-  // exclusively, so it returns once every operation already begun has ended.
-  std::shared_mutex activity;
+  // Stream operations in progress, for synchronize_all_activity.
+  std::mutex activity_mu;
+  std::condition_variable activity_done;
+  int operations_in_flight = 0;
+};
+
+// Counts one stream operation as in flight on `device` while it lives.
+class ActivityScope {
+ public:
+  explicit ActivityScope(HostDevice& device);
+  ~ActivityScope();
+  ActivityScope(const ActivityScope&) = delete;
+  ActivityScope& operator=(const ActivityScope&) = delete;
+
+  // Waits until every operation in flight has ended, except those of the
+  // calling thread (a host callback may synchronize without deadlocking).
+  static void WaitForOthers(HostDevice& device);
+
+ private:
+  HostDevice& device_;
 };
 
 inline HostDevice& Of(const SP_Device* device) {

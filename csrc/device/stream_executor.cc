@@ -19,7 +19,9 @@
 #include "runtime/runtime.h"
 
 struct SP_Stream_st {
-  std::mutex order;    // one operation at a time, in submission order
+  // One operation at a time, in submission order. Recursive because a host
+  // callback may submit more work to its own stream, as on a GPU.
+  std::recursive_mutex order;
   TF_Code code = TF_OK;  // sticky: the first failure poisons the stream
   std::string message;
 };
@@ -51,8 +53,8 @@ uint64_t NowNanos() {
 template <typename Work>
 void OnStream(const SP_Device* device, SP_Stream stream, TF_Status* status, Work&& work) {
   if (stream == nullptr) return SetError(status, TF_INVALID_ARGUMENT, "null SP_Stream");
-  std::shared_lock<std::shared_mutex> active(Of(device).activity);
-  std::lock_guard<std::mutex> in_order(stream->order);
+  ActivityScope active(Of(device));
+  std::lock_guard<std::recursive_mutex> in_order(stream->order);
   if (stream->code != TF_OK) return SetError(status, stream->code, stream->message);
   const std::string error = work();
   if (error.empty()) return SetOk(status);
@@ -170,13 +172,13 @@ void DestroyStream(const SP_Device*, SP_Stream stream) { delete stream; }
 void CreateStreamDependency(const SP_Device* device, SP_Stream dependent, SP_Stream other,
                             TF_Status* status) {
   if (other == nullptr) return SetError(status, TF_INVALID_ARGUMENT, "null SP_Stream");
-  { std::lock_guard<std::mutex> drain(other->order); }
+  { std::lock_guard<std::recursive_mutex> drain(other->order); }
   OnStream(device, dependent, status, [] { return std::string(); });
 }
 
 void GetStreamStatus(const SP_Device*, SP_Stream stream, TF_Status* status) {
   if (stream == nullptr) return SetError(status, TF_INVALID_ARGUMENT, "null SP_Stream");
-  std::lock_guard<std::mutex> in_order(stream->order);
+  std::lock_guard<std::recursive_mutex> in_order(stream->order);
   if (stream->code == TF_OK) return SetOk(status);
   SetError(status, stream->code, stream->message);
 }
@@ -318,7 +320,7 @@ void BlockHostUntilDone(const SP_Device* device, SP_Stream stream, TF_Status* st
 }
 
 void SynchronizeAllActivity(const SP_Device* device, TF_Status* status) {
-  std::unique_lock<std::shared_mutex> drain(Of(device).activity);
+  ActivityScope::WaitForOthers(Of(device));
   SetOk(status);
 }
 
@@ -328,15 +330,36 @@ void SynchronizeAllActivity(const SP_Device* device, TF_Status* status) {
 TF_Bool HostCallback(const SP_Device* device, SP_Stream stream, SE_StatusCallbackFn callback_fn,
                      void* callback_arg) {
   if (stream == nullptr || callback_fn == nullptr) return false;
-  std::shared_lock<std::shared_mutex> active(Of(device).activity);
-  std::lock_guard<std::mutex> in_order(stream->order);
+  ActivityScope active(Of(device));
+  std::lock_guard<std::recursive_mutex> in_order(stream->order);
   OwnedStatus stream_status;
   if (stream->code != TF_OK) SetError(stream_status.get(), stream->code, stream->message);
   callback_fn(callback_arg, stream_status.get());
   return true;
 }
 
+// Operations the calling thread has in flight (QCPU has one device).
+thread_local int operations_of_this_thread = 0;
+
 }  // namespace
+
+ActivityScope::ActivityScope(HostDevice& device) : device_(device) {
+  std::lock_guard<std::mutex> lock(device_.activity_mu);
+  ++device_.operations_in_flight;
+  ++operations_of_this_thread;
+}
+
+ActivityScope::~ActivityScope() {
+  std::lock_guard<std::mutex> lock(device_.activity_mu);
+  --device_.operations_in_flight;
+  --operations_of_this_thread;
+  device_.activity_done.notify_all();
+}
+
+void ActivityScope::WaitForOthers(HostDevice& device) {
+  std::unique_lock<std::mutex> lock(device.activity_mu);
+  device.activity_done.wait(lock, [&] { return device.operations_in_flight <= operations_of_this_thread; });
+}
 
 void FillStreamExecutor(SP_StreamExecutor* se) {
   se->struct_size = SP_STREAMEXECUTOR_STRUCT_SIZE;

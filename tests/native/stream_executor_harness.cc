@@ -249,6 +249,29 @@ void TestEventsTimersCallbacks(Plugin& p) {
     for (size_t i = 0; i < v.size(); ++i) ordered &= v[i] == static_cast<int>(i);
   }
   Check(ordered, "host callbacks run once each, in submission order, across threads");
+  // A callback may submit to its own stream and synchronize (TF's done
+  // callbacks start the next op): it must not deadlock.
+  struct Reentry {
+    Plugin* p;
+    SP_Stream stream;
+    bool ran = false, ok = false;
+  } reentry{&p, stream};
+  p.se.host_callback(
+      &p.device, stream,
+      [](void* raw, TF_Status*) {
+        auto* r = static_cast<Reentry*>(raw);
+        Status inner;
+        SP_DeviceMemoryBase mem = Allocate(*r->p, 16);
+        const char bytes[16] = "reentrant call";
+        r->p->se.memcpy_htod(&r->p->device, r->stream, &mem, bytes, 16, inner.s);
+        r->ok = inner.ok() && std::memcmp(mem.opaque, bytes, 16) == 0;
+        r->p->se.synchronize_all_activity(&r->p->device, inner.s);
+        r->ok &= inner.ok();
+        r->p->se.deallocate(&r->p->device, &mem);
+        r->ran = true;
+      },
+      &reentry);
+  Check(reentry.ran && reentry.ok, "a host callback can use its own stream and synchronize");
   p.se.block_host_until_done(&p.device, stream, status.s);
   Check(status.ok(), "block_host_until_done");
   p.se.synchronize_all_activity(&p.device, status.s);
