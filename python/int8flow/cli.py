@@ -1,4 +1,5 @@
-"""The `int8flow` command: `doctor` checks an install, `demo` shows QCPU at work."""
+"""The `int8flow` command: `doctor` checks an install, `demo` shows QCPU at work,
+`bench` measures it against stock TF and the INT8 peers."""
 from __future__ import annotations
 
 import argparse
@@ -119,7 +120,15 @@ def main(argv: list[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("doctor", help="check the install and show what QCPU will run on")
     commands.add_parser("demo", help="show the QCPU device running a Keras model")
-    args = parser.parse_args(argv)
+    commands.add_parser("bench", add_help=False,
+                        help="benchmark against stock TF, TFLite and ONNX Runtime (--help for options)")
+    args, rest = parser.parse_known_args(argv)
+    if args.command == "bench":
+        from int8flow.bench.runner import main as bench
+
+        return bench(rest)
+    if rest:
+        parser.error(f"unrecognized arguments: {' '.join(rest)}")
     return {"doctor": doctor, "demo": demo}[args.command]()
 
 

@@ -1,0 +1,122 @@
+"""The benchmark's outputs: progress line, results.json, the table, the chart."""
+from __future__ import annotations
+
+import dataclasses
+import importlib.metadata
+import json
+import platform
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import int8flow
+
+PACKAGES = ("int8flow", "tensorflow", "tensorflow-cpu", "keras", "numpy", "ai-edge-litert",
+            "tf2onnx", "onnx", "onnxruntime")
+
+
+class Progress:
+    """A progress bar on stderr (one line per step when stderr is not a terminal)."""
+
+    def __init__(self, total: int) -> None:
+        self.total, self.done_steps, self.start = total, 0, time.monotonic()
+        self.tty = sys.stderr.isatty()
+
+    def step(self, what: str) -> None:
+        self.done_steps = min(self.done_steps + 1, self.total)
+        filled = 30 * self.done_steps // max(self.total, 1)
+        line = (f"[{'#' * filled}{'.' * (30 - filled)}] {self.done_steps}/{self.total} "
+                f"{time.monotonic() - self.start:5.0f}s  {what}")
+        sys.stderr.write(f"\r{line[:120]:<120}" if self.tty else line + "\n")
+        sys.stderr.flush()
+
+    def done(self) -> None:
+        if self.tty:
+            sys.stderr.write("\n")
+
+
+def machine() -> dict[str, Any]:
+    cpu = int8flow.cpu_features()
+    return {"cpu": cpu["model"], "cores": cpu["cores"], "flags": cpu["flags"],
+            "onednn": {"version": cpu["onednn_version"], "isa": cpu["onednn_isa"]},
+            "memory_bytes": cpu["memory_bytes"], "platform": platform.platform(),
+            "python": platform.python_version()}
+
+
+def versions() -> dict[str, str]:
+    found = {}
+    for name in PACKAGES:
+        try:
+            found[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    return found
+
+
+def write(rows: list, settings: Any, out: Path) -> dict[str, Any]:
+    results = {
+        "machine": machine(),
+        "versions": versions(),
+        "settings": {k: str(v) if isinstance(v, Path) else v
+                     for k, v in dataclasses.asdict(settings).items()},
+        "rows": [{k: v for k, v in dataclasses.asdict(r).items() if k != "latencies"} for r in rows],
+    }
+    (out / "results.json").write_text(json.dumps(results, indent=2))
+    chart(results, out / "speedup.png")
+    return results
+
+
+def _fmt(value: float | None, spec: str) -> str:
+    return "-" if value is None else format(value, spec)
+
+
+def table(results: dict[str, Any]) -> str:
+    m = results["machine"]
+    lines = [f"{m['cpu']}, {m['cores']} cores, oneDNN {m['onednn']['version']} ({m['onednn']['isa']}); "
+             f"speedup = stock tf.function median / row median, same run",
+             f"{'model':<14}{'b':>3} {'variant':<22}{'median ms':>10}{'p90':>9}{'p99':>9}"
+             f"{'items/s':>9}{'speedup':>8}{'cosine':>8}{'top1':>6}{'RSS MiB':>8}{'size MiB':>9}"
+             f"{'load rps':>9}  note"]
+    for row in results["rows"]:
+        f = row["figures"]
+        load = f.get("load", {})
+        size = f.get("artifact_bytes")
+        rss = f.get("peak_rss_bytes")
+        lines.append(
+            f"{row['model']:<14}{row['batch']:>3} {row['variant']:<22}"
+            f"{_fmt(f.get('median_ms'), '.2f'):>10}{_fmt(f.get('p90_ms'), '.2f'):>9}"
+            f"{_fmt(f.get('p99_ms'), '.2f'):>9}{_fmt(f.get('throughput_per_s'), '.1f'):>9}"
+            f"{_fmt(f.get('speedup_vs_reference'), '.2f'):>8}{_fmt(f.get('cosine_mean'), '.4f'):>8}"
+            f"{_fmt(f.get('top1_agreement'), '.2f'):>6}{_fmt(rss and rss / 2**20, '.0f'):>8}"
+            f"{_fmt(size and size / 2**20, '.1f'):>9}{_fmt(load.get('requests_per_s'), '.1f'):>9}"
+            f"  {row['reason'][:90]}")
+    return "\n".join(lines)
+
+
+def chart(results: dict[str, Any], path: Path) -> None:
+    """Grouped bars of each variant's speedup over stock tf.function, per model."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    measured = [r for r in results["rows"] if "speedup_vs_reference" in r["figures"]]
+    groups = sorted({(r["model"], r["batch"]) for r in measured}, key=str)
+    variants = list(dict.fromkeys(r["variant"] for r in measured))
+    fig, ax = plt.subplots(figsize=(max(6, 1.6 * len(groups) * max(1, len(variants)) / 3), 4.5))
+    width = 0.8 / max(1, len(variants))
+    for i, variant in enumerate(variants):
+        speedups = [next((r["figures"]["speedup_vs_reference"] for r in measured
+                          if (r["model"], r["batch"]) == g and r["variant"] == variant), 0)
+                    for g in groups]
+        ax.bar([g + i * width for g in range(len(groups))], speedups, width, label=variant)
+    ax.axhline(1.0, color="black", linewidth=0.8)
+    ax.set_xticks([g + width * (len(variants) - 1) / 2 for g in range(len(groups))])
+    ax.set_xticklabels([f"{m} (bs{b})" for m, b in groups])
+    ax.set_ylabel("speedup vs stock TF tf.function (higher is faster)")
+    ax.set_title(f"int8flow bench: {results['machine']['cpu']}, {results['settings']['threads']} threads")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)

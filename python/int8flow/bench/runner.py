@@ -1,0 +1,218 @@
+"""`int8flow bench`: every variant in its own process, timed interleaved.
+
+For each (model, batch) all variant workers are started and kept alive; then
+timing rounds go A B C A B C ..., so machine drift hits every variant alike
+and the ratios to the stock tf.function row from the same run hold.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import queue
+import subprocess
+import sys
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from int8flow.bench import report
+from int8flow.bench.models import MODELS
+from int8flow.bench.variants import REFERENCE, VARIANTS
+from int8flow.bench.worker import MARKER
+
+DEFAULT_MODELS = "resnet50,mobilenetv2,efficientnetb0,bert,mlp"
+PREPARE_TIMEOUT_S = 900  # converting ResNet50 for a peer can take minutes on 2 cores
+REQUEST_TIMEOUT_S = 600
+
+
+@dataclass
+class Settings:
+    models: list[str]
+    batches: list[int]
+    variants: list[str]
+    out: Path
+    threads: int
+    warmup: int
+    rounds: int
+    runs_per_round: int
+    load_threads: int
+    load_seconds: float
+
+
+class Worker:
+    """A variant's process; requests and replies are JSON lines."""
+
+    def __init__(self, config: dict[str, Any], log_path: Path) -> None:
+        self._log = open(log_path, "w")
+        self._proc = subprocess.Popen(
+            [sys.executable, "-m", "int8flow.bench.worker", json.dumps(config)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._log, text=True)
+        self._replies: queue.Queue[dict[str, Any] | None] = queue.Queue()
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        for line in self._proc.stdout:
+            if line.startswith(MARKER):
+                self._replies.put(json.loads(line[len(MARKER):]))
+        self._replies.put(None)  # the process ended
+
+    def receive(self, timeout: float) -> dict[str, Any]:
+        try:
+            message = self._replies.get(timeout=timeout)
+        except queue.Empty:
+            self.close()
+            return {"error": f"no reply within {timeout:.0f} s"}
+        if message is None:
+            return {"error": f"worker exited (rc={self._proc.wait()}); see {self._log.name}"}
+        return message
+
+    def request(self, timeout: float = REQUEST_TIMEOUT_S, **message: Any) -> dict[str, Any]:
+        try:
+            self._proc.stdin.write(json.dumps(message) + "\n")
+            self._proc.stdin.flush()
+        except BrokenPipeError:
+            return {"error": f"worker exited; see {self._log.name}"}
+        return self.receive(timeout)
+
+    def close(self) -> None:
+        if self._proc.poll() is None:
+            self._proc.kill()
+        self._proc.wait()
+        self._log.close()
+
+
+@dataclass
+class Row:
+    model: str
+    batch: int
+    variant: str
+    status: str = "ok"  # ok | unavailable | error
+    reason: str = ""
+    latencies: list[float] = field(default_factory=list)
+    figures: dict[str, Any] = field(default_factory=dict)
+
+
+def latency_figures(latencies: list[float], batch: int) -> dict[str, float]:
+    ms = np.asarray(latencies) * 1e3
+    median = float(np.median(ms))
+    return {"median_ms": median, "p90_ms": float(np.percentile(ms, 90)),
+            "p99_ms": float(np.percentile(ms, 99)), "mean_ms": float(ms.mean()),
+            "runs": len(ms), "throughput_per_s": batch * 1e3 / median}
+
+
+def accuracy(outputs: np.ndarray, reference: np.ndarray) -> dict[str, float]:
+    a = outputs.reshape(len(outputs), -1).astype("float64")
+    b = reference.reshape(len(reference), -1).astype("float64")
+    cosine = (a * b).sum(1) / np.maximum(np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1), 1e-30)
+    return {"cosine_mean": float(cosine.mean()), "cosine_min": float(cosine.min()),
+            "top1_agreement": float((a.argmax(1) == b.argmax(1)).mean())}
+
+
+def bench_group(model: str, batch: int, s: Settings, progress: report.Progress) -> list[Row]:
+    rows = {v: Row(model, batch, v) for v in s.variants}
+    workers: dict[str, Worker] = {}
+    try:
+        for name, row in rows.items():
+            progress.step(f"{model} b{batch} {name}: preparing")
+            config = {"model": model, "variant": name, "batch": batch, "threads": s.threads,
+                      "warmup": s.warmup, "workdir": str(s.out / "work" / f"{model}-b{batch}-{name}")}
+            worker = Worker(config, s.out / "logs" / f"{model}-b{batch}-{name}.log")
+            ready = worker.receive(PREPARE_TIMEOUT_S)
+            if ready.get("ready"):
+                workers[name] = worker
+                row.figures.update(prepare_s=ready["prepare_s"], artifact_bytes=ready["artifact_bytes"])
+                continue
+            worker.close()
+            row.status = "unavailable" if "unavailable" in ready else "error"
+            row.reason = ready.get("unavailable") or ready.get("error", "")
+        for r in range(s.rounds):
+            for name, worker in list(workers.items()):
+                progress.step(f"{model} b{batch} {name}: round {r + 1}/{s.rounds}")
+                answer = worker.request(cmd="time", runs=s.runs_per_round)
+                if "error" in answer:
+                    rows[name].status, rows[name].reason = "error", answer["error"]
+                    workers.pop(name).close()
+                else:
+                    rows[name].latencies += answer["latencies"]
+        outputs = {}
+        for name, worker in workers.items():
+            progress.step(f"{model} b{batch} {name}: outputs")
+            answer = worker.request(cmd="outputs")
+            if "path" in answer:
+                outputs[name] = np.load(answer["path"])["outputs"]
+            if s.load_threads > 0:
+                progress.step(f"{model} b{batch} {name}: {s.load_threads} clients for {s.load_seconds:g} s")
+                answer = worker.request(cmd="load", threads=s.load_threads, seconds=s.load_seconds)
+                if "latencies" in answer:
+                    ms = np.asarray(answer["latencies"]) * 1e3
+                    rows[name].figures["load"] = {
+                        "clients": s.load_threads, "seconds": answer["elapsed"],
+                        "requests_per_s": len(ms) / answer["elapsed"],
+                        "p50_ms": float(np.median(ms)), "p90_ms": float(np.percentile(ms, 90))}
+            rows[name].figures["peak_rss_bytes"] = worker.request(cmd="exit").get("peak_rss_bytes")
+    finally:
+        for worker in workers.values():
+            worker.close()
+
+    reference = rows.get(REFERENCE)
+    for row in rows.values():
+        if row.status != "ok":
+            continue
+        row.figures.update(latency_figures(row.latencies, batch))
+        if reference and reference.status == "ok" and reference.latencies:
+            row.figures["speedup_vs_reference"] = float(np.median(reference.latencies) / np.median(row.latencies))
+        if REFERENCE in outputs and row.variant in outputs:
+            row.figures.update(accuracy(outputs[row.variant], outputs[REFERENCE]))
+    return list(rows.values())
+
+
+def parse(argv: list[str] | None) -> Settings:
+    p = argparse.ArgumentParser(prog="int8flow bench", description=__doc__.splitlines()[0])
+    p.add_argument("--models", default=None, help=f"comma-separated, from {', '.join(MODELS)} "
+                   f"(default: {DEFAULT_MODELS}; with --quick: mlp)")
+    p.add_argument("--batch", default="1", help="comma-separated batch sizes (default: 1)")
+    p.add_argument("--variants", default=",".join(VARIANTS),
+                   help=f"comma-separated, from {', '.join(VARIANTS)} (default: all)")
+    p.add_argument("--out", default="results", help="output folder (default: results/)")
+    p.add_argument("--threads", type=int, default=2, help="threads per variant (default: 2)")
+    p.add_argument("--rounds", type=int, default=None, help="interleaved timing rounds")
+    p.add_argument("--runs", type=int, default=None, help="timed runs per variant per round")
+    p.add_argument("--load-threads", type=int, default=None, help="concurrent clients (0: no load test)")
+    p.add_argument("--load-seconds", type=float, default=None, help="length of the load test")
+    p.add_argument("--quick", action="store_true", help="few runs, mlp only unless --models: < 5 min")
+    a = p.parse_args(argv)
+    quick = {"rounds": 3, "runs": 5, "warmup": 3, "load_threads": 2, "load_seconds": 2.0}
+    full = {"rounds": 5, "runs": 10, "warmup": 10, "load_threads": 4, "load_seconds": 10.0}
+    d = quick if a.quick else full
+    models = (a.models or ("mlp" if a.quick else DEFAULT_MODELS)).split(",")
+    variants = a.variants.split(",")
+    for name, known in ((models, MODELS), (variants, VARIANTS)):
+        unknown = [n for n in name if n not in known]
+        if unknown:
+            p.error(f"unknown {unknown}; choose from {', '.join(known)}")
+    if REFERENCE not in variants:
+        variants.insert(0, REFERENCE)  # every ratio needs it
+    return Settings(models, [int(b) for b in a.batch.split(",")], variants, Path(a.out), a.threads,
+                    d["warmup"], a.rounds or d["rounds"], a.runs or d["runs"],
+                    d["load_threads"] if a.load_threads is None else a.load_threads,
+                    a.load_seconds or d["load_seconds"])
+
+
+def main(argv: list[str] | None = None) -> int:
+    s = parse(argv)
+    (s.out / "logs").mkdir(parents=True, exist_ok=True)
+    steps_per_group = len(s.variants) * (2 + s.rounds + (s.load_threads > 0))
+    progress = report.Progress(len(s.models) * len(s.batches) * steps_per_group)
+    rows = [row for m in s.models for b in s.batches for row in bench_group(m, b, s, progress)]
+    progress.done()
+    results = report.write(rows, s, s.out)
+    print(report.table(results))
+    print(f"\nresults: {s.out / 'results.json'}, chart: {s.out / 'speedup.png'}")
+    return 0 if any(r.status == "ok" for r in rows) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,77 @@
+"""The benchmark variants: what each one runs and whether it needs the plugin.
+
+Each variant turns a Keras model into `Prepared` runners inside its own worker
+process (see worker.py), so plugin and no-plugin runs never share a process.
+"""
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from int8flow.bench.peers import Prepared, Unavailable, prepare_onnxruntime_int8, prepare_tflite_int8
+
+REFERENCE = "tf-function"  # every ratio and accuracy figure is relative to this row
+
+PrepareFn = Callable[["keras.Model", list[np.ndarray], int, int, Path], Prepared]  # noqa: F821
+
+
+@dataclass(frozen=True)
+class Variant:
+    name: str
+    plugin: bool  # False: the worker runs with INT8FLOW_DISABLE=1 (stock TensorFlow)
+    prepare: PrepareFn
+    description: str
+
+
+def _saved_model_bytes(model: "keras.Model", workdir: Path) -> int:  # noqa: F821
+    path = workdir / "saved_model"
+    shutil.rmtree(path, ignore_errors=True)
+    model.export(str(path), format="tf_saved_model", verbose=False)
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+
+
+def _tf_function(model, calibration, batch, threads, workdir) -> Prepared:
+    import tensorflow as tf
+
+    call = tf.function(lambda x: model(x, training=False), jit_compile=False)
+    return Prepared(lambda: (lambda x: call(x).numpy()), _saved_model_bytes(model, workdir))
+
+
+def _keras_predict(model, calibration, batch, threads, workdir) -> Prepared:
+    # Keras' default jit_compile="auto": XLA on stock CPU, skipped on QCPU.
+    return Prepared(lambda: (lambda x: model.predict(x, batch_size=batch, verbose=0)),
+                    _saved_model_bytes(model, workdir))
+
+
+def _needs_plugin(prepare: PrepareFn) -> PrepareFn:
+    def prepare_on_qcpu(model, calibration, batch, threads, workdir) -> Prepared:
+        import int8flow
+
+        if not int8flow.is_loaded():
+            raise Unavailable(f"QCPU is not active: {int8flow.load_state()['reason'] or 'plugin not loaded'}")
+        return prepare(model, calibration, batch, threads, workdir)
+    return prepare_on_qcpu
+
+
+def _not_built_yet(what: str) -> PrepareFn:
+    def prepare(*_args) -> Prepared:
+        raise Unavailable(f"int8flow has no {what} yet")
+    return prepare
+
+
+VARIANTS: dict[str, Variant] = {v.name: v for v in [
+    Variant("tf-predict", False, _keras_predict, "stock TF, Keras predict (auto-XLA)"),
+    Variant(REFERENCE, False, _tf_function, "stock TF, tf.function without XLA (the reference)"),
+    Variant("int8flow-predict", True, _needs_plugin(_keras_predict), "int8flow FP32, Keras predict"),
+    Variant("int8flow-fp32", True, _needs_plugin(_tf_function), "int8flow FP32, tf.function"),
+    Variant("int8flow-int8-dynamic", True, _not_built_yet("INT8 kernels (issue 7)"),
+            "int8flow INT8, dynamic activation ranges"),
+    Variant("int8flow-int8-static", True, _not_built_yet("static INT8 calibration (issue 8)"),
+            "int8flow INT8, calibrated"),
+    Variant("tflite-int8", False, prepare_tflite_int8, "TFLite full-integer INT8, LiteRT + XNNPACK"),
+    Variant("onnxruntime-int8", False, prepare_onnxruntime_int8, "ONNX Runtime INT8 (tf2onnx, QDQ)"),
+]}

@@ -1,0 +1,125 @@
+"""One benchmark variant in its own process, driven over stdin/stdout.
+
+    python -m int8flow.bench.worker '{"model": ..., "variant": ..., ...}'
+
+The worker builds the model, prepares the variant, warms it up and replies
+`ready` (or `unavailable` with the reason). Then it answers requests, one JSON
+object per line: `time` (k timed runs), `load` (N threads for T seconds),
+`outputs` (evaluation outputs into an .npz) and `exit` (peak RSS). Replies are
+lines starting with MARKER, so library chatter on stdout is ignored.
+"""
+from __future__ import annotations
+
+import json
+import os
+import resource
+import sys
+import threading
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+MARKER = "@@int8flow-bench "
+CALIBRATION_SEEDS = range(100, 108)
+EVAL_SEEDS = range(1000, 1008)
+
+
+def configure_environment(config: dict[str, Any]) -> None:
+    """Set before TensorFlow is imported: plugin on/off and thread counts."""
+    from int8flow.bench.variants import VARIANTS
+
+    if not VARIANTS[config["variant"]].plugin:
+        os.environ["INT8FLOW_DISABLE"] = "1"
+    os.environ["OMP_NUM_THREADS"] = str(config["threads"])
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def reply(**message: Any) -> None:
+    sys.stdout.write(MARKER + json.dumps(message) + "\n")
+    sys.stdout.flush()
+
+
+def timed_runs(runner, x, runs: int) -> list[float]:
+    latencies = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        runner(x)
+        latencies.append(time.perf_counter() - start)
+    return latencies
+
+
+def load(prepared, x, threads: int, seconds: float) -> dict[str, Any]:
+    """N client threads, each with its own runner, calling back to back for T seconds."""
+    runners = [prepared.make_runner() for _ in range(threads)]
+    latencies: list[list[float]] = [[] for _ in range(threads)]
+    deadline = time.perf_counter() + seconds
+
+    def client(i: int) -> None:
+        while time.perf_counter() < deadline:
+            start = time.perf_counter()
+            runners[i](x)
+            latencies[i].append(time.perf_counter() - start)
+
+    pool = [threading.Thread(target=client, args=(i,)) for i in range(threads)]
+    start = time.perf_counter()
+    for t in pool:
+        t.start()
+    for t in pool:
+        t.join()
+    elapsed = time.perf_counter() - start
+    merged = [lat for per_thread in latencies for lat in per_thread]
+    return {"latencies": merged, "elapsed": elapsed}
+
+
+def main(config: dict[str, Any]) -> None:
+    configure_environment(config)
+    import numpy as np
+    import tensorflow as tf
+
+    from int8flow.bench.models import MODELS
+    from int8flow.bench.peers import Unavailable
+    from int8flow.bench.variants import VARIANTS
+
+    tf.config.threading.set_intra_op_parallelism_threads(config["threads"])
+    tf.config.threading.set_inter_op_parallelism_threads(1)
+    spec = MODELS[config["model"]]
+    batch = config["batch"]
+    workdir = Path(config["workdir"])
+    workdir.mkdir(parents=True, exist_ok=True)
+    model = spec.build()
+    x = spec.make_inputs(batch, 0)
+    calibration = [spec.make_inputs(batch, seed) for seed in CALIBRATION_SEEDS]
+    start = time.perf_counter()
+    try:
+        prepared = VARIANTS[config["variant"]].prepare(model, calibration, batch, config["threads"], workdir)
+    except Unavailable as why:
+        reply(unavailable=str(why))
+        return
+    runner = prepared.make_runner()
+    timed_runs(runner, x, config["warmup"])
+    reply(ready=True, prepare_s=time.perf_counter() - start, artifact_bytes=prepared.artifact_bytes)
+
+    for line in sys.stdin:
+        request = json.loads(line)
+        if request["cmd"] == "time":
+            reply(latencies=timed_runs(runner, x, request["runs"]))
+        elif request["cmd"] == "load":
+            reply(**load(prepared, x, request["threads"], request["seconds"]))
+        elif request["cmd"] == "outputs":
+            outputs = [runner(spec.make_inputs(batch, seed)) for seed in EVAL_SEEDS]
+            path = workdir / "outputs.npz"
+            np.savez(path, outputs=np.concatenate([np.asarray(o, "float32") for o in outputs]))
+            reply(path=str(path))
+        elif request["cmd"] == "exit":
+            reply(peak_rss_bytes=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
+            return
+
+
+if __name__ == "__main__":
+    try:
+        main(json.loads(sys.argv[1]))
+    except Exception:  # reported to the parent; the traceback goes to the log
+        traceback.print_exc()
+        reply(error=traceback.format_exc().strip().splitlines()[-1])
+        sys.exit(1)

@@ -1,0 +1,79 @@
+"""The benchmark harness keeps working: `int8flow bench --quick` on the MLP.
+
+Nothing here asserts speed (speed claims come from full runs on a quiet
+machine, see docs/benchmarks.md); it checks that every variant ran in its own
+process or said why it could not, and that the outputs are complete.
+"""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import clean_env
+from int8flow.bench.runner import accuracy, latency_figures
+
+
+@pytest.fixture(scope="module")
+def quick_run(installed, tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, str]:
+    out = tmp_path_factory.mktemp("bench")
+    result = subprocess.run(
+        [sys.executable, "-m", "int8flow", "bench", "--quick", "--models", "mlp",
+         "--load-seconds", "1", "--out", str(out)],
+        env=clean_env(), capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert (out / "speedup.png").stat().st_size > 10_000
+    return json.loads((out / "results.json").read_text()), result.stdout
+
+
+def rows_by_variant(results: dict) -> dict[str, dict]:
+    return {row["variant"]: row for row in results["rows"]}
+
+
+def test_every_variant_ran_or_says_why(quick_run) -> None:
+    results, _ = quick_run
+    rows = rows_by_variant(results)
+    assert set(rows) == {"tf-predict", "tf-function", "int8flow-predict", "int8flow-fp32",
+                         "int8flow-int8-dynamic", "int8flow-int8-static", "tflite-int8",
+                         "onnxruntime-int8"}
+    for row in rows.values():
+        assert row["status"] in ("ok", "unavailable"), row
+        assert row["status"] == "ok" or row["reason"], row
+    for name in ("tf-function", "tf-predict", "int8flow-fp32", "int8flow-predict"):
+        assert rows[name]["status"] == "ok", rows[name]
+
+
+def test_measured_rows_have_every_figure(quick_run) -> None:
+    results, table = quick_run
+    for row in results["rows"]:
+        if row["status"] != "ok":
+            continue
+        f = row["figures"]
+        for key in ("median_ms", "p90_ms", "p99_ms", "throughput_per_s", "speedup_vs_reference",
+                    "cosine_mean", "top1_agreement", "peak_rss_bytes", "artifact_bytes", "load"):
+            assert key in f, (row["variant"], key)
+        assert f["runs"] == 15 and f["load"]["requests_per_s"] > 0
+        assert row["variant"] in table
+    assert results["machine"]["cores"] >= 1 and "tensorflow-cpu" in results["versions"]
+
+
+def test_fp32_variants_agree_with_the_reference(quick_run) -> None:
+    rows = rows_by_variant(quick_run[0])
+    for name in ("tf-predict", "int8flow-fp32", "int8flow-predict"):
+        assert rows[name]["figures"]["cosine_min"] > 0.99999
+        assert rows[name]["figures"]["top1_agreement"] == 1.0
+    assert rows["tf-function"]["figures"]["speedup_vs_reference"] == 1.0
+
+
+def test_accuracy_and_latency_arithmetic() -> None:
+    ref = np.array([[1.0, 0.0], [0.0, 2.0]])
+    assert accuracy(ref, ref) == {"cosine_mean": 1.0, "cosine_min": 1.0, "top1_agreement": 1.0}
+    flipped = accuracy(ref[:, ::-1].copy(), ref)
+    assert flipped["top1_agreement"] == 0.0 and flipped["cosine_min"] == 0.0
+    figures = latency_figures([0.001] * 9 + [0.011], batch=4)
+    assert figures["median_ms"] == pytest.approx(1.0) and figures["p99_ms"] > 9
+    assert figures["throughput_per_s"] == pytest.approx(4000.0)
