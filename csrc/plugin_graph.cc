@@ -10,8 +10,9 @@
 extern "C" __attribute__((visibility("default"))) void TF_InitGraph(
     TP_OptimizerRegistrationParams* params, TF_Status* status) {
   std::string why;
-  const Int8flowCoreApi* core =
-      int8flow::runtime::GetLoadState().active ? int8flow::LoadCore(&why) : nullptr;
+  const bool serves_qcpu =
+      !int8flow::device::IsDuplicateLoad() && int8flow::runtime::GetLoadState().active;
+  const Int8flowCoreApi* core = serves_qcpu ? int8flow::LoadCore(&why) : nullptr;
   if (core != nullptr) {
     core->init_graph(params, status);
     if (TF_GetCode(status) == TF_OK) return;
@@ -19,6 +20,6 @@ extern "C" __attribute__((visibility("default"))) void TF_InitGraph(
     int8flow::device::Deactivate(std::string("graph pass not registered: ") + TF_Message(status));
   }
   // Never return an error from here: TF would abort its import.
-  int8flow::graph::RegisterPassThrough(params);
+  int8flow::graph::RegisterPassThrough(params, int8flow::device::RegisteredDeviceType());
   int8flow::SetOk(status);
 }

@@ -6,9 +6,12 @@ one warning saying why; a small model still runs, on CPU, correctly.
 """
 from __future__ import annotations
 
+import shutil
+from pathlib import Path
+
 import pytest
 
-from conftest import int8flow_lines, run_python
+from conftest import SITE, int8flow_lines, run_python
 
 SMALL_MODEL = """
 import json, numpy as np, tensorflow as tf, keras, int8flow
@@ -95,3 +98,52 @@ def test_memory_limit_gives_a_clean_tf_error(installed) -> None:
     assert result.returncode == 0, result.stderr[-3000:]
     assert "refused:" in result.stdout and "after: 1000.0" in result.stdout
     assert "ran out of memory" in result.stderr and "Limit:                        64.00MiB" in result.stderr
+
+
+# ---- loading faults: the plugin reached twice, or found without oneDNN -------
+
+LIST_DEVICES = """
+import json, numpy as np, tensorflow as tf, keras, int8flow
+model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+model.predict(np.ones((1, 3), "float32"), verbose=0)
+print(json.dumps({"devices": [d.device_type for d in tf.config.list_physical_devices()],
+                  "state": int8flow.load_state()}))
+"""
+
+
+def run_with_pythonpath(path: Path) -> tuple[dict, list[str]]:
+    import json
+
+    result = run_python(LIST_DEVICES, PYTHONPATH=str(path))
+    assert result.returncode == 0, f"process died (rc={result.returncode}):\n{result.stderr[-3000:]}"
+    return json.loads(result.stdout.strip().splitlines()[-1]), int8flow_lines(result.stderr)
+
+
+def test_site_packages_reached_twice_does_not_abort(installed, tmp_path: Path) -> None:
+    # TF issue #55497: TF 2.21 still loads a plugin once per path string and
+    # aborts on the second platform registration. A symlink named like a
+    # site-packages folder on PYTHONPATH reproduces it (as a venv's lib64 does).
+    alias = tmp_path / "site-packages"
+    alias.symlink_to(SITE)
+    report, lines = run_with_pythonpath(alias)
+    assert report["devices"].count("QCPU") == 1 and report["state"]["active"]
+    assert len(lines) == 2 and "second time" in lines[0] and "provides QCPU" in lines[0], lines
+
+
+def test_second_install_is_inert_not_fatal(installed, tmp_path: Path) -> None:
+    # A copy of the plugin in another site-packages, with no libdnnl.so.3 in
+    # its <prefix>/lib. TF walks site-packages folders in set order (it varies
+    # with the hash seed), so either copy may load first: the venv's goes
+    # active, or the copy goes inert for want of oneDNN (a real load failure).
+    # Either way the second load stays inert, and nothing aborts.
+    copy = tmp_path / "lib" / "python3" / "site-packages"
+    for folder in ("tensorflow-plugins", "int8flow"):
+        shutil.copytree(SITE / folder, copy / folder)
+    report, lines = run_with_pythonpath(copy)
+    duplicate = [line for line in lines if "second time" in line]
+    assert len(duplicate) == 1, lines
+    if report["state"]["active"]:
+        assert report["devices"].count("QCPU") == 1 and "provides QCPU" in duplicate[0]
+    else:
+        assert "QCPU" not in report["devices"] and "inert too" in duplicate[0]
+        assert "libdnnl.so.3" in report["state"]["reason"]

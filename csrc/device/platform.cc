@@ -1,6 +1,8 @@
 #include "device/platform.h"
 
 #include <atomic>
+#include <cstring>
+#include <deque>
 #include <exception>
 #include <string>
 
@@ -39,8 +41,22 @@ void Publish(runtime::LoadState state) {
 
 std::atomic<int> device_count{0};
 
-void GetDeviceCount(const SP_Platform*, int* count, TF_Status* status) {
-  *count = device_count.load();
+// TF wants device types to match [A-Z][A-Z_]*: 2 -> "B", 27 -> "AA".
+std::string Letters(int n) {
+  std::string out;
+  for (; n > 0; n = (n - 1) / 26) out.insert(out.begin(), static_cast<char>('A' + (n - 1) % 26));
+  return out;
+}
+
+// Types of the duplicate registrations; a deque never moves its strings.
+std::deque<std::string>& duplicate_types() {
+  static std::deque<std::string> types;
+  return types;
+}
+std::atomic<const char*> registered_type{kDeviceType};
+
+void GetDeviceCount(const SP_Platform* platform, int* count, TF_Status* status) {
+  *count = std::strcmp(platform->type, kDeviceType) == 0 ? device_count.load() : 0;
   SetOk(status);
 }
 
@@ -106,8 +122,20 @@ void RegisterPlatform(SE_PlatformRegistrationParams* params) {
 
   SP_Platform* platform = params->platform;
   platform->struct_size = SP_PLATFORM_STRUCT_SIZE;
-  platform->name = kDeviceType;
-  platform->type = kDeviceType;
+  const int load = runtime::CountPluginLoad();
+  if (load > 1) {
+    duplicate_types().push_back(std::string(kDeviceType) + "_DUPLICATE_" + Letters(load));
+    registered_type = duplicate_types().back().c_str();
+    const runtime::LoadState first = runtime::GetLoadState();
+    runtime::WarnOnce(
+        "TensorFlow loaded int8flow's plugin a second time in this process (one site-packages "
+        "reachable through two sys.path entries, TF issue #55497, or a second install, here " +
+        PluginPath() + "). The second load stays inert; " +
+        (first.active ? first.plugin_path + " provides QCPU."
+                      : "the first, " + first.plugin_path + ", is inert too: " + first.reason));
+  }
+  platform->name = registered_type;
+  platform->type = registered_type;
   platform->supports_unified_memory = false;
   platform->use_bfc_allocator = true;
   // Grow on demand: a CPU device must not reserve the machine's RAM up front.
@@ -125,6 +153,7 @@ void RegisterPlatform(SE_PlatformRegistrationParams* params) {
   fns->create_timer_fns = CreateTimerFns;
   fns->destroy_timer_fns = DestroyTimerFns;
 
+  if (load > 1) return;  // inert: zero devices, and the first load's state stands
   // Decided now, so the load state and any warning are there at import.
   runtime::LoadState state;
   try {
@@ -137,6 +166,10 @@ void RegisterPlatform(SE_PlatformRegistrationParams* params) {
   Publish(state);
   device_count = state.reason.empty() ? 1 : 0;
 }
+
+const char* RegisteredDeviceType() { return registered_type; }
+
+bool IsDuplicateLoad() { return std::strcmp(registered_type, kDeviceType) != 0; }
 
 void Deactivate(const std::string& reason) {
   device_count = 0;

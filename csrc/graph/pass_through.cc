@@ -14,8 +14,8 @@ void PassThrough(void*, const TF_Buffer* graph_buf, const TF_GrapplerItem*,
 
 }  // namespace
 
-void RegisterPassThrough(TP_OptimizerRegistrationParams* params) {
-  RegisterOptimizer(params, PassThrough);
+void RegisterPassThrough(TP_OptimizerRegistrationParams* params, const char* device_type) {
+  RegisterOptimizer(params, PassThrough, device_type);
 }
 
 }  // namespace int8flow::graph

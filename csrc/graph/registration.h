@@ -15,13 +15,15 @@ using OptimizeFn = void (*)(void* optimizer, const TF_Buffer* graph_buf,
                             const TF_GrapplerItem* item, TF_Buffer* optimized_graph_buf,
                             TF_Status* status);
 
-// Registers `optimize` as the QCPU optimizer. It keeps no per-instance state.
-inline void RegisterOptimizer(TP_OptimizerRegistrationParams* params, OptimizeFn optimize) {
+// Registers `optimize` as the optimizer for `device_type` (QCPU unless this
+// is a duplicate load). It keeps no per-instance state.
+inline void RegisterOptimizer(TP_OptimizerRegistrationParams* params, OptimizeFn optimize,
+                              const char* device_type = device::kDeviceType) {
   params->struct_size = TP_OPTIMIZER_REGISTRATION_PARAMS_STRUCT_SIZE;
   params->major_version = GO_MAJOR;
   params->minor_version = GO_MINOR;
   params->patch_version = GO_PATCH;
-  params->device_type = device::kDeviceType;
+  params->device_type = device_type;
   params->optimizer_configs->struct_size = TP_OPTIMIZER_CONFIGS_STRUCT_SIZE;
   params->optimizer->struct_size = TP_OPTIMIZER_STRUCT_SIZE;
   params->optimizer->create_func = nullptr;

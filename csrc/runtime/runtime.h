@@ -38,6 +38,11 @@ struct LoadState {
   std::string plugin_path;   // the .so TensorFlow loaded
 };
 INT8FLOW_EXPORT void SetLoadState(const LoadState& state);
+// Counts SE_InitPlugin calls in this process: 1 for the first. A second one
+// means TF loaded the plugin again (another path to the same site-packages,
+// TF issue #55497, or a second install); all installs share this counter
+// because the runtime is loaded once per process, by soname.
+INT8FLOW_EXPORT int CountPluginLoad();
 INT8FLOW_EXPORT LoadState GetLoadState();
 
 // ---- settings from the environment, parsed once -----------------------------

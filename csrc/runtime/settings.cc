@@ -1,5 +1,6 @@
 // Environment settings and the load state. Parsing never throws and never
 // aborts: a plugin lives inside someone else's process.
+#include <atomic>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
@@ -83,6 +84,11 @@ void WarnOnce(const std::string& message) {
 void SetLoadState(const LoadState& state) {
   std::lock_guard<std::mutex> lock(state_mutex());
   load_state() = state;
+}
+
+int CountPluginLoad() {
+  static std::atomic<int> loads{0};
+  return ++loads;
 }
 
 LoadState GetLoadState() {
