@@ -54,7 +54,8 @@ def test_measured_rows_have_every_figure(quick_run) -> None:
             continue
         f = row["figures"]
         for key in ("median_ms", "p90_ms", "p99_ms", "throughput_per_s", "speedup_vs_reference",
-                    "cosine_mean", "top1_agreement", "peak_rss_bytes", "artifact_bytes", "load"):
+                    "cosine_mean", "top1_agreement", "rss_bytes", "peak_rss_bytes", "artifact_bytes",
+                    "load"):
             assert key in f, (row["variant"], key)
         assert f["runs"] == 15 and f["load"]["requests_per_s"] > 0
         assert row["variant"] in table

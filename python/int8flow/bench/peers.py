@@ -27,11 +27,19 @@ class Prepared:
     artifact_bytes: int
 
 
-def _serving_function(model, example: np.ndarray):
+def _frozen_serving_function(model, example: np.ndarray):
+    """The model at a fixed input shape, its variables folded into constants.
+
+    Keras 3 keeps weights (and layer state such as Normalization's mean) in
+    resource variables: TFLite's int8 calibrator cannot read them and tf2onnx
+    turns some into extra graph inputs, so both converters get a frozen graph.
+    """
     import tensorflow as tf
+    from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
 
     spec = tf.TensorSpec(example.shape, tf.as_dtype(example.dtype), name="x")
-    return tf.function(lambda x: model(x, training=False), input_signature=[spec])
+    serve = tf.function(lambda x: model(x, training=False), input_signature=[spec])
+    return convert_variables_to_constants_v2(serve.get_concrete_function())
 
 
 def _step(what: str, action: Callable[[], object]) -> object:
@@ -54,12 +62,7 @@ def prepare_tflite_int8(model, calibration: list[np.ndarray], batch: int, thread
     import tensorflow as tf
     from ai_edge_litert.interpreter import Interpreter
 
-    # Keras 3 keeps weights in resource variables, which the int8 calibrator
-    # cannot read (READ_VARIABLE fails): freeze them into constants first.
-    from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
-
-    serve = _serving_function(model, calibration[0])
-    frozen = convert_variables_to_constants_v2(serve.get_concrete_function())
+    frozen = _frozen_serving_function(model, calibration[0])
     converter = tf.lite.TFLiteConverter.from_concrete_functions([frozen])
     converter.optimizations = [tf.lite.Optimize.DEFAULT]
     converter.representative_dataset = lambda: ([c] for c in calibration)
@@ -91,10 +94,11 @@ def prepare_onnxruntime_int8(model, calibration: list[np.ndarray], batch: int, t
     from onnxruntime.quantization import (CalibrationDataReader, QuantFormat, QuantType,
                                           quantize_static)
 
-    serve = _serving_function(model, calibration[0])
+    frozen = _frozen_serving_function(model, calibration[0])
     float_path, int8_path = workdir / "model_fp32.onnx", workdir / "model_int8.onnx"
-    _step("tf2onnx conversion", lambda: tf2onnx.convert.from_function(
-        serve, input_signature=serve.input_signature, opset=17, output_path=str(float_path)))
+    _step("tf2onnx conversion", lambda: tf2onnx.convert.from_graph_def(
+        frozen.graph.as_graph_def(), input_names=[t.name for t in frozen.inputs],
+        output_names=[t.name for t in frozen.outputs], opset=17, output_path=str(float_path)))
     # tf2onnx can write a model ONNX Runtime rejects (Keras' exact gelu uses
     # Erfc, which ONNX lacks): loading it is part of the conversion step.
     float_session = _step("tf2onnx conversion", lambda: ort.InferenceSession(

@@ -74,21 +74,23 @@ def _fmt(value: float | None, spec: str) -> str:
 def table(results: dict[str, Any]) -> str:
     m = results["machine"]
     lines = [f"{m['cpu']}, {m['cores']} cores, oneDNN {m['onednn']['version']} ({m['onednn']['isa']}); "
-             f"speedup = stock tf.function median / row median, same run",
+             "speedup = stock tf.function median / row median, same run; "
+             "RSS = resident while serving, peak includes conversion",
              f"{'model':<14}{'b':>3} {'variant':<22}{'median ms':>10}{'p90':>9}{'p99':>9}"
-             f"{'items/s':>9}{'speedup':>8}{'cosine':>8}{'top1':>6}{'RSS MiB':>8}{'size MiB':>9}"
+             f"{'items/s':>9}{'speedup':>8}{'cosine':>8}{'top1':>6}{'RSS MiB':>8}{'peak':>7}{'size MiB':>9}"
              f"{'load rps':>9}  note"]
     for row in results["rows"]:
         f = row["figures"]
         load = f.get("load", {})
         size = f.get("artifact_bytes")
-        rss = f.get("peak_rss_bytes")
+        rss, peak = f.get("rss_bytes"), f.get("peak_rss_bytes")
         lines.append(
             f"{row['model']:<14}{row['batch']:>3} {row['variant']:<22}"
             f"{_fmt(f.get('median_ms'), '.2f'):>10}{_fmt(f.get('p90_ms'), '.2f'):>9}"
             f"{_fmt(f.get('p99_ms'), '.2f'):>9}{_fmt(f.get('throughput_per_s'), '.1f'):>9}"
             f"{_fmt(f.get('speedup_vs_reference'), '.2f'):>8}{_fmt(f.get('cosine_mean'), '.4f'):>8}"
             f"{_fmt(f.get('top1_agreement'), '.2f'):>6}{_fmt(rss and rss / 2**20, '.0f'):>8}"
+            f"{_fmt(peak and peak / 2**20, '.0f'):>7}"
             f"{_fmt(size and size / 2**20, '.1f'):>9}{_fmt(load.get('requests_per_s'), '.1f'):>9}"
             f"  {row['reason'][:90]}")
     return "\n".join(lines)
@@ -100,6 +102,7 @@ def chart(results: dict[str, Any], path: Path) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import matplotlib.ticker
 
     measured = [r for r in results["rows"] if "speedup_vs_reference" in r["figures"]]
     groups = sorted({(r["model"], r["batch"]) for r in measured}, key=str)
@@ -107,14 +110,15 @@ def chart(results: dict[str, Any], path: Path) -> None:
     fig, ax = plt.subplots(figsize=(max(6, 1.6 * len(groups) * max(1, len(variants)) / 3), 4.5))
     width = 0.8 / max(1, len(variants))
     for i, variant in enumerate(variants):
-        speedups = [next((r["figures"]["speedup_vs_reference"] for r in measured
-                          if (r["model"], r["batch"]) == g and r["variant"] == variant), 0)
-                    for g in groups]
-        ax.bar([g + i * width for g in range(len(groups))], speedups, width, label=variant)
+        bars = [(g, r["figures"]["speedup_vs_reference"]) for g, key in enumerate(groups)
+                for r in measured if (r["model"], r["batch"]) == key and r["variant"] == variant]
+        ax.bar([g + i * width for g, _ in bars], [v for _, v in bars], width, label=variant)
+    ax.set_yscale("log", base=2)  # speedups span 0.02x to 10x+: ratios read evenly
+    ax.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}x"))
     ax.axhline(1.0, color="black", linewidth=0.8)
     ax.set_xticks([g + width * (len(variants) - 1) / 2 for g in range(len(groups))])
     ax.set_xticklabels([f"{m} (bs{b})" for m, b in groups])
-    ax.set_ylabel("speedup vs stock TF tf.function (higher is faster)")
+    ax.set_ylabel("speedup vs stock TF tf.function (log scale)")
     ax.set_title(f"int8flow bench: {results['machine']['cpu']}, {results['settings']['threads']} threads")
     ax.legend(fontsize=8)
     fig.tight_layout()

@@ -152,7 +152,9 @@ def bench_group(model: str, batch: int, s: Settings, progress: report.Progress) 
                         "clients": s.load_threads, "seconds": answer["elapsed"],
                         "requests_per_s": len(ms) / answer["elapsed"],
                         "p50_ms": float(np.median(ms)), "p90_ms": float(np.percentile(ms, 90))}
-            rows[name].figures["peak_rss_bytes"] = worker.request(cmd="exit").get("peak_rss_bytes")
+            memory = worker.request(cmd="exit")
+            rows[name].figures.update(rss_bytes=memory.get("rss_bytes"),
+                                      peak_rss_bytes=memory.get("peak_rss_bytes"))
     finally:
         for worker in workers.values():
             worker.close()

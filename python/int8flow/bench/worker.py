@@ -5,7 +5,7 @@
 The worker builds the model, prepares the variant, warms it up and replies
 `ready` (or `unavailable` with the reason). Then it answers requests, one JSON
 object per line: `time` (k timed runs), `load` (N threads for T seconds),
-`outputs` (evaluation outputs into an .npz) and `exit` (peak RSS). Replies are
+`outputs` (evaluation outputs into an .npz) and `exit` (RSS now, and peak). Replies are
 lines starting with MARKER, so library chatter on stdout is ignored.
 """
 from __future__ import annotations
@@ -33,6 +33,13 @@ def configure_environment(config: dict[str, Any]) -> None:
         os.environ["INT8FLOW_DISABLE"] = "1"
     os.environ["OMP_NUM_THREADS"] = str(config["threads"])
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def resident_bytes() -> int:
+    """RSS now: what serving holds, without the conversion's transient peak."""
+    with open("/proc/self/status") as status:
+        kib = next(line.split()[1] for line in status if line.startswith("VmRSS:"))
+    return int(kib) * 1024
 
 
 def reply(**message: Any) -> None:
@@ -112,7 +119,8 @@ def main(config: dict[str, Any]) -> None:
             np.savez(path, outputs=np.concatenate([np.asarray(o, "float32") for o in outputs]))
             reply(path=str(path))
         elif request["cmd"] == "exit":
-            reply(peak_rss_bytes=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
+            reply(rss_bytes=resident_bytes(),
+                  peak_rss_bytes=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
             return
 
 
