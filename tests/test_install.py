@@ -111,3 +111,28 @@ def test_installed_metadata_did_not_add_a_second_tensorflow() -> None:
     assert len(tf_requirements) == 1
     name = tf_requirements[0].split(">")[0].split("=")[0].split("<")[0]
     md.distribution(name)  # the distribution it names is the one installed here
+
+
+def test_pip_build_sees_the_target_environments_tensorflow(tmp_path: Path) -> None:
+    # End to end through pip's isolated build: in a venv whose only TF is a
+    # `tensorflow` distribution, int8flow must require `tensorflow`, not add
+    # `tensorflow-cpu` beside it.
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    python = venv / "bin" / "python"
+    site_dir = subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
+                              check=True, capture_output=True, text=True).stdout.strip()
+    info = Path(site_dir) / "tensorflow-2.21.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: tensorflow\nVersion: 2.21.0\n")
+    (info / "RECORD").write_text("")
+    report = tmp_path / "report.json"
+    result = subprocess.run(
+        [str(python), "-m", "pip", "install", "--dry-run", "--no-deps", "--report", str(report),
+         str(Path(__file__).parents[1])], capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, result.stderr[-3000:]
+    import json
+
+    (install,) = json.loads(report.read_text())["install"]
+    requires = [r for r in install["metadata"]["requires_dist"] if "extra" not in r]
+    assert "tensorflow<2.22,>=2.21" in requires and not any("tensorflow-cpu" in r for r in requires)
