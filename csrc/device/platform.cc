@@ -4,6 +4,7 @@
 #include <cstring>
 #include <deque>
 #include <exception>
+#include <stdexcept>
 #include <string>
 
 #include "common/tf_status.h"
