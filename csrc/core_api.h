@@ -13,7 +13,7 @@
 extern "C" {
 
 // Bumped whenever Int8flowCoreApi changes, so a stale core is refused.
-#define INT8FLOW_CORE_ABI 1
+#define INT8FLOW_CORE_ABI 2
 
 struct Int8flowCoreApi {
   int abi;
@@ -21,6 +21,7 @@ struct Int8flowCoreApi {
   // Empty string when the core can run on this machine, else why not.
   const char* (*self_test)();
   void (*init_graph)(TP_OptimizerRegistrationParams* params, TF_Status* status);
+  void (*init_kernels)(const char* device_type, TF_Status* status);
 };
 
 #define INT8FLOW_CORE_ENTRY "int8flow_core_api"

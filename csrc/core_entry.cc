@@ -4,6 +4,7 @@
 #include "core_api.h"
 #include "graph/optimizer.h"
 #include "kernels/onednn_self_test.h"
+#include "kernels/register_kernels.h"
 #include "runtime/runtime.h"
 
 namespace {
@@ -19,6 +20,6 @@ const char* SelfTest() {
 
 extern "C" __attribute__((visibility("default"))) const Int8flowCoreApi* int8flow_core_api() {
   static const Int8flowCoreApi api{INT8FLOW_CORE_ABI, INT8FLOW_TF_MAJOR_MINOR, &SelfTest,
-                                   &int8flow::graph::InitGraph};
+                                   &int8flow::graph::InitGraph, &int8flow::kernels::InitKernels};
   return &api;
 }

@@ -1,17 +1,39 @@
 #include "graph/optimizer.h"
 
+#include <set>
 #include <string>
+#include <vector>
 
 #include "common/tf_status.h"
+#include "graph/graph_shapes.h"
+#include "graph/pattern_matcher.h"
 #include "graph/registration.h"
 #include "graph/xla_skip.h"
+#include "kernels/register_kernels.h"
 #include "runtime/runtime.h"
 #include "tensorflow/core/framework/graph.pb.h"
 
 namespace int8flow::graph {
 namespace {
 
-void Optimize(void*, const TF_Buffer* graph_buf, const TF_GrapplerItem*,
+// Fetches, feeds and keep-alive nodes: never removed or renamed.
+std::set<std::string> NodesToPreserve(const TF_GrapplerItem* item) {
+  OwnedStatus status;
+  int count = 0;
+  size_t storage_size = 0;
+  TF_GetNodesToPreserveListSize(item, &count, &storage_size, status.get());
+  if (!status.ok()) return {};
+  std::vector<char*> names(count);
+  std::vector<size_t> lengths(count);
+  std::string storage(storage_size, '\0');
+  TF_GetNodesToPreserveList(item, names.data(), lengths.data(), count, storage.data(),
+                            storage.size(), status.get());
+  std::set<std::string> preserve;
+  for (int i = 0; status.ok() && i < count; ++i) preserve.emplace(names[i], lengths[i]);
+  return preserve;
+}
+
+void Optimize(void*, const TF_Buffer* graph_buf, const TF_GrapplerItem* item,
               TF_Buffer* optimized_graph_buf, TF_Status* status) {
   tensorflow::GraphDef graph;
   if (!graph.ParseFromArray(graph_buf->data, static_cast<int>(graph_buf->length))) {
@@ -22,6 +44,11 @@ void Optimize(void*, const TF_Buffer* graph_buf, const TF_GrapplerItem*,
     runtime::WarnOnce(
         "XLA (jit_compile) is skipped for functions placed on QCPU: they run op by op, "
         "without XLA. Set INT8FLOW_DISABLE=1 to use XLA on CPU.");
+  }
+  if (runtime::GetSettings().fusion && kernels::KernelsRegistered()) {
+    const GraphShapes shapes(item);
+    for (const auto& [pattern, count] : ApplyFusions(graph, shapes, NodesToPreserve(item)))
+      runtime::RecordFusions(pattern, count);
   }
   const std::string bytes = graph.SerializeAsString();
   SetGraphOutput(optimized_graph_buf, bytes.data(), bytes.size());

@@ -5,17 +5,13 @@
 #include <unordered_set>
 #include <vector>
 
-#include "device/platform.h"
+#include "graph/graph_util.h"
 #include "tensorflow/core/framework/function.pb.h"
 
 namespace int8flow::graph {
 namespace {
 
 constexpr char kMustCompile[] = "_XlaMustCompile";
-
-bool OnQcpu(const tensorflow::NodeDef& node) {
-  return node.device().find(std::string("/device:") + device::kDeviceType + ":") != std::string::npos;
-}
 
 // Sets a true `_XlaMustCompile` in `attrs` to false; true when it changed.
 bool ClearMustCompile(google::protobuf::Map<std::string, tensorflow::AttrValue>& attrs) {

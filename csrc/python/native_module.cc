@@ -19,7 +19,8 @@ py::dict Stats() {
   py::dict memory(py::arg("num_allocs") = s.num_allocs, py::arg("bytes_in_use") = s.bytes_in_use,
                   py::arg("peak_bytes_in_use") = s.peak_bytes_in_use,
                   py::arg("largest_alloc_size") = s.largest_alloc_size);
-  return py::dict(py::arg("copies") = copies, py::arg("memory") = memory);
+  return py::dict(py::arg("copies") = copies, py::arg("memory") = memory,
+                  py::arg("fusions") = rt::FusionCounts());
 }
 
 py::dict LoadState() {
@@ -43,7 +44,7 @@ py::dict CpuFeatures() {
 py::dict Settings() {
   const rt::Settings& s = rt::GetSettings();
   return py::dict(py::arg("disabled") = s.disabled,
-                  py::arg("memory_limit_bytes") = s.memory_limit_bytes);
+                  py::arg("memory_limit_bytes") = s.memory_limit_bytes, py::arg("fusion") = s.fusion);
 }
 
 }  // namespace

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <string>
 
 #define INT8FLOW_EXPORT __attribute__((visibility("default")))
@@ -30,6 +31,11 @@ INT8FLOW_EXPORT void RecordFree(int64_t bytes);
 INT8FLOW_EXPORT StatsSnapshot Stats();
 INT8FLOW_EXPORT void ResetStats();
 
+// Rewrites the graph pass made, by fusion pattern, since the process started
+// (graphs are optimized once, so ResetStats leaves these alone).
+INT8FLOW_EXPORT void RecordFusions(const std::string& pattern, int64_t count);
+INT8FLOW_EXPORT std::map<std::string, int64_t> FusionCounts();
+
 // ---- whether the plugin is active in this process ---------------------------
 struct LoadState {
   bool initialized = false;  // SE_InitPlugin ran in this process
@@ -50,6 +56,7 @@ INT8FLOW_EXPORT LoadState GetLoadState();
 struct Settings {
   bool disabled = false;            // INT8FLOW_DISABLE
   int64_t memory_limit_bytes = 0;   // INT8FLOW_MEMORY_LIMIT_MB, 0 = none
+  bool fusion = true;               // INT8FLOW_FUSION: the graph pass fuses ops
   std::string test_fault;           // INT8FLOW_TEST_FAULT (tests only)
 };
 INT8FLOW_EXPORT const Settings& GetSettings();

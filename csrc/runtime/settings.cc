@@ -49,6 +49,7 @@ Settings ReadSettings() {
   Settings s;
   s.disabled = ParseFlag("INT8FLOW_DISABLE", false);
   s.memory_limit_bytes = ParsePositiveMegabytes("INT8FLOW_MEMORY_LIMIT_MB");
+  s.fusion = ParseFlag("INT8FLOW_FUSION", true);
   if (const char* fault = std::getenv("INT8FLOW_TEST_FAULT")) s.test_fault = fault;
   return s;
 }

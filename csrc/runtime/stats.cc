@@ -28,7 +28,27 @@ void RaiseTo(std::atomic<int64_t>& target, int64_t value) {
   }
 }
 
+struct Fusions {
+  std::mutex mutex;
+  std::map<std::string, int64_t> counts;
+};
+
+Fusions& fusions() {
+  static Fusions instance;
+  return instance;
+}
+
 }  // namespace
+
+void RecordFusions(const std::string& pattern, int64_t count) {
+  std::lock_guard<std::mutex> lock(fusions().mutex);
+  fusions().counts[pattern] += count;
+}
+
+std::map<std::string, int64_t> FusionCounts() {
+  std::lock_guard<std::mutex> lock(fusions().mutex);
+  return fusions().counts;
+}
 
 void RecordCopy(CopyKind kind, uint64_t bytes) {
   const int i = static_cast<int>(kind);

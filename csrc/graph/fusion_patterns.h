@@ -1,0 +1,54 @@
+// Fusion patterns as data: every rewrite the QCPU pass makes is one row of
+// FusionPatterns(), and graph/pattern_matcher.cc is the one matcher for all.
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace int8flow::graph {
+
+// One node of a pattern. Its inputs are, in order:
+//   "label"  the output of another node of this pattern;
+//   "$name"  any tensor from outside, captured as $name (the same name twice
+//            must be the same tensor);
+//   "=0.5"   a float Const whose every element is 0.5.
+// AddV2, Add, Mul, Maximum and Minimum also match with their inputs swapped.
+struct PatternNode {
+  std::string label;
+  std::vector<std::string> ops;  // the node's op is any of these
+  std::vector<std::string> inputs;
+};
+
+// A check on shapes, from Grappler's static shape inference.
+struct ShapeCheck {
+  enum Kind {
+    kVectorOfLastDim,  // `capture` is a vector as long as `label`'s last dim
+    kSameShape,        // `capture` has exactly `label`'s shape
+  } kind;
+  std::string capture, label;
+};
+
+// Copies attr `from` of matched node `label` (when set) into attr `to`.
+struct AttrCopy {
+  std::string label, from, to;
+};
+
+struct FusionPattern {
+  std::string name;
+  // The last node is the root: its output is the pattern's output, and the
+  // replacement takes its name, so consumers and fetches need no rewiring.
+  std::vector<PatternNode> nodes;
+  std::vector<ShapeCheck> checks;
+  std::string op;                    // the replacement's op
+  std::vector<std::string> inputs;   // the replacement's inputs: captures
+  // The replacement's `fused_ops` attr (and num_args); "@label" stands for
+  // that matched node's op. Empty: the op takes neither.
+  std::vector<std::string> fused_ops = {};
+  std::vector<AttrCopy> attrs = {};
+};
+
+// In the order the pass applies them: activation subgraphs collapse into one
+// node first, so the fusions after them see a single activation op.
+const std::vector<FusionPattern>& FusionPatterns();
+
+}  // namespace int8flow::graph

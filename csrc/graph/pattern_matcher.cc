@@ -1,0 +1,218 @@
+#include "graph/pattern_matcher.h"
+
+#include <cmath>
+#include <cstring>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+#include "graph/fusion_patterns.h"
+#include "graph/graph_util.h"
+
+namespace int8flow::graph {
+namespace {
+
+using tensorflow::NodeDef;
+
+// Binary ops whose two inputs may match in either order (AddN with N=2 too).
+bool IsCommutative(const std::string& op) {
+  return op == "AddV2" || op == "Add" || op == "AddN" || op == "Mul" || op == "Maximum" ||
+         op == "Minimum";
+}
+
+// True when `node` is a float Const whose every element equals `value`.
+bool IsConstEqualTo(const NodeDef& node, double value) {
+  if (node.op() != "Const") return false;
+  const auto it = node.attr().find("value");
+  if (it == node.attr().end() || it->second.tensor().dtype() != tensorflow::DT_FLOAT) return false;
+  const tensorflow::TensorProto& t = it->second.tensor();
+  std::vector<float> values(t.float_val().begin(), t.float_val().end());
+  if (values.empty() && !t.tensor_content().empty()) {
+    values.resize(t.tensor_content().size() / sizeof(float));
+    std::memcpy(values.data(), t.tensor_content().data(), values.size() * sizeof(float));
+  }
+  if (values.empty()) return false;
+  for (float v : values)
+    if (std::fabs(v - value) > 1e-6 * std::fabs(value)) return false;
+  return true;
+}
+
+std::vector<std::string> DataInputs(const NodeDef& node) {
+  std::vector<std::string> inputs;
+  for (const auto& input : node.input())
+    if (input.empty() || input[0] != '^') inputs.push_back(input);
+  return inputs;
+}
+
+class Matcher {
+ public:
+  Matcher(tensorflow::GraphDef& graph, const GraphShapes& shapes, const std::set<std::string>& preserve)
+      : graph_(graph), shapes_(shapes), preserve_(preserve) {}
+
+  int Apply(const FusionPattern& pattern) {
+    pattern_ = &pattern;
+    Index();
+    labels_.clear();
+    for (size_t i = 0; i < pattern.nodes.size(); ++i) labels_[pattern.nodes[i].label] = i;
+    std::unordered_set<const NodeDef*> consumed;
+    std::unordered_set<std::string> removed;
+    int rewrites = 0;
+    for (NodeDef& root : *graph_.mutable_node()) {
+      if (consumed.count(&root)) continue;
+      Binding binding;
+      if (!MatchNode(pattern.nodes.size() - 1, root, binding) || !Fusable(binding, consumed)) continue;
+      for (const auto& [label, node] : binding.nodes) {
+        consumed.insert(node);
+        if (node != &root) removed.insert(node->name());
+      }
+      Rewrite(root, binding);
+      ++rewrites;
+    }
+    if (!removed.empty()) {
+      auto* nodes = graph_.mutable_node();
+      for (int i = nodes->size() - 1; i >= 0; --i)
+        if (removed.count(nodes->Get(i).name())) nodes->DeleteSubrange(i, 1);
+    }
+    return rewrites;
+  }
+
+ private:
+  struct Binding {
+    std::unordered_map<std::string, const NodeDef*> nodes;  // label -> node
+    std::unordered_map<std::string, std::string> captures;  // $name -> tensor
+  };
+
+  void Index() {
+    nodes_.clear();
+    consumers_.clear();
+    for (const NodeDef& node : graph_.node()) {
+      nodes_[node.name()] = &node;
+      for (const auto& input : node.input()) consumers_[ParseTensorRef(input).node].push_back(&node);
+    }
+  }
+
+  bool MatchNode(size_t index, const NodeDef& node, Binding& binding) const {
+    const PatternNode& p = pattern_->nodes[index];
+    bool op_ok = false;
+    for (const auto& op : p.ops) op_ok |= node.op() == op;
+    // The replacement runs where the root is placed: that must be QCPU.
+    const bool is_root = index + 1 == pattern_->nodes.size();
+    if (!op_ok || !(is_root ? OnQcpu(node) : OnHost(node))) return false;
+    const auto t = node.attr().find("T");
+    if (t != node.attr().end() && t->second.type() != tensorflow::DT_FLOAT) return false;
+    for (const auto& [label, bound] : binding.nodes)
+      if (bound == &node) return false;  // one graph node, one label
+    const std::vector<std::string> inputs = DataInputs(node);
+    if (inputs.size() != p.inputs.size()) return false;
+    std::vector<std::vector<size_t>> orders = {{}};
+    for (size_t i = 0; i < inputs.size(); ++i) orders[0].push_back(i);
+    if (inputs.size() == 2 && IsCommutative(node.op())) orders.push_back({1, 0});
+    for (const auto& order : orders) {
+      Binding attempt = binding;
+      attempt.nodes[p.label] = &node;
+      bool ok = true;
+      for (size_t i = 0; ok && i < inputs.size(); ++i) ok = MatchInput(p.inputs[i], inputs[order[i]], attempt);
+      if (ok) {
+        binding = std::move(attempt);
+        return true;
+      }
+    }
+    return false;
+  }
+
+  bool MatchInput(const std::string& spec, const std::string& tensor, Binding& binding) const {
+    if (spec[0] == '$') {
+      auto [it, inserted] = binding.captures.emplace(spec, tensor);
+      return inserted || it->second == tensor;
+    }
+    const TensorRef ref = ParseTensorRef(tensor);
+    const auto producer = nodes_.find(ref.node);
+    if (producer == nodes_.end() || ref.port != 0) return false;
+    if (spec[0] == '=') return IsConstEqualTo(*producer->second, std::stod(spec.substr(1)));
+    return MatchNode(labels_.at(spec), *producer->second, binding);
+  }
+
+  // Whether a structural match may be rewritten without changing the graph's meaning.
+  bool Fusable(const Binding& binding, const std::unordered_set<const NodeDef*>& consumed) const {
+    if (binding.nodes.size() != pattern_->nodes.size()) return false;
+    std::unordered_set<const NodeDef*> inside;
+    for (const auto& [label, node] : binding.nodes) inside.insert(node);
+    const NodeDef* root = binding.nodes.at(pattern_->nodes.back().label);
+    for (const NodeDef* node : inside) {
+      if (consumed.count(node)) return false;
+      if (node == root) continue;
+      if (preserve_.count(node->name())) return false;
+      for (const auto& input : node->input())
+        if (input[0] == '^') return false;
+      const auto users = consumers_.find(node->name());
+      if (users == consumers_.end()) continue;
+      for (const NodeDef* user : users->second)
+        if (!inside.count(user)) return false;
+    }
+    for (const ShapeCheck& check : pattern_->checks)
+      if (!Holds(check, binding)) return false;
+    return true;
+  }
+
+  bool Holds(const ShapeCheck& check, const Binding& binding) const {
+    const TensorRef captured = ParseTensorRef(binding.captures.at(check.capture));
+    const auto shape = shapes_.Output(captured.node, captured.port);
+    const auto reference = shapes_.Output(binding.nodes.at(check.label)->name(), 0);
+    if (!shape || !reference || reference->empty()) return false;
+    switch (check.kind) {
+      case ShapeCheck::kVectorOfLastDim:
+        return shape->size() == 1 && (*shape)[0] >= 0 && (*shape)[0] == reference->back();
+      case ShapeCheck::kSameShape:
+        for (int64_t d : *shape)
+          if (d < 0) return false;
+        return *shape == *reference;
+    }
+    return false;
+  }
+
+  void Rewrite(NodeDef& root, const Binding& binding) const {
+    NodeDef fused;
+    fused.set_name(root.name());
+    fused.set_op(pattern_->op);
+    fused.set_device(root.device());
+    for (const auto& capture : pattern_->inputs) fused.add_input(binding.captures.at(capture));
+    for (const auto& input : root.input())
+      if (input[0] == '^') fused.add_input(input);
+    auto& attrs = *fused.mutable_attr();
+    attrs["T"].set_type(tensorflow::DT_FLOAT);
+    if (!pattern_->fused_ops.empty()) {
+      auto* list = attrs["fused_ops"].mutable_list();
+      for (const auto& op : pattern_->fused_ops)
+        list->add_s(op[0] == '@' ? binding.nodes.at(op.substr(1))->op() : op);
+      attrs["num_args"].set_i(static_cast<int64_t>(pattern_->inputs.size()) - 2);
+    }
+    for (const AttrCopy& copy : pattern_->attrs) {
+      const auto node = binding.nodes.find(copy.label);
+      if (node == binding.nodes.end()) continue;
+      const auto value = node->second->attr().find(copy.from);
+      if (value != node->second->attr().end()) attrs[copy.to] = value->second;
+    }
+    root = std::move(fused);
+  }
+
+  tensorflow::GraphDef& graph_;
+  const GraphShapes& shapes_;
+  const std::set<std::string>& preserve_;
+  const FusionPattern* pattern_ = nullptr;
+  std::unordered_map<std::string, size_t> labels_;
+  std::unordered_map<std::string, const NodeDef*> nodes_;
+  std::unordered_map<std::string, std::vector<const NodeDef*>> consumers_;
+};
+
+}  // namespace
+
+std::map<std::string, int> ApplyFusions(tensorflow::GraphDef& graph, const GraphShapes& shapes,
+                                        const std::set<std::string>& preserve) {
+  Matcher matcher(graph, shapes, preserve);
+  std::map<std::string, int> applied;
+  for (const FusionPattern& pattern : FusionPatterns())
+    if (const int n = matcher.Apply(pattern)) applied[pattern.name] = n;
+  return applied;
+}
+
+}  // namespace int8flow::graph

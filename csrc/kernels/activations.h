@@ -1,0 +1,24 @@
+// The activations (and other element-wise unary ops) QCPU runs, standalone
+// and as post-ops of fused kernels.
+// One table maps each op name to its oneDNN eltwise algorithm, so the
+// standalone kernels and the fused ones can never disagree.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "oneapi/dnnl/dnnl.hpp"
+
+namespace int8flow::kernels {
+
+struct Activation {
+  const char* op;             // the TF op (or our private op) it implements
+  dnnl::algorithm algorithm;  // oneDNN eltwise algorithm
+  float alpha, beta;          // its parameters; LeakyRelu's alpha is an attr
+};
+
+// The activation named `op`, or nullptr.
+const Activation* FindActivation(const std::string& op);
+const std::vector<Activation>& Activations();
+
+}  // namespace int8flow::kernels

@@ -1,0 +1,317 @@
+// Element-wise ops on oneDNN's eltwise, binary and softmax primitives.
+#include "kernels/elementwise.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "kernels/activations.h"
+#include "kernels/onednn_util.h"
+
+namespace int8flow::kernels {
+namespace {
+
+using dnnl::memory;
+
+struct SimplePrimitive {
+  dnnl::primitive primitive;
+  memory::desc scratchpad;
+};
+
+template <class PrimitiveDesc, class Primitive>
+SimplePrimitive Make(const PrimitiveDesc& pd) {
+  return {Primitive(pd), pd.scratchpad_desc()};
+}
+
+// Output 0 shaped like input 0, reusing input 0's buffer when TF allows.
+OwnedTensor ForwardOrAllocate(KernelContext& ctx, const std::vector<int64_t>& shape) {
+  OwnedStatus status;
+  const int candidates[] = {0};
+  int forwarded = -1;
+  TF_Tensor* out = TF_ForwardInputOrAllocateOutput(ctx.raw(), candidates, 1, 0, shape.data(),
+                                                   static_cast<int>(shape.size()), &forwarded,
+                                                   status.get());
+  if (!status.ok()) throw KernelError("allocating an output: " + status.message(), TF_RESOURCE_EXHAUSTED);
+  return OwnedTensor(out);
+}
+
+// ---- activations -------------------------------------------------------------
+class ActivationKernel {
+ public:
+  explicit ActivationKernel(TF_OpKernelConstruction* ctx) {
+    activation_ = FindActivation(OpType(ctx));
+    Require(activation_ != nullptr, "no QCPU activation for this op");
+    alpha_ = std::string(activation_->op) == "LeakyRelu" ? GetFloatAttr(ctx, "alpha") : activation_->alpha;
+  }
+
+  void Compute(KernelContext& ctx) {
+    OwnedTensor x = ctx.input(0);
+    const auto shape = Shape(x.get());
+    OwnedTensor y = ForwardOrAllocate(ctx, shape);
+    if (NumElements(shape) == 0) return;
+    const memory::desc md = PlainF32({NumElements(shape)});
+    auto p = cache_.Get({NumElements(shape)}, [&] {
+      return Make<dnnl::eltwise_forward::primitive_desc, dnnl::eltwise_forward>(
+          dnnl::eltwise_forward::primitive_desc(Engine(), dnnl::prop_kind::forward_inference,
+                                                activation_->algorithm, md, md, alpha_,
+                                                activation_->beta, UserScratchpadAttr()));
+    });
+    Execute(ctx, p->primitive, p->scratchpad,
+            {{DNNL_ARG_SRC, memory(md, Engine(), TF_TensorData(x.get()))},
+             {DNNL_ARG_DST, memory(md, Engine(), TF_TensorData(y.get()))}});
+  }
+
+ private:
+  const Activation* activation_ = nullptr;
+  float alpha_ = 0.f;
+  PrimitiveCache<SimplePrimitive> cache_;
+};
+
+// ---- broadcasting binary ops ---------------------------------------------------
+struct BinaryOp {
+  const char* op;
+  dnnl::algorithm algorithm;
+  // How to get op(a, b) from op(b, a) when only b has the full shape:
+  // commutative ops need nothing; Sub negates; RealDiv takes the reciprocal.
+  enum Swap { kCommutative, kNegate, kReciprocal } swap;
+  bool square_result = false;  // SquaredDifference
+};
+
+const std::vector<BinaryOp>& BinaryOps() {
+  using alg = dnnl::algorithm;
+  static const std::vector<BinaryOp> table = {
+      {"AddV2", alg::binary_add, BinaryOp::kCommutative},
+      {"Add", alg::binary_add, BinaryOp::kCommutative},
+      {"Mul", alg::binary_mul, BinaryOp::kCommutative},
+      {"Maximum", alg::binary_max, BinaryOp::kCommutative},
+      {"Minimum", alg::binary_min, BinaryOp::kCommutative},
+      {"Sub", alg::binary_sub, BinaryOp::kNegate},
+      {"RealDiv", alg::binary_div, BinaryOp::kReciprocal},
+      {"SquaredDifference", alg::binary_sub, BinaryOp::kCommutative, true},
+  };
+  return table;
+}
+
+// NumPy broadcasting of two shapes; TF's message when they do not broadcast.
+std::vector<int64_t> BroadcastShape(const std::vector<int64_t>& a, const std::vector<int64_t>& b) {
+  const size_t rank = std::max(a.size(), b.size());
+  std::vector<int64_t> out(rank);
+  for (size_t i = 0; i < rank; ++i) {
+    const int64_t da = i < rank - a.size() ? 1 : a[i - (rank - a.size())];
+    const int64_t db = i < rank - b.size() ? 1 : b[i - (rank - b.size())];
+    Require(da == db || da == 1 || db == 1,
+            "Incompatible shapes: " + ShapeString(a) + " vs. " + ShapeString(b));
+    out[i] = da == 1 ? db : da;
+  }
+  return out;
+}
+
+std::vector<int64_t> PadToRank(const std::vector<int64_t>& shape, size_t rank) {
+  std::vector<int64_t> out(rank - shape.size(), 1);
+  out.insert(out.end(), shape.begin(), shape.end());
+  return out;
+}
+
+// Copies `src` (shape `from`, broadcastable) into `dst` of shape `to`.
+void BroadcastCopy(const float* src, const std::vector<int64_t>& from, float* dst,
+                   const std::vector<int64_t>& to) {
+  const size_t rank = to.size();
+  std::vector<int64_t> src_strides(rank, 0);
+  for (int64_t i = static_cast<int64_t>(rank) - 1, stride = 1; i >= 0; --i) {
+    src_strides[i] = from[i] == 1 ? 0 : stride;
+    stride *= from[i];
+  }
+  std::vector<int64_t> index(rank, 0);
+  const int64_t total = NumElements(to);
+  for (int64_t flat = 0; flat < total; ++flat) {
+    int64_t offset = 0;
+    for (size_t d = 0; d < rank; ++d) offset += index[d] * src_strides[d];
+    dst[flat] = src[offset];
+    for (int64_t d = static_cast<int64_t>(rank) - 1; d >= 0 && ++index[d] == to[d]; --d) index[d] = 0;
+  }
+}
+
+// dst = src0 <alg> src1, src1 broadcast to dst's dims, then `post`.
+SimplePrimitive BuildBinary(dnnl::algorithm algorithm, const memory::dims& dst_dims,
+                            const memory::dims& src1_dims, const dnnl::post_ops& post) {
+  dnnl::primitive_attr attr = UserScratchpadAttr();
+  attr.set_post_ops(post);
+  const memory::desc dst = PlainF32(dst_dims);
+  return Make<dnnl::binary::primitive_desc, dnnl::binary>(
+      dnnl::binary::primitive_desc(Engine(), algorithm, dst, PlainF32(src1_dims), dst, attr));
+}
+
+void RunBinary(KernelContext& ctx, const SimplePrimitive& p, const memory::dims& dst_dims,
+               const memory::dims& src1_dims, const void* src0, const void* src1, void* dst) {
+  const memory::desc dst_md = PlainF32(dst_dims);
+  Execute(ctx, p.primitive, p.scratchpad,
+          {{DNNL_ARG_SRC_0, memory(dst_md, Engine(), const_cast<void*>(src0))},
+           {DNNL_ARG_SRC_1, memory(PlainF32(src1_dims), Engine(), const_cast<void*>(src1))},
+           {DNNL_ARG_DST, memory(dst_md, Engine(), dst)}});
+}
+
+class BinaryKernel {
+ public:
+  explicit BinaryKernel(TF_OpKernelConstruction* ctx) {
+    const std::string op = OpType(ctx);
+    for (const BinaryOp& b : BinaryOps())
+      if (op == b.op) op_ = &b;
+    Require(op_ != nullptr, "no QCPU binary kernel for " + op);
+  }
+
+  void Compute(KernelContext& ctx) {
+    OwnedTensor a = ctx.input(0), b = ctx.input(1);
+    const auto a_shape = Shape(a.get()), b_shape = Shape(b.get());
+    const auto out_shape = BroadcastShape(a_shape, b_shape);
+    OwnedTensor out = ctx.allocate_output(0, out_shape, TF_FLOAT);
+    if (NumElements(out_shape) == 0) return;
+    const size_t rank = std::max<size_t>(out_shape.size(), 1);
+    const auto dims = OneDnnDims(PadToRank(out_shape, rank));
+    auto a_dims = OneDnnDims(PadToRank(a_shape, rank)), b_dims = OneDnnDims(PadToRank(b_shape, rank));
+
+    // oneDNN broadcasts src1 only: put the full-shaped operand first.
+    const float* src0 = Data<float>(a.get());
+    const float* src1 = Data<float>(b.get());
+    bool swapped = false;
+    if (a_dims != dims && b_dims == dims) {
+      std::swap(src0, src1);
+      std::swap(a_dims, b_dims);
+      swapped = true;
+    } else if (a_dims != dims) {
+      // Neither operand has the output's shape: expand `a` into the output
+      // first, then combine in place.
+      BroadcastCopy(src0, a_dims, Data<float>(out.get()), dims);
+      src0 = Data<float>(out.get());
+    }
+    std::vector<int64_t> key(dims.begin(), dims.end());
+    key.insert(key.end(), b_dims.begin(), b_dims.end());
+    key.push_back(swapped);
+    auto p = cache_.Get(key, [&] { return BuildBinary(op_->algorithm, dims, b_dims, PostOps(swapped)); });
+    RunBinary(ctx, *p, dims, b_dims, src0, src1, TF_TensorData(out.get()));
+  }
+
+ private:
+  dnnl::post_ops PostOps(bool swapped) const {
+    dnnl::post_ops post;
+    if (swapped && op_->swap == BinaryOp::kNegate)
+      post.append_eltwise(dnnl::algorithm::eltwise_linear, -1.f, 0.f);
+    if (swapped && op_->swap == BinaryOp::kReciprocal)
+      post.append_eltwise(dnnl::algorithm::eltwise_pow, 1.f, -1.f);
+    if (op_->square_result) post.append_eltwise(dnnl::algorithm::eltwise_square, 0.f, 0.f);
+    return post;
+  }
+
+  const BinaryOp* op_ = nullptr;
+  PrimitiveCache<SimplePrimitive> cache_;
+};
+
+// ---- AddN (Grappler's arithmetic optimizer turns chains of adds into it) ----------
+class AddNKernel {
+ public:
+  explicit AddNKernel(TF_OpKernelConstruction*) {}
+
+  void Compute(KernelContext& ctx) {
+    const int n = ctx.num_inputs();
+    std::vector<OwnedTensor> inputs;
+    for (int i = 0; i < n; ++i) inputs.push_back(ctx.input(i));
+    const auto shape = Shape(inputs[0].get());
+    for (int i = 1; i < n; ++i) {
+      Require(Shape(inputs[i].get()) == shape,
+              "Inputs to operation AddN must have the same size and shape. Input 0: " +
+                  ShapeString(shape) + " != input " + std::to_string(i) + ": " +
+                  ShapeString(Shape(inputs[i].get())));
+    }
+    OwnedTensor out = ForwardOrAllocate(ctx, shape);
+    if (NumElements(shape) == 0) return;
+    const memory::desc md = PlainF32({NumElements(shape)});
+    std::vector<int64_t> key = {NumElements(shape), n};
+    auto p = cache_.Get(key, [&] {
+      return Make<dnnl::sum::primitive_desc, dnnl::sum>(dnnl::sum::primitive_desc(
+          Engine(), md, std::vector<float>(n, 1.f), std::vector<memory::desc>(n, md),
+          UserScratchpadAttr()));
+    });
+    std::unordered_map<int, memory> args = {
+        {DNNL_ARG_DST, memory(md, Engine(), TF_TensorData(out.get()))}};
+    for (int i = 0; i < n; ++i)
+      args.emplace(DNNL_ARG_MULTIPLE_SRC + i, memory(md, Engine(), TF_TensorData(inputs[i].get())));
+    Execute(ctx, p->primitive, p->scratchpad, std::move(args));
+  }
+
+ private:
+  PrimitiveCache<SimplePrimitive> cache_;
+};
+
+// ---- BiasAdd -------------------------------------------------------------------
+class BiasAddKernel {
+ public:
+  explicit BiasAddKernel(TF_OpKernelConstruction* ctx)
+      : channels_first_(GetStringAttr(ctx, "data_format") == "NCHW") {}
+
+  void Compute(KernelContext& ctx) {
+    OwnedTensor x = ctx.input(0), bias = ctx.input(1);
+    const auto shape = Shape(x.get()), bias_shape = Shape(bias.get());
+    Require(shape.size() >= 2, "Input tensor must be at least 2D: " + ShapeString(shape));
+    Require(bias_shape.size() == 1, "Biases must be 1D: " + ShapeString(bias_shape));
+    const size_t channel_dim = channels_first_ ? 1 : shape.size() - 1;
+    Require(bias_shape[0] == shape[channel_dim],
+            "Must provide as many biases as the channel dimension of the input tensor: " +
+                ShapeString(bias_shape) + " vs. " + ShapeString(shape));
+    OwnedTensor out = ForwardOrAllocate(ctx, shape);
+    if (NumElements(shape) == 0) return;
+    const auto dims = OneDnnDims(shape);
+    memory::dims bias_dims(dims.size(), 1);
+    bias_dims[channel_dim] = bias_shape[0];
+    auto p = cache_.Get(shape, [&] {
+      return BuildBinary(dnnl::algorithm::binary_add, dims, bias_dims, dnnl::post_ops());
+    });
+    RunBinary(ctx, *p, dims, bias_dims, TF_TensorData(x.get()), TF_TensorData(bias.get()),
+              TF_TensorData(out.get()));
+  }
+
+ private:
+  const bool channels_first_;
+  PrimitiveCache<SimplePrimitive> cache_;
+};
+
+// ---- Softmax -------------------------------------------------------------------
+class SoftmaxKernel {
+ public:
+  explicit SoftmaxKernel(TF_OpKernelConstruction*) {}
+
+  void Compute(KernelContext& ctx) {
+    OwnedTensor logits = ctx.input(0);
+    const auto shape = Shape(logits.get());
+    Require(!shape.empty(), "logits must have at least one dimension");
+    OwnedTensor out = ctx.allocate_output(0, shape, TF_FLOAT);
+    if (NumElements(shape) == 0) return;
+    const memory::desc md = PlainF32(OneDnnDims(shape));
+    auto p = cache_.Get(shape, [&] {
+      return Make<dnnl::softmax_forward::primitive_desc, dnnl::softmax_forward>(
+          dnnl::softmax_forward::primitive_desc(
+              Engine(), dnnl::prop_kind::forward_inference, dnnl::algorithm::softmax_accurate, md,
+              md, static_cast<int>(shape.size()) - 1, UserScratchpadAttr()));
+    });
+    Execute(ctx, p->primitive, p->scratchpad,
+            {{DNNL_ARG_SRC, memory(md, Engine(), TF_TensorData(logits.get()))},
+             {DNNL_ARG_DST, memory(md, Engine(), TF_TensorData(out.get()))}});
+  }
+
+ private:
+  PrimitiveCache<SimplePrimitive> cache_;
+};
+
+}  // namespace
+
+void RegisterElementwiseKernels(const char* device_type, TF_Status* status) {
+  auto ok = [&] { return TF_GetCode(status) == TF_OK; };
+  for (const Activation& a : Activations()) {
+    if (ok()) RegisterKernel<ActivationKernel>({a.op}, device_type, status);
+  }
+  for (const BinaryOp& b : BinaryOps()) {
+    if (ok()) RegisterKernel<BinaryKernel>({b.op}, device_type, status);
+  }
+  if (ok()) RegisterKernel<AddNKernel>({"AddN"}, device_type, status);
+  if (ok()) RegisterKernel<BiasAddKernel>({"BiasAdd"}, device_type, status);
+  if (ok()) RegisterKernel<SoftmaxKernel>({"Softmax"}, device_type, status);
+}
+
+}  // namespace int8flow::kernels

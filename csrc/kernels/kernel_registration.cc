@@ -1,0 +1,110 @@
+#include "kernels/kernel_registration.h"
+
+#include "tensorflow/core/framework/node_def.pb.h"
+
+namespace int8flow::kernels {
+namespace {
+
+void CheckAttr(const OwnedStatus& status, const char* name) {
+  if (!status.ok()) throw KernelError(std::string("attr '") + name + "': " + status.message());
+}
+
+// list_size and total_size as TF reports them for attr `name`.
+std::pair<int32_t, int32_t> AttrSize(TF_OpKernelConstruction* ctx, const char* name) {
+  OwnedStatus status;
+  int32_t list_size = 0;
+  int32_t total_size = 0;
+  TF_OpKernelConstruction_GetAttrSize(ctx, name, &list_size, &total_size, status.get());
+  CheckAttr(status, name);
+  return {list_size, total_size};
+}
+
+}  // namespace
+
+bool GetBoolAttr(TF_OpKernelConstruction* ctx, const char* name) {
+  OwnedStatus status;
+  TF_Bool value = 0;
+  TF_OpKernelConstruction_GetAttrBool(ctx, name, &value, status.get());
+  CheckAttr(status, name);
+  return value != 0;
+}
+
+float GetFloatAttr(TF_OpKernelConstruction* ctx, const char* name) {
+  OwnedStatus status;
+  float value = 0;
+  TF_OpKernelConstruction_GetAttrFloat(ctx, name, &value, status.get());
+  CheckAttr(status, name);
+  return value;
+}
+
+std::string GetStringAttr(TF_OpKernelConstruction* ctx, const char* name) {
+  const int32_t size = AttrSize(ctx, name).second;
+  std::string value(static_cast<size_t>(size), '\0');
+  OwnedStatus status;
+  TF_OpKernelConstruction_GetAttrString(ctx, name, value.data(), value.size(), status.get());
+  CheckAttr(status, name);
+  return value;
+}
+
+std::vector<std::string> GetStringListAttr(TF_OpKernelConstruction* ctx, const char* name) {
+  const auto [count, total] = AttrSize(ctx, name);
+  std::vector<char*> values(count);
+  std::vector<size_t> lengths(count);
+  std::string storage(static_cast<size_t>(total), '\0');
+  OwnedStatus status;
+  TF_OpKernelConstruction_GetAttrStringList(ctx, name, values.data(), lengths.data(), count,
+                                            storage.data(), storage.size(), status.get());
+  CheckAttr(status, name);
+  std::vector<std::string> out;
+  for (int i = 0; i < count; ++i) out.emplace_back(values[i], lengths[i]);
+  return out;
+}
+
+std::string NodeName(TF_OpKernelConstruction* ctx) {
+  const TF_StringView view = TF_OpKernelConstruction_GetName(ctx);
+  return std::string(view.data, view.len);
+}
+
+std::string OpType(TF_OpKernelConstruction* ctx) {
+  OwnedStatus status;
+  TF_Buffer* buffer = TF_OpKernelConstruction_GetNodeDef(ctx, status.get());
+  if (!status.ok()) throw KernelError("reading the NodeDef: " + status.message(), TF_INTERNAL);
+  tensorflow::NodeDef node;
+  const bool parsed = node.ParseFromArray(buffer->data, static_cast<int>(buffer->length));
+  TF_DeleteBuffer(buffer);
+  if (!parsed) throw KernelError("cannot parse the NodeDef", TF_INTERNAL);
+  return node.op();
+}
+
+namespace detail {
+
+void Fail(TF_OpKernelContext* ctx, TF_Code code, const std::string& message) {
+  OwnedStatus status;
+  const TF_StringView node = TF_GetOpKernelName(ctx);
+  SetError(status.get(), code, std::string(node.data, node.len) + ": " + message);
+  TF_OpKernelContext_Failure(ctx, status.get());
+}
+
+void FailConstruction(TF_OpKernelConstruction* ctx, TF_Code code, const std::string& message) {
+  OwnedStatus status;
+  SetError(status.get(), code, NodeName(ctx) + ": " + message);
+  TF_OpKernelConstruction_Failure(ctx, status.get());
+}
+
+void Register(const KernelSpec& spec, const char* device_type,
+              void* (*create)(TF_OpKernelConstruction*), void (*compute)(void*, TF_OpKernelContext*),
+              void (*destroy)(void*), TF_Status* status) {
+  TF_KernelBuilder* builder = TF_NewKernelBuilder(spec.op, device_type, create, compute, destroy);
+  for (const auto& [attr, dtype] : spec.types) {
+    TF_KernelBuilder_TypeConstraint(builder, attr, dtype, status);
+    if (TF_GetCode(status) != TF_OK) return TF_DeleteKernelBuilder(builder);
+  }
+  for (const char* arg : spec.host_memory) TF_KernelBuilder_HostMemory(builder, arg);
+  // The kernel's name in TF's registry must be unique per op, device and types.
+  std::string name = std::string(spec.op) + "_" + device_type;
+  for (const auto& [attr, dtype] : spec.types) name += "_" + std::to_string(dtype);
+  TF_RegisterKernelBuilder(name.c_str(), builder, status);
+}
+
+}  // namespace detail
+}  // namespace int8flow::kernels

@@ -1,0 +1,135 @@
+// The one helper every QCPU kernel registers through.
+//
+// A kernel is a class with a constructor taking TF_OpKernelConstruction* and
+// a `void Compute(KernelContext&)`. Errors are exceptions: KernelError for the
+// caller's mistakes (bad shapes, dtypes, attrs), anything else is reported as
+// an internal error. TF sees a failed op, never a crash.
+#pragma once
+
+#include <initializer_list>
+#include <stdexcept>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "common/tf_status.h"
+#include "common/tf_tensor.h"
+#include "tensorflow/c/kernels.h"
+
+namespace int8flow::kernels {
+
+class KernelError : public std::runtime_error {
+ public:
+  explicit KernelError(const std::string& message, TF_Code code = TF_INVALID_ARGUMENT)
+      : std::runtime_error(message), code_(code) {}
+  TF_Code code() const { return code_; }
+
+ private:
+  TF_Code code_;
+};
+
+// Throws KernelError(message) unless `condition` holds.
+inline void Require(bool condition, const std::string& message) {
+  if (!condition) throw KernelError(message);
+}
+
+// Throws when a TF C API call failed.
+inline void Check(const OwnedStatus& status, const char* what) {
+  if (!status.ok()) throw KernelError(std::string(what) + ": " + status.message(), TF_INTERNAL);
+}
+
+// What a kernel's Compute sees: the context, and typed access to it.
+class KernelContext {
+ public:
+  explicit KernelContext(TF_OpKernelContext* ctx) : ctx_(ctx) {}
+  TF_OpKernelContext* raw() const { return ctx_; }
+  int num_inputs() const { return TF_NumInputs(ctx_); }
+
+  OwnedTensor input(int i) const {
+    OwnedStatus status;
+    TF_Tensor* t = nullptr;
+    TF_GetInput(ctx_, i, &t, status.get());
+    Check(status, "reading an input");
+    return OwnedTensor(t);
+  }
+  OwnedTensor allocate_output(int i, const std::vector<int64_t>& dims, TF_DataType dtype) const {
+    OwnedStatus status;
+    size_t bytes = TF_DataTypeSize(dtype);
+    for (int64_t d : dims) bytes *= static_cast<size_t>(d);
+    TF_Tensor* t = TF_AllocateOutput(ctx_, i, dtype, dims.data(), static_cast<int>(dims.size()),
+                                     bytes, status.get());
+    if (!status.ok()) throw KernelError("allocating an output: " + status.message(),
+                                        TF_RESOURCE_EXHAUSTED);
+    return OwnedTensor(t);
+  }
+  // Scratch memory from the device allocator, alive until the tensor is dropped.
+  OwnedTensor allocate_temp(size_t bytes) const {
+    OwnedStatus status;
+    const int64_t dims[] = {static_cast<int64_t>(bytes)};
+    TF_AllocatorAttributes attrs{TF_ALLOCATOR_ATTRIBUTES_STRUCT_SIZE, 0};
+    TF_Tensor* t = TF_AllocateTemp(ctx_, TF_UINT8, dims, 1, &attrs, status.get());
+    if (!status.ok()) throw KernelError("allocating scratch memory: " + status.message(),
+                                        TF_RESOURCE_EXHAUSTED);
+    return OwnedTensor(t);
+  }
+  std::string name() const {
+    const TF_StringView view = TF_GetOpKernelName(ctx_);
+    return std::string(view.data, view.len);
+  }
+
+ private:
+  TF_OpKernelContext* ctx_;
+};
+
+// Attribute readers for kernel constructors; a missing attr is a KernelError.
+bool GetBoolAttr(TF_OpKernelConstruction* ctx, const char* name);
+float GetFloatAttr(TF_OpKernelConstruction* ctx, const char* name);
+std::string GetStringAttr(TF_OpKernelConstruction* ctx, const char* name);
+std::vector<std::string> GetStringListAttr(TF_OpKernelConstruction* ctx, const char* name);
+std::string NodeName(TF_OpKernelConstruction* ctx);
+// The op of the node being built: lets one kernel class serve several ops.
+std::string OpType(TF_OpKernelConstruction* ctx);
+
+struct KernelSpec {
+  const char* op;
+  // Each pair: a type attr of the op, and the one dtype this kernel takes.
+  std::vector<std::pair<const char*, TF_DataType>> types = {{"T", TF_FLOAT}};
+  std::vector<const char*> host_memory = {};
+};
+
+namespace detail {
+void Fail(TF_OpKernelContext* ctx, TF_Code code, const std::string& message);
+void FailConstruction(TF_OpKernelConstruction* ctx, TF_Code code, const std::string& message);
+// Registers create/compute/delete for `spec` on `device_type`.
+void Register(const KernelSpec& spec, const char* device_type,
+              void* (*create)(TF_OpKernelConstruction*), void (*compute)(void*, TF_OpKernelContext*),
+              void (*destroy)(void*), TF_Status* status);
+}  // namespace detail
+
+template <class Kernel>
+void RegisterKernel(const KernelSpec& spec, const char* device_type, TF_Status* status) {
+  auto create = [](TF_OpKernelConstruction* ctx) -> void* {
+    try {
+      return new Kernel(ctx);
+    } catch (const KernelError& e) {
+      detail::FailConstruction(ctx, e.code(), e.what());
+    } catch (const std::exception& e) {
+      detail::FailConstruction(ctx, TF_INTERNAL, e.what());
+    }
+    return nullptr;
+  };
+  auto compute = [](void* kernel, TF_OpKernelContext* ctx) {
+    try {
+      KernelContext context(ctx);
+      static_cast<Kernel*>(kernel)->Compute(context);
+    } catch (const KernelError& e) {
+      detail::Fail(ctx, e.code(), e.what());
+    } catch (const std::exception& e) {
+      detail::Fail(ctx, TF_INTERNAL, e.what());
+    }
+  };
+  auto destroy = [](void* kernel) { delete static_cast<Kernel*>(kernel); };
+  detail::Register(spec, device_type, create, compute, destroy, status);
+}
+
+}  // namespace int8flow::kernels

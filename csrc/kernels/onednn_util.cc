@@ -1,0 +1,53 @@
+#include "kernels/onednn_util.h"
+
+namespace int8flow::kernels {
+
+dnnl::engine& Engine() {
+  static dnnl::engine engine(dnnl::engine::kind::cpu, 0);
+  return engine;
+}
+
+dnnl::memory::dims OneDnnDims(const std::vector<int64_t>& shape) {
+  if (shape.empty()) return {1};
+  return dnnl::memory::dims(shape.begin(), shape.end());
+}
+
+int64_t NumElements(const std::vector<int64_t>& shape) {
+  int64_t n = 1;
+  for (int64_t d : shape) n *= d;
+  return n;
+}
+
+std::string ShapeString(const std::vector<int64_t>& shape) {
+  std::string s = "[";
+  for (size_t i = 0; i < shape.size(); ++i) s += (i ? "," : "") + std::to_string(shape[i]);
+  return s + "]";
+}
+
+dnnl::memory::desc PlainF32(const dnnl::memory::dims& dims) {
+  dnnl::memory::dims strides(dims.size(), 1);
+  for (int i = static_cast<int>(dims.size()) - 2; i >= 0; --i) strides[i] = strides[i + 1] * dims[i + 1];
+  return dnnl::memory::desc(dims, dnnl::memory::data_type::f32, strides);
+}
+
+dnnl::primitive_attr UserScratchpadAttr() {
+  dnnl::primitive_attr attr;
+  attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+  return attr;
+}
+
+void Execute(KernelContext& ctx, const dnnl::primitive& primitive,
+             const dnnl::memory::desc& scratchpad, std::unordered_map<int, dnnl::memory> args) {
+  // oneDNN streams are not meant to be shared between threads; TF runs
+  // kernels on many, so each thread keeps its own.
+  thread_local dnnl::stream stream(Engine());
+  OwnedTensor scratch;
+  if (scratchpad.get_size() > 0) {
+    scratch = ctx.allocate_temp(scratchpad.get_size());
+    args.emplace(DNNL_ARG_SCRATCHPAD, dnnl::memory(scratchpad, Engine(), TF_TensorData(scratch.get())));
+  }
+  primitive.execute(stream, args);
+  stream.wait();
+}
+
+}  // namespace int8flow::kernels

@@ -1,0 +1,60 @@
+// What the oneDNN kernels share: one engine, a stream per thread, primitive
+// caches, and execution with scratchpad memory from TF's allocator.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "kernels/kernel_registration.h"
+#include "oneapi/dnnl/dnnl.hpp"
+
+namespace int8flow::kernels {
+
+dnnl::engine& Engine();
+
+// Dims as oneDNN spells them; a rank-0 tensor becomes {1}.
+dnnl::memory::dims OneDnnDims(const std::vector<int64_t>& shape);
+int64_t NumElements(const std::vector<int64_t>& shape);
+std::string ShapeString(const std::vector<int64_t>& shape);
+
+// A dense row-major f32 memory descriptor of `dims`.
+dnnl::memory::desc PlainF32(const dnnl::memory::dims& dims);
+
+// Primitive attributes every kernel uses: scratchpad memory comes from the
+// caller (see Execute), so one primitive may run on many threads at once.
+dnnl::primitive_attr UserScratchpadAttr();
+
+// Runs `primitive` with `args`, adding scratchpad memory from TF's allocator
+// when the primitive needs some, and waits for it to finish.
+void Execute(KernelContext& ctx, const dnnl::primitive& primitive,
+             const dnnl::memory::desc& scratchpad, std::unordered_map<int, dnnl::memory> args);
+
+// A bounded, thread-safe cache of primitives keyed by shape. Kernels key it by
+// the dims of their inputs; it never holds data, only compiled primitives.
+template <class Entry>
+class PrimitiveCache {
+ public:
+  template <class Make>
+  std::shared_ptr<const Entry> Get(const std::vector<int64_t>& key, Make make) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    auto it = entries_.find(key);
+    if (it != entries_.end()) return it->second;
+    // Shapes rarely vary; when they do without end, start over rather than grow.
+    if (entries_.size() >= kCapacity) entries_.clear();
+    auto entry = std::make_shared<const Entry>(make());
+    entries_.emplace(key, entry);
+    return entry;
+  }
+
+ private:
+  static constexpr size_t kCapacity = 16;
+  std::mutex mutex_;
+  std::map<std::vector<int64_t>, std::shared_ptr<const Entry>> entries_;
+};
+
+}  // namespace int8flow::kernels

@@ -1,0 +1,30 @@
+#include "kernels/register_kernels.h"
+
+#include <atomic>
+
+#include "common/tf_status.h"
+#include "kernels/elementwise.h"
+#include "kernels/matmul.h"
+#include "kernels/op_definitions.h"
+#include "runtime/runtime.h"
+
+namespace int8flow::kernels {
+namespace {
+std::atomic<bool> registered{false};
+}  // namespace
+
+void InitKernels(const char* device_type, TF_Status* status) {
+  if (runtime::FaultInjected("kernel_init"))
+    return SetError(status, TF_INTERNAL, "injected failure (INT8FLOW_TEST_FAULT=kernel_init)");
+  RegisterOpDefinitions(status);
+  if (TF_GetCode(status) != TF_OK) return;
+  for (auto step : {&RegisterMatMulKernels, &RegisterElementwiseKernels}) {
+    step(device_type, status);
+    if (TF_GetCode(status) != TF_OK) return;
+  }
+  registered = true;
+}
+
+bool KernelsRegistered() { return registered; }
+
+}  // namespace int8flow::kernels
