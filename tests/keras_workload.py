@@ -30,8 +30,11 @@ def build_model() -> keras.Model:
     outputs = keras.layers.Dense(5, activation="softmax")(x)
     model = keras.Model(inputs, outputs)
     rng = np.random.default_rng(1234)
-    model.set_weights([rng.standard_normal(w.shape).astype("float32") * 0.3
-                       for w in model.get_weights()])
+    # Variances must be positive, or BatchNormalization gives NaN everywhere.
+    model.set_weights([
+        np.abs(v) + 0.5 if "variance" in w.path else v
+        for w, v in ((w, rng.standard_normal(w.shape).astype("float32") * 0.3)
+                     for w in model.weights)])
     return model
 
 

@@ -55,6 +55,13 @@ def test_fault_goes_inert_with_one_warning(installed, fault: str, reason: str) -
     assert len(lines) == 1 and reason in lines[0], lines
 
 
+def test_kernel_init_failure_keeps_qcpu_with_ops_on_cpu(installed) -> None:
+    # Without its kernels QCPU still holds tensors; every op runs on CPU.
+    report, lines = run_small_model(INT8FLOW_TEST_FAULT="kernel_init")
+    assert "QCPU" in report["devices"] and report["state"]["active"]
+    assert any("QCPU kernels not registered" in line for line in lines), lines
+
+
 def test_disable_is_silent_and_inert(installed) -> None:
     report, lines = run_small_model(INT8FLOW_DISABLE="1")
     assert "QCPU" not in report["devices"]
@@ -72,6 +79,7 @@ def test_healthy_plugin_is_active(installed) -> None:
     ({"INT8FLOW_DISABLE": "maybe"}, "INT8FLOW_DISABLE='maybe' is not a boolean"),
     ({"INT8FLOW_MEMORY_LIMIT_MB": "-5"}, "INT8FLOW_MEMORY_LIMIT_MB='-5' is not a positive"),
     ({"INT8FLOW_MEMORY_LIMIT_MB": "lots"}, "INT8FLOW_MEMORY_LIMIT_MB='lots' is not a positive"),
+    ({"INT8FLOW_FUSION": "sometimes"}, "INT8FLOW_FUSION='sometimes' is not a boolean"),
 ])
 def test_bad_setting_warns_once_and_uses_default(installed, env: dict, needle: str) -> None:
     report, lines = run_small_model(**env)

@@ -1,0 +1,206 @@
+"""Runs every QCPU kernel and fusion against TF's own CPU op on the same inputs.
+
+    python kernel_checks.py OUT.json
+
+Each check records where the op ran, the largest error, and the bound it must
+stay within; test_kernels.py asserts on the file. The bounds, per op:
+
+- exact (bound 0): Relu, Relu6, LeakyRelu, Neg, Abs, Square, BiasAdd and the
+  binary ops but RealDiv; oneDNN and Eigen compute the same single IEEE
+  operation.
+- RealDiv: 2 ulp (|err| <= 2.4e-7 |ref|): when only the divisor has the
+  output's shape, QCPU computes 1 / (b / a), two roundings.
+- MatMul and fused MatMul: |err| <= 1e-5 * (|a| @ |b| + |bias| + |addend|),
+  elementwise: both sum K float32 products, in different orders.
+- transcendental ops (Elu, Sigmoid, Tanh, Sqrt) and Softmax:
+  |err| <= 1e-5 |ref| + 1e-6: oneDNN's approximations against Eigen's.
+- Log: |err| <= 1e-5 |ref| + 5e-6: oneDNN's AVX2 log is the least precise.
+"""
+from __future__ import annotations
+
+import json
+import math
+import sys
+
+import numpy as np
+import tensorflow as tf
+
+import int8flow
+
+rng = np.random.default_rng(0)
+results: list[dict] = []
+QCPU, CPU = "/device:QCPU:0", "/device:CPU:0"
+
+
+def rand(*shape: int) -> np.ndarray:
+    return rng.standard_normal(shape).astype(np.float32)
+
+
+def record(name: str, q: tf.Tensor, c: tf.Tensor, bound: np.ndarray | float) -> None:
+    q, c_np = q.numpy(), c.numpy()
+    # NaN where TF gives NaN, the same infinity where TF gives one.
+    same = (q == c_np) | (np.isnan(q) & np.isnan(c_np))
+    err = np.where(same, 0.0, np.abs(q.astype(np.float64) - c_np.astype(np.float64)))
+    err = np.where(np.isnan(err), np.inf, err)
+    excess = err - np.nan_to_num(bound, nan=0.0, posinf=0.0)
+    results.append({
+        "name": name, "device": q_device[0], "shape_ok": q.shape == c_np.shape,
+        "max_err": float(err.max()) if err.size else 0.0,
+        "ok": bool(q.shape == c_np.shape and (excess.size == 0 or excess.max() <= 0)),
+    })
+
+
+q_device = [""]
+
+
+def eager(name: str, fn, arrays: list[np.ndarray], bound) -> None:
+    """`fn` on QCPU and on CPU, eagerly; `bound(ref, *arrays)` is the allowed error."""
+    with tf.device(QCPU):
+        q = fn(*[tf.constant(a) for a in arrays])
+    with tf.device(CPU):
+        c = fn(*[tf.constant(a) for a in arrays])
+    q_device[0] = q.device
+    record(name, q, c, bound(c.numpy(), *arrays))
+
+
+def exact(ref, *arrays):
+    return 0.0
+
+
+def transcendental(ref, *arrays):
+    return 1e-5 * np.abs(ref) + 1e-6
+
+
+def log_bound(ref, *arrays):
+    # oneDNN's AVX2 log is good to ~4e-6 absolute (2.7e-5 relative near
+    # log x = 2), where Eigen's is within 1 ulp.
+    return 1e-5 * np.abs(ref) + 5e-6
+
+
+def matmul_bound(ta=False, tb=False):
+    def bound(ref, a, b, *rest):
+        a, b = (a.T if ta else a), (b.T if tb else b)
+        scale = np.abs(a).astype(np.float64) @ np.abs(b).astype(np.float64)
+        for extra in rest:
+            scale = scale + np.abs(extra)
+        return 1e-5 * scale + 1e-30
+    return bound
+
+
+# ---- MatMul: batch 1, odd sizes, K=1, large K, transposes, empty -------------
+for m, k, n in [(1, 7, 5), (3, 1, 4), (33, 1024, 65), (64, 256, 1), (0, 4, 3), (5, 0, 3), (2, 3, 0)]:
+    for ta in (False, True):
+        for tb in (False, True):
+            a = rand(k, m) if ta else rand(m, k)
+            b = rand(n, k) if tb else rand(k, n)
+            eager(f"MatMul {m}x{k}x{n} ta={ta} tb={tb}",
+                  lambda x, y, ta=ta, tb=tb: tf.matmul(x, y, transpose_a=ta, transpose_b=tb),
+                  [a, b], matmul_bound(ta, tb))
+
+# ---- activations ---------------------------------------------------------------
+x = np.concatenate([rand(1000) * 4, np.array([0, -0.0, 6, 6.5, -1e-30, 50, -50], np.float32)])
+for name, fn, bound in [
+    ("Relu", tf.nn.relu, exact), ("Relu6", tf.nn.relu6, exact),
+    ("LeakyRelu", lambda t: tf.nn.leaky_relu(t, alpha=0.3), exact),
+    ("Elu", tf.nn.elu, transcendental), ("Sigmoid", tf.math.sigmoid, transcendental),
+    ("Tanh", tf.math.tanh, transcendental), ("Neg", tf.negative, exact), ("Abs", tf.abs, exact),
+    ("Square", tf.square, exact),
+]:
+    eager(name, fn, [x], bound)
+special = np.array([np.nan, np.inf, -np.inf, -1, 0, -0.0, 1e-38, 3e38, -3e38], np.float32)
+for name, fn in [("Relu", tf.nn.relu), ("Relu6", tf.nn.relu6), ("Elu", tf.nn.elu),
+                 ("Sigmoid", tf.math.sigmoid), ("Tanh", tf.math.tanh), ("Neg", tf.negative),
+                 ("Abs", tf.abs), ("Square", tf.square), ("Sqrt", tf.sqrt),
+                 ("Log", tf.math.log)]:
+    # oneDNN's relu and clip turn NaN into 0 where TF keeps it (docs/kernels.md).
+    values = special[~np.isnan(special)] if name in ("Relu", "Relu6") else special
+    eager(f"{name} special values", fn, [values], transcendental)
+positive = np.concatenate([np.abs(rand(1000)) * 10 + 1e-3, np.array([1, 4, 1e-20, 1e20], np.float32)])
+for name, fn, bound in [("Sqrt", tf.sqrt, transcendental), ("Log", tf.math.log, log_bound)]:
+    eager(name, fn, [positive], bound)
+    eager(f"{name} empty", fn, [np.zeros((0, 3), np.float32)], bound)
+
+# ---- binary ops with broadcasting (either side, both, rank 0) -------------------
+shapes = [((4, 5), (4, 5)), ((4, 5), (5,)), ((5,), (4, 5)), ((3, 1), (1, 4)),
+          ((2, 1, 6), (3, 1)), ((), (2, 3)), ((2, 3), ()), ((0, 3), (3,))]
+for op, fn in [("AddV2", tf.add), ("Sub", tf.subtract), ("Mul", tf.multiply),
+               ("RealDiv", tf.divide), ("Maximum", tf.maximum), ("Minimum", tf.minimum),
+               ("SquaredDifference", tf.math.squared_difference)]:
+    for sa, sb in shapes:
+        a, b = rand(*sa), rand(*sb)
+        if op == "RealDiv":
+            b = np.where(np.abs(b) < 0.1, 0.5, b).astype(np.float32)
+            bound = lambda ref, *_: 2.4e-7 * np.abs(ref)
+        elif op == "SquaredDifference":
+            bound = lambda ref, *_: 1.2e-7 * np.abs(ref)
+        else:
+            bound = exact
+        eager(f"{op} {sa} {sb}", fn, [a, b], bound)
+
+# ---- BiasAdd (NHWC and NCHW), Softmax --------------------------------------------
+eager("BiasAdd NHWC", tf.nn.bias_add, [rand(2, 3, 4, 5), rand(5)], exact)
+eager("BiasAdd NCHW", lambda v, b: tf.nn.bias_add(v, b, data_format="NCHW"),
+      [rand(2, 5, 3, 4), rand(5)], exact)
+eager("BiasAdd 2D batch 1", tf.nn.bias_add, [rand(1, 7), rand(7)], exact)
+for shape in [(1, 10), (4, 3, 1000), (2, 1), (0, 5)]:
+    eager(f"Softmax {shape}", tf.nn.softmax, [rand(*shape) * 5], transcendental)
+
+
+# ---- fusions, through tf.function and the graph pass -------------------------------
+def exact_gelu(t):
+    return tf.nn.gelu(t, approximate=False)
+
+
+ACTIVATIONS = {
+    "relu": (tf.nn.relu, "Relu"), "relu6": (tf.nn.relu6, "Relu6"), "elu": (tf.nn.elu, "Elu"),
+    "leaky_relu": (lambda t: tf.nn.leaky_relu(t, alpha=0.1), "LeakyRelu"),
+    "sigmoid": (tf.math.sigmoid, "Sigmoid"), "tanh": (tf.math.tanh, "Tanh"),
+    "gelu_exact": (exact_gelu, "_QcpuGeluExact"),
+    "gelu_tanh": (lambda t: tf.nn.gelu(t, approximate=True), "_QcpuGeluTanh"),
+    "swish": (lambda t: t * tf.math.sigmoid(t), "_QcpuSwish"),
+    "none": (None, None),
+}
+
+
+def fused(name: str, m: int, k: int, n: int, activation: str, residual: bool) -> None:
+    act = ACTIVATIONS[activation][0]
+    w, b, r = (tf.Variable(rand(k, n)), tf.Variable(rand(n)), tf.Variable(rand(m, n)))
+    x = rand(m, k)
+
+    def body(t):
+        y = tf.matmul(t, w) + b
+        if residual:
+            y = y + r
+        return act(y) if act else y
+
+    def on(device):
+        @tf.function
+        def f(t):
+            with tf.device(device):
+                return body(t)
+        return f
+
+    before = int8flow.stats()["fusions"]
+    q, c = on(QCPU)(tf.constant(x)), on(CPU)(tf.constant(x))
+    after = int8flow.stats()["fusions"]
+    suffix = "+activation" if act else ""
+    # Either order of bias and residual add (Grappler may regroup the sum).
+    patterns = ([f"MatMul+BiasAdd+Add{suffix}", f"MatMul+Add+BiasAdd{suffix}"] if residual
+                else [f"MatMul+BiasAdd{suffix}"])
+    fired = sum(after.get(p, 0) - before.get(p, 0) for p in patterns)
+    pattern = " or ".join(patterns)
+    q_device[0] = q.device if fired > 0 else f"not fused ({pattern}: {after})"
+    scale = np.abs(x).astype(np.float64) @ np.abs(w.numpy()) + np.abs(b.numpy()) + (
+        np.abs(r.numpy()) if residual else 0)
+    # The activation's own error on top of the product's (all have slope <= 1.2).
+    record(name, q, c, 1.2e-5 * scale + 1e-5 * np.abs(c.numpy()) + 1e-6)
+
+
+for activation in ACTIVATIONS:
+    fused(f"fused {activation}", 3, 37, 19, activation, residual=False)
+fused("fused relu residual batch1", 1, 64, 33, "relu", residual=True)
+fused("fused none residual", 4, 16, 8, "none", residual=True)
+fused("fused gelu_exact K=1", 2, 1, 5, "gelu_exact", residual=False)
+
+with open(sys.argv[1], "w") as f:
+    json.dump({"results": results, "fusions": int8flow.stats()["fusions"]}, f, indent=1)

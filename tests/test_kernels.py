@@ -1,0 +1,80 @@
+"""QCPU's oneDNN kernels and fusions give TF's CPU results, within stated bounds
+(kernel_checks.py derives each bound), and reject bad input with TF errors."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import SUBPROCESS_TIMEOUT, clean_env, run_python
+
+CHECKS = Path(__file__).parent / "kernel_checks.py"
+
+
+@pytest.fixture(scope="module")
+def checks(installed: Path, tmp_path_factory: pytest.TempPathFactory) -> dict:
+    out = tmp_path_factory.mktemp("kernels") / "checks.json"
+    result = subprocess.run([sys.executable, str(CHECKS), str(out)], env=clean_env(),
+                            capture_output=True, text=True, timeout=SUBPROCESS_TIMEOUT)
+    assert result.returncode == 0, result.stderr[-4000:]
+    return json.loads(out.read_text())
+
+
+@pytest.mark.parametrize("group", ["MatMul", "Relu", "Elu", "Sigmoid", "Tanh", "Neg", "Abs",
+                                   "Square", "Sqrt", "Log", "AddV2", "Sub",
+                                   "Mul", "RealDiv", "Maximum", "Minimum", "SquaredDifference",
+                                   "BiasAdd", "Softmax", "fused"])
+def test_matches_tf_cpu_on_qcpu(checks: dict, group: str) -> None:
+    cases = [r for r in checks["results"] if r["name"].split()[0].startswith(group)]
+    assert cases, f"no {group} checks ran"
+    # Ran on QCPU (eager placement falls back to CPU silently without a kernel).
+    off_device = [(r["name"], r["device"]) for r in cases if not r["device"].endswith("QCPU:0")]
+    assert not off_device, off_device
+    failed = [(r["name"], r["max_err"]) for r in cases if not r["ok"]]
+    assert not failed, failed
+
+
+def test_every_fusion_pattern_fired(checks: dict) -> None:
+    fusions = checks["fusions"]
+    for pattern in ["gelu (erf)", "gelu (tanh)", "swish", "MatMul+BiasAdd",
+                    "MatMul+BiasAdd+activation"]:
+        assert fusions.get(pattern, 0) > 0, (pattern, fusions)
+    # Grappler's arithmetic optimizer may regroup (x@w + b) + r as AddN(x@w, r) + b.
+    for residual in ["MatMul+BiasAdd+Add", "MatMul+BiasAdd+Add+activation"]:
+        regrouped = residual.replace("BiasAdd+Add", "Add+BiasAdd")
+        assert fusions.get(residual, 0) + fusions.get(regrouped, 0) > 0, (residual, fusions)
+
+
+@pytest.mark.parametrize("expression, error", [
+    ("tf.matmul(tf.ones([2, 3]), tf.ones([4, 5]))", "Matrix size-incompatible"),
+    ("tf.add(tf.ones([2, 3]), tf.ones([4]))", "Incompatible shapes"),
+    ("tf.nn.bias_add(tf.ones([2, 3]), tf.ones([4]))", "as many biases"),
+    ("tf.nn.bias_add(tf.ones([3]), tf.ones([3]))", "at least 2D"),
+])
+def test_bad_input_is_a_tf_error(installed: Path, expression: str, error: str) -> None:
+    result = run_python(f"""
+        import tensorflow as tf
+        with tf.device("/device:QCPU:0"):
+            try:
+                {expression}
+            except tf.errors.InvalidArgumentError as e:
+                print("InvalidArgumentError:", e)
+    """)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "InvalidArgumentError:" in result.stdout and error in result.stdout, result.stdout
+
+
+def test_fusion_can_be_turned_off(installed: Path) -> None:
+    code = """
+        import numpy as np, tensorflow as tf, int8flow
+        w, b = tf.Variable(np.ones((4, 3), np.float32)), tf.Variable(np.ones(3, np.float32))
+        f = tf.function(lambda x: tf.nn.relu(tf.matmul(x, w) + b))
+        print(float(tf.reduce_sum(f(tf.ones([2, 4])))), int8flow.stats()["fusions"])
+    """
+    on, off = run_python(code), run_python(code, INT8FLOW_FUSION="0")
+    assert on.returncode == 0 and off.returncode == 0, on.stderr[-2000:] + off.stderr[-2000:]
+    assert on.stdout.startswith("30.0 {'MatMul+BiasAdd+activation': 1}"), on.stdout
+    assert off.stdout.strip() == "30.0 {}", off.stdout
