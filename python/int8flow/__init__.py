@@ -38,7 +38,8 @@ def devices() -> list[str]:
 
 
 def stats() -> dict[str, Any]:
-    """Host<->device copy counts and bytes (`htod`, `dtoh`, `dtod`) and QCPU memory in use."""
+    """Host<->device copies (`htod`, `dtoh`, `dtod`: count and bytes), QCPU memory in use,
+    and `fusions`: rewrites by the graph pass, by pattern, since the process started."""
     return _native.stats()
 
 
