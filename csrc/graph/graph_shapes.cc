@@ -5,14 +5,18 @@
 
 namespace int8flow::graph {
 
-GraphShapes::GraphShapes(const TF_GrapplerItem* item) {
-  if (item == nullptr) return;
-  properties_ = TF_NewGraphProperties(item);
-  OwnedStatus status;
-  TF_InferStatically(properties_, /*assume_valid_feeds=*/true, /*aggressive=*/false,
-                     /*include_input_tensor_values=*/false,
-                     /*include_output_tensor_values=*/false, status.get());
-  inferred_ = status.ok();
+GraphShapes::GraphShapes(const TF_GrapplerItem* item) : item_(item) {}
+
+bool GraphShapes::Infer() const {
+  if (properties_ == nullptr && item_ != nullptr) {
+    properties_ = TF_NewGraphProperties(item_);
+    OwnedStatus status;
+    TF_InferStatically(properties_, /*assume_valid_feeds=*/true, /*aggressive=*/false,
+                       /*include_input_tensor_values=*/false,
+                       /*include_output_tensor_values=*/false, status.get());
+    inferred_ = status.ok();
+  }
+  return inferred_;
 }
 
 GraphShapes::~GraphShapes() {
@@ -20,7 +24,7 @@ GraphShapes::~GraphShapes() {
 }
 
 std::optional<std::vector<int64_t>> GraphShapes::Output(const std::string& node, int port) const {
-  if (!inferred_ || port < 0) return std::nullopt;
+  if (port < 0 || !Infer()) return std::nullopt;
   OwnedStatus status;
   int count = 0;
   TF_GetOutputPropertiesListSize(properties_, node.c_str(), &count, status.get());

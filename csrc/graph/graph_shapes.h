@@ -1,5 +1,7 @@
 // Output shapes from Grappler's static shape inference, for the pattern
-// checks (is this a bias vector as long as the product's last dim?).
+// checks (is this a bias vector as long as the product's last dim?). The
+// whole-graph inference runs on the first question, so graphs where no
+// pattern matches never pay for it.
 #pragma once
 
 #include <cstdint>
@@ -23,8 +25,11 @@ class GraphShapes {
   std::optional<std::vector<int64_t>> Output(const std::string& node, int port) const;
 
  private:
-  TF_GraphProperties* properties_ = nullptr;
-  bool inferred_ = false;
+  bool Infer() const;  // true when inference succeeded
+
+  const TF_GrapplerItem* item_;
+  mutable TF_GraphProperties* properties_ = nullptr;
+  mutable bool inferred_ = false;
 };
 
 }  // namespace int8flow::graph

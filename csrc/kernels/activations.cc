@@ -8,7 +8,7 @@ const std::vector<Activation>& Activations() {
       {"Relu", alg::eltwise_relu, 0.f, 0.f},
       {"Relu6", alg::eltwise_clip_v2, 0.f, 6.f},
       {"Elu", alg::eltwise_elu, 1.f, 0.f},
-      {"LeakyRelu", alg::eltwise_relu, 0.2f, 0.f},
+      {"LeakyRelu", alg::eltwise_relu, 0.2f, 0.f, /*alpha_from_attr=*/true},
       {"Sigmoid", alg::eltwise_logistic, 0.f, 0.f},
       {"Tanh", alg::eltwise_tanh, 0.f, 0.f},
       // Plain element-wise math; as post-ops they are as valid as activations.

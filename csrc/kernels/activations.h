@@ -14,7 +14,10 @@ namespace int8flow::kernels {
 struct Activation {
   const char* op;             // the TF op (or our private op) it implements
   dnnl::algorithm algorithm;  // oneDNN eltwise algorithm
-  float alpha, beta;          // its parameters; LeakyRelu's alpha is an attr
+  float alpha, beta;          // its parameters
+  // Whether the node's attrs override `alpha` (LeakyRelu's `alpha`; the
+  // fused ops carry it as `leakyrelu_alpha`).
+  bool alpha_from_attr = false;
 };
 
 // The activation named `op`, or nullptr.

@@ -40,7 +40,7 @@ class ActivationKernel {
   explicit ActivationKernel(TF_OpKernelConstruction* ctx) {
     activation_ = FindActivation(OpType(ctx));
     Require(activation_ != nullptr, "no QCPU activation for this op");
-    alpha_ = std::string(activation_->op) == "LeakyRelu" ? GetFloatAttr(ctx, "alpha") : activation_->alpha;
+    alpha_ = activation_->alpha_from_attr ? GetFloatAttr(ctx, "alpha") : activation_->alpha;
   }
 
   void Compute(KernelContext& ctx) {

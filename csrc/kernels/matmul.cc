@@ -41,7 +41,7 @@ class MatMulKernel {
         has_addend_ = true;
         post_ops_.push_back({PostOp::kAdd});
       } else if (const Activation* a = FindActivation(fused[i])) {
-        post_ops_.push_back({PostOp::kActivation, a, fused[i] == "LeakyRelu" ? leaky_alpha : a->alpha});
+        post_ops_.push_back({PostOp::kActivation, a, a->alpha_from_attr ? leaky_alpha : a->alpha});
       } else {
         throw KernelError("unsupported fused op '" + fused[i] + "' in fused_ops");
       }
