@@ -5,6 +5,7 @@
 #include <cstring>
 #include <mutex>
 
+#include "device/platform.h"
 #include "runtime/runtime.h"
 #include "tensorflow/c/c_api.h"
 
@@ -68,6 +69,12 @@ const Int8flowCoreApi* LoadCore(std::string* why) {
   std::call_once(once, [] { api = Open(&error); });
   *why = error;
   return api;
+}
+
+const Int8flowCoreApi* CoreForQcpu() {
+  if (device::IsDuplicateLoad() || !runtime::GetLoadState().active) return nullptr;
+  std::string why;
+  return LoadCore(&why);
 }
 
 }  // namespace int8flow

@@ -5,15 +5,10 @@
 #include "core_loader.h"
 #include "device/platform.h"
 #include "graph/pass_through.h"
-#include "runtime/runtime.h"
 
 extern "C" __attribute__((visibility("default"))) void TF_InitGraph(
     TP_OptimizerRegistrationParams* params, TF_Status* status) {
-  std::string why;
-  const bool serves_qcpu =
-      !int8flow::device::IsDuplicateLoad() && int8flow::runtime::GetLoadState().active;
-  const Int8flowCoreApi* core = serves_qcpu ? int8flow::LoadCore(&why) : nullptr;
-  if (core != nullptr) {
+  if (const Int8flowCoreApi* core = int8flow::CoreForQcpu()) {
     core->init_graph(params, status);
     if (TF_GetCode(status) == TF_OK) return;
     // Without the pass, Keras' jit_compile would fail on QCPU: go inert.

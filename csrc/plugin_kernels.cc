@@ -7,10 +7,8 @@
 #include "runtime/runtime.h"
 
 extern "C" __attribute__((visibility("default"))) void TF_InitKernel() {
-  if (int8flow::device::IsDuplicateLoad() || !int8flow::runtime::GetLoadState().active) return;
-  std::string why;
-  const Int8flowCoreApi* core = int8flow::LoadCore(&why);
-  if (core == nullptr) return;  // SE_InitPlugin already went inert and said why
+  const Int8flowCoreApi* core = int8flow::CoreForQcpu();
+  if (core == nullptr) return;  // inert or a duplicate load: SE_InitPlugin said why
   int8flow::OwnedStatus status;
   core->init_kernels(int8flow::device::RegisteredDeviceType(), status.get());
   // Ops without a QCPU kernel still run, on CPU: warn, never abort.
