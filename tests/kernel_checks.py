@@ -36,7 +36,8 @@ def rand(*shape: int) -> np.ndarray:
     return rng.standard_normal(shape).astype(np.float32)
 
 
-def record(name: str, q: tf.Tensor, c: tf.Tensor, bound: np.ndarray | float) -> None:
+def record(name: str, ran_on: str, q: tf.Tensor, c: tf.Tensor, bound: np.ndarray | float) -> None:
+    """`ran_on`: where the QCPU side ran (or why it does not count as QCPU)."""
     q, c_np = q.numpy(), c.numpy()
     # NaN where TF gives NaN, the same infinity where TF gives one.
     same = (q == c_np) | (np.isnan(q) & np.isnan(c_np))
@@ -44,13 +45,10 @@ def record(name: str, q: tf.Tensor, c: tf.Tensor, bound: np.ndarray | float) -> 
     err = np.where(np.isnan(err), np.inf, err)
     excess = err - np.nan_to_num(bound, nan=0.0, posinf=0.0)
     results.append({
-        "name": name, "device": q_device[0], "shape_ok": q.shape == c_np.shape,
+        "name": name, "device": ran_on, "shape_ok": q.shape == c_np.shape,
         "max_err": float(err.max()) if err.size else 0.0,
         "ok": bool(q.shape == c_np.shape and (excess.size == 0 or excess.max() <= 0)),
     })
-
-
-q_device = [""]
 
 
 def eager(name: str, fn, arrays: list[np.ndarray], bound) -> None:
@@ -59,8 +57,7 @@ def eager(name: str, fn, arrays: list[np.ndarray], bound) -> None:
         q = fn(*[tf.constant(a) for a in arrays])
     with tf.device(CPU):
         c = fn(*[tf.constant(a) for a in arrays])
-    q_device[0] = q.device
-    record(name, q, c, bound(c.numpy(), *arrays))
+    record(name, q.device, q, c, bound(c.numpy(), *arrays))
 
 
 def exact(ref, *arrays):
@@ -189,11 +186,11 @@ def fused(name: str, m: int, k: int, n: int, activation: str, residual: bool) ->
                 else [f"MatMul+BiasAdd{suffix}"])
     fired = sum(after.get(p, 0) - before.get(p, 0) for p in patterns)
     pattern = " or ".join(patterns)
-    q_device[0] = q.device if fired > 0 else f"not fused ({pattern}: {after})"
+    ran_on = q.device if fired > 0 else f"not fused ({pattern}: {after})"
     scale = np.abs(x).astype(np.float64) @ np.abs(w.numpy()) + np.abs(b.numpy()) + (
         np.abs(r.numpy()) if residual else 0)
     # The activation's own error on top of the product's (all have slope <= 1.2).
-    record(name, q, c, 1.2e-5 * scale + 1e-5 * np.abs(c.numpy()) + 1e-6)
+    record(name, ran_on, q, c, 1.2e-5 * scale + 1e-5 * np.abs(c.numpy()) + 1e-6)
 
 
 for activation in ACTIVATIONS:
