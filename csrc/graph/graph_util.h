@@ -12,11 +12,15 @@ inline bool OnQcpu(const tensorflow::NodeDef& node) {
   return node.device().find(std::string("/device:") + device::kDeviceType + ":") != std::string::npos;
 }
 
+inline bool OnCpu(const tensorflow::NodeDef& node) {
+  return node.device().find("/device:CPU:") != std::string::npos;
+}
+
 // QCPU or TF's CPU device: both compute in host memory. TF places an op on
 // CPU when QCPU has no kernel for it, so a pattern that QCPU runs as one
 // fused op may have some of its parts there.
 inline bool OnHost(const tensorflow::NodeDef& node) {
-  return OnQcpu(node) || node.device().find("/device:CPU:") != std::string::npos;
+  return OnQcpu(node) || OnCpu(node);
 }
 
 // "node:1" -> {"node", 1}; "node" -> {"node", 0}; "^node" -> {"node", -1}.

@@ -1,5 +1,8 @@
 #include "kernels/kernel_registration.h"
 
+#include <algorithm>
+
+#include "kernels/op_definitions.h"
 #include "tensorflow/core/framework/node_def.pb.h"
 
 namespace int8flow::kernels {
@@ -60,6 +63,15 @@ std::vector<std::string> GetStringListAttr(TF_OpKernelConstruction* ctx, const c
   return out;
 }
 
+std::vector<int64_t> GetIntListAttr(TF_OpKernelConstruction* ctx, const char* name) {
+  const int32_t count = AttrSize(ctx, name).first;
+  std::vector<int64_t> values(static_cast<size_t>(std::max(count, 0)));
+  OwnedStatus status;
+  TF_OpKernelConstruction_GetAttrInt64List(ctx, name, values.data(), count, status.get());
+  CheckAttr(status, name);
+  return values;
+}
+
 std::string NodeName(TF_OpKernelConstruction* ctx) {
   const TF_StringView view = TF_OpKernelConstruction_GetName(ctx);
   return std::string(view.data, view.len);
@@ -73,6 +85,10 @@ std::string OpType(TF_OpKernelConstruction* ctx) {
   const bool parsed = node.ParseFromArray(buffer->data, static_cast<int>(buffer->length));
   TF_DeleteBuffer(buffer);
   if (!parsed) throw KernelError("cannot parse the NodeDef", TF_INTERNAL);
+  // A private twin or a oneDNN rename computes what its standard op does.
+  for (const std::string prefix : {PrivateTwinName(""), std::string("_MklNative"), std::string("_Mkl")})
+    if (node.op().rfind(prefix, 0) == 0 && HasPrivateTwin(node.op().substr(prefix.size())))
+      return node.op().substr(prefix.size());
   return node.op();
 }
 
@@ -91,19 +107,42 @@ void FailConstruction(TF_OpKernelConstruction* ctx, TF_Code code, const std::str
   TF_OpKernelConstruction_Failure(ctx, status.get());
 }
 
-void Register(const KernelSpec& spec, const char* device_type,
-              void* (*create)(TF_OpKernelConstruction*), void (*compute)(void*, TF_OpKernelContext*),
-              void (*destroy)(void*), TF_Status* status) {
-  TF_KernelBuilder* builder = TF_NewKernelBuilder(spec.op, device_type, create, compute, destroy);
+namespace {
+
+void RegisterOne(const char* op, const KernelSpec& spec, const char* device_type,
+                 void* (*create)(TF_OpKernelConstruction*),
+                 void (*compute)(void*, TF_OpKernelContext*), void (*destroy)(void*),
+                 TF_Status* status, const char* label = nullptr) {
+  TF_KernelBuilder* builder = TF_NewKernelBuilder(op, device_type, create, compute, destroy);
+  if (label) TF_KernelBuilder_Label(builder, label);
   for (const auto& [attr, dtype] : spec.types) {
     TF_KernelBuilder_TypeConstraint(builder, attr, dtype, status);
     if (TF_GetCode(status) != TF_OK) return TF_DeleteKernelBuilder(builder);
   }
   for (const char* arg : spec.host_memory) TF_KernelBuilder_HostMemory(builder, arg);
   // The kernel's name in TF's registry must be unique per op, device and types.
-  std::string name = std::string(spec.op) + "_" + device_type;
+  std::string name = std::string(op) + "_" + device_type;
   for (const auto& [attr, dtype] : spec.types) name += "_" + std::to_string(dtype);
   TF_RegisterKernelBuilder(name.c_str(), builder, status);
+}
+
+}  // namespace
+
+void Register(const KernelSpec& spec, const char* device_type,
+              void* (*create)(TF_OpKernelConstruction*), void (*compute)(void*, TF_OpKernelContext*),
+              void (*destroy)(void*), TF_Status* status) {
+  RegisterOne(spec.op, spec, device_type, create, compute, destroy, status);
+  if (TF_GetCode(status) != TF_OK || spec.op[0] == '_') return;
+  // A standard op's kernel also serves its private twin (op_definitions.h).
+  RegisterPrivateTwin(spec.op, spec.types, status);
+  if (TF_GetCode(status) != TF_OK) return;
+  const std::string twin = PrivateTwinName(spec.op);
+  RegisterOne(twin.c_str(), spec, device_type, create, compute, destroy, status);
+  for (const std::string& rename : OneDnnRenamesOf(spec.op)) {
+    if (TF_GetCode(status) != TF_OK) return;
+    RegisterOne(rename.c_str(), spec, device_type, create, compute, destroy, status,
+                kOneDnnRenameLabel);
+  }
 }
 
 }  // namespace detail

@@ -86,8 +86,10 @@ bool GetBoolAttr(TF_OpKernelConstruction* ctx, const char* name);
 float GetFloatAttr(TF_OpKernelConstruction* ctx, const char* name);
 std::string GetStringAttr(TF_OpKernelConstruction* ctx, const char* name);
 std::vector<std::string> GetStringListAttr(TF_OpKernelConstruction* ctx, const char* name);
+std::vector<int64_t> GetIntListAttr(TF_OpKernelConstruction* ctx, const char* name);
 std::string NodeName(TF_OpKernelConstruction* ctx);
-// The op of the node being built: lets one kernel class serve several ops.
+// The op of the node being built, a private twin read as its standard op:
+// lets one kernel class serve several ops.
 std::string OpType(TF_OpKernelConstruction* ctx);
 
 struct KernelSpec {

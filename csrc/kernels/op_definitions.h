@@ -2,7 +2,13 @@
 // _Qcpu, so they never collide with TF's or another plugin's.
 #pragma once
 
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "tensorflow/c/tf_datatype.h"
 #include "tensorflow/c/tf_status.h"
+#include "tensorflow/core/framework/node_def.pb.h"
 
 namespace int8flow::kernels {
 
@@ -10,7 +16,37 @@ namespace int8flow::kernels {
 //   "BiasAdd" (args[0], a vector of N), "Add" (the next arg, shaped like the
 //   product), and at most one activation from activations.h.
 inline constexpr char kFusedMatMul[] = "_QcpuFusedMatMul";
+// _QcpuFusedConv2D(input, filter, args...) and its depthwise twin: the
+// convolution (Conv2D's attrs), then `fused_ops` as fused_ops.h reads them,
+// "Scale" included (a folded BatchNorm).
+inline constexpr char kFusedConv2D[] = "_QcpuFusedConv2D";
+inline constexpr char kFusedDepthwiseConv2D[] = "_QcpuFusedDepthwiseConv2dNative";
 
 void RegisterOpDefinitions(TF_Status* status);
+
+// TF's oneDNN layout pass (on unless TF_ENABLE_ONEDNN_OPTS=0) rewrites
+// MatMul, Softmax, Conv2D, Relu... into _Mkl ops on every device whose name
+// contains "CPU", QCPU included, and QCPU has no kernel for those. So each
+// standard op with a QCPU kernel gets a private twin, `_Qcpu<Op>`: TF's OpDef
+// and shape function under our name. The graph pass renames QCPU nodes to
+// their twins (graph/optimizer.cc); the kernel serves both names.
+std::string PrivateTwinName(const std::string& op);
+// Registers the twin of standard op `op` once, and notes that a QCPU kernel
+// serves it for `types` (type attr -> dtype).
+void RegisterPrivateTwin(const std::string& op,
+                         const std::vector<std::pair<const char*, TF_DataType>>& types,
+                         TF_Status* status);
+// TF's oneDNN ops that are plain renames of standard op `op` (same inputs
+// and outputs, but for a trailing "workspace" output that the kernel leaves
+// empty: _MklNativeMaxPool), such as _MklNativeConv2D or _MklSoftmax. Eager ops run as
+// one-op functions that skip Grappler but not TF's oneDNN layout pass, so a
+// QCPU kernel must answer to these names too (with TF's label for them).
+std::vector<std::string> OneDnnRenamesOf(const std::string& op);
+inline constexpr char kOneDnnRenameLabel[] = "MklNameChangeOp";
+// Whether `op` has a twin with QCPU kernels.
+bool HasPrivateTwin(const std::string& op);
+// Whether one of our twin kernels serves `node` (its op and type attrs); TF's
+// own DEVICE_DEFAULT kernels (int32 AddV2, ...) keep the standard name.
+bool TwinKernelServes(const tensorflow::NodeDef& node);
 
 }  // namespace int8flow::kernels

@@ -20,7 +20,8 @@ py::dict Stats() {
                   py::arg("peak_bytes_in_use") = s.peak_bytes_in_use,
                   py::arg("largest_alloc_size") = s.largest_alloc_size);
   return py::dict(py::arg("copies") = copies, py::arg("memory") = memory,
-                  py::arg("fusions") = rt::FusionCounts());
+                  py::arg("fusions") = rt::FusionCounts(),
+                  py::arg("cpu_ops") = rt::CpuOpCounts());
 }
 
 py::dict LoadState() {

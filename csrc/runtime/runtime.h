@@ -35,6 +35,10 @@ INT8FLOW_EXPORT void ResetStats();
 // (graphs are optimized once, so ResetStats leaves these alone).
 INT8FLOW_EXPORT void RecordFusions(const std::string& pattern, int64_t count);
 INT8FLOW_EXPORT std::map<std::string, int64_t> FusionCounts();
+// Nodes the pass saw placed on TF's CPU device, by op: each is a fallback that
+// costs copies. ResetStats clears these, so a test can count one model's.
+INT8FLOW_EXPORT void RecordCpuOp(const std::string& op);
+INT8FLOW_EXPORT std::map<std::string, int64_t> CpuOpCounts();
 
 // ---- whether the plugin is active in this process ---------------------------
 struct LoadState {

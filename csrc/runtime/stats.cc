@@ -28,27 +28,43 @@ void RaiseTo(std::atomic<int64_t>& target, int64_t value) {
   }
 }
 
-struct Fusions {
+// Counts by name that the graph pass records: fusions, and ops left on CPU.
+struct NamedCounts {
   std::mutex mutex;
   std::map<std::string, int64_t> counts;
+
+  void Add(const std::string& name, int64_t count) {
+    std::lock_guard<std::mutex> lock(mutex);
+    counts[name] += count;
+  }
+  std::map<std::string, int64_t> Get() {
+    std::lock_guard<std::mutex> lock(mutex);
+    return counts;
+  }
+  void Clear() {
+    std::lock_guard<std::mutex> lock(mutex);
+    counts.clear();
+  }
 };
 
-Fusions& fusions() {
-  static Fusions instance;
+NamedCounts& fusions() {
+  static NamedCounts instance;
+  return instance;
+}
+
+NamedCounts& cpu_ops() {
+  static NamedCounts instance;
   return instance;
 }
 
 }  // namespace
 
-void RecordFusions(const std::string& pattern, int64_t count) {
-  std::lock_guard<std::mutex> lock(fusions().mutex);
-  fusions().counts[pattern] += count;
-}
+void RecordFusions(const std::string& pattern, int64_t count) { fusions().Add(pattern, count); }
+std::map<std::string, int64_t> FusionCounts() { return fusions().Get(); }
 
-std::map<std::string, int64_t> FusionCounts() {
-  std::lock_guard<std::mutex> lock(fusions().mutex);
-  return fusions().counts;
-}
+void RecordCpuOp(const std::string& op) { cpu_ops().Add(op, 1); }
+std::map<std::string, int64_t> CpuOpCounts() { return cpu_ops().Get(); }
+
 
 void RecordCopy(CopyKind kind, uint64_t bytes) {
   const int i = static_cast<int>(kind);
@@ -88,6 +104,7 @@ void ResetStats() {
   c.num_allocs = 0;
   c.largest_alloc_size = 0;
   c.peak_bytes_in_use = c.bytes_in_use.load();  // memory still held stays counted
+  cpu_ops().Clear();
 }
 
 }  // namespace int8flow::runtime

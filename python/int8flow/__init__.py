@@ -39,12 +39,13 @@ def devices() -> list[str]:
 
 def stats() -> dict[str, Any]:
     """Host<->device copies (`htod`, `dtoh`, `dtod`: count and bytes), QCPU memory in use,
-    and `fusions`: rewrites by the graph pass, by pattern, since the process started."""
+    `fusions`: rewrites by the graph pass, by pattern, since the process started, and
+    `cpu_ops`: nodes the pass saw placed on CPU (fallbacks), by op, since the last reset."""
     return _native.stats()
 
 
 def reset_stats() -> None:
-    """Zero the copy counters and allocation peaks (memory still held stays counted)."""
+    """Zero the copy counters, `cpu_ops` and allocation peaks (memory still held stays counted)."""
     _native.reset_stats()
 
 
