@@ -27,4 +27,19 @@ T* Data(const TF_Tensor* t) {
   return static_cast<T*>(TF_TensorData(t));
 }
 
+// The values of an int32 or int64 tensor (shape arguments, axes, paddings),
+// widened to int64; empty for any other dtype.
+inline std::vector<int64_t> IntValues(const TF_Tensor* t) {
+  const int64_t n = static_cast<int64_t>(TF_TensorElementCount(t));
+  if (TF_TensorType(t) == TF_INT32) {
+    const int32_t* v = Data<int32_t>(t);
+    return std::vector<int64_t>(v, v + n);
+  }
+  if (TF_TensorType(t) == TF_INT64) {
+    const int64_t* v = Data<int64_t>(t);
+    return std::vector<int64_t>(v, v + n);
+  }
+  return {};
+}
+
 }  // namespace int8flow

@@ -50,6 +50,111 @@ std::vector<FusionPattern> MatMulFusions() {
   };
 }
 
+// Conv2D / DepthwiseConv2dNative + an affine part + [residual Add] +
+// [activation], one row per combination. The affine part is Keras' forms:
+// a bias, an inference BatchNormalization (tf.nn.batch_normalization gives
+// x * scale + shift, with per-channel scale and shift computed from the
+// layer's variables), or a bias then a BatchNormalization. The kernel folds
+// the scale into its packed weights and the rest into its bias. Grappler's
+// arithmetic optimizer may regroup (x * scale + shift) + r as
+// (x * scale + r) + shift; sums commute, so both orders are rows.
+std::vector<FusionPattern> ConvFusions() {
+  struct Affine {
+    std::string name;
+    std::vector<PatternNode> nodes;  // after "conv", up to the one labelled "pre"
+    std::vector<std::string> captures, fused_ops;
+    std::string shift;  // a BatchNorm: "pre" + this is its output; "" for none
+  };
+  const std::vector<std::string> adds = {"AddV2", "Add"};
+  const std::vector<std::string> residual_adds = {"AddV2", "Add", "AddN"};
+  const std::vector<std::string> bias_ops = {"BiasAdd", "AddV2", "Add"};
+  // The scale and shift computed from the layer's variables, each call:
+  // scale = gamma * rsqrt(variance + epsilon), shift = beta - mean * scale.
+  // Fusing them too leaves the kernel a few floats of work instead of five
+  // tiny ops per layer.
+  const std::vector<PatternNode> batch_norm_params = {
+      {"var_eps", adds, {"$variance", "$epsilon"}},
+      {"rsqrt", {"Rsqrt"}, {"var_eps"}},
+      {"scale", {"Mul"}, {"$gamma", "rsqrt"}},
+      {"mean_scaled", {"Mul"}, {"$mean", "scale"}},
+      {"shift", {"Sub"}, {"$beta", "mean_scaled"}}};
+  const std::vector<std::string> batch_norm_captures = {"$mean", "$variance", "$gamma", "$beta",
+                                                        "$epsilon"};
+  const auto with_params = [&](std::vector<PatternNode> nodes) {
+    nodes.insert(nodes.begin(), batch_norm_params.begin(), batch_norm_params.end());
+    return nodes;
+  };
+  const auto concat = [](std::vector<std::string> a, const std::vector<std::string>& b) {
+    a.insert(a.end(), b.begin(), b.end());
+    return a;
+  };
+  const std::vector<Affine> affines = {
+      {"BatchNorm", with_params({{"pre", {"Mul"}, {"conv", "scale"}}}), batch_norm_captures,
+       {"BatchNorm"}, "shift"},
+      {"BiasAdd+BatchNorm",
+       with_params({{"biased", bias_ops, {"conv", "$bias"}}, {"pre", {"Mul"}, {"biased", "scale"}}}),
+       concat({"$bias"}, batch_norm_captures), {"BiasAdd", "BatchNorm"}, "shift"},
+      // The same, when the scale and shift come from elsewhere.
+      {"BatchNorm", {{"pre", {"Mul"}, {"conv", "$scale"}}}, {"$scale", "$shift"},
+       {"Scale", "BiasAdd"}, "$shift"},
+      {"BiasAdd+BatchNorm",
+       {{"biased", bias_ops, {"conv", "$bias"}}, {"pre", {"Mul"}, {"biased", "$scale"}}},
+       {"$bias", "$scale", "$shift"}, {"BiasAdd", "Scale", "BiasAdd"}, "$shift"},
+      {"BiasAdd", {{"pre", bias_ops, {"conv", "$bias"}}}, {"$bias"}, {"BiasAdd"}, ""},
+  };
+  const std::vector<AttrCopy> attrs = {
+      {"conv", "strides", "strides"},     {"conv", "padding", "padding"},
+      {"conv", "dilations", "dilations"}, {"conv", "explicit_paddings", "explicit_paddings"},
+      {"conv", "data_format", "data_format"}, {"activation", "alpha", "leakyrelu_alpha"}};
+  enum Residual { kNone, kAfterShift, kBeforeShift };
+  std::vector<FusionPattern> rows;
+  for (const Residual residual : {kAfterShift, kBeforeShift, kNone}) {
+    for (const bool activation : {true, false}) {
+      for (const Affine& affine : affines) {
+        const bool shift = !affine.shift.empty();
+        if (residual == kBeforeShift && !shift) continue;
+        FusionPattern row;
+        row.name = "Conv+" + affine.name + (residual != kNone ? "+Add" : "") +
+                   (activation ? "+activation" : "");
+        row.nodes = {{"conv", {"Conv2D", "DepthwiseConv2dNative"}, {"$x", "$w"}}};
+        row.nodes.insert(row.nodes.end(), affine.nodes.begin(), affine.nodes.end());
+        row.inputs = {"$x", "$w"};
+        row.inputs.insert(row.inputs.end(), affine.captures.begin(), affine.captures.end());
+        row.fused_ops = affine.fused_ops;
+        std::string last = "pre";
+        const auto add_shift = [&] {
+          row.nodes.push_back({"shifted", adds, {last, affine.shift}});
+          last = "shifted";
+        };
+        if (shift && residual != kBeforeShift) add_shift();
+        if (residual != kNone) {
+          row.nodes.push_back({"add", residual_adds, {last, "$addend"}});
+          last = "add";
+        }
+        if (shift && residual == kBeforeShift) add_shift();
+        if (residual != kNone) {
+          row.inputs.push_back("$addend");
+          row.fused_ops.push_back("Add");
+          row.checks.push_back({ShapeCheck::kSameShape, "$addend", "conv"});
+        }
+        if (activation) {
+          row.nodes.push_back({"activation", ActivationOps(), {last}});
+          row.fused_ops.push_back("@activation");
+        }
+        for (const std::string& input : row.inputs)
+          if (input != "$x" && input != "$w" && input != "$addend" && input != "$epsilon")
+            row.checks.push_back({ShapeCheck::kVectorOfLastDim, input, "conv"});
+        for (const std::string& capture : affine.captures)
+          if (capture == "$epsilon") row.checks.push_back({ShapeCheck::kScalar, capture, "conv"});
+        row.op = "_QcpuFused@conv";
+        row.attrs = attrs;
+        rows.push_back(std::move(row));
+      }
+    }
+  }
+  return rows;
+}
+
 }  // namespace
 
 const std::vector<FusionPattern>& FusionPatterns() {
@@ -83,6 +188,7 @@ const std::vector<FusionPattern>& FusionPatterns() {
          {}, "_QcpuSwish", {"$x"}},
     };
     for (FusionPattern& p : MatMulFusions()) t.push_back(std::move(p));
+    for (FusionPattern& p : ConvFusions()) t.push_back(std::move(p));
     return t;
   }();
   return table;

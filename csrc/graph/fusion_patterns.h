@@ -8,7 +8,8 @@
 namespace int8flow::graph {
 
 // One node of a pattern. Its inputs are, in order:
-//   "label"  the output of another node of this pattern;
+//   "label"  the output of another node of this pattern (a label used by two
+//            nodes is one graph node feeding both);
 //   "$name"  any tensor from outside, captured as $name (the same name twice
 //            must be the same tensor);
 //   "=0.5"   a float Const whose every element is 0.5.
@@ -24,6 +25,7 @@ struct ShapeCheck {
   enum Kind {
     kVectorOfLastDim,  // `capture` is a vector as long as `label`'s last dim
     kSameShape,        // `capture` has exactly `label`'s shape
+    kScalar,           // `capture` has one element (`label` is unused)
   } kind;
   std::string capture, label;
 };
@@ -39,7 +41,8 @@ struct FusionPattern {
   // replacement takes its name, so consumers and fetches need no rewiring.
   std::vector<PatternNode> nodes;
   std::vector<ShapeCheck> checks;
-  std::string op;                    // the replacement's op
+  // The replacement's op; "_QcpuFused@label" ends in that matched node's op.
+  std::string op;
   std::vector<std::string> inputs;   // the replacement's inputs: captures
   // The replacement's `fused_ops` attr (and num_args); "@label" stands for
   // that matched node's op. Empty: the op takes neither.

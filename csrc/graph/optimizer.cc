@@ -6,9 +6,11 @@
 
 #include "common/tf_status.h"
 #include "graph/graph_shapes.h"
+#include "graph/graph_util.h"
 #include "graph/pattern_matcher.h"
 #include "graph/registration.h"
 #include "graph/xla_skip.h"
+#include "kernels/op_definitions.h"
 #include "kernels/register_kernels.h"
 #include "runtime/runtime.h"
 #include "tensorflow/core/framework/graph.pb.h"
@@ -33,6 +35,14 @@ std::set<std::string> NodesToPreserve(const TF_GrapplerItem* item) {
   return preserve;
 }
 
+// Runs last: QCPU nodes become their private twins, out of reach of TF's
+// oneDNN layout pass (kernels/op_definitions.h explains why).
+void RenameToPrivateTwins(tensorflow::GraphDef& graph) {
+  for (tensorflow::NodeDef& node : *graph.mutable_node())
+    if (OnQcpu(node) && kernels::TwinKernelServes(node))
+      node.set_op(kernels::PrivateTwinName(node.op()));
+}
+
 void Optimize(void*, const TF_Buffer* graph_buf, const TF_GrapplerItem* item,
               TF_Buffer* optimized_graph_buf, TF_Status* status) {
   tensorflow::GraphDef graph;
@@ -50,6 +60,9 @@ void Optimize(void*, const TF_Buffer* graph_buf, const TF_GrapplerItem* item,
     for (const auto& [pattern, count] : ApplyFusions(graph, shapes, NodesToPreserve(item)))
       runtime::RecordFusions(pattern, count);
   }
+  if (kernels::KernelsRegistered()) RenameToPrivateTwins(graph);
+  for (const tensorflow::NodeDef& node : graph.node())
+    if (OnCpu(node)) runtime::RecordCpuOp(node.op());
   const std::string bytes = graph.SerializeAsString();
   SetGraphOutput(optimized_graph_buf, bytes.data(), bytes.size());
   SetOk(status);

@@ -129,6 +129,8 @@ class Matcher {
     const auto producer = nodes_.find(ref.node);
     if (producer == nodes_.end() || ref.port != 0) return false;
     if (spec[0] == '=') return IsConstEqualTo(*producer->second, std::stod(spec.substr(1)));
+    const auto bound = binding.nodes.find(spec);
+    if (bound != binding.nodes.end()) return bound->second == producer->second;
     return MatchNode(labels_.at(spec), *producer->second, binding);
   }
 
@@ -157,9 +159,13 @@ class Matcher {
   bool Holds(const ShapeCheck& check, const Binding& binding) const {
     const TensorRef captured = ParseTensorRef(binding.captures.at(check.capture));
     const auto shape = shapes_.Output(captured.node, captured.port);
+    if (check.kind == ShapeCheck::kScalar)
+      return shape && (shape->empty() || (shape->size() == 1 && (*shape)[0] == 1));
     const auto reference = shapes_.Output(binding.nodes.at(check.label)->name(), 0);
     if (!shape || !reference || reference->empty()) return false;
     switch (check.kind) {
+      case ShapeCheck::kScalar:
+        return true;  // answered above
       case ShapeCheck::kVectorOfLastDim:
         return shape->size() == 1 && (*shape)[0] >= 0 && (*shape)[0] == reference->back();
       case ShapeCheck::kSameShape:
@@ -170,10 +176,17 @@ class Matcher {
     return false;
   }
 
+  // "prefix@label" -> prefix + the op of the node matched as `label`.
+  static std::string Expand(const std::string& spec, const Binding& binding) {
+    const auto at = spec.find('@');
+    if (at == std::string::npos) return spec;
+    return spec.substr(0, at) + binding.nodes.at(spec.substr(at + 1))->op();
+  }
+
   void Rewrite(NodeDef& root, const Binding& binding) const {
     NodeDef fused;
     fused.set_name(root.name());
-    fused.set_op(pattern_->op);
+    fused.set_op(Expand(pattern_->op, binding));
     fused.set_device(root.device());
     for (const auto& capture : pattern_->inputs) fused.add_input(binding.captures.at(capture));
     for (const auto& input : root.input())
@@ -183,7 +196,7 @@ class Matcher {
     if (!pattern_->fused_ops.empty()) {
       auto* list = attrs["fused_ops"].mutable_list();
       for (const auto& op : pattern_->fused_ops)
-        list->add_s(op[0] == '@' ? binding.nodes.at(op.substr(1))->op() : op);
+        list->add_s(Expand(op, binding));
       attrs["num_args"].set_i(static_cast<int64_t>(pattern_->inputs.size()) - 2);
     }
     for (const AttrCopy& copy : pattern_->attrs) {

@@ -17,12 +17,20 @@ const std::vector<Activation>& Activations() {
       {"Square", alg::eltwise_square, 0.f, 0.f},
       {"Sqrt", alg::eltwise_sqrt, 0.f, 0.f},
       {"Log", alg::eltwise_log, 0.f, 0.f},
+      // 1 / sqrt(x) in two steps: oneDNN's pow(x, -0.5) is finite for x < 0,
+      // where sqrt gives NaN as TF does.
+      {"Rsqrt", alg::eltwise_sqrt, 0.f, 0.f, false, alg::eltwise_pow, 1.f, -1.f},
       // Written by the pass for the subgraphs tf.nn.gelu and x*sigmoid(x) emit.
       {"_QcpuGeluExact", alg::eltwise_gelu_erf, 0.f, 0.f},
       {"_QcpuGeluTanh", alg::eltwise_gelu_tanh, 0.f, 0.f},
       {"_QcpuSwish", alg::eltwise_swish, 1.f, 0.f},
   };
   return table;
+}
+
+void AppendActivation(dnnl::post_ops& ops, const Activation& a, float alpha) {
+  ops.append_eltwise(a.algorithm, alpha, a.beta);
+  if (a.then != dnnl::algorithm::undef) ops.append_eltwise(a.then, a.then_alpha, a.then_beta);
 }
 
 const Activation* FindActivation(const std::string& op) {

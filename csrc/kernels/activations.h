@@ -18,7 +18,13 @@ struct Activation {
   // Whether the node's attrs override `alpha` (LeakyRelu's `alpha`; the
   // fused ops carry it as `leakyrelu_alpha`).
   bool alpha_from_attr = false;
+  // A second eltwise step, when one oneDNN algorithm is not enough.
+  dnnl::algorithm then = dnnl::algorithm::undef;
+  float then_alpha = 0.f, then_beta = 0.f;
 };
+
+// Appends `a` (with `alpha`) to `ops` as one or two eltwise post-ops.
+void AppendActivation(dnnl::post_ops& ops, const Activation& a, float alpha);
 
 // The activation named `op`, or nullptr.
 const Activation* FindActivation(const std::string& op);

@@ -4,7 +4,7 @@
 
 #include <cstring>
 
-#include "kernels/activations.h"
+#include "kernels/fused_ops.h"
 #include "kernels/onednn_util.h"
 #include "kernels/op_definitions.h"
 
@@ -12,13 +12,6 @@ namespace int8flow::kernels {
 namespace {
 
 using dnnl::memory;
-
-// One fused step after the product, parsed once from `fused_ops`.
-struct PostOp {
-  enum Kind { kAdd, kActivation } kind;
-  const Activation* activation = nullptr;
-  float alpha = 0.f;
-};
 
 struct MatMulPrimitive {
   dnnl::matmul primitive;
@@ -29,27 +22,11 @@ class MatMulKernel {
  public:
   explicit MatMulKernel(TF_OpKernelConstruction* ctx)
       : transpose_a_(GetBoolAttr(ctx, "transpose_a")),
-        transpose_b_(GetBoolAttr(ctx, "transpose_b")) {
-    if (!TF_OpKernelConstruction_HasAttr(ctx, "fused_ops", nullptr)) return;
-    const float leaky_alpha = GetFloatAttr(ctx, "leakyrelu_alpha");
-    const std::vector<std::string> fused = GetStringListAttr(ctx, "fused_ops");
-    for (size_t i = 0; i < fused.size(); ++i) {
-      if (fused[i] == "BiasAdd" && i == 0) {
-        has_bias_ = true;
-      } else if (fused[i] == "Add") {
-        Require(!has_addend_, "fused_ops may hold one Add");
-        has_addend_ = true;
-        post_ops_.push_back({PostOp::kAdd});
-      } else if (const Activation* a = FindActivation(fused[i])) {
-        post_ops_.push_back({PostOp::kActivation, a, a->alpha_from_attr ? leaky_alpha : a->alpha});
-      } else {
-        throw KernelError("unsupported fused op '" + fused[i] + "' in fused_ops");
-      }
-    }
-  }
+        transpose_b_(GetBoolAttr(ctx, "transpose_b")),
+        fused_(ctx, /*allow_scale=*/false) {}
 
   void Compute(KernelContext& ctx) {
-    const int expected_inputs = 2 + has_bias_ + has_addend_;
+    const int expected_inputs = 2 + fused_.num_args();
     Require(ctx.num_inputs() == expected_inputs,
             "expected " + std::to_string(expected_inputs) + " inputs for its fused_ops, got " +
                 std::to_string(ctx.num_inputs()));
@@ -61,33 +38,34 @@ class MatMulKernel {
     const int64_t n = b_shape[transpose_b_ ? 0 : 1], kb = b_shape[transpose_b_ ? 1 : 0];
     Require(k == kb, "Matrix size-incompatible: In[0]: " + ShapeString(a_shape) +
                          ", In[1]: " + ShapeString(b_shape));
-    OwnedTensor bias = has_bias_ ? ctx.input(2) : nullptr;
-    OwnedTensor addend = has_addend_ ? ctx.input(2 + has_bias_) : nullptr;
-    if (bias) Require(Shape(bias.get()) == std::vector<int64_t>{n},
-                      "bias must be a vector of " + std::to_string(n) + ", got " +
-                          ShapeString(Shape(bias.get())));
-    if (addend) Require(Shape(addend.get()) == std::vector<int64_t>{m, n},
+    std::vector<OwnedTensor> args;
+    for (int i = 2; i < expected_inputs; ++i) args.push_back(ctx.input(i));
+    std::vector<float> unused_scale, bias;
+    fused_.FoldAffine(args, n, unused_scale, bias);
+    const TF_Tensor* addend = fused_.has_addend() ? args[fused_.addend_arg()].get() : nullptr;
+    if (addend) Require(Shape(addend) == std::vector<int64_t>{m, n},
                         "the fused Add's input must be " + ShapeString({m, n}) + ", got " +
-                            ShapeString(Shape(addend.get())));
+                            ShapeString(Shape(addend)));
 
     OwnedTensor out = ctx.allocate_output(0, {m, n}, TF_FLOAT);
     if (m == 0 || n == 0) return;
-    if (k == 0 && post_ops_.empty() && !has_bias_) {
+    if (k == 0 && fused_.empty()) {
       std::memset(TF_TensorData(out.get()), 0, TF_TensorByteSize(out.get()));
       return;
     }
     auto p = cache_.Get({m, k, n}, [&] { return Build(m, k, n); });
-    std::unordered_map<int, memory> args = {
+    std::unordered_map<int, memory> exec_args = {
         {DNNL_ARG_SRC, memory(p->src, Engine(), TF_TensorData(a.get()))},
         {DNNL_ARG_WEIGHTS, memory(p->weights, Engine(), TF_TensorData(b.get()))},
         {DNNL_ARG_DST, memory(p->dst, Engine(), TF_TensorData(out.get()))}};
-    if (bias) args.emplace(DNNL_ARG_BIAS, memory(p->bias, Engine(), TF_TensorData(bias.get())));
-    for (size_t i = 0; i < post_ops_.size(); ++i) {
-      if (post_ops_[i].kind != PostOp::kAdd) continue;
-      args.emplace(DNNL_ARG_ATTR_MULTIPLE_POST_OP(static_cast<int>(i)) | DNNL_ARG_SRC_1,
-                   memory(p->addend, Engine(), TF_TensorData(addend.get())));
+    if (!bias.empty()) {
+      // A lone BiasAdd's vector is used in place; folded ones from `bias`.
+      void* data = fused_.bias_only() ? TF_TensorData(args[0].get()) : bias.data();
+      exec_args.emplace(DNNL_ARG_BIAS, memory(p->bias, Engine(), data));
     }
-    Execute(ctx, p->primitive, p->scratchpad, std::move(args));
+    if (addend)
+      exec_args.emplace(fused_.addend_arg_id(), memory(p->addend, Engine(), TF_TensorData(addend)));
+    Execute(ctx, p->primitive, p->scratchpad, std::move(exec_args));
   }
 
  private:
@@ -101,17 +79,10 @@ class MatMulKernel {
     p.bias = PlainF32({1, n});
     p.dst = PlainF32({m, n});
     p.addend = p.dst;
-    dnnl::post_ops ops;
-    for (const PostOp& op : post_ops_) {
-      if (op.kind == PostOp::kAdd)
-        ops.append_binary(dnnl::algorithm::binary_add, p.addend);
-      else
-        ops.append_eltwise(op.activation->algorithm, op.alpha, op.activation->beta);
-    }
     dnnl::primitive_attr attr = UserScratchpadAttr();
-    attr.set_post_ops(ops);
+    attr.set_post_ops(fused_.MakePostOps(p.addend));
     dnnl::matmul::primitive_desc pd =
-        has_bias_ ? dnnl::matmul::primitive_desc(Engine(), p.src, p.weights, p.bias, p.dst, attr)
+        fused_.has_bias() ? dnnl::matmul::primitive_desc(Engine(), p.src, p.weights, p.bias, p.dst, attr)
                   : dnnl::matmul::primitive_desc(Engine(), p.src, p.weights, p.dst, attr);
     p.scratchpad = pd.scratchpad_desc();
     p.primitive = dnnl::matmul(pd);
@@ -119,8 +90,7 @@ class MatMulKernel {
   }
 
   const bool transpose_a_, transpose_b_;
-  bool has_bias_ = false, has_addend_ = false;
-  std::vector<PostOp> post_ops_;
+  const FusedOps fused_;
   PrimitiveCache<MatMulPrimitive> cache_;
 };
 

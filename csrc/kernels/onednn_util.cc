@@ -1,5 +1,7 @@
 #include "kernels/onednn_util.h"
 
+#include <algorithm>
+
 namespace int8flow::kernels {
 
 dnnl::engine& Engine() {
@@ -22,6 +24,15 @@ std::string ShapeString(const std::vector<int64_t>& shape) {
   std::string s = "[";
   for (size_t i = 0; i < shape.size(); ++i) s += (i ? "," : "") + std::to_string(shape[i]);
   return s + "]";
+}
+
+void SamePadding(int64_t in, int64_t k, int64_t stride, int64_t dilation, int64_t& out,
+                 int64_t& before, int64_t& after) {
+  const int64_t effective_k = (k - 1) * dilation + 1;
+  out = (in + stride - 1) / stride;
+  const int64_t total = std::max<int64_t>((out - 1) * stride + effective_k - in, 0);
+  before = total / 2;
+  after = total - before;
 }
 
 dnnl::memory::desc PlainF32(const dnnl::memory::dims& dims) {

@@ -22,6 +22,10 @@ dnnl::memory::dims OneDnnDims(const std::vector<int64_t>& shape);
 int64_t NumElements(const std::vector<int64_t>& shape);
 std::string ShapeString(const std::vector<int64_t>& shape);
 
+// Output size and pads for one spatial dim, as TF computes them for SAME.
+void SamePadding(int64_t in, int64_t k, int64_t stride, int64_t dilation, int64_t& out,
+                 int64_t& before, int64_t& after);
+
 // A dense row-major f32 memory descriptor of `dims`.
 dnnl::memory::desc PlainF32(const dnnl::memory::dims& dims);
 

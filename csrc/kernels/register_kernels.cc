@@ -3,9 +3,13 @@
 #include <atomic>
 
 #include "common/tf_status.h"
+#include "kernels/conv.h"
 #include "kernels/elementwise.h"
 #include "kernels/matmul.h"
 #include "kernels/op_definitions.h"
+#include "kernels/pad.h"
+#include "kernels/pooling.h"
+#include "kernels/reduction.h"
 #include "runtime/runtime.h"
 
 namespace int8flow::kernels {
@@ -18,7 +22,8 @@ void InitKernels(const char* device_type, TF_Status* status) {
     return SetError(status, TF_INTERNAL, "injected failure (INT8FLOW_TEST_FAULT=kernel_init)");
   RegisterOpDefinitions(status);
   if (TF_GetCode(status) != TF_OK) return;
-  for (auto step : {&RegisterMatMulKernels, &RegisterElementwiseKernels}) {
+  for (auto step : {&RegisterMatMulKernels, &RegisterConvKernels, &RegisterElementwiseKernels,
+                    &RegisterPadKernels, &RegisterPoolingKernels, &RegisterReductionKernels}) {
     step(device_type, status);
     if (TF_GetCode(status) != TF_OK) return;
   }

@@ -1,0 +1,233 @@
+// Conv2D and DepthwiseConv2dNative, plain and fused (_QcpuFusedConv2D,
+// _QcpuFusedDepthwiseConv2dNative), on oneDNN's convolution primitive.
+//
+// Weights are packed once into the layout the primitive prefers and kept in
+// a cache that can never serve stale weights (see PackedWeights); a folded
+// BatchNorm's scale is multiplied in while packing.
+#include "kernels/conv.h"
+
+#include <cstring>
+#include <mutex>
+
+#include "kernels/fused_ops.h"
+#include "kernels/onednn_util.h"
+#include "kernels/op_definitions.h"
+
+namespace int8flow::kernels {
+namespace {
+
+using dnnl::memory;
+
+// What one input shape compiles to.
+struct ConvPrimitive {
+  dnnl::convolution_forward primitive;
+  memory::desc src, user_weights, packed_weights, bias, dst, scratchpad;
+  std::vector<int64_t> out_shape;
+};
+
+// Weights in the primitive's layout, and what they were packed from.
+//
+// Why a hit can never be stale: the entry holds a reference to the filter
+// tensor it packed. While that reference lives, TF cannot free or reuse the
+// buffer, and every TF update of a variable whose buffer is shared
+// (AssignVariableOp, the ResourceApply* optimizers, scatter updates) writes a
+// new buffer instead of the old one. So "same buffer address" means "same
+// values". A folded scale is compared by value (it is a few floats).
+struct PackedWeights {
+  OwnedTensor source;
+  std::vector<float> scale;
+  memory::desc layout;
+  memory packed;
+};
+
+class ConvKernel {
+ public:
+  explicit ConvKernel(TF_OpKernelConstruction* ctx)
+      : depthwise_(OpType(ctx).find("Depthwise") != std::string::npos),
+        strides_(GetIntListAttr(ctx, "strides")),
+        dilations_(GetIntListAttr(ctx, "dilations")),
+        padding_(GetStringAttr(ctx, "padding")),
+        fused_(ctx, /*allow_scale=*/true) {
+    Require(GetStringAttr(ctx, "data_format") == "NHWC",
+            "QCPU convolutions support the NHWC data format only");
+    Require(strides_.size() == 4 && strides_[0] == 1 && strides_[3] == 1 && strides_[1] > 0 &&
+                strides_[2] > 0,
+            "strides must be [1, h, w, 1] with positive h and w");
+    Require(dilations_.size() == 4 && dilations_[0] == 1 && dilations_[3] == 1 &&
+                dilations_[1] > 0 && dilations_[2] > 0,
+            "dilations must be [1, h, w, 1] with positive h and w");
+    Require(padding_ == "SAME" || padding_ == "VALID" || padding_ == "EXPLICIT",
+            "unknown padding '" + padding_ + "'");
+    if (padding_ == "EXPLICIT") {
+      explicit_paddings_ = GetIntListAttr(ctx, "explicit_paddings");
+      Require(explicit_paddings_.size() == 8, "explicit_paddings must hold 8 values");
+      for (int64_t p : explicit_paddings_) Require(p >= 0, "explicit_paddings must be >= 0");
+    }
+  }
+
+  void Compute(KernelContext& ctx) {
+    const int expected_inputs = 2 + fused_.num_args();
+    Require(ctx.num_inputs() == expected_inputs,
+            "expected " + std::to_string(expected_inputs) + " inputs for its fused_ops, got " +
+                std::to_string(ctx.num_inputs()));
+    OwnedTensor input = ctx.input(0), filter = ctx.input(1);
+    const auto in = Shape(input.get()), f = Shape(filter.get());
+    Require(in.size() == 4, "input must be 4-D, got " + ShapeString(in));
+    Require(f.size() == 4, "filter must be 4-D, got " + ShapeString(f));
+    const int64_t channels = depthwise_ ? f[2] * f[3] : f[3];
+    if (depthwise_)
+      Require(in[3] == f[2], "input depth must equal filter depth: input " + ShapeString(in) +
+                                 ", filter " + ShapeString(f));
+    else
+      Require(f[2] > 0 && in[3] % f[2] == 0,
+              "input depth must be evenly divisible by filter depth: input " + ShapeString(in) +
+                  ", filter " + ShapeString(f));
+
+    std::vector<OwnedTensor> args;
+    for (int i = 2; i < expected_inputs; ++i) args.push_back(ctx.input(i));
+    std::vector<float> scale, bias;
+    fused_.FoldAffine(args, channels, scale, bias);
+
+    auto p = cache_.Get(in, [&] { return Build(in, f); });
+    const auto& out_shape = p->out_shape;
+    const TF_Tensor* addend = fused_.has_addend() ? args[fused_.addend_arg()].get() : nullptr;
+    if (addend)
+      Require(Shape(addend) == out_shape, "the fused Add's input must be " + ShapeString(out_shape) +
+                                              ", got " + ShapeString(Shape(addend)));
+    OwnedTensor out = ctx.allocate_output(0, out_shape, TF_FLOAT);
+    if (NumElements(out_shape) == 0) return;
+    if (NumElements(in) == 0 || NumElements(f) == 0) {
+      // An empty sum: the output is the fused ops applied to zero. Only
+      // reachable with zero input channels; rare enough to refuse clearly.
+      Require(fused_.empty(), "fused convolutions need at least one input channel");
+      std::memset(TF_TensorData(out.get()), 0, TF_TensorByteSize(out.get()));
+      return;
+    }
+    const std::shared_ptr<const PackedWeights> weights = Pack(*p, std::move(filter), scale);
+    std::unordered_map<int, memory> exec_args = {
+        {DNNL_ARG_SRC, memory(p->src, Engine(), TF_TensorData(input.get()))},
+        {DNNL_ARG_WEIGHTS, weights->packed},
+        {DNNL_ARG_DST, memory(p->dst, Engine(), TF_TensorData(out.get()))}};
+    if (!bias.empty()) exec_args.emplace(DNNL_ARG_BIAS, memory(p->bias, Engine(), bias.data()));
+    if (addend)
+      exec_args.emplace(fused_.addend_arg_id(),
+                        memory(p->dst, Engine(), TF_TensorData(const_cast<TF_Tensor*>(addend))));
+    Execute(ctx, p->primitive, p->scratchpad, std::move(exec_args));
+  }
+
+ private:
+  ConvPrimitive Build(const std::vector<int64_t>& in, const std::vector<int64_t>& f) const {
+    const int64_t n = in[0], ih = in[1], iw = in[2], ic = in[3];
+    const int64_t kh = f[0], kw = f[1];
+    const int64_t groups = depthwise_ ? ic : ic / f[2];
+    const int64_t oc = depthwise_ ? f[2] * f[3] : f[3];
+    const int64_t ig = ic / groups, og = oc / groups;
+    int64_t oh, ow, top, bottom, left, right;
+    if (padding_ == "SAME") {
+      SamePadding(ih, kh, strides_[1], dilations_[1], oh, top, bottom);
+      SamePadding(iw, kw, strides_[2], dilations_[2], ow, left, right);
+    } else {
+      top = bottom = left = right = 0;
+      if (padding_ == "EXPLICIT") {
+        top = explicit_paddings_[2], bottom = explicit_paddings_[3];
+        left = explicit_paddings_[4], right = explicit_paddings_[5];
+      }
+      const int64_t ekh = (kh - 1) * dilations_[1] + 1, ekw = (kw - 1) * dilations_[2] + 1;
+      Require(ih + top + bottom >= ekh && iw + left + right >= ekw,
+              "the filter " + ShapeString(f) + " is larger than the padded input " + ShapeString(in));
+      oh = (ih + top + bottom - ekh) / strides_[1] + 1;
+      ow = (iw + left + right - ekw) / strides_[2] + 1;
+    }
+    ConvPrimitive p;
+    p.out_shape = {n, oh, ow, oc};
+    // Activations stay in TF's NHWC; oneDNN's logical order is NCHW.
+    p.src = memory::desc({n, ic, ih, iw}, memory::data_type::f32, memory::format_tag::nhwc);
+    p.dst = memory::desc({n, oc, oh, ow}, memory::data_type::f32, memory::format_tag::nhwc);
+    p.bias = PlainF32({oc});
+    // TF's filter [kh, kw, ig, oc] (depthwise: [kh, kw, ic, multiplier]),
+    // read in place through strides; output channel o = g * og + (o % og).
+    memory::desc any_weights;
+    if (groups == 1) {
+      p.user_weights = memory::desc({oc, ig, kh, kw}, memory::data_type::f32,
+                                    memory::dims{1, oc, kw * ig * oc, ig * oc});
+      any_weights = memory::desc({oc, ig, kh, kw}, memory::data_type::f32, memory::format_tag::any);
+    } else {
+      p.user_weights = memory::desc({groups, og, ig, kh, kw}, memory::data_type::f32,
+                                    memory::dims{og, 1, oc, kw * ig * oc, ig * oc});
+      any_weights = memory::desc({groups, og, ig, kh, kw}, memory::data_type::f32,
+                                 memory::format_tag::any);
+    }
+    dnnl::primitive_attr attr = UserScratchpadAttr();
+    attr.set_post_ops(fused_.MakePostOps(p.dst));
+    const memory::dims strides = {strides_[1], strides_[2]};
+    const memory::dims dilations = {dilations_[1] - 1, dilations_[2] - 1};
+    const memory::dims pad_l = {top, left}, pad_r = {bottom, right};
+    auto pd = fused_.has_bias()
+                  ? dnnl::convolution_forward::primitive_desc(
+                        Engine(), dnnl::prop_kind::forward_inference,
+                        dnnl::algorithm::convolution_direct, p.src, any_weights, p.bias, p.dst,
+                        strides, dilations, pad_l, pad_r, attr)
+                  : dnnl::convolution_forward::primitive_desc(
+                        Engine(), dnnl::prop_kind::forward_inference,
+                        dnnl::algorithm::convolution_direct, p.src, any_weights, p.dst, strides,
+                        dilations, pad_l, pad_r, attr);
+    p.packed_weights = pd.weights_desc();
+    p.scratchpad = pd.scratchpad_desc();
+    p.primitive = dnnl::convolution_forward(pd);
+    return p;
+  }
+
+  // The packed weights for `filter` (scaled per output channel by `scale`
+  // when set), from the cache when they are provably current.
+  std::shared_ptr<const PackedWeights> Pack(const ConvPrimitive& p, OwnedTensor filter,
+                                            const std::vector<float>& scale) {
+    {
+      std::lock_guard<std::mutex> lock(weights_mutex_);
+      if (weights_ && TF_TensorData(weights_->source.get()) == TF_TensorData(filter.get()) &&
+          Shape(weights_->source.get()) == Shape(filter.get()) && weights_->scale == scale &&
+          weights_->layout == p.packed_weights)
+        return weights_;
+    }
+    auto packed = std::make_shared<PackedWeights>();
+    packed->scale = scale;
+    packed->layout = p.packed_weights;
+    packed->packed = memory(p.packed_weights, Engine());
+    const float* source = Data<float>(filter.get());
+    std::vector<float> scaled;
+    if (!scale.empty()) {
+      // The filter's last dim (depthwise: last two) is the output channel.
+      const size_t count = static_cast<size_t>(NumElements(Shape(filter.get())));
+      scaled.resize(count);
+      for (size_t i = 0; i < count; ++i) scaled[i] = source[i] * scale[i % scale.size()];
+      source = scaled.data();
+    }
+    memory user(p.user_weights, Engine(), const_cast<float*>(source));
+    thread_local dnnl::stream stream(Engine());
+    dnnl::reorder(user, packed->packed).execute(stream, user, packed->packed);
+    stream.wait();
+    packed->source = std::move(filter);
+    std::lock_guard<std::mutex> lock(weights_mutex_);
+    weights_ = packed;
+    return packed;
+  }
+
+  const bool depthwise_;
+  const std::vector<int64_t> strides_, dilations_;
+  const std::string padding_;
+  std::vector<int64_t> explicit_paddings_;
+  const FusedOps fused_;
+  PrimitiveCache<ConvPrimitive> cache_;
+  std::mutex weights_mutex_;
+  std::shared_ptr<const PackedWeights> weights_;
+};
+
+}  // namespace
+
+void RegisterConvKernels(const char* device_type, TF_Status* status) {
+  for (const char* op : {"Conv2D", "DepthwiseConv2dNative", kFusedConv2D, kFusedDepthwiseConv2D}) {
+    RegisterKernel<ConvKernel>({op}, device_type, status);
+    if (TF_GetCode(status) != TF_OK) return;
+  }
+}
+
+}  // namespace int8flow::kernels

@@ -1,0 +1,11 @@
+#pragma once
+
+#include "tensorflow/c/tf_status.h"
+
+namespace int8flow::kernels {
+
+// Conv2D, DepthwiseConv2dNative and their fused forms, float32 NHWC, on
+// `device_type`.
+void RegisterConvKernels(const char* device_type, TF_Status* status);
+
+}  // namespace int8flow::kernels

@@ -1,0 +1,109 @@
+#include "kernels/fused_ops.h"
+
+#include <cmath>
+
+#include "kernels/onednn_util.h"
+
+namespace int8flow::kernels {
+
+FusedOps::FusedOps(TF_OpKernelConstruction* ctx, bool allow_scale) {
+  if (!TF_OpKernelConstruction_HasAttr(ctx, "fused_ops", nullptr)) return;
+  const float leaky_alpha = GetFloatAttr(ctx, "leakyrelu_alpha");
+  for (const std::string& op : GetStringListAttr(ctx, "fused_ops")) {
+    const bool affine = op == "BiasAdd" || (allow_scale && (op == "Scale" || op == "BatchNorm"));
+    if (affine) {
+      Require(post_ops_.empty(), "fused_ops: '" + op + "' must come before Add and activations");
+      affine_.push_back(op == "BiasAdd" ? kBias : op == "Scale" ? kScale : kBatchNorm);
+      affine_args_ += affine_.back() == kBatchNorm ? 5 : 1;
+    } else if (op == "Add") {
+      Require(!has_addend_, "fused_ops may hold one Add");
+      has_addend_ = true;
+      post_ops_.push_back({nullptr, 0.f});
+    } else if (const Activation* a = FindActivation(op)) {
+      post_ops_.push_back({a, a->alpha_from_attr ? leaky_alpha : a->alpha});
+    } else {
+      throw KernelError("unsupported fused op '" + op + "' in fused_ops");
+    }
+  }
+}
+
+bool FusedOps::has_bias() const {
+  for (Affine a : affine_)
+    if (a != kScale) return true;
+  return false;
+}
+
+bool FusedOps::has_scale() const {
+  for (Affine a : affine_)
+    if (a != kBias) return true;
+  return false;
+}
+
+void FusedOps::FoldAffine(const std::vector<OwnedTensor>& args, int64_t channels,
+                          std::vector<float>& scale, std::vector<float>& bias) const {
+  scale.clear();
+  bias.clear();
+  size_t next = 0;
+  const auto vector_arg = [&](const char* what) {
+    const TF_Tensor* t = args[next++].get();
+    Require(Shape(t) == std::vector<int64_t>{channels},
+            std::string(what) + " must be a vector of " + std::to_string(channels) + ", got " +
+                ShapeString(Shape(t)));
+    return Data<float>(t);
+  };
+  const auto multiply = [&](const std::vector<float>& by) {
+    if (scale.empty()) scale.assign(channels, 1.f);
+    for (int64_t c = 0; c < channels; ++c) scale[c] *= by[c];
+    for (size_t c = 0; c < bias.size(); ++c) bias[c] *= by[c];
+  };
+  const auto add = [&](const std::vector<float>& by) {
+    if (bias.empty()) bias.assign(channels, 0.f);
+    for (int64_t c = 0; c < channels; ++c) bias[c] += by[c];
+  };
+  for (Affine op : affine_) {
+    if (op == kBias) {
+      const float* v = vector_arg("bias");
+      add(std::vector<float>(v, v + channels));
+    } else if (op == kScale) {
+      const float* v = vector_arg("the fused scale");
+      multiply(std::vector<float>(v, v + channels));
+    } else {
+      // As tf.nn.batch_normalization computes it, in float32:
+      // s = gamma * rsqrt(variance + epsilon); y = x * s + (beta - mean * s).
+      const float* mean = vector_arg("mean");
+      const float* variance = vector_arg("variance");
+      const float* gamma = vector_arg("gamma");
+      const float* beta = vector_arg("beta");
+      const TF_Tensor* epsilon = args[next++].get();
+      Require(TF_TensorElementCount(epsilon) == 1, "epsilon must be a scalar");
+      const float eps = *Data<float>(epsilon);
+      std::vector<float> s(channels), shift(channels);
+      for (int64_t c = 0; c < channels; ++c) {
+        s[c] = gamma[c] * (1.f / std::sqrt(variance[c] + eps));
+        shift[c] = beta[c] - mean[c] * s[c];
+      }
+      multiply(s);
+      add(shift);
+    }
+  }
+}
+
+dnnl::post_ops FusedOps::MakePostOps(const dnnl::memory::desc& addend) const {
+  dnnl::post_ops ops;
+  for (const PostOp& op : post_ops_) {
+    if (op.activation)
+      AppendActivation(ops, *op.activation, op.alpha);
+    else
+      ops.append_binary(dnnl::algorithm::binary_add, addend);
+  }
+  return ops;
+}
+
+int FusedOps::addend_arg_id() const {
+  for (size_t i = 0; i < post_ops_.size(); ++i)
+    if (!post_ops_[i].activation)
+      return DNNL_ARG_ATTR_MULTIPLE_POST_OP(static_cast<int>(i)) | DNNL_ARG_SRC_1;
+  return -1;
+}
+
+}  // namespace int8flow::kernels

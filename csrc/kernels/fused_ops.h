@@ -1,0 +1,61 @@
+// The `fused_ops` attr of our fused kernels, parsed once per node:
+//   - first, any run of "BiasAdd" (+ a per-channel vector), "Scale" (x a
+//     per-channel vector) and "BatchNorm" (inference batch norm from its
+//     mean, variance, gamma and beta vectors and a scalar epsilon): an affine
+//     map that the kernel folds into its weights and bias;
+//   - then at most one "Add" (+ a tensor shaped like the output) and any
+//     activations from activations.h, as oneDNN post-ops in that order.
+// Each BiasAdd, Scale and Add takes the next of the op's `args`; BatchNorm
+// the next five.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "kernels/activations.h"
+#include "kernels/kernel_registration.h"
+#include "oneapi/dnnl/dnnl.hpp"
+
+namespace int8flow::kernels {
+
+class FusedOps {
+ public:
+  // Reads `fused_ops` and `leakyrelu_alpha` when the node has them (a plain
+  // MatMul or Conv2D has neither). `allow_scale`: whether the kernel can fold
+  // a Scale into its weights.
+  FusedOps(TF_OpKernelConstruction* ctx, bool allow_scale);
+
+  int num_args() const { return affine_args_ + has_addend_; }
+  bool has_bias() const;
+  bool has_scale() const;
+  bool has_addend() const { return has_addend_; }
+  // The index among `args` of the Add's input.
+  int addend_arg() const { return affine_args_; }
+  bool empty() const { return affine_.empty() && post_ops_.empty(); }
+  // True when the affine part is a single BiasAdd: its arg is the bias as is.
+  bool bias_only() const { return affine_.size() == 1 && affine_[0] == kBias; }
+
+  // Folds the affine args (the first of the op's `args`, each a vector of
+  // `channels`) into one scale and one bias: y = x * scale + bias. Either
+  // stays empty when no op sets it.
+  void FoldAffine(const std::vector<OwnedTensor>& args, int64_t channels,
+                  std::vector<float>& scale, std::vector<float>& bias) const;
+
+  // The Add and activations as oneDNN post-ops; the Add reads `addend`.
+  dnnl::post_ops MakePostOps(const dnnl::memory::desc& addend) const;
+  // The execution argument id of the Add's input.
+  int addend_arg_id() const;
+
+ private:
+  enum Affine { kBias, kScale, kBatchNorm };
+  struct PostOp {
+    const Activation* activation;  // nullptr: the Add
+    float alpha;
+  };
+  std::vector<Affine> affine_;
+  int affine_args_ = 0;
+  std::vector<PostOp> post_ops_;
+  bool has_addend_ = false;
+};
+
+}  // namespace int8flow::kernels
