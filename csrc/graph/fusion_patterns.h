@@ -23,7 +23,10 @@ struct PatternNode {
 // A check on shapes, from Grappler's static shape inference.
 struct ShapeCheck {
   enum Kind {
-    kVectorOfLastDim,  // `capture` is a vector as long as `label`'s last dim
+    // `capture` is a vector as long as `label`'s last dim, or that vector
+    // as [1, ..., 1, C] of no higher rank than `label` (Keras reshapes a
+    // BatchNormalization's variables so when its axis is given as 3, not -1).
+    kVectorOfLastDim,
     kSameShape,        // `capture` has exactly `label`'s shape
     kScalar,           // `capture` has one element (`label` is unused)
   } kind;

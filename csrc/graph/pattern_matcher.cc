@@ -123,7 +123,12 @@ class Matcher {
   bool MatchInput(const std::string& spec, const std::string& tensor, Binding& binding) const {
     if (spec[0] == '$') {
       auto [it, inserted] = binding.captures.emplace(spec, tensor);
-      return inserted || it->second == tensor;
+      if (!inserted) return it->second == tensor;
+      // Check the capture's shape now when possible, so that a commutative
+      // op whose inputs fit either way round gets its other order tried.
+      for (const ShapeCheck& check : pattern_->checks)
+        if (check.capture == spec && CanCheck(check, binding) && !Holds(check, binding)) return false;
+      return true;
     }
     const TensorRef ref = ParseTensorRef(tensor);
     const auto producer = nodes_.find(ref.node);
@@ -156,6 +161,10 @@ class Matcher {
     return true;
   }
 
+  static bool CanCheck(const ShapeCheck& check, const Binding& binding) {
+    return check.kind == ShapeCheck::kScalar || binding.nodes.count(check.label) > 0;
+  }
+
   bool Holds(const ShapeCheck& check, const Binding& binding) const {
     const TensorRef captured = ParseTensorRef(binding.captures.at(check.capture));
     const auto shape = shapes_.Output(captured.node, captured.port);
@@ -167,7 +176,10 @@ class Matcher {
       case ShapeCheck::kScalar:
         return true;  // answered above
       case ShapeCheck::kVectorOfLastDim:
-        return shape->size() == 1 && (*shape)[0] >= 0 && (*shape)[0] == reference->back();
+        if (shape->empty() || shape->size() > reference->size()) return false;
+        for (size_t d = 0; d + 1 < shape->size(); ++d)
+          if ((*shape)[d] != 1) return false;
+        return shape->back() >= 0 && shape->back() == reference->back();
       case ShapeCheck::kSameShape:
         for (int64_t d : *shape)
           if (d < 0) return false;
@@ -224,7 +236,7 @@ std::map<std::string, int> ApplyFusions(tensorflow::GraphDef& graph, const Graph
   Matcher matcher(graph, shapes, preserve);
   std::map<std::string, int> applied;
   for (const FusionPattern& pattern : FusionPatterns())
-    if (const int n = matcher.Apply(pattern)) applied[pattern.name] = n;
+    if (const int n = matcher.Apply(pattern)) applied[pattern.name] += n;
   return applied;
 }
 

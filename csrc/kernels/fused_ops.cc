@@ -44,11 +44,14 @@ void FusedOps::FoldAffine(const std::vector<OwnedTensor>& args, int64_t channels
   scale.clear();
   bias.clear();
   size_t next = 0;
+  // A vector of `channels`, or the same as [1, ..., 1, channels].
   const auto vector_arg = [&](const char* what) {
     const TF_Tensor* t = args[next++].get();
-    Require(Shape(t) == std::vector<int64_t>{channels},
-            std::string(what) + " must be a vector of " + std::to_string(channels) + ", got " +
-                ShapeString(Shape(t)));
+    const auto shape = Shape(t);
+    bool ok = !shape.empty() && shape.back() == channels;
+    for (size_t d = 0; ok && d + 1 < shape.size(); ++d) ok = shape[d] == 1;
+    Require(ok, std::string(what) + " must be a vector of " + std::to_string(channels) + ", got " +
+                    ShapeString(shape));
     return Data<float>(t);
   };
   const auto multiply = [&](const std::vector<float>& by) {
