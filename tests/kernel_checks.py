@@ -15,6 +15,13 @@ stay within; test_kernels.py asserts on the file. The bounds, per op:
 - transcendental ops (Elu, Sigmoid, Tanh, Sqrt) and Softmax:
   |err| <= 1e-5 |ref| + 1e-6: oneDNN's approximations against Eigen's.
 - Log: |err| <= 1e-5 |ref| + 5e-6: oneDNN's AVX2 log is the least precise.
+- Rsqrt: 2 ulp (|err| <= 2.4e-7 |ref|): sqrt, then a reciprocal.
+- Conv2D, DepthwiseConv2dNative and fused convolutions:
+  |err| <= 1e-5 * (|x| conv |w'|) + the fused bound, where w' is the filter
+  with a folded BatchNorm's scale: the same float32 sums in other orders.
+- Pad, MaxPool: exact (copies and comparisons). AvgPool, Mean:
+  1e-6 |ref| + 1e-7 * max|x| (a sum of at most a few hundred values).
+  Sum: 1e-6 * sum|x|. Max, Min: exact.
 """
 from __future__ import annotations
 
@@ -143,6 +150,74 @@ for shape in [(1, 10), (4, 3, 1000), (2, 1), (0, 5)]:
     eager(f"Softmax {shape}", tf.nn.softmax, [rand(*shape) * 5], transcendental)
 
 
+eager("Rsqrt", tf.math.rsqrt, [positive], lambda ref, *_: 2.4e-7 * np.abs(ref))
+eager("Rsqrt special values", tf.math.rsqrt, [special], lambda ref, *_: 2.4e-7 * np.abs(ref))
+
+
+# ---- convolutions: strides, SAME/VALID/explicit padding, dilation, groups, batch 1, empty --
+def conv_bound(conv):
+    def bound(ref, x, w):
+        with tf.device(CPU):
+            scale = conv(tf.constant(np.abs(x)), tf.constant(np.abs(w))).numpy()
+        return 1e-5 * scale.astype(np.float64) + 1e-30
+    return bound
+
+
+for label, x_shape, w_shape, stride, padding, dilation in [
+    ("3x3 SAME", (1, 9, 9, 3), (3, 3, 3, 8), 1, "SAME", 1),
+    ("3x3 VALID stride 2 odd", (2, 10, 11, 5), (3, 3, 5, 7), 2, "VALID", 1),
+    ("3x3 SAME stride 2 even", (1, 8, 8, 4), (3, 3, 4, 6), 2, "SAME", 1),
+    ("dilation 2", (1, 9, 9, 3), (3, 3, 3, 4), 1, "SAME", 2),
+    ("explicit padding", (1, 6, 7, 3), (2, 3, 3, 4), 1, [[0, 0], [1, 2], [0, 1], [0, 0]], 1),
+    ("grouped", (1, 5, 5, 6), (3, 3, 2, 9), 1, "SAME", 1),
+    ("1x1 wide", (1, 7, 7, 32), (1, 1, 32, 64), 1, "VALID", 1),
+    ("7x7 stride 2", (1, 32, 32, 3), (7, 7, 3, 16), 2, "SAME", 1),
+]:
+    conv = (lambda t, f, s=stride, p=padding, d=dilation:
+            tf.nn.conv2d(t, f, s, p, dilations=d))
+    eager(f"Conv2D {label}", conv, [rand(*x_shape), rand(*w_shape)], conv_bound(conv))
+# TF's own CPU Conv2D returns the input's shape, (0, 5, 5, 3), for an empty
+# batch; the right answer is (0, 5, 5, 4).
+with tf.device(QCPU):
+    empty = tf.nn.conv2d(tf.zeros((0, 5, 5, 3)), rand(3, 3, 3, 4), 1, "SAME")
+record("Conv2D empty batch", empty.device, empty, tf.zeros((0, 5, 5, 4)), 0.0)
+for label, x_shape, w_shape, stride, padding in [
+    ("3x3 SAME", (1, 9, 9, 8), (3, 3, 8, 1), 1, "SAME"),
+    ("3x3 VALID stride 2 multiplier 3", (2, 9, 8, 5), (3, 3, 5, 3), 2, "VALID"),
+    ("5x5 SAME stride 2", (1, 14, 14, 16), (5, 5, 16, 1), 2, "SAME"),
+]:
+    conv = (lambda t, f, s=stride, p=padding: tf.nn.depthwise_conv2d(t, f, [1, s, s, 1], p))
+    eager(f"DepthwiseConv2dNative {label}", conv, [rand(*x_shape), rand(*w_shape)], conv_bound(conv))
+
+# ---- Pad, pooling, reductions ----------------------------------------------------------
+eager("Pad NHWC", lambda t: tf.pad(t, [[0, 0], [1, 2], [0, 1], [0, 0]]), [rand(2, 5, 4, 3)], exact)
+eager("Pad rank 1", lambda t: tf.pad(t, [[3, 0]]), [rand(4)], exact)
+eager("Pad empty", lambda t: tf.pad(t, [[1, 1], [0, 0]]), [rand(0, 3)], exact)
+avg_bound = lambda ref, x: 1e-6 * np.abs(ref) + 1e-7 * np.abs(x).max(initial=0)
+for label, shape, ksize, stride, padding in [
+    ("3x3 stride 2 SAME", (1, 11, 11, 8), 3, 2, "SAME"), ("2x2 VALID", (2, 8, 9, 3), 2, 2, "VALID"),
+    ("3x3 stride 1 SAME", (1, 7, 7, 5), 3, 1, "SAME"),
+]:
+    eager(f"MaxPool {label}", lambda t, k=ksize, s=stride, p=padding: tf.nn.max_pool2d(t, k, s, p),
+          [rand(*shape)], exact)
+    eager(f"AvgPool {label}", lambda t, k=ksize, s=stride, p=padding: tf.nn.avg_pool2d(t, k, s, p),
+          [rand(*shape)], avg_bound)
+sum_bound = lambda axis: (lambda ref, x: 1e-6 * np.sum(np.abs(x), axis=axis, keepdims=False) + 1e-30)
+for axis, keepdims, shape in [((1, 2), False, (2, 7, 7, 16)), ((1, 2), True, (1, 5, 5, 3)),
+                              (-1, True, (4, 128)), ((0,), False, (6, 5)), ((), False, (3, 2)),
+                              ((0, 1), False, (0, 4))]:
+    for op, fn in [("Mean", tf.reduce_mean), ("Max", tf.reduce_max), ("Min", tf.reduce_min),
+                   ("Sum", tf.reduce_sum)]:
+        if op in ("Max", "Min") and 0 in shape:
+            continue  # TF's float lowest/highest for an empty max/min is checked by shape only
+        bound = (avg_bound if op == "Mean" else exact if op in ("Max", "Min")
+                 else lambda ref, x, a=axis, k=keepdims: 1e-6 * np.sum(np.abs(x), axis=a, keepdims=k) + 1e-30)
+        eager(f"{op} axis={axis} keepdims={keepdims} {shape}",
+              lambda t, f=fn, a=axis, k=keepdims: f(t, axis=list(a) if isinstance(a, tuple) else a,
+                                                      keepdims=k),
+              [rand(*shape)], bound)
+
+
 # ---- fusions, through tf.function and the graph pass -------------------------------
 def exact_gelu(t):
     return tf.nn.gelu(t, approximate=False)
@@ -159,6 +234,15 @@ ACTIVATIONS = {
 }
 
 
+def traced_on(device: str, body, x: np.ndarray) -> tf.Tensor:
+    """`body(x)` through tf.function (and so the graph pass) on `device`."""
+    @tf.function
+    def f(t):
+        with tf.device(device):
+            return body(t)
+    return f(tf.constant(x))
+
+
 def fused(name: str, m: int, k: int, n: int, activation: str, residual: bool) -> None:
     act = ACTIVATIONS[activation][0]
     w, b, r = (tf.Variable(rand(k, n)), tf.Variable(rand(n)), tf.Variable(rand(m, n)))
@@ -170,15 +254,8 @@ def fused(name: str, m: int, k: int, n: int, activation: str, residual: bool) ->
             y = y + r
         return act(y) if act else y
 
-    def on(device):
-        @tf.function
-        def f(t):
-            with tf.device(device):
-                return body(t)
-        return f
-
     before = int8flow.stats()["fusions"]
-    q, c = on(QCPU)(tf.constant(x)), on(CPU)(tf.constant(x))
+    q, c = traced_on(QCPU, body, x), traced_on(CPU, body, x)
     after = int8flow.stats()["fusions"]
     suffix = "+activation" if act else ""
     # Either order of bias and residual add (Grappler may regroup the sum).
@@ -198,6 +275,62 @@ for activation in ACTIVATIONS:
 fused("fused relu residual batch1", 1, 64, 33, "relu", residual=True)
 fused("fused none residual", 4, 16, 8, "none", residual=True)
 fused("fused gelu_exact K=1", 2, 1, 5, "gelu_exact", residual=False)
+
+
+
+def fused_conv(name: str, depthwise: bool, bias: bool, batch_norm: bool, residual: bool,
+               activation: str, shape=(1, 10, 10, 6), stride: int = 1) -> None:
+    """A Keras-style conv block on QCPU and on CPU, through tf.function."""
+    act = ACTIVATIONS[activation][0]
+    channels = shape[-1] if depthwise else 8
+    w = tf.Variable(rand(3, 3, shape[-1], 1) if depthwise else rand(3, 3, shape[-1], channels))
+    b = tf.Variable(rand(channels))
+    mean, gamma, beta = (tf.Variable(rand(channels)) for _ in range(3))
+    variance = tf.Variable(np.abs(rand(channels)) + 0.5)
+    out_hw = -(-shape[1] // stride)
+    r = tf.Variable(rand(shape[0], out_hw, out_hw, channels))
+    x = rand(*shape)
+
+    def body(t):
+        if depthwise:
+            y = tf.nn.depthwise_conv2d(t, w, [1, stride, stride, 1], "SAME")
+        else:
+            y = tf.nn.conv2d(t, w, stride, "SAME")
+        if bias:
+            y = tf.nn.bias_add(y, b)
+        if batch_norm:
+            y = tf.nn.batch_normalization(y, mean, variance, beta, gamma, 1e-3)
+        if residual:
+            y = y + r
+        return act(y) if act else y
+
+    before = sum(v for k, v in int8flow.stats()["fusions"].items() if k.startswith("Conv+"))
+    q, c = traced_on(QCPU, body, x), traced_on(CPU, body, x)
+    fired = sum(v for k, v in int8flow.stats()["fusions"].items() if k.startswith("Conv+")) - before
+    ran_on = q.device if fired == 1 else f"not fused ({fired} conv fusions)"
+    inv = (gamma.numpy() / np.sqrt(variance.numpy() + 1e-3)) if batch_norm else np.ones(channels)
+    w_abs = np.abs(w.numpy() * (inv.reshape(shape[-1], 1) if depthwise else inv))
+    with tf.device(CPU):
+        if depthwise:
+            scale = tf.nn.depthwise_conv2d(np.abs(x), w_abs.astype(np.float32), [1, stride, stride, 1], "SAME")
+        else:
+            scale = tf.nn.conv2d(np.abs(x), w_abs.astype(np.float32), stride, "SAME")
+    scale = scale.numpy().astype(np.float64) + np.abs(b.numpy() * (inv if bias else 0))
+    if batch_norm:
+        scale = scale + np.abs(beta.numpy()) + np.abs(mean.numpy() * inv)
+    if residual:
+        scale = scale + np.abs(r.numpy())
+    record(name, ran_on, q, c, 1.2e-5 * scale + 1e-5 * np.abs(c.numpy()) + 1e-6)
+
+
+for activation in ("relu", "relu6", "swish", "elu", "leaky_relu", "sigmoid", "tanh", "gelu_exact",
+                   "none"):
+    fused_conv(f"fused conv+bn {activation}", False, False, True, False, activation)
+fused_conv("fused conv+bias+bn+residual relu", False, True, True, True, "relu")
+fused_conv("fused conv+bn+residual", False, False, True, True, "none")
+fused_conv("fused conv+bias relu stride 2", False, True, False, False, "relu", (2, 9, 9, 4), 2)
+fused_conv("fused depthwise+bn relu6", True, False, True, False, "relu6")
+fused_conv("fused depthwise+bn swish stride 2", True, False, True, False, "swish", (1, 11, 11, 5), 2)
 
 with open(sys.argv[1], "w") as f:
     json.dump({"results": results, "fusions": int8flow.stats()["fusions"]}, f, indent=1)

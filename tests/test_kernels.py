@@ -26,7 +26,9 @@ def checks(installed: Path, tmp_path_factory: pytest.TempPathFactory) -> dict:
 @pytest.mark.parametrize("group", ["MatMul", "Relu", "Elu", "Sigmoid", "Tanh", "Neg", "Abs",
                                    "Square", "Sqrt", "Log", "AddV2", "Sub",
                                    "Mul", "RealDiv", "Maximum", "Minimum", "SquaredDifference",
-                                   "BiasAdd", "Softmax", "fused"])
+                                   "BiasAdd", "Softmax", "Rsqrt", "Conv2D",
+                                   "DepthwiseConv2dNative", "Pad", "MaxPool", "AvgPool", "Mean",
+                                   "Sum", "Max", "Min", "fused"])
 def test_matches_tf_cpu_on_qcpu(checks: dict, group: str) -> None:
     cases = [r for r in checks["results"] if r["name"].split()[0].startswith(group)]
     assert cases, f"no {group} checks ran"
@@ -40,7 +42,8 @@ def test_matches_tf_cpu_on_qcpu(checks: dict, group: str) -> None:
 def test_every_fusion_pattern_fired(checks: dict) -> None:
     fusions = checks["fusions"]
     for pattern in ["gelu (erf)", "gelu (tanh)", "swish", "MatMul+BiasAdd",
-                    "MatMul+BiasAdd+activation"]:
+                    "MatMul+BiasAdd+activation", "Conv+BatchNorm+activation", "Conv+BatchNorm+Add",
+                    "Conv+BiasAdd+BatchNorm+Add+activation", "Conv+BiasAdd+activation"]:
         assert fusions.get(pattern, 0) > 0, (pattern, fusions)
     # Grappler's arithmetic optimizer may regroup (x@w + b) + r as AddN(x@w, r) + b.
     for residual in ["MatMul+BiasAdd+Add", "MatMul+BiasAdd+Add+activation"]:
@@ -53,6 +56,15 @@ def test_every_fusion_pattern_fired(checks: dict) -> None:
     ("tf.add(tf.ones([2, 3]), tf.ones([4]))", "Incompatible shapes"),
     ("tf.nn.bias_add(tf.ones([2, 3]), tf.ones([4]))", "as many biases"),
     ("tf.nn.bias_add(tf.ones([3]), tf.ones([3]))", "at least 2D"),
+    ("tf.nn.conv2d(tf.ones([1, 5, 5, 3]), tf.ones([3, 3, 4, 2]), 1, 'SAME')",
+     "evenly divisible by filter depth"),
+    ("tf.nn.conv2d(tf.ones([1, 5, 5]), tf.ones([3, 3, 3, 2]), 1, 'SAME')", "must be 4-D"),
+    ("tf.nn.conv2d(tf.ones([1, 2, 2, 3]), tf.ones([3, 3, 3, 2]), 1, 'VALID')", "larger than"),
+    ("tf.nn.depthwise_conv2d(tf.ones([1, 5, 5, 3]), tf.ones([3, 3, 4, 1]), [1, 1, 1, 1], 'SAME')",
+     "must equal filter depth"),
+    ("tf.pad(tf.ones([2, 3]), [[1, 1]])", "paddings must be a matrix"),
+    ("tf.nn.max_pool2d(tf.ones([1, 2, 2, 3]), 3, 1, 'VALID')", "larger than the input"),
+    ("tf.reduce_mean(tf.ones([2, 3]), axis=2)", "Invalid reduction dimension"),
 ])
 def test_bad_input_is_a_tf_error(installed: Path, expression: str, error: str) -> None:
     result = run_python(f"""

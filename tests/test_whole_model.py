@@ -5,43 +5,118 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from conftest import run_python
 
 
-def test_mlp_runs_wholly_on_qcpu(installed: Path) -> None:
-    result = run_python("""
+def run_model(name: str, batch: int) -> dict:
+    """Runs benchmark model `name` on QCPU 3 times after a warm-up, against
+    the same model on CPU; returns copies, fusions, CPU ops and the error."""
+    result = run_python(f"""
         import json
         import numpy as np, tensorflow as tf, int8flow
         from int8flow.bench.models import MODELS
 
-        spec = MODELS["mlp"]
-        model, x = spec.build(), spec.make_inputs(4, 0)
+        spec = MODELS["{name}"]
+        model, x = spec.build(), spec.make_inputs({batch}, 0)
         on_qcpu = tf.function(model)
         @tf.function
         def on_cpu(t):
             with tf.device("/device:CPU:0"):
                 return model(t)
         reference = on_cpu(x).numpy()
-        on_qcpu(x)  # trace, optimize, warm up
+        int8flow.reset_stats()
+        on_qcpu(x)  # trace, optimize (the pass counts CPU ops then), warm up
+        cpu_ops = int8flow.stats()["cpu_ops"]
         int8flow.reset_stats()
         outputs = [on_qcpu(x).numpy() for _ in range(3)]
         stats = int8flow.stats()
-        print(json.dumps({
-            "copies": stats["copies"], "fusions": stats["fusions"],
-            "in_bytes": x.nbytes, "out_bytes": reference.nbytes,
+        convs = sum(type(l).__name__ in ("Conv2D", "DepthwiseConv2D") for l in model.layers)
+        print(json.dumps({{
+            "copies": stats["copies"], "fusions": stats["fusions"], "cpu_ops": cpu_ops,
+            "in_bytes": x.nbytes, "out_bytes": reference.nbytes, "conv_layers": convs,
             "max_err": max(float(np.abs(o - reference).max()) for o in outputs),
             "scale": float(np.abs(reference).max()),
-        }))
+        }}))
     """)
     assert result.returncode == 0, result.stderr[-4000:]
-    r = json.loads(result.stdout.strip().splitlines()[-1])
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def assert_only_io_copies(r: dict) -> None:
     # 3 calls: one input copied in and one output copied out each, nothing else.
+    assert r["cpu_ops"] == {}, r["cpu_ops"]
     assert r["copies"]["htod"] == {"count": 3, "bytes": 3 * r["in_bytes"]}, r
     assert r["copies"]["dtoh"] == {"count": 3, "bytes": 3 * r["out_bytes"]}, r
     assert r["copies"]["dtod"]["count"] == 0, r
+
+
+def test_mlp_runs_wholly_on_qcpu(installed: Path) -> None:
+    r = run_model("mlp", 4)
+    assert_only_io_copies(r)
     # All four Dense layers fused: relu, gelu (collapsed first), relu, none.
     assert r["fusions"].get("gelu (erf)") == 1, r
     assert r["fusions"].get("MatMul+BiasAdd+activation") == 3, r
     assert r["fusions"].get("MatMul+BiasAdd") == 1, r
     # Four layers of K <= 1024 float32 dot products, against Eigen's order.
     assert r["max_err"] <= 1e-4 * r["scale"], r
+
+
+@pytest.mark.parametrize("name", ["mobilenetv2", "efficientnetb0", "resnet50"])
+def test_cnn_runs_wholly_on_qcpu(installed: Path, name: str) -> None:
+    r = run_model(name, 1)
+    assert_only_io_copies(r)
+    # Every convolution became one fused kernel with its BatchNorm, bias,
+    # residual add and activation (fusion_patterns.cc).
+    fused_convs = sum(n for pattern, n in r["fusions"].items() if pattern.startswith("Conv+"))
+    assert fused_convs == r["conv_layers"], r["fusions"]
+    # ~50 layers of float32 sums in oneDNN's order against Eigen's/TF oneDNN's,
+    # with BatchNorm folded into the weights: rounding grows with depth.
+    assert r["max_err"] <= 1e-4 * r["scale"], r
+
+
+def test_packed_weights_never_go_stale(installed: Path) -> None:
+    """Conv weights are packed once and cached (conv.cc). Training in place
+    and assigning must both reach the next inference."""
+    result = run_python("""
+        import json
+        import numpy as np, tensorflow as tf, keras, int8flow
+
+        keras.utils.set_random_seed(3)
+        model = keras.Sequential([
+            keras.Input((8, 8, 3)),
+            keras.layers.Conv2D(4, 3, padding="same", use_bias=False),
+            keras.layers.BatchNormalization(), keras.layers.ReLU(),
+            keras.layers.DepthwiseConv2D(3, padding="same"),
+            keras.layers.GlobalAveragePooling2D(), keras.layers.Dense(2)])
+        x = np.random.default_rng(0).standard_normal((4, 8, 8, 3)).astype("float32")
+        on_qcpu = tf.function(lambda t: model(t, training=False))
+        @tf.function
+        def on_cpu(t):
+            with tf.device("/device:CPU:0"):
+                return model(t, training=False)
+        def error():
+            q, c = on_qcpu(x).numpy(), on_cpu(x).numpy()
+            return float(np.abs(q - c).max() / np.abs(c).max()), q
+        errors, outputs = [], []
+        for step in ("first", "cached", "trained", "assigned"):
+            if step == "trained":  # optimizer updates, in place
+                model.compile(optimizer=keras.optimizers.SGD(0.5), loss="mse")
+                model.fit(x, np.ones((4, 2), "float32"), epochs=2, verbose=0)
+            if step == "assigned":
+                model.layers[0].kernel.assign(model.layers[0].kernel * -2.0)
+                model.layers[1].moving_variance.assign(model.layers[1].moving_variance * 3.0)
+            e, q = error()
+            errors.append(e); outputs.append(q)
+        changed = [float(np.abs(a - b).max()) for a, b in zip(outputs, outputs[1:])]
+        print(json.dumps({"errors": errors, "changed": changed,
+                          "fusions": int8flow.stats()["fusions"]}))
+    """)
+    assert result.returncode == 0, result.stderr[-4000:]
+    r = json.loads(result.stdout.strip().splitlines()[-1])
+    assert any(p.startswith("Conv+") for p in r["fusions"]), r
+    # Each step's output is what stock TF computes with the weights of that moment...
+    assert max(r["errors"]) <= 1e-5, r
+    # ...and training and assigning did change it (the test can see staleness).
+    assert r["changed"][0] == 0 and r["changed"][1] > 1e-3 and r["changed"][2] > 1e-3, r
