@@ -19,6 +19,9 @@ stay within; test_kernels.py asserts on the file. The bounds, per op:
 - Conv2D, DepthwiseConv2dNative and fused convolutions:
   |err| <= 1e-5 * (|x| conv |w'|) + the fused bound, where w' is the filter
   with a folded BatchNorm's scale: the same float32 sums in other orders.
+- BatchMatMulV2, Einsum: as MatMul, |err| <= 1e-5 * (|a| . |b|) over the
+  contracted labels.
+- GatherV2, SelectV2, StridedSlice: exact (copies).
 - Pad, MaxPool: exact (copies and comparisons). AvgPool, Mean:
   1e-6 |ref| + 1e-7 * max|x| (a sum of at most a few hundred values).
   Sum: 1e-6 * sum|x|. Max, Min: exact.
@@ -216,6 +219,45 @@ for axis, keepdims, shape in [((1, 2), False, (2, 7, 7, 16)), ((1, 2), True, (1,
               lambda t, f=fn, a=axis, k=keepdims: f(t, axis=list(a) if isinstance(a, tuple) else a,
                                                       keepdims=k),
               [rand(*shape)], bound)
+
+
+# ---- batched matmuls and einsums (Keras' MultiHeadAttention and EinsumDense) -----------
+def abs_bound(fn):
+    def bound(ref, *arrays):
+        with tf.device(CPU):
+            scale = fn(*[tf.constant(np.abs(a)) for a in arrays]).numpy()
+        return 1e-5 * scale.astype(np.float64) + 1e-30
+    return bound
+
+
+for label, fn, shapes in [
+    ("batch", tf.matmul, [(2, 3, 4, 5), (2, 3, 5, 6)]),
+    ("broadcast", tf.matmul, [(2, 1, 4, 5), (3, 5, 6)]),
+    ("adjoints", lambda a, b: tf.matmul(a, b, adjoint_a=True, adjoint_b=True), [(2, 5, 4), (2, 6, 5)]),
+    ("batch 1 K=1", tf.matmul, [(1, 4, 1), (1, 1, 3)]),
+    ("empty", tf.matmul, [(0, 4, 5), (0, 5, 6)]),
+]:
+    eager(f"BatchMatMulV2 {label}", fn, [rand(*s) for s in shapes], abs_bound(fn))
+for equation, shapes in [
+    ("abc,cde->abde", [(2, 7, 8), (8, 3, 4)]),     # EinsumDense: the q/k/v projections
+    ("aecd,abcd->acbe", [(2, 7, 3, 4), (2, 5, 3, 4)]),  # attention scores
+    ("acbe,aecd->abcd", [(2, 3, 5, 7), (2, 7, 3, 4)]),  # attention-weighted values
+    ("abcd,cde->abe", [(2, 5, 3, 4), (3, 4, 6)]),   # the output projection
+    ("ij,jk->ik", [(3, 4), (4, 5)]),
+    ("ij,k->ik", [(3, 4), (5,)]),                   # j summed out of one operand
+    ("ij,ij->", [(3, 4), (3, 4)]),
+]:
+    fn = lambda a, b, e=equation: tf.einsum(e, a, b)
+    eager(f"Einsum {equation}", fn, [rand(*s) for s in shapes], abs_bound(fn))
+eager("GatherV2 rows", lambda p: tf.gather(p, [3, 0, 3]), [rand(5, 4)], exact)
+eager("GatherV2 axis 1", lambda p: tf.gather(p, [[1, 0], [2, 2]], axis=1), [rand(2, 3, 4)], exact)
+eager("SelectV2 broadcast", lambda a, b: tf.where(a > 0, a, b), [rand(3, 4), rand(4)], exact)
+for label, fn, shape in [
+    ("[:, 0]", lambda a: a[:, 0], (2, 5, 3)), ("[..., ::-2]", lambda a: a[..., ::-2], (2, 5, 7)),
+    ("[1:-1, None, 2]", lambda a: a[1:-1, None, 2], (4, 5, 3)), ("[3:1]", lambda a: a[3:1], (4, 2)),
+    ("[::2, -3:]", lambda a: a[::2, -3:], (5, 6)),
+]:
+    eager(f"StridedSlice {label}", fn, [rand(*shape)], exact)
 
 
 # ---- fusions, through tf.function and the graph pass -------------------------------

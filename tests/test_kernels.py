@@ -28,7 +28,8 @@ def checks(installed: Path, tmp_path_factory: pytest.TempPathFactory) -> dict:
                                    "Mul", "RealDiv", "Maximum", "Minimum", "SquaredDifference",
                                    "BiasAdd", "Softmax", "Rsqrt", "Conv2D",
                                    "DepthwiseConv2dNative", "Pad", "MaxPool", "AvgPool", "Mean",
-                                   "Sum", "Max", "Min", "fused"])
+                                   "Sum", "Max", "Min", "BatchMatMulV2", "Einsum", "GatherV2",
+                                   "SelectV2", "StridedSlice", "fused"])
 def test_matches_tf_cpu_on_qcpu(checks: dict, group: str) -> None:
     cases = [r for r in checks["results"] if r["name"].split()[0].startswith(group)]
     assert cases, f"no {group} checks ran"
@@ -65,6 +66,10 @@ def test_every_fusion_pattern_fired(checks: dict) -> None:
     ("tf.pad(tf.ones([2, 3]), [[1, 1]])", "paddings must be a matrix"),
     ("tf.nn.max_pool2d(tf.ones([1, 2, 2, 3]), 3, 1, 'VALID')", "larger than the input"),
     ("tf.reduce_mean(tf.ones([2, 3]), axis=2)", "Invalid reduction dimension"),
+    ("tf.matmul(tf.ones([2, 3, 4]), tf.ones([3, 5, 6]))", "compatible batch dimensions"),
+    ("tf.einsum('ij,jk->ik', tf.ones([2, 3]), tf.ones([4, 5]))", "has sizes"),
+    ("tf.gather(tf.ones([5, 4]), [7])", "is not in [0, 5)"),
+    ("tf.ones([2, 3])[5]", "out of bounds"),
 ])
 def test_bad_input_is_a_tf_error(installed: Path, expression: str, error: str) -> None:
     result = run_python(f"""

@@ -120,3 +120,17 @@ def test_packed_weights_never_go_stale(installed: Path) -> None:
     assert max(r["errors"]) <= 1e-5, r
     # ...and training and assigning did change it (the test can see staleness).
     assert r["changed"][0] == 0 and r["changed"][1] > 1e-3 and r["changed"][2] > 1e-3, r
+
+
+def test_bert_encoder_runs_on_qcpu(installed: Path) -> None:
+    r = run_model("bert", 1)
+    # Token ids are int32, which TF keeps in host memory on any device: no
+    # copy in. One Const, a shape that Grappler folded and left on CPU, is
+    # handed over host to host (no copy either).
+    assert set(r["cpu_ops"]) <= {"Const"}, r["cpu_ops"]
+    assert r["copies"]["htod"]["count"] == 0, r
+    assert r["copies"]["dtoh"] == {"count": 3, "bytes": 3 * r["out_bytes"]}, r
+    assert r["copies"]["dtod"]["count"] == 0, r
+    assert r["fusions"].get("gelu (erf)", 0) >= 4, r["fusions"]
+    # 4 encoder layers of K <= 3072 sums, LayerNorms in between.
+    assert r["max_err"] <= 1e-4 * r["scale"], r

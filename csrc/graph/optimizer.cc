@@ -61,8 +61,10 @@ void Optimize(void*, const TF_Buffer* graph_buf, const TF_GrapplerItem* item,
       runtime::RecordFusions(pattern, count);
   }
   if (kernels::KernelsRegistered()) RenameToPrivateTwins(graph);
+  // A function's arguments and results sit where its callers' tensors are:
+  // boundaries, not fallbacks.
   for (const tensorflow::NodeDef& node : graph.node())
-    if (OnCpu(node)) runtime::RecordCpuOp(node.op());
+    if (OnCpu(node) && node.op() != "_Arg" && node.op() != "_Retval") runtime::RecordCpuOp(node.op());
   const std::string bytes = graph.SerializeAsString();
   SetGraphOutput(optimized_graph_buf, bytes.data(), bytes.size());
   SetOk(status);

@@ -3,8 +3,10 @@
 #include <atomic>
 
 #include "common/tf_status.h"
+#include "kernels/batch_matmul.h"
 #include "kernels/conv.h"
 #include "kernels/elementwise.h"
+#include "kernels/indexing.h"
 #include "kernels/matmul.h"
 #include "kernels/op_definitions.h"
 #include "kernels/pad.h"
@@ -23,7 +25,8 @@ void InitKernels(const char* device_type, TF_Status* status) {
   RegisterOpDefinitions(status);
   if (TF_GetCode(status) != TF_OK) return;
   for (auto step : {&RegisterMatMulKernels, &RegisterConvKernels, &RegisterElementwiseKernels,
-                    &RegisterPadKernels, &RegisterPoolingKernels, &RegisterReductionKernels}) {
+                    &RegisterPadKernels, &RegisterPoolingKernels, &RegisterReductionKernels,
+                    &RegisterBatchMatMulKernels, &RegisterIndexingKernels}) {
     step(device_type, status);
     if (TF_GetCode(status) != TF_OK) return;
   }
