@@ -1,5 +1,7 @@
 #include "graph/fusion_patterns.h"
 
+#include <algorithm>
+
 #include "kernels/activations.h"
 #include "kernels/op_definitions.h"
 
@@ -101,6 +103,13 @@ std::vector<FusionPattern> ConvFusions() {
        {{"biased", bias_ops, {"conv", "$bias"}}, {"pre", {"Mul"}, {"biased", "$scale"}}},
        {"$bias", "$scale", "$shift"}, {"BiasAdd", "Scale", "BiasAdd"}, "$shift"},
       {"BiasAdd", {{"pre", bias_ops, {"conv", "$bias"}}}, {"$bias"}, {"BiasAdd"}, ""},
+      // A BatchNorm's scale alone, its shift summed elsewhere: Grappler
+      // regroups ResNet's relu(bn(conv_a) + bn(conv_b)) into
+      // relu((a·sa + b·sb) + (shift_a + shift_b)).
+      {"BiasAdd+Scale",
+       {{"biased", bias_ops, {"conv", "$bias"}}, {"pre", {"Mul"}, {"biased", "$scale"}}},
+       {"$bias", "$scale"}, {"BiasAdd", "Scale"}, ""},
+      {"Scale", {{"pre", {"Mul"}, {"conv", "$scale"}}}, {"$scale"}, {"Scale"}, ""},
   };
   const std::vector<AttrCopy> attrs = {
       {"conv", "strides", "strides"},     {"conv", "padding", "padding"},
@@ -152,6 +161,11 @@ std::vector<FusionPattern> ConvFusions() {
       }
     }
   }
+  // Larger patterns first, so that a smaller one never takes part of a
+  // larger match (a Scale-only row would take a BatchNorm's scaled conv).
+  std::stable_sort(rows.begin(), rows.end(), [](const FusionPattern& a, const FusionPattern& b) {
+    return a.nodes.size() > b.nodes.size();
+  });
   return rows;
 }
 

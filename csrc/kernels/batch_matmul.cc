@@ -8,6 +8,7 @@
 #include <optional>
 
 #include "kernels/onednn_util.h"
+#include "kernels/packed_weights.h"
 
 namespace int8flow::kernels {
 namespace {
@@ -24,11 +25,17 @@ memory::dims DenseStrides(const memory::dims& dims) {
 struct MatMulStep {
   dnnl::matmul primitive;
   memory::desc a, b, dst, scratchpad;
+  memory::desc packed_b;  // set when b is to be packed
 };
 
-MatMulStep MakeMatMul(const memory::desc& a, const memory::desc& b, const memory::desc& dst) {
-  dnnl::matmul::primitive_desc pd(Engine(), a, b, dst, UserScratchpadAttr());
-  return {dnnl::matmul(pd), a, b, dst, pd.scratchpad_desc()};
+// `pack_b`: let oneDNN choose b's layout; the caller packs b into packed_b.
+MatMulStep MakeMatMul(const memory::desc& a, const memory::desc& b, const memory::desc& dst,
+                      bool pack_b = false) {
+  const memory::desc b_layout =
+      pack_b ? memory::desc(b.get_dims(), memory::data_type::f32, memory::format_tag::any) : b;
+  dnnl::matmul::primitive_desc pd(Engine(), a, b_layout, dst, UserScratchpadAttr());
+  return {dnnl::matmul(pd), a, b, dst, pd.scratchpad_desc(),
+          pack_b ? pd.weights_desc() : memory::desc()};
 }
 
 // ---- BatchMatMulV2: broadcasting batch dims, adj_x / adj_y as strides ---------
@@ -68,12 +75,18 @@ class BatchMatMulKernel {
     }
     std::vector<int64_t> key = xp;
     key.insert(key.end(), yp.begin(), yp.end());
+    // A second operand shared by the whole batch is a layer's weights (Keras'
+    // Dense and EinsumDense on 3-D inputs): pack it once. Per-batch ones are
+    // activations (attention), new every call.
+    const bool pack = NumElements(yp) == k * n;
     auto p = cache_.Get(key, [&] {
-      return MakeMatMul(Operand(xp, adj_x_), Operand(yp, adj_y_), PlainF32(OneDnnDims(out)));
+      return MakeMatMul(Operand(xp, adj_x_), Operand(yp, adj_y_), PlainF32(OneDnnDims(out)), pack);
     });
+    const memory b = pack ? weights_.Get(std::move(y), {}, p->b, p->packed_b)
+                          : memory(p->b, Engine(), TF_TensorData(y.get()));
     Execute(ctx, p->primitive, p->scratchpad,
             {{DNNL_ARG_SRC, memory(p->a, Engine(), TF_TensorData(x.get()))},
-             {DNNL_ARG_WEIGHTS, memory(p->b, Engine(), TF_TensorData(y.get()))},
+             {DNNL_ARG_WEIGHTS, b},
              {DNNL_ARG_DST, memory(p->dst, Engine(), TF_TensorData(result.get()))}});
   }
 
@@ -92,6 +105,7 @@ class BatchMatMulKernel {
 
   const bool adj_x_, adj_y_;
   PrimitiveCache<MatMulStep> cache_;
+  PackedWeights weights_;
 };
 
 // ---- Einsum with two operands -------------------------------------------------

@@ -2,16 +2,16 @@
 // _QcpuFusedDepthwiseConv2dNative), on oneDNN's convolution primitive.
 //
 // Weights are packed once into the layout the primitive prefers and kept in
-// a cache that can never serve stale weights (see PackedWeights); a folded
+// a cache that can never serve stale weights (packed_weights.h); a folded
 // BatchNorm's scale is multiplied in while packing.
 #include "kernels/conv.h"
 
 #include <cstring>
-#include <mutex>
 
 #include "kernels/fused_ops.h"
 #include "kernels/onednn_util.h"
 #include "kernels/op_definitions.h"
+#include "kernels/packed_weights.h"
 
 namespace int8flow::kernels {
 namespace {
@@ -23,21 +23,6 @@ struct ConvPrimitive {
   dnnl::convolution_forward primitive;
   memory::desc src, user_weights, packed_weights, bias, dst, scratchpad;
   std::vector<int64_t> out_shape;
-};
-
-// Weights in the primitive's layout, and what they were packed from.
-//
-// Why a hit can never be stale: the entry holds a reference to the filter
-// tensor it packed. While that reference lives, TF cannot free or reuse the
-// buffer, and every TF update of a variable whose buffer is shared
-// (AssignVariableOp, the ResourceApply* optimizers, scatter updates) writes a
-// new buffer instead of the old one. So "same buffer address" means "same
-// values". A folded scale is compared by value (it is a few floats).
-struct PackedWeights {
-  OwnedTensor source;
-  std::vector<float> scale;
-  memory::desc layout;
-  memory packed;
 };
 
 class ConvKernel {
@@ -103,10 +88,9 @@ class ConvKernel {
       std::memset(TF_TensorData(out.get()), 0, TF_TensorByteSize(out.get()));
       return;
     }
-    const std::shared_ptr<const PackedWeights> weights = Pack(*p, std::move(filter), scale);
     std::unordered_map<int, memory> exec_args = {
         {DNNL_ARG_SRC, memory(p->src, Engine(), TF_TensorData(input.get()))},
-        {DNNL_ARG_WEIGHTS, weights->packed},
+        {DNNL_ARG_WEIGHTS, weights_.Get(std::move(filter), scale, p->user_weights, p->packed_weights)},
         {DNNL_ARG_DST, memory(p->dst, Engine(), TF_TensorData(out.get()))}};
     if (!bias.empty()) exec_args.emplace(DNNL_ARG_BIAS, memory(p->bias, Engine(), bias.data()));
     if (addend)
@@ -177,48 +161,13 @@ class ConvKernel {
     return p;
   }
 
-  // The packed weights for `filter` (scaled per output channel by `scale`
-  // when set), from the cache when they are provably current.
-  std::shared_ptr<const PackedWeights> Pack(const ConvPrimitive& p, OwnedTensor filter,
-                                            const std::vector<float>& scale) {
-    {
-      std::lock_guard<std::mutex> lock(weights_mutex_);
-      if (weights_ && TF_TensorData(weights_->source.get()) == TF_TensorData(filter.get()) &&
-          Shape(weights_->source.get()) == Shape(filter.get()) && weights_->scale == scale &&
-          weights_->layout == p.packed_weights)
-        return weights_;
-    }
-    auto packed = std::make_shared<PackedWeights>();
-    packed->scale = scale;
-    packed->layout = p.packed_weights;
-    packed->packed = memory(p.packed_weights, Engine());
-    const float* source = Data<float>(filter.get());
-    std::vector<float> scaled;
-    if (!scale.empty()) {
-      // The filter's last dim (depthwise: last two) is the output channel.
-      const size_t count = static_cast<size_t>(NumElements(Shape(filter.get())));
-      scaled.resize(count);
-      for (size_t i = 0; i < count; ++i) scaled[i] = source[i] * scale[i % scale.size()];
-      source = scaled.data();
-    }
-    memory user(p.user_weights, Engine(), const_cast<float*>(source));
-    thread_local dnnl::stream stream(Engine());
-    dnnl::reorder(user, packed->packed).execute(stream, user, packed->packed);
-    stream.wait();
-    packed->source = std::move(filter);
-    std::lock_guard<std::mutex> lock(weights_mutex_);
-    weights_ = packed;
-    return packed;
-  }
-
   const bool depthwise_;
   const std::vector<int64_t> strides_, dilations_;
   const std::string padding_;
   std::vector<int64_t> explicit_paddings_;
   const FusedOps fused_;
   PrimitiveCache<ConvPrimitive> cache_;
-  std::mutex weights_mutex_;
-  std::shared_ptr<const PackedWeights> weights_;
+  PackedWeights weights_;
 };
 
 }  // namespace

@@ -1,5 +1,6 @@
 // MatMul and _QcpuFusedMatMul on oneDNN's matmul primitive, with the fused
-// bias, residual add and activation as post-ops of the same primitive.
+// bias, residual add and activation as post-ops of the same primitive, and
+// the weights (the second operand) packed once (packed_weights.h).
 #include "kernels/matmul.h"
 
 #include <cstring>
@@ -7,6 +8,7 @@
 #include "kernels/fused_ops.h"
 #include "kernels/onednn_util.h"
 #include "kernels/op_definitions.h"
+#include "kernels/packed_weights.h"
 
 namespace int8flow::kernels {
 namespace {
@@ -15,7 +17,7 @@ using dnnl::memory;
 
 struct MatMulPrimitive {
   dnnl::matmul primitive;
-  memory::desc src, weights, bias, dst, addend, scratchpad;
+  memory::desc src, weights, packed_weights, bias, dst, addend, scratchpad;
 };
 
 class MatMulKernel {
@@ -56,7 +58,7 @@ class MatMulKernel {
     auto p = cache_.Get({m, k, n}, [&] { return Build(m, k, n); });
     std::unordered_map<int, memory> exec_args = {
         {DNNL_ARG_SRC, memory(p->src, Engine(), TF_TensorData(a.get()))},
-        {DNNL_ARG_WEIGHTS, memory(p->weights, Engine(), TF_TensorData(b.get()))},
+        {DNNL_ARG_WEIGHTS, weights_.Get(std::move(b), {}, p->weights, p->packed_weights)},
         {DNNL_ARG_DST, memory(p->dst, Engine(), TF_TensorData(out.get()))}};
     if (!bias.empty()) {
       // A lone BiasAdd's vector is used in place; folded ones from `bias`.
@@ -81,9 +83,12 @@ class MatMulKernel {
     p.addend = p.dst;
     dnnl::primitive_attr attr = UserScratchpadAttr();
     attr.set_post_ops(fused_.MakePostOps(p.addend));
+    // Weights in the layout oneDNN prefers, packed once (packed_weights.h).
+    const memory::desc any_weights({k, n}, memory::data_type::f32, memory::format_tag::any);
     dnnl::matmul::primitive_desc pd =
-        fused_.has_bias() ? dnnl::matmul::primitive_desc(Engine(), p.src, p.weights, p.bias, p.dst, attr)
-                  : dnnl::matmul::primitive_desc(Engine(), p.src, p.weights, p.dst, attr);
+        fused_.has_bias() ? dnnl::matmul::primitive_desc(Engine(), p.src, any_weights, p.bias, p.dst, attr)
+                  : dnnl::matmul::primitive_desc(Engine(), p.src, any_weights, p.dst, attr);
+    p.packed_weights = pd.weights_desc();
     p.scratchpad = pd.scratchpad_desc();
     p.primitive = dnnl::matmul(pd);
     return p;
@@ -92,6 +97,7 @@ class MatMulKernel {
   const bool transpose_a_, transpose_b_;
   const FusedOps fused_;
   PrimitiveCache<MatMulPrimitive> cache_;
+  PackedWeights weights_;
 };
 
 }  // namespace
