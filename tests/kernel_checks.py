@@ -22,6 +22,8 @@ stay within; test_kernels.py asserts on the file. The bounds, per op:
 - BatchMatMulV2, Einsum: as MatMul, |err| <= 1e-5 * (|a| . |b|) over the
   contracted labels.
 - GatherV2, SelectV2, StridedSlice: exact (copies).
+- LayerNorm (Keras' graph, fused): |err| <= 1e-5 (|ref| + 1)(1 + |beta|):
+  float32 moments of a row, summed in other orders.
 - Pad, MaxPool: exact (copies and comparisons). AvgPool, Mean:
   1e-6 |ref| + 1e-7 * max|x| (a sum of at most a few hundred values).
   Sum: 1e-6 * sum|x|. Max, Min: exact.
@@ -373,6 +375,26 @@ fused_conv("fused conv+bn+residual", False, False, True, True, "none")
 fused_conv("fused conv+bias relu stride 2", False, True, False, False, "relu", (2, 9, 9, 4), 2)
 fused_conv("fused depthwise+bn relu6", True, False, True, False, "relu6")
 fused_conv("fused depthwise+bn swish stride 2", True, False, True, False, "swish", (1, 11, 11, 5), 2)
+
+
+def layer_norm(name: str, shape: tuple, epsilon: float) -> None:
+    """Keras' LayerNormalization (its graph, fused by the pass) on QCPU and on CPU."""
+    import keras
+    layer = keras.layers.LayerNormalization(epsilon=epsilon)
+    layer.build(shape)
+    layer.set_weights([rand(shape[-1]), rand(shape[-1])])
+    x = rand(*shape) * 3 + 1
+    before = int8flow.stats()["fusions"].get("LayerNorm", 0)
+    q, c = traced_on(QCPU, layer, x), traced_on(CPU, layer, x)
+    fired = int8flow.stats()["fusions"].get("LayerNorm", 0) - before
+    ran_on = q.device if fired == 1 else f"not fused ({fired} LayerNorm fusions)"
+    # Normalized values are O(1): float32 moments over the row, both ways.
+    record(name, ran_on, q, c, 1e-5 * (np.abs(c.numpy()) + 1) * (1 + np.abs(layer.beta.numpy())))
+
+
+layer_norm("LayerNorm BERT row", (2, 16, 768), 1e-12)
+layer_norm("LayerNorm odd width", (3, 5), 1e-3)
+layer_norm("LayerNorm batch 1", (1, 33), 1e-5)
 
 with open(sys.argv[1], "w") as f:
     json.dump({"results": results, "fusions": int8flow.stats()["fusions"]}, f, indent=1)

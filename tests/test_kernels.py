@@ -29,7 +29,7 @@ def checks(installed: Path, tmp_path_factory: pytest.TempPathFactory) -> dict:
                                    "BiasAdd", "Softmax", "Rsqrt", "Conv2D",
                                    "DepthwiseConv2dNative", "Pad", "MaxPool", "AvgPool", "Mean",
                                    "Sum", "Max", "Min", "BatchMatMulV2", "Einsum", "GatherV2",
-                                   "SelectV2", "StridedSlice", "fused"])
+                                   "SelectV2", "StridedSlice", "LayerNorm", "fused"])
 def test_matches_tf_cpu_on_qcpu(checks: dict, group: str) -> None:
     cases = [r for r in checks["results"] if r["name"].split()[0].startswith(group)]
     assert cases, f"no {group} checks ran"
@@ -44,7 +44,8 @@ def test_every_fusion_pattern_fired(checks: dict) -> None:
     fusions = checks["fusions"]
     for pattern in ["gelu (erf)", "gelu (tanh)", "swish", "MatMul+BiasAdd",
                     "MatMul+BiasAdd+activation", "Conv+BatchNorm+activation", "Conv+BatchNorm+Add",
-                    "Conv+BiasAdd+BatchNorm+Add+activation", "Conv+BiasAdd+activation"]:
+                    "Conv+BiasAdd+BatchNorm+Add+activation", "Conv+BiasAdd+activation",
+                    "LayerNorm"]:
         assert fusions.get(pattern, 0) > 0, (pattern, fusions)
     # Grappler's arithmetic optimizer may regroup (x@w + b) + r as AddN(x@w, r) + b.
     for residual in ["MatMul+BiasAdd+Add", "MatMul+BiasAdd+Add+activation"]:

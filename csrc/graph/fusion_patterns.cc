@@ -169,6 +169,33 @@ std::vector<FusionPattern> ConvFusions() {
   return rows;
 }
 
+// Keras' LayerNormalization over the last axis, after Grappler:
+// inv = gamma * rsqrt(var + eps); y = -mean * inv + x * inv + beta, the sum
+// as AddV2(AddN(two), beta) or as one AddN of three.
+std::vector<FusionPattern> LayerNormFusions() {
+  const std::vector<PatternNode> moments = {
+      {"mean", {"Mean"}, {"$x", "$axes"}},
+      {"deviation", {"SquaredDifference"}, {"$x", "mean"}},
+      {"variance", {"Mean"}, {"deviation", "$axes"}},
+      {"var_eps", {"AddV2", "Add"}, {"variance", "$epsilon"}},
+      {"rsqrt", {"Rsqrt"}, {"var_eps"}},
+      {"inv", {"Mul"}, {"$gamma", "rsqrt"}},
+      {"neg", {"Neg"}, {"mean"}},
+      {"shift", {"Mul"}, {"neg", "inv"}},
+      {"scaled", {"Mul"}, {"$x", "inv"}}};
+  const std::vector<ShapeCheck> checks = {{ShapeCheck::kLastAxis, "$axes", "mean"},
+                                          {ShapeCheck::kScalar, "$epsilon", "mean"},
+                                          {ShapeCheck::kVectorOfLastDim, "$gamma", "layer_norm"},
+                                          {ShapeCheck::kVectorOfLastDim, "$beta", "layer_norm"}};
+  const std::vector<std::string> inputs = {"$x", "$gamma", "$beta", "$epsilon"};
+  std::vector<PatternNode> two_adds = moments, one_add = moments;
+  two_adds.push_back({"sum", {"AddN", "AddV2", "Add"}, {"shift", "scaled"}});
+  two_adds.push_back({"layer_norm", {"AddV2", "Add"}, {"sum", "$beta"}});
+  one_add.push_back({"layer_norm", {"AddN"}, {"shift", "scaled", "$beta"}});
+  return {{"LayerNorm", two_adds, checks, kernels::kLayerNorm, inputs},
+          {"LayerNorm", one_add, checks, kernels::kLayerNorm, inputs}};
+}
+
 }  // namespace
 
 const std::vector<FusionPattern>& FusionPatterns() {
@@ -201,6 +228,7 @@ const std::vector<FusionPattern>& FusionPatterns() {
          {{"sigmoid", {"Sigmoid"}, {"$x"}}, {"swish", {"Mul"}, {"$x", "sigmoid"}}},
          {}, "_QcpuSwish", {"$x"}},
     };
+    for (FusionPattern& p : LayerNormFusions()) t.push_back(std::move(p));
     for (FusionPattern& p : MatMulFusions()) t.push_back(std::move(p));
     for (FusionPattern& p : ConvFusions()) t.push_back(std::move(p));
     return t;

@@ -29,6 +29,7 @@ struct ShapeCheck {
     kVectorOfLastDim,
     kSameShape,        // `capture` has exactly `label`'s shape
     kScalar,           // `capture` has one element (`label` is unused)
+    kLastAxis,         // `capture` is an int Const naming `label`'s last axis only
   } kind;
   std::string capture, label;
 };

@@ -1,7 +1,10 @@
 #include "graph/pattern_matcher.h"
 
+#include <algorithm>
+
 #include <cmath>
 #include <cstring>
+#include <optional>
 #include <unordered_map>
 #include <unordered_set>
 #include <vector>
@@ -14,10 +17,10 @@ namespace {
 
 using tensorflow::NodeDef;
 
-// Binary ops whose two inputs may match in either order (AddN with N=2 too).
+// Ops whose inputs may match in any order.
 bool IsCommutative(const std::string& op) {
   return op == "AddV2" || op == "Add" || op == "AddN" || op == "Mul" || op == "Maximum" ||
-         op == "Minimum";
+         op == "Minimum" || op == "SquaredDifference";
 }
 
 // True when `node` is a float Const whose every element equals `value`.
@@ -104,9 +107,12 @@ class Matcher {
       if (bound == &node) return false;  // one graph node, one label
     const std::vector<std::string> inputs = DataInputs(node);
     if (inputs.size() != p.inputs.size()) return false;
-    std::vector<std::vector<size_t>> orders = {{}};
-    for (size_t i = 0; i < inputs.size(); ++i) orders[0].push_back(i);
-    if (inputs.size() == 2 && IsCommutative(node.op())) orders.push_back({1, 0});
+    // Every order of a commutative op's inputs (AddN has up to 4 here).
+    std::vector<size_t> order(inputs.size());
+    for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+    std::vector<std::vector<size_t>> orders = {order};
+    if (IsCommutative(node.op()) && inputs.size() <= 4)
+      while (std::next_permutation(order.begin(), order.end())) orders.push_back(order);
     for (const auto& order : orders) {
       Binding attempt = binding;
       attempt.nodes[p.label] = &node;
@@ -161,6 +167,32 @@ class Matcher {
     return true;
   }
 
+  // The int values of a Const node's tensor; nullopt for anything else.
+  static std::optional<std::vector<int64_t>> IntConst(const NodeDef& node) {
+    if (node.op() != "Const") return std::nullopt;
+    const auto it = node.attr().find("value");
+    if (it == node.attr().end()) return std::nullopt;
+    const tensorflow::TensorProto& t = it->second.tensor();
+    std::vector<int64_t> values;
+    if (t.dtype() == tensorflow::DT_INT32) {
+      values.assign(t.int_val().begin(), t.int_val().end());
+      if (values.empty() && !t.tensor_content().empty()) {
+        std::vector<int32_t> raw(t.tensor_content().size() / sizeof(int32_t));
+        std::memcpy(raw.data(), t.tensor_content().data(), raw.size() * sizeof(int32_t));
+        values.assign(raw.begin(), raw.end());
+      }
+    } else if (t.dtype() == tensorflow::DT_INT64) {
+      values.assign(t.int64_val().begin(), t.int64_val().end());
+      if (values.empty() && !t.tensor_content().empty()) {
+        values.resize(t.tensor_content().size() / sizeof(int64_t));
+        std::memcpy(values.data(), t.tensor_content().data(), values.size() * sizeof(int64_t));
+      }
+    } else {
+      return std::nullopt;
+    }
+    return values;
+  }
+
   static bool CanCheck(const ShapeCheck& check, const Binding& binding) {
     return check.kind == ShapeCheck::kScalar || binding.nodes.count(check.label) > 0;
   }
@@ -175,6 +207,13 @@ class Matcher {
     switch (check.kind) {
       case ShapeCheck::kScalar:
         return true;  // answered above
+      case ShapeCheck::kLastAxis: {
+        const auto producer = nodes_.find(captured.node);
+        if (producer == nodes_.end()) return false;
+        const auto axes = IntConst(*producer->second);
+        const int64_t rank = static_cast<int64_t>(reference->size());
+        return axes && axes->size() == 1 && ((*axes)[0] == -1 || (*axes)[0] == rank - 1);
+      }
       case ShapeCheck::kVectorOfLastDim:
         if (shape->empty() || shape->size() > reference->size()) return false;
         for (size_t d = 0; d + 1 < shape->size(); ++d)

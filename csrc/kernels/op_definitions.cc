@@ -135,6 +135,8 @@ void RegisterOpDefinitions(TF_Status* status) {
     if (TF_GetCode(status) != TF_OK) return;
     Register(conv, {"input: T", "filter: T", "args: num_args * T"}, conv_attrs, UnknownShape, status);
   }
+  if (TF_GetCode(status) != TF_OK) return;
+  Register(kLayerNorm, {"x: T", "gamma: T", "beta: T", "epsilon: T"}, {}, SameShapeAsInput, status);
   // The activations with no TF op of their own (activations.h).
   for (const Activation& activation : Activations()) {
     if (TF_GetCode(status) != TF_OK) return;

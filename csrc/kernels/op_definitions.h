@@ -21,6 +21,9 @@ inline constexpr char kFusedMatMul[] = "_QcpuFusedMatMul";
 // "Scale" included (a folded BatchNorm).
 inline constexpr char kFusedConv2D[] = "_QcpuFusedConv2D";
 inline constexpr char kFusedDepthwiseConv2D[] = "_QcpuFusedDepthwiseConv2dNative";
+// _QcpuLayerNorm(x, gamma, beta, epsilon): layer normalization over the last
+// dim, gamma and beta holding that dim's size of values, epsilon a scalar.
+inline constexpr char kLayerNorm[] = "_QcpuLayerNorm";
 
 void RegisterOpDefinitions(TF_Status* status);
 

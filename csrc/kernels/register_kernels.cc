@@ -7,6 +7,7 @@
 #include "kernels/conv.h"
 #include "kernels/elementwise.h"
 #include "kernels/indexing.h"
+#include "kernels/layer_norm.h"
 #include "kernels/matmul.h"
 #include "kernels/op_definitions.h"
 #include "kernels/pad.h"
@@ -26,7 +27,8 @@ void InitKernels(const char* device_type, TF_Status* status) {
   if (TF_GetCode(status) != TF_OK) return;
   for (auto step : {&RegisterMatMulKernels, &RegisterConvKernels, &RegisterElementwiseKernels,
                     &RegisterPadKernels, &RegisterPoolingKernels, &RegisterReductionKernels,
-                    &RegisterBatchMatMulKernels, &RegisterIndexingKernels}) {
+                    &RegisterBatchMatMulKernels, &RegisterIndexingKernels,
+                    &RegisterLayerNormKernels}) {
     step(device_type, status);
     if (TF_GetCode(status) != TF_OK) return;
   }
