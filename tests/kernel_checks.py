@@ -314,6 +314,30 @@ def fused(name: str, m: int, k: int, n: int, activation: str, residual: bool) ->
     record(name, ran_on, q, c, 1.2e-5 * scale + 1e-5 * np.abs(c.numpy()) + 1e-6)
 
 
+def fused_3d(name: str, product: str, activation: str) -> None:
+    """Dense on a 3-D input: tf.matmul gives BatchMatMulV2 of a batch by one
+    matrix, tf.tensordot a Reshape between the MatMul and the bias."""
+    act = ACTIVATIONS[activation][0]
+    w, b = tf.Variable(rand(24, 12)), tf.Variable(rand(12))
+    x = rand(2, 5, 24)
+
+    def body(t):
+        y = tf.matmul(t, w) if product == "batch" else tf.tensordot(t, w, 1)
+        return act(y + b) if act else y + b
+
+    pattern = "MatMul+BiasAdd" if product == "batch" else "MatMul+Reshape+BiasAdd"
+    pattern += "+activation" if act else ""
+    before = int8flow.stats()["fusions"].get(pattern, 0)
+    q, c = traced_on(QCPU, body, x), traced_on(CPU, body, x)
+    fired = int8flow.stats()["fusions"].get(pattern, 0) - before
+    ran_on = q.device if fired == 1 else f"not fused ({pattern})"
+    scale = np.abs(x).astype(np.float64) @ np.abs(w.numpy()) + np.abs(b.numpy())
+    record(name, ran_on, q, c, 1.2e-5 * scale + 1e-5 * np.abs(c.numpy()) + 1e-6)
+
+
+for product in ("batch", "tensordot"):
+    for activation in ("gelu_exact", "relu", "none"):
+        fused_3d(f"fused 3-D {product} {activation}", product, activation)
 for activation in ACTIVATIONS:
     fused(f"fused {activation}", 3, 37, 19, activation, residual=False)
 fused("fused relu residual batch1", 1, 64, 33, "relu", residual=True)

@@ -18,13 +18,17 @@ std::vector<std::string> ActivationOps() {
 // optimizer may already have regrouped (x@w + b) + r as AddN(x@w, r) + b;
 // sums commute, so both orders become the same fused op.
 std::vector<FusionPattern> MatMulFusions() {
-  const PatternNode matmul{"matmul", {"MatMul"}, {"$a", "$b"}};
+  // BatchMatMulV2 of a batch by one matrix is a MatMul over the rows (Keras'
+  // Dense on 3-D inputs, EinsumDense).
+  const PatternNode matmul{"matmul", {"MatMul", "BatchMatMulV2"}, {"$a", "$b"}, {"adj_x"}};
+  const ShapeCheck matrix_check{ShapeCheck::kMatrix, "$b", ""};
   const std::vector<std::string> adds = {"AddV2", "Add", "AddN"};
   const std::vector<std::string> bias_ops = {"BiasAdd", "AddV2", "Add"};
   const ShapeCheck bias_check{ShapeCheck::kVectorOfLastDim, "$bias", "matmul"};
   const ShapeCheck addend_check{ShapeCheck::kSameShape, "$addend", "matmul"};
   const std::vector<AttrCopy> attrs = {{"matmul", "transpose_a", "transpose_a"},
                                        {"matmul", "transpose_b", "transpose_b"},
+                                       {"matmul", "adj_y", "transpose_b"},
                                        {"activation", "alpha", "leakyrelu_alpha"}};
   const std::string op = kernels::kFusedMatMul;
   const std::vector<std::string> with_addend = {"$a", "$b", "$bias", "$addend"};
@@ -37,19 +41,29 @@ std::vector<FusionPattern> MatMulFusions() {
   // Residual add first, then the bias.
   const PatternNode add_on_product{"add", adds, {"matmul", "$addend"}};
   const PatternNode bias_on_add{"bias", bias_ops, {"add", "$bias"}};
-  return {
+  // Keras' Dense on 3-D inputs may reshape the product before the bias.
+  const PatternNode reshape{"reshape", {"Reshape"}, {"matmul", "$shape"}};
+  const PatternNode bias_on_reshape{"bias", bias_ops, {"reshape", "$bias"}};
+  const ShapeCheck reshaped_bias_check{ShapeCheck::kTrailingDims, "$bias", "reshape", "matmul"};
+  std::vector<FusionPattern> rows = {
       {"MatMul+BiasAdd+Add+activation", {matmul, bias_on_product, add_on_bias, activation_after_add},
        {bias_check, addend_check}, op, with_addend, {"BiasAdd", "Add", "@activation"}, attrs},
       {"MatMul+Add+BiasAdd+activation", {matmul, add_on_product, bias_on_add, activation_after_bias},
        {bias_check, addend_check}, op, with_addend, {"BiasAdd", "Add", "@activation"}, attrs},
+      {"MatMul+Reshape+BiasAdd+activation", {matmul, reshape, bias_on_reshape, activation_after_bias},
+       {reshaped_bias_check}, op, without_addend, {"BiasAdd", "@activation"}, attrs, "reshape"},
       {"MatMul+BiasAdd+activation", {matmul, bias_on_product, activation_after_bias},
        {bias_check}, op, without_addend, {"BiasAdd", "@activation"}, attrs},
       {"MatMul+BiasAdd+Add", {matmul, bias_on_product, add_on_bias},
        {bias_check, addend_check}, op, with_addend, {"BiasAdd", "Add"}, attrs},
       {"MatMul+Add+BiasAdd", {matmul, add_on_product, bias_on_add},
        {bias_check, addend_check}, op, with_addend, {"BiasAdd", "Add"}, attrs},
+      {"MatMul+Reshape+BiasAdd", {matmul, reshape, bias_on_reshape}, {reshaped_bias_check}, op,
+       without_addend, {"BiasAdd"}, attrs, "reshape"},
       {"MatMul+BiasAdd", {matmul, bias_on_product}, {bias_check}, op, without_addend, {"BiasAdd"}, attrs},
   };
+  for (FusionPattern& row : rows) row.checks.push_back(matrix_check);
+  return rows;
 }
 
 // Conv2D / DepthwiseConv2dNative + an affine part + [residual Add] +

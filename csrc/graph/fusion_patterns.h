@@ -18,6 +18,7 @@ struct PatternNode {
   std::string label;
   std::vector<std::string> ops;  // the node's op is any of these
   std::vector<std::string> inputs;
+  std::vector<std::string> false_attrs = {};  // bool attrs that must be false or unset
 };
 
 // A check on shapes, from Grappler's static shape inference.
@@ -30,8 +31,13 @@ struct ShapeCheck {
     kSameShape,        // `capture` has exactly `label`'s shape
     kScalar,           // `capture` has one element (`label` is unused)
     kLastAxis,         // `capture` is an int Const naming `label`'s last axis only
+    kMatrix,           // `capture` has rank 2 (`label` is unused)
+    // `capture`'s shape is `label`'s trailing dims, which multiply to the
+    // last dim of `of`: a bias added after a Reshape that split that dim.
+    kTrailingDims,
   } kind;
   std::string capture, label;
+  std::string of = "";
 };
 
 // Copies attr `from` of matched node `label` (when set) into attr `to`.
@@ -52,6 +58,9 @@ struct FusionPattern {
   // that matched node's op. Empty: the op takes neither.
   std::vector<std::string> fused_ops = {};
   std::vector<AttrCopy> attrs = {};
+  // A matched Reshape between the product and the rest: the replacement
+  // computes on the product's shape, and the root becomes that Reshape of it.
+  std::string reshape_after = "";
 };
 
 // In the order the pass applies them: activation subgraphs collapse into one

@@ -59,6 +59,7 @@ class Matcher {
     for (size_t i = 0; i < pattern.nodes.size(); ++i) labels_[pattern.nodes[i].label] = i;
     std::unordered_set<const NodeDef*> consumed;
     std::unordered_set<std::string> removed;
+    std::vector<NodeDef> added;  // appended after the scan, which holds pointers
     int rewrites = 0;
     for (NodeDef& root : *graph_.mutable_node()) {
       if (consumed.count(&root)) continue;
@@ -68,9 +69,10 @@ class Matcher {
         consumed.insert(node);
         if (node != &root) removed.insert(node->name());
       }
-      Rewrite(root, binding);
+      Rewrite(root, binding, added);
       ++rewrites;
     }
+    for (NodeDef& node : added) *graph_.add_node() = std::move(node);
     if (!removed.empty()) {
       auto* nodes = graph_.mutable_node();
       for (int i = nodes->size() - 1; i >= 0; --i)
@@ -103,6 +105,10 @@ class Matcher {
     if (!op_ok || !(is_root ? OnQcpu(node) : OnHost(node))) return false;
     const auto t = node.attr().find("T");
     if (t != node.attr().end() && t->second.type() != tensorflow::DT_FLOAT) return false;
+    for (const auto& attr : p.false_attrs) {
+      const auto value = node.attr().find(attr);
+      if (value != node.attr().end() && value->second.b()) return false;
+    }
     for (const auto& [label, bound] : binding.nodes)
       if (bound == &node) return false;  // one graph node, one label
     const std::vector<std::string> inputs = DataInputs(node);
@@ -194,7 +200,8 @@ class Matcher {
   }
 
   static bool CanCheck(const ShapeCheck& check, const Binding& binding) {
-    return check.kind == ShapeCheck::kScalar || binding.nodes.count(check.label) > 0;
+    return check.kind == ShapeCheck::kScalar || check.kind == ShapeCheck::kMatrix ||
+           (binding.nodes.count(check.label) > 0 && (check.of.empty() || binding.nodes.count(check.of) > 0));
   }
 
   bool Holds(const ShapeCheck& check, const Binding& binding) const {
@@ -202,11 +209,25 @@ class Matcher {
     const auto shape = shapes_.Output(captured.node, captured.port);
     if (check.kind == ShapeCheck::kScalar)
       return shape && (shape->empty() || (shape->size() == 1 && (*shape)[0] == 1));
+    if (check.kind == ShapeCheck::kMatrix) return shape && shape->size() == 2;
     const auto reference = shapes_.Output(binding.nodes.at(check.label)->name(), 0);
     if (!shape || !reference || reference->empty()) return false;
     switch (check.kind) {
       case ShapeCheck::kScalar:
+      case ShapeCheck::kMatrix:
         return true;  // answered above
+      case ShapeCheck::kTrailingDims: {
+        const auto product = shapes_.Output(binding.nodes.at(check.of)->name(), 0);
+        if (!product || product->empty() || shape->empty() || shape->size() > reference->size())
+          return false;
+        int64_t elements = 1;
+        for (size_t d = 0; d < shape->size(); ++d) {
+          const int64_t dim = (*reference)[reference->size() - shape->size() + d];
+          if (dim < 0 || dim != (*shape)[d]) return false;
+          elements *= dim;
+        }
+        return elements == product->back();
+      }
       case ShapeCheck::kLastAxis: {
         const auto producer = nodes_.find(captured.node);
         if (producer == nodes_.end()) return false;
@@ -234,9 +255,11 @@ class Matcher {
     return spec.substr(0, at) + binding.nodes.at(spec.substr(at + 1))->op();
   }
 
-  void Rewrite(NodeDef& root, const Binding& binding) const {
+  // The replacement takes the root's place; with `reshape_after`, it gets a
+  // name of its own (in `added`) and the root becomes the Reshape of it.
+  void Rewrite(NodeDef& root, const Binding& binding, std::vector<NodeDef>& added) const {
     NodeDef fused;
-    fused.set_name(root.name());
+    fused.set_name(pattern_->reshape_after.empty() ? root.name() : root.name() + "/_QcpuFused");
     fused.set_op(Expand(pattern_->op, binding));
     fused.set_device(root.device());
     for (const auto& capture : pattern_->inputs) fused.add_input(binding.captures.at(capture));
@@ -256,7 +279,23 @@ class Matcher {
       const auto value = node->second->attr().find(copy.from);
       if (value != node->second->attr().end()) attrs[copy.to] = value->second;
     }
-    root = std::move(fused);
+    if (pattern_->reshape_after.empty()) {
+      root = std::move(fused);
+      return;
+    }
+    const NodeDef& matched = *binding.nodes.at(pattern_->reshape_after);
+    NodeDef reshape;
+    reshape.set_name(root.name());
+    reshape.set_op("Reshape");
+    reshape.set_device(root.device());
+    reshape.add_input(fused.name());
+    reshape.add_input(matched.input(1));
+    for (const auto& input : root.input())
+      if (input[0] == '^') reshape.add_input(input);
+    (*reshape.mutable_attr())["T"].set_type(tensorflow::DT_FLOAT);
+    (*reshape.mutable_attr())["Tshape"] = matched.attr().at("Tshape");
+    added.push_back(std::move(fused));
+    root = std::move(reshape);
   }
 
   tensorflow::GraphDef& graph_;

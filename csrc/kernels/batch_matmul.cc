@@ -6,6 +6,7 @@
 #include <cstring>
 #include <map>
 #include <optional>
+#include <string>
 
 #include "kernels/onednn_util.h"
 #include "kernels/packed_weights.h"
@@ -26,6 +27,7 @@ struct MatMulStep {
   dnnl::matmul primitive;
   memory::desc a, b, dst, scratchpad;
   memory::desc packed_b;  // set when b is to be packed
+  std::string impl;       // oneDNN's implementation, as "brg:avx512_core"
 };
 
 // `pack_b`: let oneDNN choose b's layout; the caller packs b into packed_b.
@@ -35,7 +37,7 @@ MatMulStep MakeMatMul(const memory::desc& a, const memory::desc& b, const memory
       pack_b ? memory::desc(b.get_dims(), memory::data_type::f32, memory::format_tag::any) : b;
   dnnl::matmul::primitive_desc pd(Engine(), a, b_layout, dst, UserScratchpadAttr());
   return {dnnl::matmul(pd), a, b, dst, pd.scratchpad_desc(),
-          pack_b ? pd.weights_desc() : memory::desc()};
+          pack_b ? pd.weights_desc() : memory::desc(), pd.impl_info_str()};
 }
 
 // ---- BatchMatMulV2: broadcasting batch dims, adj_x / adj_y as strides ---------
@@ -236,6 +238,23 @@ class EinsumKernel {
     return memory::desc(dims, memory::data_type::f32, strides);
   }
 
+  // The tensor (labels `stored_labels`, shape `stored`) as [batch..., r, c]
+  // for the matmul, `slots` = {r, c} each one label or none (a dim of 1).
+  memory::desc SlotView(const std::vector<std::string>& slots, const std::string& stored_labels,
+                        const std::vector<int64_t>& stored, const std::map<char, int64_t>& size) const {
+    const memory::dims stored_strides = DenseStrides(memory::dims(stored.begin(), stored.end()));
+    memory::dims dims, strides;
+    for (char c : batch_) {
+      dims.push_back(size.at(c));
+      strides.push_back(stored_strides[stored_labels.find(c)]);
+    }
+    for (const std::string& slot : slots) {
+      dims.push_back(slot.empty() ? 1 : size.at(slot[0]));
+      strides.push_back(slot.empty() ? 1 : stored_strides[stored_labels.find(slot[0])]);
+    }
+    return memory::desc(dims, memory::data_type::f32, strides);
+  }
+
   static std::optional<ReorderStep> MakeReorder(const memory::desc& from, const memory::desc& to) {
     if (from == to) return std::nullopt;
     dnnl::reorder::primitive_desc pd(Engine(), from, Engine(), to, UserScratchpadAttr());
@@ -261,11 +280,23 @@ class EinsumKernel {
     const std::string a_order = batch_ + free_a_ + contracted_;
     const std::string b_order = batch_ + contracted_ + free_b_;
     const std::string out_order = batch_ + free_a_ + free_b_;
-    Plan plan;
-    plan.reorder_a = MakeReorder(View(a_order, a_, as, size), dense(a_order));
-    plan.reorder_b = MakeReorder(View(b_order, b_, bs, size), dense(b_order));
     std::vector<int64_t> out_shape;
     for (char c : out_) out_shape.push_back(size.at(c));
+    Plan plan;
+    // When M, N and K are one label (or none) each, the matmul reads and
+    // writes the tensors in place through strides, batch dims and all
+    // (attention's einsums): no reorder, if oneDNN has a fast kernel for it.
+    const bool in_place = free_a_.size() <= 1 && free_b_.size() <= 1 && contracted_.size() == 1 &&
+                          a_.find(contracted_) != std::string::npos &&
+                          b_.find(contracted_) != std::string::npos;
+    if (in_place) {
+      plan.matmul = MakeMatMul(SlotView({free_a_, contracted_}, a_, as, size),
+                               SlotView({contracted_, free_b_}, b_, bs, size),
+                               SlotView({free_a_, free_b_}, out_, out_shape, size));
+      if (plan.matmul.impl.find("ref") == std::string::npos) return plan;
+    }
+    plan.reorder_a = MakeReorder(View(a_order, a_, as, size), dense(a_order));
+    plan.reorder_b = MakeReorder(View(b_order, b_, bs, size), dense(b_order));
     plan.reorder_out = MakeReorder(dense(out_order), View(out_order, out_, out_shape, size));
     plan.matmul = MakeMatMul(PlainF32({batch, m, k}), PlainF32({batch, k, n}), PlainF32({batch, m, n}));
     return plan;

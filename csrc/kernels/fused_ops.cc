@@ -44,14 +44,14 @@ void FusedOps::FoldAffine(const std::vector<OwnedTensor>& args, int64_t channels
   scale.clear();
   bias.clear();
   size_t next = 0;
-  // A vector of `channels`, or the same as [1, ..., 1, channels].
+  // `channels` values in any shape: [C], [1, ..., 1, C], or [12, 64] for a
+  // bias the pass moved before a Reshape that split C (fusion_patterns.cc).
   const auto vector_arg = [&](const char* what) {
     const TF_Tensor* t = args[next++].get();
     const auto shape = Shape(t);
-    bool ok = !shape.empty() && shape.back() == channels;
-    for (size_t d = 0; ok && d + 1 < shape.size(); ++d) ok = shape[d] == 1;
-    Require(ok, std::string(what) + " must be a vector of " + std::to_string(channels) + ", got " +
-                    ShapeString(shape));
+    Require(!shape.empty() && NumElements(shape) == channels,
+            std::string(what) + " must be a vector of " + std::to_string(channels) + ", got " +
+                ShapeString(shape));
     return Data<float>(t);
   };
   const auto multiply = [&](const std::vector<float>& by) {

@@ -3,6 +3,7 @@
 // the weights (the second operand) packed once (packed_weights.h).
 #include "kernels/matmul.h"
 
+#include <algorithm>
 #include <cstring>
 
 #include "kernels/fused_ops.h"
@@ -34,22 +35,29 @@ class MatMulKernel {
                 std::to_string(ctx.num_inputs()));
     OwnedTensor a = ctx.input(0), b = ctx.input(1);
     const auto a_shape = Shape(a.get()), b_shape = Shape(b.get());
-    Require(a_shape.size() == 2 && b_shape.size() == 2,
+    // `a` may carry leading batch dims (the pass fuses BatchMatMulV2 of a
+    // batch by one matrix): its rows are all but its last dim.
+    Require(a_shape.size() >= 2 && b_shape.size() == 2 && (a_shape.size() == 2 || !transpose_a_),
             "MatMul takes matrices, got " + ShapeString(a_shape) + " and " + ShapeString(b_shape));
-    const int64_t m = a_shape[transpose_a_ ? 1 : 0], k = a_shape[transpose_a_ ? 0 : 1];
+    const int64_t m = a_shape.size() == 2 ? a_shape[transpose_a_ ? 1 : 0]
+                                          : NumElements(a_shape) / std::max<int64_t>(a_shape.back(), 1);
+    const int64_t k = a_shape[a_shape.size() == 2 && transpose_a_ ? 0 : a_shape.size() - 1];
     const int64_t n = b_shape[transpose_b_ ? 0 : 1], kb = b_shape[transpose_b_ ? 1 : 0];
     Require(k == kb, "Matrix size-incompatible: In[0]: " + ShapeString(a_shape) +
                          ", In[1]: " + ShapeString(b_shape));
+    std::vector<int64_t> out_shape(a_shape.begin(), a_shape.end() - 1);
+    if (a_shape.size() == 2) out_shape = {m};
+    out_shape.push_back(n);
     std::vector<OwnedTensor> args;
     for (int i = 2; i < expected_inputs; ++i) args.push_back(ctx.input(i));
     std::vector<float> unused_scale, bias;
     fused_.FoldAffine(args, n, unused_scale, bias);
     const TF_Tensor* addend = fused_.has_addend() ? args[fused_.addend_arg()].get() : nullptr;
-    if (addend) Require(Shape(addend) == std::vector<int64_t>{m, n},
-                        "the fused Add's input must be " + ShapeString({m, n}) + ", got " +
+    if (addend) Require(Shape(addend) == out_shape,
+                        "the fused Add's input must be " + ShapeString(out_shape) + ", got " +
                             ShapeString(Shape(addend)));
 
-    OwnedTensor out = ctx.allocate_output(0, {m, n}, TF_FLOAT);
+    OwnedTensor out = ctx.allocate_output(0, out_shape, TF_FLOAT);
     if (m == 0 || n == 0) return;
     if (k == 0 && fused_.empty()) {
       std::memset(TF_TensorData(out.get()), 0, TF_TensorByteSize(out.get()));
