@@ -204,20 +204,57 @@ class Matcher {
            (binding.nodes.count(check.label) > 0 && (check.of.empty() || binding.nodes.count(check.of) > 0));
   }
 
+  // A variable read whose shape Grappler could not infer: the variables of
+  // a function that Keras compiles for predict reach it without their
+  // shapes. Patterns trust such reads to fit; the kernels check every shape
+  // when they run and fail with InvalidArgument, never a wrong result.
+  bool IsUnshapedVariable(const TensorRef& tensor) const {
+    const auto producer = nodes_.find(tensor.node);
+    if (producer == nodes_.end()) return false;
+    const NodeDef& node = *producer->second;
+    if (node.op() == "Reshape" || node.op() == "Squeeze" || node.op() == "Identity")
+      return IsUnshapedVariable(ParseTensorRef(node.input(0)));
+    return node.op() == "ReadVariableOp" && !shapes_.Output(tensor.node, tensor.port);
+  }
+
+  // Grappler's inferred shape, or a Const's own when inference has none.
+  std::optional<std::vector<int64_t>> ShapeOf(const TensorRef& tensor) const {
+    if (auto shape = shapes_.Output(tensor.node, tensor.port)) return shape;
+    const auto producer = nodes_.find(tensor.node);
+    if (producer == nodes_.end() || producer->second->op() != "Const") return std::nullopt;
+    const auto value = producer->second->attr().find("value");
+    if (value == producer->second->attr().end()) return std::nullopt;
+    std::vector<int64_t> dims;
+    for (const auto& dim : value->second.tensor().tensor_shape().dim()) dims.push_back(dim.size());
+    return dims;
+  }
+
   bool Holds(const ShapeCheck& check, const Binding& binding) const {
     const TensorRef captured = ParseTensorRef(binding.captures.at(check.capture));
-    const auto shape = shapes_.Output(captured.node, captured.port);
+    const auto shape = ShapeOf(captured);
+    if (!shape && check.kind != ShapeCheck::kSameShape && check.kind != ShapeCheck::kLastAxis &&
+        IsUnshapedVariable(captured))
+      return true;
     if (check.kind == ShapeCheck::kScalar)
       return shape && (shape->empty() || (shape->size() == 1 && (*shape)[0] == 1));
     if (check.kind == ShapeCheck::kMatrix) return shape && shape->size() == 2;
-    const auto reference = shapes_.Output(binding.nodes.at(check.label)->name(), 0);
+    if (check.kind == ShapeCheck::kLastAxis) {
+      // -1 names the last axis whatever the rank; a positive axis needs it.
+      const auto producer = nodes_.find(captured.node);
+      const auto axes = producer == nodes_.end() ? std::nullopt : IntConst(*producer->second);
+      if (!axes || axes->size() != 1) return false;
+      if ((*axes)[0] == -1) return true;
+      const auto rank = ShapeOf({binding.nodes.at(check.label)->name(), 0});
+      return rank && (*axes)[0] == static_cast<int64_t>(rank->size()) - 1;
+    }
+    const auto reference = ShapeOf({binding.nodes.at(check.label)->name(), 0});
     if (!shape || !reference || reference->empty()) return false;
     switch (check.kind) {
       case ShapeCheck::kScalar:
       case ShapeCheck::kMatrix:
         return true;  // answered above
       case ShapeCheck::kTrailingDims: {
-        const auto product = shapes_.Output(binding.nodes.at(check.of)->name(), 0);
+        const auto product = ShapeOf({binding.nodes.at(check.of)->name(), 0});
         if (!product || product->empty() || shape->empty() || shape->size() > reference->size())
           return false;
         int64_t elements = 1;
@@ -228,22 +265,22 @@ class Matcher {
         }
         return elements == product->back();
       }
-      case ShapeCheck::kLastAxis: {
-        const auto producer = nodes_.find(captured.node);
-        if (producer == nodes_.end()) return false;
-        const auto axes = IntConst(*producer->second);
-        const int64_t rank = static_cast<int64_t>(reference->size());
-        return axes && axes->size() == 1 && ((*axes)[0] == -1 || (*axes)[0] == rank - 1);
-      }
+      case ShapeCheck::kLastAxis:
+        return true;  // answered above
       case ShapeCheck::kVectorOfLastDim:
         if (shape->empty() || shape->size() > reference->size()) return false;
         for (size_t d = 0; d + 1 < shape->size(); ++d)
           if ((*shape)[d] != 1) return false;
         return shape->back() >= 0 && shape->back() == reference->back();
       case ShapeCheck::kSameShape:
-        for (int64_t d : *shape)
-          if (d < 0) return false;
-        return *shape == *reference;
+        // Equal where known; only the batch dim (the first) may be unknown,
+        // in both (the kernel checks it matches when it runs).
+        if (shape->size() != reference->size()) return false;
+        for (size_t d = 0; d < shape->size(); ++d) {
+          const int64_t a = (*shape)[d], b = (*reference)[d];
+          if (a < 0 || b < 0 ? d != 0 || a != b : a != b) return false;
+        }
+        return true;
     }
     return false;
   }
