@@ -204,17 +204,25 @@ class Matcher {
            (binding.nodes.count(check.label) > 0 && (check.of.empty() || binding.nodes.count(check.of) > 0));
   }
 
-  // A variable read whose shape Grappler could not infer: the variables of
-  // a function that Keras compiles for predict reach it without their
-  // shapes. Patterns trust such reads to fit; the kernels check every shape
+  // A variable read (maybe reshaped). The variables of the function Keras
+  // compiles for predict reach Grappler without their shapes, and so does
+  // what is computed from them. Where a check meets such unknown dims on a
+  // variable, it trusts the variable to fit: the kernels check every shape
   // when they run and fail with InvalidArgument, never a wrong result.
-  bool IsUnshapedVariable(const TensorRef& tensor) const {
+  bool IsVariableRead(const TensorRef& tensor) const {
     const auto producer = nodes_.find(tensor.node);
     if (producer == nodes_.end()) return false;
     const NodeDef& node = *producer->second;
     if (node.op() == "Reshape" || node.op() == "Squeeze" || node.op() == "Identity")
-      return IsUnshapedVariable(ParseTensorRef(node.input(0)));
-    return node.op() == "ReadVariableOp" && !shapes_.Output(tensor.node, tensor.port);
+      return IsVariableRead(ParseTensorRef(node.input(0)));
+    return node.op() == "ReadVariableOp";
+  }
+
+  static bool FullyKnown(const std::optional<std::vector<int64_t>>& shape) {
+    if (!shape) return false;
+    for (int64_t d : *shape)
+      if (d < 0) return false;
+    return true;
   }
 
   // Grappler's inferred shape, or a Const's own when inference has none.
@@ -232,9 +240,18 @@ class Matcher {
   bool Holds(const ShapeCheck& check, const Binding& binding) const {
     const TensorRef captured = ParseTensorRef(binding.captures.at(check.capture));
     const auto shape = ShapeOf(captured);
-    if (!shape && check.kind != ShapeCheck::kSameShape && check.kind != ShapeCheck::kLastAxis &&
-        IsUnshapedVariable(captured))
-      return true;
+    if (check.kind != ShapeCheck::kSameShape && check.kind != ShapeCheck::kLastAxis &&
+        IsVariableRead(captured)) {
+      // The dim a per-channel check compares against: the reference's last.
+      const auto last_dim_known = [&](const std::string& label) {
+        const auto s = ShapeOf({binding.nodes.at(label)->name(), 0});
+        return s && !s->empty() && s->back() >= 0;
+      };
+      const bool per_channel =
+          check.kind == ShapeCheck::kVectorOfLastDim || check.kind == ShapeCheck::kTrailingDims;
+      const std::string& channel_label = check.kind == ShapeCheck::kTrailingDims ? check.of : check.label;
+      if (!FullyKnown(shape) || (per_channel && !last_dim_known(channel_label))) return true;
+    }
     if (check.kind == ShapeCheck::kScalar)
       return shape && (shape->empty() || (shape->size() == 1 && (*shape)[0] == 1));
     if (check.kind == ShapeCheck::kMatrix) return shape && shape->size() == 2;
