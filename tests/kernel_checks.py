@@ -194,6 +194,35 @@ for label, x_shape, w_shape, stride, padding in [
     conv = (lambda t, f, s=stride, p=padding: tf.nn.depthwise_conv2d(t, f, [1, s, s, 1], p))
     eager(f"DepthwiseConv2dNative {label}", conv, [rand(*x_shape), rand(*w_shape)], conv_bound(conv))
 
+# Randomized convolutions: sizes, channels, kernels, strides, dilations and
+# padding drawn from a fixed seed. Skipped draws: stride > 1 with dilation > 1
+# (TF's CPU ops refuse it) and dilated depthwise convolutions, which
+# tf.nn.depthwise_conv2d builds from SpaceToBatchND, an op QCPU lacks.
+draw = np.random.default_rng(2026)
+for case in range(24):
+    n, h, w = int(draw.integers(1, 4)), int(draw.integers(1, 13)), int(draw.integers(1, 13))
+    c, k = int(draw.integers(1, 10)), int(draw.integers(1, 6))
+    stride, dilation = int(draw.integers(1, 4)), int(draw.integers(1, 3))
+    padding = "SAME" if draw.random() < 0.5 else "VALID"
+    effective = (k - 1) * dilation + 1
+    if (stride > 1 and dilation > 1) or (padding == "VALID" and (effective > h or effective > w)):
+        continue
+    depthwise = draw.random() < 0.4
+    if depthwise and dilation > 1:
+        continue
+    if depthwise:
+        multiplier = int(draw.integers(1, 4))
+        conv = (lambda t, f, s=stride, p=padding, d=dilation:
+                tf.nn.depthwise_conv2d(t, f, [1, s, s, 1], p, dilations=[d, d]))
+        filter_shape = (k, k, c, multiplier)
+    else:
+        conv = (lambda t, f, s=stride, p=padding, d=dilation: tf.nn.conv2d(t, f, s, p, dilations=d))
+        filter_shape = (k, k, c, int(draw.integers(1, 10)))
+    label = (f"random {case}: x {(n, h, w, c)} f {filter_shape} stride {stride} "
+             f"dilation {dilation} {padding}")
+    eager(f"{'DepthwiseConv2dNative' if depthwise else 'Conv2D'} {label}", conv,
+          [rand(n, h, w, c), rand(*filter_shape)], conv_bound(conv))
+
 # ---- Pad, pooling, reductions ----------------------------------------------------------
 eager("Pad NHWC", lambda t: tf.pad(t, [[0, 0], [1, 2], [0, 1], [0, 0]]), [rand(2, 5, 4, 3)], exact)
 eager("Pad rank 1", lambda t: tf.pad(t, [[3, 0]]), [rand(4)], exact)
@@ -240,6 +269,16 @@ for label, fn, shapes in [
     ("empty", tf.matmul, [(0, 4, 5), (0, 5, 6)]),
 ]:
     eager(f"BatchMatMulV2 {label}", fn, [rand(*s) for s in shapes], abs_bound(fn))
+# Randomized batched matmuls: batch dims that broadcast, adjoints, K = 1.
+for case in range(12):
+    batch = [int(v) for v in draw.integers(1, 4, size=int(draw.integers(0, 3)))]
+    m, k, n = (int(v) for v in draw.integers(1, 17, size=3))
+    adj_a, adj_b = bool(draw.random() < 0.3), bool(draw.random() < 0.3)
+    a_batch = [1 if draw.random() < 0.3 else d for d in batch]
+    fn = lambda a, b, x=adj_a, y=adj_b: tf.matmul(a, b, adjoint_a=x, adjoint_b=y)
+    eager(f"BatchMatMulV2 random {case}: {a_batch}+{(m, k)} @ {batch}+{(k, n)} adj {adj_a} {adj_b}", fn,
+          [rand(*a_batch, *((k, m) if adj_a else (m, k))), rand(*batch, *((n, k) if adj_b else (k, n)))],
+          abs_bound(fn))
 for equation, shapes in [
     ("abc,cde->abde", [(2, 7, 8), (8, 3, 4)]),     # EinsumDense: the q/k/v projections
     ("aecd,abcd->acbe", [(2, 7, 3, 4), (2, 5, 3, 4)]),  # attention scores
