@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include <omp.h>
+
 namespace int8flow::kernels {
 
 dnnl::engine& Engine() {
@@ -47,11 +49,43 @@ dnnl::primitive_attr UserScratchpadAttr() {
   return attr;
 }
 
+namespace {
+
+// Waking OpenMP's second thread costs more than a small op's work, so
+// primitives touching under this many bytes run on the calling thread.
+constexpr size_t kSingleThreadBytes = 32 * 1024;
+
+size_t BytesTouched(const std::unordered_map<int, dnnl::memory>& args) {
+  size_t bytes = 0;
+  for (const auto& [arg, memory] : args) bytes += memory.get_desc().get_size();
+  return bytes;
+}
+
+// Sets this thread's OpenMP team size for one scope, restoring it after.
+class OmpThreadsScope {
+ public:
+  explicit OmpThreadsScope(bool single) : saved_(omp_get_max_threads()), active_(single) {
+    if (active_) omp_set_num_threads(1);
+  }
+  ~OmpThreadsScope() {
+    if (active_) omp_set_num_threads(saved_);
+  }
+  OmpThreadsScope(const OmpThreadsScope&) = delete;
+  OmpThreadsScope& operator=(const OmpThreadsScope&) = delete;
+
+ private:
+  int saved_;
+  bool active_;
+};
+
+}  // namespace
+
 void Execute(KernelContext& ctx, const dnnl::primitive& primitive,
              const dnnl::memory::desc& scratchpad, std::unordered_map<int, dnnl::memory> args) {
   // oneDNN streams are not meant to be shared between threads; TF runs
   // kernels on many, so each thread keeps its own.
   thread_local dnnl::stream stream(Engine());
+  const OmpThreadsScope threads(BytesTouched(args) < kSingleThreadBytes);
   OwnedTensor scratch;
   if (scratchpad.get_size() > 0) {
     scratch = ctx.allocate_temp(scratchpad.get_size());
