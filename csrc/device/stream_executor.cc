@@ -80,8 +80,22 @@ std::string Copy(CopyKind kind, void* dst, const void* src, uint64_t size, uint6
                  uint64_t src_capacity) {
   std::string error = CheckCopy(dst, src, size, dst_capacity, src_capacity);
   if (!error.empty()) return error;
+  const bool recording = runtime::RecordingMode() != 0;
+  const int64_t start_ns = recording ? runtime::NowNanos() : 0;
   if (size > 0 && dst != src) std::memmove(dst, src, size);
   runtime::RecordCopy(kind, size);
+  if (recording) {
+    static const char* const kDirections[runtime::kNumCopyKinds] = {"MemcpyHtoD", "MemcpyDtoH",
+                                                                    "MemcpyDtoD"};
+    runtime::TraceEvent event;
+    event.kind = runtime::TraceEvent::kCopy;
+    event.name = kDirections[static_cast<int>(kind)];
+    event.op = "Memcpy";
+    event.bytes = size;
+    event.start_ns = start_ns;
+    event.end_ns = runtime::NowNanos();
+    runtime::RecordEvent(std::move(event));
+  }
   return "";
 }
 

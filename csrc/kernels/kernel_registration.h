@@ -14,6 +14,8 @@
 
 #include "common/tf_status.h"
 #include "common/tf_tensor.h"
+#include "kernels/kernel_trace.h"
+#include "runtime/runtime.h"
 #include "tensorflow/c/kernels.h"
 
 namespace int8flow::kernels {
@@ -108,11 +110,35 @@ void Register(const KernelSpec& spec, const char* device_type,
               void (*destroy)(void*), TF_Status* status);
 }  // namespace detail
 
+namespace detail {
+// A kernel, and its node's op for profiles (a private twin read as its
+// standard op, a fused op as itself).
+template <class Kernel>
+struct KernelInstance {
+  explicit KernelInstance(TF_OpKernelConstruction* ctx) : kernel(ctx), op(OpType(ctx)) {}
+  Kernel kernel;
+  std::string op;
+};
+
+template <class Kernel>
+void Run(Kernel& kernel, TF_OpKernelContext* ctx) {
+  try {
+    KernelContext context(ctx);
+    kernel.Compute(context);
+  } catch (const KernelError& e) {
+    Fail(ctx, e.code(), e.what());
+  } catch (const std::exception& e) {
+    Fail(ctx, TF_INTERNAL, e.what());
+  }
+}
+}  // namespace detail
+
 template <class Kernel>
 void RegisterKernel(const KernelSpec& spec, const char* device_type, TF_Status* status) {
+  using Instance = detail::KernelInstance<Kernel>;
   auto create = [](TF_OpKernelConstruction* ctx) -> void* {
     try {
-      return new Kernel(ctx);
+      return new Instance(ctx);
     } catch (const KernelError& e) {
       detail::FailConstruction(ctx, e.code(), e.what());
     } catch (const std::exception& e) {
@@ -120,17 +146,14 @@ void RegisterKernel(const KernelSpec& spec, const char* device_type, TF_Status* 
     }
     return nullptr;
   };
-  auto compute = [](void* kernel, TF_OpKernelContext* ctx) {
-    try {
-      KernelContext context(ctx);
-      static_cast<Kernel*>(kernel)->Compute(context);
-    } catch (const KernelError& e) {
-      detail::Fail(ctx, e.code(), e.what());
-    } catch (const std::exception& e) {
-      detail::Fail(ctx, TF_INTERNAL, e.what());
-    }
+  auto compute = [](void* instance, TF_OpKernelContext* ctx) {
+    auto* self = static_cast<Instance*>(instance);
+    // The only cost of profiling support when nobody profiles: one load.
+    if (runtime::RecordingMode() == 0) return detail::Run(self->kernel, ctx);
+    const KernelTrace trace(ctx, self->op);
+    detail::Run(self->kernel, ctx);
   };
-  auto destroy = [](void* kernel) { delete static_cast<Kernel*>(kernel); };
+  auto destroy = [](void* instance) { delete static_cast<Instance*>(instance); };
   detail::Register(spec, device_type, create, compute, destroy, status);
 }
 

@@ -4,6 +4,8 @@
 
 #include <omp.h>
 
+#include "kernels/kernel_trace.h"
+
 namespace int8flow::kernels {
 
 dnnl::engine& Engine() {
@@ -78,6 +80,17 @@ class OmpThreadsScope {
   bool active_;
 };
 
+// Tells a profile which implementation oneDNN picked, and on what data.
+void NoteForTrace(const dnnl::primitive& primitive) {
+  const const_dnnl_primitive_desc_t pd = primitive.get_primitive_desc();
+  const char* impl = nullptr;
+  dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &impl);
+  dnnl_data_type_t src_type = dnnl_data_type_undef;
+  if (const const_dnnl_memory_desc_t src = dnnl_primitive_desc_query_md(pd, dnnl_query_src_md, 0))
+    dnnl_memory_desc_query(src, dnnl_query_data_type, &src_type);
+  KernelTrace::NotePrimitive(impl, src_type == dnnl_s8 || src_type == dnnl_u8);
+}
+
 }  // namespace
 
 void Execute(KernelContext& ctx, const dnnl::primitive& primitive,
@@ -93,6 +106,7 @@ void Execute(KernelContext& ctx, const dnnl::primitive& primitive,
   }
   primitive.execute(stream, args);
   stream.wait();
+  if (KernelTrace::active()) NoteForTrace(primitive);
 }
 
 }  // namespace int8flow::kernels

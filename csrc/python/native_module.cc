@@ -19,9 +19,15 @@ py::dict Stats() {
   py::dict memory(py::arg("num_allocs") = s.num_allocs, py::arg("bytes_in_use") = s.bytes_in_use,
                   py::arg("peak_bytes_in_use") = s.peak_bytes_in_use,
                   py::arg("largest_alloc_size") = s.largest_alloc_size);
+  py::dict ops;
+  for (const auto& [op, t] : rt::OpTotalsByOp())
+    ops[py::str(op)] = py::dict(py::arg("count") = t.count, py::arg("total_ms") = t.total_ns * 1e-6,
+                                py::arg("int8_ms") = t.int8_ns * 1e-6,
+                                py::arg("fp32_ms") = t.fp32_ns * 1e-6);
   return py::dict(py::arg("copies") = copies, py::arg("memory") = memory,
                   py::arg("fusions") = rt::FusionCounts(),
-                  py::arg("cpu_ops") = rt::CpuOpCounts());
+                  py::arg("cpu_ops") = rt::CpuOpCounts(), py::arg("ops") = ops,
+                  py::arg("recording_ops") = (rt::RecordingMode() & rt::kOpStats) != 0);
 }
 
 py::dict LoadState() {
@@ -54,6 +60,7 @@ PYBIND11_MODULE(_native, m) {
   m.doc() = "int8flow's native helpers (shared state with the TensorFlow plugin)";
   m.def("stats", &Stats, "Copy and device-memory counters since the last reset.");
   m.def("reset_stats", &rt::ResetStats, "Zero the copy and allocation counters.");
+  m.def("record_op_stats", &rt::SetOpStats, "Turn per-op counters on or off.");
   m.def("load_state", &LoadState, "Whether the plugin initialised in this process, and why not.");
   m.def("cpu_features", &CpuFeatures, "CPU flags, core count and the oneDNN ISA.");
   m.def("settings", &Settings, "Settings read from INT8FLOW_* environment variables.");

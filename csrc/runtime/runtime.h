@@ -4,9 +4,11 @@
 // which is why the Python side can use it before TensorFlow is imported.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <map>
 #include <string>
+#include <vector>
 
 #define INT8FLOW_EXPORT __attribute__((visibility("default")))
 
@@ -40,6 +42,54 @@ INT8FLOW_EXPORT std::map<std::string, int64_t> FusionCounts();
 INT8FLOW_EXPORT void RecordCpuOp(const std::string& op);
 INT8FLOW_EXPORT std::map<std::string, int64_t> CpuOpCounts();
 
+// ---- what kernels and copies did: profiler sessions and op stats ------------
+// Each kernel run and copy reads RecordingMode() once; zero, the usual case,
+// is all it costs. Non-zero bits say what to record.
+enum RecordingBits : int {
+  kTraceSession = 1,  // a TF profiler session is on: keep every event, bounded
+  kOpStats = 2,       // int8flow.record_op_stats(True): per-op totals
+};
+INT8FLOW_EXPORT extern std::atomic<int> recording_mode;
+inline int RecordingMode() { return recording_mode.load(std::memory_order_relaxed); }
+
+// The clock TF's profiler stamps its own events with (CLOCK_REALTIME), in ns.
+INT8FLOW_EXPORT int64_t NowNanos();
+
+struct TraceEvent {
+  enum Kind { kKernel, kCopy } kind = kKernel;
+  std::string name;         // the node's name; for a copy, its direction
+  std::string op;           // the node's op; "Memcpy" for a copy
+  std::string shapes;       // the inputs' shapes, "[1,224,224,3] [3,3,3,32]"
+  std::string precision;    // "int8" or "fp32"
+  std::string onednn_impl;  // the oneDNN implementations that ran, "+"-joined
+  uint64_t bytes = 0;       // a copy's size
+  int64_t start_ns = 0, end_ns = 0;
+  uint64_t thread_id = 0;   // the OS thread that ran it
+};
+// Records one finished kernel or copy under the current RecordingMode().
+INT8FLOW_EXPORT void RecordEvent(TraceEvent&& event);
+// A profiler session: StartTrace turns kTraceSession on with an empty buffer
+// of at most GetSettings().profile_max_events; past that, events are counted
+// as dropped. StopTrace turns it off and hands the events over.
+struct Trace {
+  std::vector<TraceEvent> events;
+  uint64_t dropped = 0;
+};
+INT8FLOW_EXPORT void StartTrace();
+INT8FLOW_EXPORT Trace StopTrace();
+
+// Per-op totals while kOpStats is on, by op ("Memcpy" for copies);
+// ResetStats clears them.
+struct OpTotals {
+  int64_t count = 0;
+  int64_t total_ns = 0;
+  int64_t int8_ns = 0;
+  int64_t fp32_ns = 0;
+};
+INT8FLOW_EXPORT void SetOpStats(bool enabled);
+INT8FLOW_EXPORT std::map<std::string, OpTotals> OpTotalsByOp();
+void ClearOpTotals();  // by ResetStats
+
 // ---- whether the plugin is active in this process ---------------------------
 struct LoadState {
   bool initialized = false;  // SE_InitPlugin ran in this process
@@ -61,6 +111,8 @@ struct Settings {
   bool disabled = false;            // INT8FLOW_DISABLE
   int64_t memory_limit_bytes = 0;   // INT8FLOW_MEMORY_LIMIT_MB, 0 = none
   bool fusion = true;               // INT8FLOW_FUSION: the graph pass fuses ops
+  bool op_stats = false;            // INT8FLOW_OP_STATS: per-op counters from the start
+  int64_t profile_max_events = 200000;  // INT8FLOW_PROFILE_MAX_EVENTS: a trace's bound
   std::string test_fault;           // INT8FLOW_TEST_FAULT (tests only)
 };
 INT8FLOW_EXPORT const Settings& GetSettings();

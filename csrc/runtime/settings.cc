@@ -30,25 +30,31 @@ bool ParseFlag(const char* name, bool fallback) {
   return fallback;
 }
 
-int64_t ParsePositiveMegabytes(const char* name) {
+// A positive whole number from the environment, at most `max`; 0 when unset
+// or malformed (with a warning that says `what` 0 means).
+int64_t ParsePositive(const char* name, long long max, const char* unit, const char* zero_means) {
   const char* raw = std::getenv(name);
   if (raw == nullptr || *raw == '\0') return 0;
   errno = 0;
   char* end = nullptr;
-  const long long mb = std::strtoll(raw, &end, 10);
-  constexpr long long kMaxMb = 1LL << 40;  // keeps mb << 20 inside int64
-  if (errno != 0 || end == raw || *end != '\0' || mb <= 0 || mb > kMaxMb) {
-    WarnOnce(std::string(name) + "='" + raw +
-             "' is not a positive whole number of MiB; ignoring it (no limit)");
+  const long long value = std::strtoll(raw, &end, 10);
+  if (errno != 0 || end == raw || *end != '\0' || value <= 0 || value > max) {
+    WarnOnce(std::string(name) + "='" + raw + "' is not a positive whole number of " + unit +
+             "; ignoring it (" + zero_means + ")");
     return 0;
   }
-  return static_cast<int64_t>(mb) << 20;
+  return static_cast<int64_t>(value);
 }
 
 Settings ReadSettings() {
   Settings s;
   s.disabled = ParseFlag("INT8FLOW_DISABLE", false);
-  s.memory_limit_bytes = ParsePositiveMegabytes("INT8FLOW_MEMORY_LIMIT_MB");
+  constexpr long long kMaxMb = 1LL << 40;  // keeps mb << 20 inside int64
+  s.memory_limit_bytes = ParsePositive("INT8FLOW_MEMORY_LIMIT_MB", kMaxMb, "MiB", "no limit") << 20;
+  s.op_stats = ParseFlag("INT8FLOW_OP_STATS", false);
+  if (const int64_t n = ParsePositive("INT8FLOW_PROFILE_MAX_EVENTS", 1LL << 30, "events",
+                                      "the default"))
+    s.profile_max_events = n;
   s.fusion = ParseFlag("INT8FLOW_FUSION", true);
   if (const char* fault = std::getenv("INT8FLOW_TEST_FAULT")) s.test_fault = fault;
   return s;

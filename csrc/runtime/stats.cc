@@ -105,6 +105,7 @@ void ResetStats() {
   c.largest_alloc_size = 0;
   c.peak_bytes_in_use = c.bytes_in_use.load();  // memory still held stays counted
   cpu_ops().Clear();
+  ClearOpTotals();
 }
 
 }  // namespace int8flow::runtime

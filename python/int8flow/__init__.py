@@ -13,7 +13,8 @@ from int8flow import _native
 
 __version__: str = importlib.metadata.version("int8flow")
 DEVICE_TYPE = "QCPU"
-__all__ = ["DEVICE_TYPE", "cpu_features", "devices", "is_loaded", "load_state", "reset_stats", "stats"]
+__all__ = ["DEVICE_TYPE", "cpu_features", "devices", "is_loaded", "load_state", "record_op_stats",
+           "reset_stats", "stats", "stats_table"]
 
 
 def is_loaded() -> bool:
@@ -39,13 +40,29 @@ def devices() -> list[str]:
 
 def stats() -> dict[str, Any]:
     """Host<->device copies (`htod`, `dtoh`, `dtod`: count and bytes), QCPU memory in use,
-    `fusions`: rewrites by the graph pass, by pattern, since the process started, and
-    `cpu_ops`: nodes the pass saw placed on CPU (fallbacks), by op, since the last reset."""
+    `fusions`: rewrites by the graph pass, by pattern, since the process started,
+    `cpu_ops`: nodes the pass saw placed on CPU (fallbacks), by op, since the last reset, and
+    `ops`: per QCPU op (`Memcpy` for copies) `count`, `total_ms`, `int8_ms`, `fp32_ms`, kept
+    while `record_op_stats(True)` (or `INT8FLOW_OP_STATS=1`) is on."""
     return _native.stats()
 
 
+def record_op_stats(enabled: bool = True) -> None:
+    """Turn the per-op counters of `stats()["ops"]` on or off. Off, a kernel pays one
+    atomic load for them; on, two clock reads and a map update."""
+    _native.record_op_stats(enabled)
+
+
+def stats_table() -> str:
+    """`stats()` as a readable table: ops by time, int8 vs fp32, CPU fallbacks, copies."""
+    from int8flow._stats_table import format_stats
+
+    return format_stats(_native.stats())
+
+
 def reset_stats() -> None:
-    """Zero the copy counters, `cpu_ops` and allocation peaks (memory still held stays counted)."""
+    """Zero the copy counters, `cpu_ops`, `ops` and allocation peaks (memory still held
+    stays counted)."""
     _native.reset_stats()
 
 
