@@ -11,5 +11,6 @@ extern "C" __attribute__((visibility("default"))) void TF_InitProfiler(
   const bool serving = !int8flow::device::IsDuplicateLoad() &&
                        int8flow::runtime::GetLoadState().active;
   int8flow::profiler::RegisterProfiler(params, int8flow::device::RegisteredDeviceType(), serving);
+  if (serving && int8flow::runtime::GetSettings().op_stats) int8flow::runtime::SetOpStats(true);
   int8flow::SetOk(status);
 }

@@ -69,6 +69,19 @@ def test_disable_is_silent_and_inert(installed) -> None:
     assert lines == []
 
 
+def test_settings_set_after_importing_int8flow_still_count(installed) -> None:
+    # The bench's workers import int8flow, then set INT8FLOW_DISABLE, then
+    # import TF: the settings must be read at TF's import, not int8flow's.
+    result = run_python("""
+        import os, int8flow
+        os.environ["INT8FLOW_DISABLE"] = "1"
+        import tensorflow as tf
+        print(int8flow.load_state()["reason"], int8flow.is_loaded())
+    """)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.strip().splitlines()[-1] == "disabled by INT8FLOW_DISABLE False"
+
+
 def test_healthy_plugin_is_active(installed) -> None:
     report, lines = run_small_model()
     assert "QCPU" in report["devices"] and report["state"]["active"]

@@ -10,7 +10,9 @@
 
 namespace int8flow::runtime {
 
-std::atomic<int> recording_mode{GetSettings().op_stats ? kOpStats : 0};
+// Zero until asked: reading settings here, at load time, would freeze them
+// before a program that imports int8flow first sets INT8FLOW_* variables.
+std::atomic<int> recording_mode{0};
 
 namespace {
 
