@@ -10,7 +10,9 @@
 
 namespace int8flow::profiler {
 
-const char kQcpuPlaneName[] = "/device:QCPU:0";
+// xprof's trace viewer draws host planes and /device:{GPU,TPU,CUSTOM}:
+// planes only; "/device:QCPU:0" would be dropped (docs/profiling.md).
+const char kQcpuPlaneName[] = "/device:CUSTOM:QCPU:0";
 
 namespace {
 
