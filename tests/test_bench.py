@@ -38,12 +38,13 @@ def test_every_variant_ran_or_says_why(quick_run) -> None:
     results, _ = quick_run
     rows = rows_by_variant(results)
     assert set(rows) == {"tf-predict", "tf-function", "int8flow-predict", "int8flow-fp32",
-                         "int8flow-int8-dynamic", "int8flow-int8-static", "tflite-int8",
+                         "int8flow-fp32-opstats", "int8flow-int8-dynamic", "int8flow-int8-static", "tflite-int8",
                          "onnxruntime-int8"}
     for row in rows.values():
         assert row["status"] in ("ok", "unavailable"), row
         assert row["status"] == "ok" or row["reason"], row
-    for name in ("tf-function", "tf-predict", "int8flow-fp32", "int8flow-predict"):
+    for name in ("tf-function", "tf-predict", "int8flow-fp32", "int8flow-fp32-opstats",
+                 "int8flow-predict"):
         assert rows[name]["status"] == "ok", rows[name]
 
 
@@ -64,7 +65,7 @@ def test_measured_rows_have_every_figure(quick_run) -> None:
 
 def test_fp32_variants_agree_with_the_reference(quick_run) -> None:
     rows = rows_by_variant(quick_run[0])
-    for name in ("tf-predict", "int8flow-fp32", "int8flow-predict"):
+    for name in ("tf-predict", "int8flow-fp32", "int8flow-fp32-opstats", "int8flow-predict"):
         assert rows[name]["figures"]["cosine_min"] > 0.99999
         assert rows[name]["figures"]["top1_agreement"] == 1.0
     assert rows["tf-function"]["figures"]["speedup_vs_reference"] == 1.0

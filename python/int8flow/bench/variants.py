@@ -57,6 +57,17 @@ def _needs_plugin(prepare: PrepareFn) -> PrepareFn:
     return prepare_on_qcpu
 
 
+def _recording_op_stats(prepare: PrepareFn) -> PrepareFn:
+    # Every kernel records its op stats: next to int8flow-fp32 (where each pays
+    # one atomic load), this bounds what profiling support costs when off.
+    def prepare_recording(model, calibration, batch, threads, workdir) -> Prepared:
+        import int8flow
+
+        int8flow.record_op_stats(True)
+        return prepare(model, calibration, batch, threads, workdir)
+    return prepare_recording
+
+
 def _not_built_yet(what: str) -> PrepareFn:
     def prepare(*_args) -> Prepared:
         raise Unavailable(f"int8flow has no {what} yet")
@@ -68,6 +79,8 @@ VARIANTS: dict[str, Variant] = {v.name: v for v in [
     Variant(REFERENCE, False, _tf_function, "stock TF, tf.function without XLA (the reference)"),
     Variant("int8flow-predict", True, _needs_plugin(_keras_predict), "int8flow FP32, Keras predict"),
     Variant("int8flow-fp32", True, _needs_plugin(_tf_function), "int8flow FP32, tf.function"),
+    Variant("int8flow-fp32-opstats", True, _needs_plugin(_recording_op_stats(_tf_function)),
+            "int8flow FP32, tf.function, recording op stats"),
     Variant("int8flow-int8-dynamic", True, _not_built_yet("INT8 kernels (issue 7)"),
             "int8flow INT8, dynamic activation ranges"),
     Variant("int8flow-int8-static", True, _not_built_yet("static INT8 calibration (issue 8)"),
