@@ -191,3 +191,13 @@ def test_op_stats_from_the_environment() -> None:
         print(json.dumps(int8flow.stats()["ops"]))
     """, INT8FLOW_OP_STATS="1")
     assert r, "INT8FLOW_OP_STATS=1 recorded no op"
+
+
+def test_profiling_with_the_plugin_inert_records_nothing(tmp_path) -> None:
+    r = run(f"""
+        with tf.profiler.experimental.Profile("{tmp_path}"):
+            model(x)
+        planes = qcpu_planes("{tmp_path}")
+        print(json.dumps({{"events": sum(len(events(p)[0]) for p in planes)}}))
+    """, INT8FLOW_DISABLE="1")
+    assert r["events"] == 0
