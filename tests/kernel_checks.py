@@ -386,23 +386,30 @@ fused("fused gelu_exact K=1", 2, 1, 5, "gelu_exact", residual=False)
 
 
 def fused_conv(name: str, depthwise: bool, bias: bool, batch_norm: bool, residual: bool,
-               activation: str, shape=(1, 10, 10, 6), stride: int = 1) -> None:
-    """A Keras-style conv block on QCPU and on CPU, through tf.function."""
+               activation: str, shape=(1, 10, 10, 6), stride: int = 1, pad=None) -> None:
+    """A Keras-style conv block on QCPU and on CPU, through tf.function. With
+    `pad` ((top, bottom), (left, right)): ZeroPadding2D, then a VALID conv."""
+    paddings = [[0, 0], *pad, [0, 0]] if pad else None
+    padding = "VALID" if pad else "SAME"
     act = ACTIVATIONS[activation][0]
     channels = shape[-1] if depthwise else 8
     w = tf.Variable(rand(3, 3, shape[-1], 1) if depthwise else rand(3, 3, shape[-1], channels))
     b = tf.Variable(rand(channels))
     mean, gamma, beta = (tf.Variable(rand(channels)) for _ in range(3))
     variance = tf.Variable(np.abs(rand(channels)) + 0.5)
-    out_hw = -(-shape[1] // stride)
-    r = tf.Variable(rand(shape[0], out_hw, out_hw, channels))
+    out_h, out_w = ((shape[1] + sum(pad[0]) - 3) // stride + 1, (shape[2] + sum(pad[1]) - 3) // stride + 1
+                    ) if pad else (-(-shape[1] // stride), -(-shape[2] // stride))
+    r = tf.Variable(rand(shape[0], out_h, out_w, channels))
     x = rand(*shape)
 
-    def body(t):
+    def conv(t, f):
+        t = tf.pad(t, paddings) if pad else t
         if depthwise:
-            y = tf.nn.depthwise_conv2d(t, w, [1, stride, stride, 1], "SAME")
-        else:
-            y = tf.nn.conv2d(t, w, stride, "SAME")
+            return tf.nn.depthwise_conv2d(t, f, [1, stride, stride, 1], padding)
+        return tf.nn.conv2d(t, f, stride, padding)
+
+    def body(t):
+        y = conv(t, w)
         if bias:
             y = tf.nn.bias_add(y, b)
         if batch_norm:
@@ -411,17 +418,16 @@ def fused_conv(name: str, depthwise: bool, bias: bool, batch_norm: bool, residua
             y = y + r
         return act(y) if act else y
 
-    before = sum(v for k, v in int8flow.stats()["fusions"].items() if k.startswith("Conv+"))
+    def conv_fusions():
+        return sum(v for k, v in int8flow.stats()["fusions"].items() if "Conv+" in k)
+    before = conv_fusions()
     q, c = traced_on(QCPU, body, x), traced_on(CPU, body, x)
-    fired = sum(v for k, v in int8flow.stats()["fusions"].items() if k.startswith("Conv+")) - before
+    fired = conv_fusions() - before
     ran_on = q.device if fired == 1 else f"not fused ({fired} conv fusions)"
     inv = (gamma.numpy() / np.sqrt(variance.numpy() + 1e-3)) if batch_norm else np.ones(channels)
     w_abs = np.abs(w.numpy() * (inv.reshape(shape[-1], 1) if depthwise else inv))
     with tf.device(CPU):
-        if depthwise:
-            scale = tf.nn.depthwise_conv2d(np.abs(x), w_abs.astype(np.float32), [1, stride, stride, 1], "SAME")
-        else:
-            scale = tf.nn.conv2d(np.abs(x), w_abs.astype(np.float32), stride, "SAME")
+        scale = conv(np.abs(x), w_abs.astype(np.float32))
     scale = scale.numpy().astype(np.float64) + np.abs(b.numpy() * (inv if bias else 0))
     if batch_norm:
         scale = scale + np.abs(beta.numpy()) + np.abs(mean.numpy() * inv)
@@ -438,6 +444,13 @@ fused_conv("fused conv+bn+residual", False, False, True, True, "none")
 fused_conv("fused conv+bias relu stride 2", False, True, False, False, "relu", (2, 9, 9, 4), 2)
 fused_conv("fused depthwise+bn relu6", True, False, True, False, "relu6")
 fused_conv("fused depthwise+bn swish stride 2", True, False, True, False, "swish", (1, 11, 11, 5), 2)
+# ZeroPadding2D folded into the conv: MobileNetV2's ((0, 1), (0, 1)) before a
+# strided depthwise, ResNet's 3-pixel stem, and uneven odd paddings.
+fused_conv("fused pad+depthwise+bn relu6 stride 2", True, False, True, False, "relu6", (1, 10, 10, 5), 2,
+           ((0, 1), (0, 1)))
+fused_conv("fused pad+conv+bias+bn relu stride 2", False, True, True, False, "relu", (2, 9, 9, 3), 2,
+           ((3, 3), (3, 3)))
+fused_conv("fused pad+conv+bn+residual", False, False, True, True, "none", (1, 7, 8, 4), 1, ((2, 0), (1, 3)))
 
 
 def layer_norm(name: str, shape: tuple, epsilon: float) -> None:

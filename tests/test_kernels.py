@@ -45,7 +45,9 @@ def test_every_fusion_pattern_fired(checks: dict) -> None:
     for pattern in ["gelu (erf)", "gelu (tanh)", "swish", "MatMul+BiasAdd",
                     "MatMul+BiasAdd+activation", "Conv+BatchNorm+activation", "Conv+BatchNorm+Add",
                     "Conv+BiasAdd+BatchNorm+Add+activation", "Conv+BiasAdd+activation",
-                    "LayerNorm", "MatMul+Reshape+BiasAdd", "MatMul+Reshape+BiasAdd+activation"]:
+                    "LayerNorm", "MatMul+Reshape+BiasAdd", "MatMul+Reshape+BiasAdd+activation",
+                    "Pad+Conv+BatchNorm+activation", "Pad+Conv+BiasAdd+BatchNorm+activation",
+                    "Pad+Conv+BatchNorm+Add"]:
         assert fusions.get(pattern, 0) > 0, (pattern, fusions)
     # Grappler's arithmetic optimizer may regroup (x@w + b) + r as AddN(x@w, r) + b.
     for residual in ["MatMul+BiasAdd+Add", "MatMul+BiasAdd+Add+activation"]:

@@ -32,10 +32,14 @@ def run_model(name: str, batch: int) -> dict:
         int8flow.reset_stats()
         outputs = [on_qcpu(x).numpy() for _ in range(3)]
         stats = int8flow.stats()
-        convs = sum(type(l).__name__ in ("Conv2D", "DepthwiseConv2D") for l in model.layers)
+        is_conv = lambda l: type(l).__name__ in ("Conv2D", "DepthwiseConv2D")
+        convs = sum(map(is_conv, model.layers))
+        padded_convs = sum(type(l).__name__ == "ZeroPadding2D" and
+                           all(is_conv(n.operation) for n in l._outbound_nodes) for l in model.layers)
         print(json.dumps({{
             "copies": stats["copies"], "fusions": stats["fusions"], "cpu_ops": cpu_ops,
             "in_bytes": x.nbytes, "out_bytes": reference.nbytes, "conv_layers": convs,
+            "padded_convs": padded_convs,
             "max_err": max(float(np.abs(o - reference).max()) for o in outputs),
             "scale": float(np.abs(reference).max()),
         }}))
@@ -67,10 +71,12 @@ def test_mlp_runs_wholly_on_qcpu(installed: Path) -> None:
 def test_cnn_runs_wholly_on_qcpu(installed: Path, name: str) -> None:
     r = run_model(name, 1)
     assert_only_io_copies(r)
-    # Every convolution became one fused kernel with its BatchNorm, bias,
-    # residual add and activation (fusion_patterns.cc).
-    fused_convs = sum(n for pattern, n in r["fusions"].items() if pattern.startswith("Conv+"))
+    # Every convolution became one fused kernel with its zero padding,
+    # BatchNorm, bias, residual add and activation (fusion_patterns.cc).
+    fused_convs = sum(n for pattern, n in r["fusions"].items() if "Conv+" in pattern)
     assert fused_convs == r["conv_layers"], r["fusions"]
+    padded = sum(n for pattern, n in r["fusions"].items() if pattern.startswith("Pad+"))
+    assert padded == r["padded_convs"] > 0, (r["padded_convs"], r["fusions"])
     # ~50 layers of float32 sums in oneDNN's order against Eigen's/TF oneDNN's,
     # with BatchNorm folded into the weights: rounding grows with depth.
     assert r["max_err"] <= 1e-4 * r["scale"], r

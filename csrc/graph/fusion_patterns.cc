@@ -129,49 +129,63 @@ std::vector<FusionPattern> ConvFusions() {
       {"conv", "strides", "strides"},     {"conv", "padding", "padding"},
       {"conv", "dilations", "dilations"}, {"conv", "explicit_paddings", "explicit_paddings"},
       {"conv", "data_format", "data_format"}, {"activation", "alpha", "leakyrelu_alpha"}};
+  // Keras' ZeroPadding2D before a VALID convolution (MobileNetV2's strided
+  // depthwise, ResNet's stem): the conv pads instead, with no extra pass
+  // over memory. Its spatial paddings become the conv's explicit ones.
+  const PatternNode pad{"pad", {"Pad"}, {"$x", "$paddings"}};
+  const std::vector<std::pair<std::string, std::string>> valid_nhwc = {{"padding", "VALID"},
+                                                                       {"data_format", "NHWC"}};
   enum Residual { kNone, kAfterShift, kBeforeShift };
   std::vector<FusionPattern> rows;
-  for (const Residual residual : {kAfterShift, kBeforeShift, kNone}) {
-    for (const bool activation : {true, false}) {
-      for (const Affine& affine : affines) {
-        const bool shift = !affine.shift.empty();
-        if (residual == kBeforeShift && !shift) continue;
-        FusionPattern row;
-        row.name = "Conv+" + affine.name + (residual != kNone ? "+Add" : "") +
-                   (activation ? "+activation" : "");
-        row.nodes = {{"conv", {"Conv2D", "DepthwiseConv2dNative"}, {"$x", "$w"}}};
-        row.nodes.insert(row.nodes.end(), affine.nodes.begin(), affine.nodes.end());
-        row.inputs = {"$x", "$w"};
-        row.inputs.insert(row.inputs.end(), affine.captures.begin(), affine.captures.end());
-        row.fused_ops = affine.fused_ops;
-        std::string last = "pre";
-        const auto add_shift = [&] {
-          row.nodes.push_back({"shifted", adds, {last, affine.shift}});
-          last = "shifted";
-        };
-        if (shift && residual != kBeforeShift) add_shift();
-        if (residual != kNone) {
-          row.nodes.push_back({"add", residual_adds, {last, "$addend"}});
-          last = "add";
+  for (const bool padded : {true, false}) {
+    for (const Residual residual : {kAfterShift, kBeforeShift, kNone}) {
+      for (const bool activation : {true, false}) {
+        for (const Affine& affine : affines) {
+          const bool shift = !affine.shift.empty();
+          if (residual == kBeforeShift && !shift) continue;
+          FusionPattern row;
+          row.name = std::string(padded ? "Pad+" : "") + "Conv+" + affine.name +
+                     (residual != kNone ? "+Add" : "") + (activation ? "+activation" : "");
+          row.nodes = {{"conv", {"Conv2D", "DepthwiseConv2dNative"}, {"$x", "$w"}}};
+          if (padded) {
+            row.nodes = {pad, {"conv", {"Conv2D", "DepthwiseConv2dNative"}, {"pad", "$w"}, {}, valid_nhwc}};
+            row.checks.push_back({ShapeCheck::kSpatialPaddings, "$paddings", ""});
+            row.const_attrs = {{"$paddings", "explicit_paddings"}};
+            row.string_attrs = {{"padding", "EXPLICIT"}};
+          }
+          row.nodes.insert(row.nodes.end(), affine.nodes.begin(), affine.nodes.end());
+          row.inputs = {"$x", "$w"};
+          row.inputs.insert(row.inputs.end(), affine.captures.begin(), affine.captures.end());
+          row.fused_ops = affine.fused_ops;
+          std::string last = "pre";
+          const auto add_shift = [&] {
+            row.nodes.push_back({"shifted", adds, {last, affine.shift}});
+            last = "shifted";
+          };
+          if (shift && residual != kBeforeShift) add_shift();
+          if (residual != kNone) {
+            row.nodes.push_back({"add", residual_adds, {last, "$addend"}});
+            last = "add";
+          }
+          if (shift && residual == kBeforeShift) add_shift();
+          if (residual != kNone) {
+            row.inputs.push_back("$addend");
+            row.fused_ops.push_back("Add");
+            row.checks.push_back({ShapeCheck::kSameShape, "$addend", "conv"});
+          }
+          if (activation) {
+            row.nodes.push_back({"activation", ActivationOps(), {last}});
+            row.fused_ops.push_back("@activation");
+          }
+          for (const std::string& input : row.inputs)
+            if (input != "$x" && input != "$w" && input != "$addend" && input != "$epsilon")
+              row.checks.push_back({ShapeCheck::kVectorOfLastDim, input, "conv"});
+          for (const std::string& capture : affine.captures)
+            if (capture == "$epsilon") row.checks.push_back({ShapeCheck::kScalar, capture, "conv"});
+          row.op = "_QcpuFused@conv";
+          row.attrs = attrs;
+          rows.push_back(std::move(row));
         }
-        if (shift && residual == kBeforeShift) add_shift();
-        if (residual != kNone) {
-          row.inputs.push_back("$addend");
-          row.fused_ops.push_back("Add");
-          row.checks.push_back({ShapeCheck::kSameShape, "$addend", "conv"});
-        }
-        if (activation) {
-          row.nodes.push_back({"activation", ActivationOps(), {last}});
-          row.fused_ops.push_back("@activation");
-        }
-        for (const std::string& input : row.inputs)
-          if (input != "$x" && input != "$w" && input != "$addend" && input != "$epsilon")
-            row.checks.push_back({ShapeCheck::kVectorOfLastDim, input, "conv"});
-        for (const std::string& capture : affine.captures)
-          if (capture == "$epsilon") row.checks.push_back({ShapeCheck::kScalar, capture, "conv"});
-        row.op = "_QcpuFused@conv";
-        row.attrs = attrs;
-        rows.push_back(std::move(row));
       }
     }
   }

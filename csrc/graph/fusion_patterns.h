@@ -3,6 +3,7 @@
 #pragma once
 
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace int8flow::graph {
@@ -19,6 +20,8 @@ struct PatternNode {
   std::vector<std::string> ops;  // the node's op is any of these
   std::vector<std::string> inputs;
   std::vector<std::string> false_attrs = {};  // bool attrs that must be false or unset
+  // String attrs that must hold these values when set.
+  std::vector<std::pair<std::string, std::string>> string_attrs = {};
 };
 
 // A check on shapes, from Grappler's static shape inference.
@@ -35,6 +38,9 @@ struct ShapeCheck {
     // `capture`'s shape is `label`'s trailing dims, which multiply to the
     // last dim of `of`: a bias added after a Reshape that split that dim.
     kTrailingDims,
+    // `capture` is an int Const [4, 2] of NHWC paddings, >= 0, none on the
+    // batch and channel dims (`label` is unused).
+    kSpatialPaddings,
   } kind;
   std::string capture, label;
   std::string of = "";
@@ -43,6 +49,11 @@ struct ShapeCheck {
 // Copies attr `from` of matched node `label` (when set) into attr `to`.
 struct AttrCopy {
   std::string label, from, to;
+};
+
+// The int Const captured as `capture`, flattened, becomes list attr `to`.
+struct AttrFromConst {
+  std::string capture, to;
 };
 
 struct FusionPattern {
@@ -61,6 +72,9 @@ struct FusionPattern {
   // A matched Reshape between the product and the rest: the replacement
   // computes on the product's shape, and the root becomes that Reshape of it.
   std::string reshape_after = "";
+  std::vector<AttrFromConst> const_attrs = {};
+  // String attrs of the replacement, set after `attrs` are copied.
+  std::vector<std::pair<std::string, std::string>> string_attrs = {};
 };
 
 // In the order the pass applies them: activation subgraphs collapse into one

@@ -109,6 +109,10 @@ class Matcher {
       const auto value = node.attr().find(attr);
       if (value != node.attr().end() && value->second.b()) return false;
     }
+    for (const auto& [attr, wanted] : p.string_attrs) {
+      const auto value = node.attr().find(attr);
+      if (value != node.attr().end() && value->second.s() != wanted) return false;
+    }
     for (const auto& [label, bound] : binding.nodes)
       if (bound == &node) return false;  // one graph node, one label
     const std::vector<std::string> inputs = DataInputs(node);
@@ -199,8 +203,16 @@ class Matcher {
     return values;
   }
 
+  // The int values of the Const producing `tensor`.
+  std::optional<std::vector<int64_t>> ConstOf(const TensorRef& tensor) const {
+    const auto producer = nodes_.find(tensor.node);
+    if (producer == nodes_.end() || tensor.port != 0) return std::nullopt;
+    return IntConst(*producer->second);
+  }
+
   static bool CanCheck(const ShapeCheck& check, const Binding& binding) {
     return check.kind == ShapeCheck::kScalar || check.kind == ShapeCheck::kMatrix ||
+           check.kind == ShapeCheck::kSpatialPaddings ||
            (binding.nodes.count(check.label) > 0 && (check.of.empty() || binding.nodes.count(check.of) > 0));
   }
 
@@ -255,10 +267,16 @@ class Matcher {
     if (check.kind == ShapeCheck::kScalar)
       return shape && (shape->empty() || (shape->size() == 1 && (*shape)[0] == 1));
     if (check.kind == ShapeCheck::kMatrix) return shape && shape->size() == 2;
+    if (check.kind == ShapeCheck::kSpatialPaddings) {
+      const auto paddings = ConstOf(captured);
+      if (!paddings || paddings->size() != 8) return false;
+      const auto& p = *paddings;
+      return p[0] == 0 && p[1] == 0 && p[6] == 0 && p[7] == 0 &&
+             std::all_of(p.begin(), p.end(), [](int64_t v) { return v >= 0; });
+    }
     if (check.kind == ShapeCheck::kLastAxis) {
       // -1 names the last axis whatever the rank; a positive axis needs it.
-      const auto producer = nodes_.find(captured.node);
-      const auto axes = producer == nodes_.end() ? std::nullopt : IntConst(*producer->second);
+      const auto axes = ConstOf(captured);
       if (!axes || axes->size() != 1) return false;
       if ((*axes)[0] == -1) return true;
       const auto rank = ShapeOf({binding.nodes.at(check.label)->name(), 0});
@@ -333,6 +351,14 @@ class Matcher {
       const auto value = node->second->attr().find(copy.from);
       if (value != node->second->attr().end()) attrs[copy.to] = value->second;
     }
+    for (const AttrFromConst& from : pattern_->const_attrs) {
+      // Named: a range-for over *ConstOf(...) would outlive the optional.
+      const std::vector<int64_t> values = *ConstOf(ParseTensorRef(binding.captures.at(from.capture)));
+      auto* list = attrs[from.to].mutable_list();
+      list->clear_i();
+      for (int64_t v : values) list->add_i(v);
+    }
+    for (const auto& [attr, value] : pattern_->string_attrs) attrs[attr].set_s(value);
     if (pattern_->reshape_after.empty()) {
       root = std::move(fused);
       return;
