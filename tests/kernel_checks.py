@@ -16,6 +16,9 @@ stay within; test_kernels.py asserts on the file. The bounds, per op:
   |err| <= 1e-5 |ref| + 1e-6: oneDNN's approximations against Eigen's.
 - Log: |err| <= 1e-5 |ref| + 5e-6: oneDNN's AVX2 log is the least precise.
 - Rsqrt: 2 ulp (|err| <= 2.4e-7 |ref|): sqrt, then a reciprocal.
+- FusedBatchNorm(V2, V3): y within 1e-5 (|y| + max|x| max|scale| + max|offset|)
+  + 1e-6; the statistics within 1e-5 (|ref| + max|x|^2) + 1e-6: float32 sums
+  of x and x^2 over the batch, in oneDNN's order against Eigen's.
 - Conv2D, DepthwiseConv2dNative and fused convolutions:
   |err| <= 1e-5 * (|x| conv |w'|) + the fused bound, where w' is the filter
   with a folded BatchNorm's scale: the same float32 sums in other orders.
@@ -196,8 +199,9 @@ for label, x_shape, w_shape, stride, padding in [
 
 # Randomized convolutions: sizes, channels, kernels, strides, dilations and
 # padding drawn from a fixed seed. Skipped draws: stride > 1 with dilation > 1
-# (TF's CPU ops refuse it) and dilated depthwise convolutions, which
-# tf.nn.depthwise_conv2d builds from SpaceToBatchND, an op QCPU lacks.
+# (TF's CPU ops refuse it). Dilated depthwise convolutions run as
+# tf.nn.depthwise_conv2d builds them: SpaceToBatchND, a depthwise conv and
+# BatchToSpaceND, all on QCPU.
 draw = np.random.default_rng(2026)
 for case in range(24):
     n, h, w = int(draw.integers(1, 4)), int(draw.integers(1, 13)), int(draw.integers(1, 13))
@@ -208,8 +212,6 @@ for case in range(24):
     if (stride > 1 and dilation > 1) or (padding == "VALID" and (effective > h or effective > w)):
         continue
     depthwise = draw.random() < 0.4
-    if depthwise and dilation > 1:
-        continue
     if depthwise:
         multiplier = int(draw.integers(1, 4))
         conv = (lambda t, f, s=stride, p=padding, d=dilation:
@@ -222,6 +224,20 @@ for case in range(24):
              f"dilation {dilation} {padding}")
     eager(f"{'DepthwiseConv2dNative' if depthwise else 'Conv2D'} {label}", conv,
           [rand(n, h, w, c), rand(*filter_shape)], conv_bound(conv))
+
+# ---- SpaceToBatchND / BatchToSpaceND: element moves, exact ------------------------------
+for label, shape, block, pads in [
+    ("2-D block, padded", (2, 5, 6, 3), [2, 3], [[1, 0], [0, 3]]),
+    ("1-D block, rest dims", (1, 4, 2, 5), [2], [[0, 2]]),
+    ("no padding, batch 1", (1, 4, 4, 1), [2, 2], [[0, 0], [0, 0]]),
+    ("empty batch", (0, 4, 4, 2), [2, 2], [[0, 0], [0, 0]]),
+]:
+    eager(f"SpaceToBatchND {label}", lambda t, b=block, p=pads: tf.space_to_batch_nd(t, b, p),
+          [rand(*shape)], exact)
+    padded = [shape[0] * int(np.prod(block))] + [
+        (shape[i + 1] + sum(pads[i])) // block[i] for i in range(len(block))] + list(shape[len(block) + 1:])
+    eager(f"BatchToSpaceND {label}", lambda t, b=block, p=pads: tf.batch_to_space(t, b, p),
+          [rand(*padded)], exact)
 
 # ---- Pad, pooling, reductions ----------------------------------------------------------
 eager("Pad NHWC", lambda t: tf.pad(t, [[0, 0], [1, 2], [0, 1], [0, 0]]), [rand(2, 5, 4, 3)], exact)
@@ -471,6 +487,83 @@ def layer_norm(name: str, shape: tuple, epsilon: float) -> None:
 layer_norm("LayerNorm BERT row", (2, 16, 768), 1e-12)
 layer_norm("LayerNorm odd width", (3, 5), 1e-3)
 layer_norm("LayerNorm batch 1", (1, 33), 1e-5)
+
+# ---- FusedBatchNorm, V2, V3: inference and training, every output ----------
+def batch_norm(name: str, op: str, shape: tuple, is_training: bool, data_format: str = "NHWC",
+               avg_factor: float = 1.0, running: bool = True) -> None:
+    """TF's op on QCPU and on CPU, eagerly; each output checked on its own."""
+    channels = shape[-1] if data_format.endswith("C") else shape[1]
+    x = rand(*shape) * 2 + 0.5
+    scale, offset, mean = rand(channels), rand(channels), rand(channels)
+    variance = np.abs(rand(channels)) + 0.5
+    if not running:  # training with a factor of 1 may pass empty running statistics
+        mean = variance = np.zeros(0, np.float32)
+    def run(device):
+        with tf.device(device):
+            return getattr(tf.raw_ops, op)(
+                x=x, scale=scale, offset=offset, mean=mean, variance=variance, epsilon=1e-3,
+                exponential_avg_factor=avg_factor, data_format=data_format, is_training=is_training)
+    q, c = run(QCPU), run(CPU)
+    # y: O(1) normalized values from float32 moments (training) or a folded
+    # scale and shift (inference), against Eigen's order of the same sums.
+    x_scale = float(np.abs(x).max()) if x.size else 0.0
+    y_bound = 1e-5 * (np.abs(c[0].numpy()) + x_scale * np.abs(scale).max() + np.abs(offset).max()) + 1e-6
+    record(f"{name} y", q[0].device, q[0], c[0], y_bound)
+    # Statistics: sums of x and x^2 over the batch, in float32.
+    # TF's 5-D (Eigen) inference kernel leaves the reserve spaces unset, and
+    # only its 4-D (oneDNN) kernel gives reserve_space_3 the shape [0].
+    outputs = ["batch_mean", "batch_variance"]
+    if len(shape) == 4 or is_training:
+        outputs += ["reserve_space_1", "reserve_space_2"]
+    for i, what in enumerate(outputs, 1):
+        record(f"{name} {what}", q[i].device, q[i], c[i], 1e-5 * (np.abs(c[i].numpy()) + x_scale**2) + 1e-6)
+    if op == "FusedBatchNormV3" and len(shape) == 4:
+        record(f"{name} reserve_space_3", q[5].device, q[5], c[5], 0.0)
+
+
+batch_norm("FusedBatchNormV3 inference NHWC", "FusedBatchNormV3", (2, 5, 5, 3), False)
+batch_norm("FusedBatchNormV3 inference NCHW", "FusedBatchNormV3", (2, 3, 4, 5), False, "NCHW")
+batch_norm("FusedBatchNormV3 inference NDHWC", "FusedBatchNormV3", (1, 3, 4, 2, 6), False, "NDHWC")
+batch_norm("FusedBatchNormV3 inference batch 1 odd C", "FusedBatchNormV3", (1, 7, 3, 13), False)
+batch_norm("FusedBatchNormV3 inference empty batch", "FusedBatchNormV3", (0, 4, 4, 3), False)
+batch_norm("FusedBatchNormV3 training", "FusedBatchNormV3", (4, 6, 6, 5), True, running=False)
+batch_norm("FusedBatchNormV3 training averaged", "FusedBatchNormV3", (2, 5, 5, 3), True, avg_factor=0.3)
+batch_norm("FusedBatchNormV3 training NCHW", "FusedBatchNormV3", (3, 4, 5, 5), True, "NCHW")
+batch_norm("FusedBatchNormV3 training one element per channel", "FusedBatchNormV3", (1, 1, 1, 4), True)
+batch_norm("FusedBatchNormV3 training empty batch", "FusedBatchNormV3", (0, 3, 3, 2), True)
+batch_norm("FusedBatchNormV2 inference", "FusedBatchNormV2", (2, 4, 4, 8), False)
+batch_norm("FusedBatchNorm training", "FusedBatchNorm", (2, 4, 4, 8), True)
+
+
+def fused_conv_batch_norm(name: str, bias: bool, activation: str, op: str = "FusedBatchNormV3") -> None:
+    """tf.keras 2 / tf.compat.v1's conv block: conv [+ bias] + inference
+    FusedBatchNorm [+ activation], folded into one fused conv by the pass."""
+    act = ACTIVATIONS[activation][0]
+    x, w, b = rand(2, 7, 7, 4), tf.Variable(rand(3, 3, 4, 6)), tf.Variable(rand(6))
+    scale, offset, mean = (tf.Variable(rand(6)) for _ in range(3))
+    variance = tf.Variable(np.abs(rand(6)) + 0.5)
+
+    def body(t):
+        y = tf.nn.conv2d(t, w, 1, "SAME")
+        y = tf.nn.bias_add(y, b) if bias else y
+        y = getattr(tf.raw_ops, op)(x=y, scale=scale, offset=offset, mean=mean, variance=variance,
+                                    epsilon=1e-3, is_training=False)[0]
+        return act(y) if act else y
+
+    def fusions():
+        return sum(v for k, v in int8flow.stats()["fusions"].items() if "FusedBatchNorm" in k)
+    before = fusions()
+    q, c = traced_on(QCPU, body, x), traced_on(CPU, body, x)
+    ran_on = q.device if fusions() - before == 1 else "not fused"
+    s = scale.numpy() / np.sqrt(variance.numpy() + 1e-3)
+    with tf.device(CPU):
+        bound = tf.nn.conv2d(np.abs(x), np.abs(w.numpy() * s), 1, "SAME").numpy().astype(np.float64)
+    bound += np.abs(b.numpy() * s) * bias + np.abs(offset.numpy()) + np.abs(mean.numpy() * s)
+    record(name, ran_on, q, c, 1.2e-5 * bound + 1e-5 * np.abs(c.numpy()) + 1e-6)
+
+
+fused_conv_batch_norm("fused conv+FusedBatchNormV3 relu", False, "relu")
+fused_conv_batch_norm("fused conv+bias+FusedBatchNorm none", True, "none", "FusedBatchNorm")
 
 with open(sys.argv[1], "w") as f:
     json.dump({"results": results, "fusions": int8flow.stats()["fusions"]}, f, indent=1)

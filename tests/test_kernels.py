@@ -29,7 +29,9 @@ def checks(installed: Path, tmp_path_factory: pytest.TempPathFactory) -> dict:
                                    "BiasAdd", "Softmax", "Rsqrt", "Conv2D",
                                    "DepthwiseConv2dNative", "Pad", "MaxPool", "AvgPool", "Mean",
                                    "Sum", "Max", "Min", "BatchMatMulV2", "Einsum", "GatherV2",
-                                   "SelectV2", "StridedSlice", "LayerNorm", "fused"])
+                                   "SelectV2", "StridedSlice", "LayerNorm", "FusedBatchNorm",
+                                   "SpaceToBatchND", "BatchToSpaceND",
+                                   "fused"])
 def test_matches_tf_cpu_on_qcpu(checks: dict, group: str) -> None:
     cases = [r for r in checks["results"] if r["name"].split()[0].startswith(group)]
     assert cases, f"no {group} checks ran"
@@ -47,7 +49,8 @@ def test_every_fusion_pattern_fired(checks: dict) -> None:
                     "Conv+BiasAdd+BatchNorm+Add+activation", "Conv+BiasAdd+activation",
                     "LayerNorm", "MatMul+Reshape+BiasAdd", "MatMul+Reshape+BiasAdd+activation",
                     "Pad+Conv+BatchNorm+activation", "Pad+Conv+BiasAdd+BatchNorm+activation",
-                    "Pad+Conv+BatchNorm+Add"]:
+                    "Pad+Conv+BatchNorm+Add", "Conv+FusedBatchNorm+activation",
+                    "Conv+BiasAdd+FusedBatchNorm"]:
         assert fusions.get(pattern, 0) > 0, (pattern, fusions)
     # Grappler's arithmetic optimizer may regroup (x@w + b) + r as AddN(x@w, r) + b.
     for residual in ["MatMul+BiasAdd+Add", "MatMul+BiasAdd+Add+activation"]:
@@ -73,6 +76,17 @@ def test_every_fusion_pattern_fired(checks: dict) -> None:
     ("tf.einsum('ij,jk->ik', tf.ones([2, 3]), tf.ones([4, 5]))", "has sizes"),
     ("tf.gather(tf.ones([5, 4]), [7])", "is not in [0, 5)"),
     ("tf.ones([2, 3])[5]", "out of bounds"),
+    ("tf.space_to_batch_nd(tf.ones([1, 5, 4, 1]), [2, 2], [[0, 0], [0, 0]])",
+     "padded_shape[0]=5 is not divisible by block_shape[0]=2"),
+    ("tf.batch_to_space(tf.ones([3, 2, 2, 1]), [2, 2], [[0, 0], [0, 0]])", "is not divisible by product"),
+    ("tf.raw_ops.FusedBatchNormV3(x=tf.ones([1, 2, 2, 3]), scale=tf.ones([4]), offset=tf.ones([3]),"
+     " mean=tf.ones([3]), variance=tf.ones([3]), is_training=False)",
+     "scale must have the same number of elements as the channels of x"),
+    ("tf.raw_ops.FusedBatchNormV3(x=tf.ones([2, 3]), scale=tf.ones([3]), offset=tf.ones([3]),"
+     " mean=tf.ones([3]), variance=tf.ones([3]), is_training=False)", "must be 4-dimensional"),
+    ("tf.raw_ops.FusedBatchNormV3(x=tf.ones([1, 2, 2, 3]), scale=tf.ones([3]), offset=tf.ones([3]),"
+     " mean=tf.ones([0]), variance=tf.ones([0]), is_training=False)",
+     "mean must have the same number of elements"),
 ])
 def test_bad_input_is_a_tf_error(installed: Path, expression: str, error: str) -> None:
     result = run_python(f"""

@@ -20,7 +20,7 @@ std::vector<std::string> ActivationOps() {
 std::vector<FusionPattern> MatMulFusions() {
   // BatchMatMulV2 of a batch by one matrix is a MatMul over the rows (Keras'
   // Dense on 3-D inputs, EinsumDense).
-  const PatternNode matmul{"matmul", {"MatMul", "BatchMatMulV2"}, {"$a", "$b"}, {"adj_x"}};
+  const PatternNode matmul{"matmul", {"MatMul", "BatchMatMulV2"}, {"$a", "$b"}, {{"adj_x", false}}};
   const ShapeCheck matrix_check{ShapeCheck::kMatrix, "$b", ""};
   const std::vector<std::string> adds = {"AddV2", "Add", "AddN"};
   const std::vector<std::string> bias_ops = {"BiasAdd", "AddV2", "Add"};
@@ -104,6 +104,15 @@ std::vector<FusionPattern> ConvFusions() {
     a.insert(a.end(), b.begin(), b.end());
     return a;
   };
+  const auto fused_batch_norm = [](const std::string& input) {
+    return PatternNode{"pre",
+                       {"FusedBatchNorm", "FusedBatchNormV2", "FusedBatchNormV3"},
+                       {input, "$scale", "$offset", "$mean", "$variance"},
+                       {{"is_training", false}},
+                       {{"data_format", "NHWC"}}};
+  };
+  const std::vector<std::string> fused_batch_norm_captures = {"$scale", "$offset", "$mean",
+                                                              "$variance"};
   const std::vector<Affine> affines = {
       {"BatchNorm", with_params({{"pre", {"Mul"}, {"conv", "scale"}}}), batch_norm_captures,
        {"BatchNorm"}, "shift"},
@@ -124,11 +133,16 @@ std::vector<FusionPattern> ConvFusions() {
        {{"biased", bias_ops, {"conv", "$bias"}}, {"pre", {"Mul"}, {"biased", "$scale"}}},
        {"$bias", "$scale"}, {"BiasAdd", "Scale"}, ""},
       {"Scale", {{"pre", {"Mul"}, {"conv", "$scale"}}}, {"$scale"}, {"Scale"}, ""},
+      // TF's inference FusedBatchNorm op (tf.keras 2, tf.compat.v1, SavedModels).
+      {"FusedBatchNorm", {fused_batch_norm("conv")}, fused_batch_norm_captures, {"FusedBatchNorm"}, ""},
+      {"BiasAdd+FusedBatchNorm", {{"biased", bias_ops, {"conv", "$bias"}}, fused_batch_norm("biased")},
+       concat({"$bias"}, fused_batch_norm_captures), {"BiasAdd", "FusedBatchNorm"}, ""},
   };
   const std::vector<AttrCopy> attrs = {
       {"conv", "strides", "strides"},     {"conv", "padding", "padding"},
       {"conv", "dilations", "dilations"}, {"conv", "explicit_paddings", "explicit_paddings"},
-      {"conv", "data_format", "data_format"}, {"activation", "alpha", "leakyrelu_alpha"}};
+      {"conv", "data_format", "data_format"}, {"activation", "alpha", "leakyrelu_alpha"},
+      {"pre", "epsilon", "epsilon"}};
   // Keras' ZeroPadding2D before a VALID convolution (MobileNetV2's strided
   // depthwise, ResNet's stem): the conv pads instead, with no extra pass
   // over memory. Its spatial paddings become the conv's explicit ones.

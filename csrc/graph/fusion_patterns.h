@@ -19,7 +19,10 @@ struct PatternNode {
   std::string label;
   std::vector<std::string> ops;  // the node's op is any of these
   std::vector<std::string> inputs;
-  std::vector<std::string> false_attrs = {};  // bool attrs that must be false or unset
+  // Bool attrs that must have these values, an unset one counting as its
+  // op's default (FusedBatchNorm's is_training defaults to true); ignored
+  // for ops without the attr (adj_x constrains BatchMatMulV2, not MatMul).
+  std::vector<std::pair<std::string, bool>> bool_attrs = {};
   // String attrs that must hold these values when set.
   std::vector<std::pair<std::string, std::string>> string_attrs = {};
 };

@@ -76,6 +76,11 @@ void InitGraph(TP_OptimizerRegistrationParams* params, TF_Status* status) {
   if (runtime::FaultInjected("graph_init"))
     return SetError(status, TF_INTERNAL, "injected failure (INT8FLOW_TEST_FAULT=graph_init)");
   RegisterOptimizer(params, Optimize);
+  // TF's remapper treats any device whose name holds "CPU" as a CPU, QCPU
+  // too: it fused FusedBatchNorm + Relu on QCPU into _FusedBatchNormEx,
+  // which has no QCPU kernel (NotFound at run time), before this pass could
+  // fold both into the conv. On QCPU the fusion table is the remapper.
+  params->optimizer_configs->remapping = TF_TriState_Off;
   SetOk(status);
 }
 

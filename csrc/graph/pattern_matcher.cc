@@ -11,6 +11,7 @@
 
 #include "graph/fusion_patterns.h"
 #include "graph/graph_util.h"
+#include "tensorflow/core/framework/op.h"
 
 namespace int8flow::graph {
 namespace {
@@ -38,6 +39,18 @@ bool IsConstEqualTo(const NodeDef& node, double value) {
   for (float v : values)
     if (std::fabs(v - value) > 1e-6 * std::fabs(value)) return false;
   return true;
+}
+
+// Bool attr `name` of `node`: its value, or its op's default when unset;
+// nullopt when the op has no such attr (MatMul has no adj_x).
+std::optional<bool> BoolAttr(const NodeDef& node, const std::string& name) {
+  const auto value = node.attr().find(name);
+  if (value != node.attr().end()) return value->second.b();
+  const tensorflow::OpDef* op_def = nullptr;
+  if (!tensorflow::OpRegistry::Global()->LookUpOpDef(node.op(), &op_def).ok()) return std::nullopt;
+  for (const auto& attr : op_def->attr())
+    if (attr.name() == name && attr.has_default_value()) return attr.default_value().b();
+  return std::nullopt;
 }
 
 std::vector<std::string> DataInputs(const NodeDef& node) {
@@ -105,9 +118,9 @@ class Matcher {
     if (!op_ok || !(is_root ? OnQcpu(node) : OnHost(node))) return false;
     const auto t = node.attr().find("T");
     if (t != node.attr().end() && t->second.type() != tensorflow::DT_FLOAT) return false;
-    for (const auto& attr : p.false_attrs) {
-      const auto value = node.attr().find(attr);
-      if (value != node.attr().end() && value->second.b()) return false;
+    for (const auto& [attr, wanted] : p.bool_attrs) {
+      const auto value = BoolAttr(node, attr);
+      if (value && *value != wanted) return false;
     }
     for (const auto& [attr, wanted] : p.string_attrs) {
       const auto value = node.attr().find(attr);
@@ -161,6 +174,15 @@ class Matcher {
     std::unordered_set<const NodeDef*> inside;
     for (const auto& [label, node] : binding.nodes) inside.insert(node);
     const NodeDef* root = binding.nodes.at(pattern_->nodes.back().label);
+    // The replacement has one output: the root's others must go unused
+    // (FusedBatchNorm's batch statistics, say).
+    const auto root_users = consumers_.find(root->name());
+    if (root_users != consumers_.end())
+      for (const NodeDef* user : root_users->second)
+        for (const auto& input : user->input())
+          if (input[0] != '^' && ParseTensorRef(input).node == root->name() &&
+              ParseTensorRef(input).port != 0)
+            return false;
     for (const NodeDef* node : inside) {
       if (consumed.count(node)) return false;
       if (node == root) continue;

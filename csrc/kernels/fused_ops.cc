@@ -10,11 +10,14 @@ FusedOps::FusedOps(TF_OpKernelConstruction* ctx, bool allow_scale) {
   if (!TF_OpKernelConstruction_HasAttr(ctx, "fused_ops", nullptr)) return;
   const float leaky_alpha = GetFloatAttr(ctx, "leakyrelu_alpha");
   for (const std::string& op : GetStringListAttr(ctx, "fused_ops")) {
-    const bool affine = op == "BiasAdd" || (allow_scale && (op == "Scale" || op == "BatchNorm"));
+    const bool affine = op == "BiasAdd" ||
+                        (allow_scale && (op == "Scale" || op == "BatchNorm" || op == "FusedBatchNorm"));
     if (affine) {
       Require(post_ops_.empty(), "fused_ops: '" + op + "' must come before Add and activations");
-      affine_.push_back(op == "BiasAdd" ? kBias : op == "Scale" ? kScale : kBatchNorm);
-      affine_args_ += affine_.back() == kBatchNorm ? 5 : 1;
+      affine_.push_back(op == "BiasAdd" ? kBias : op == "Scale" ? kScale : op == "BatchNorm" ? kBatchNorm
+                                                                                             : kFusedBatchNorm);
+      affine_args_ += affine_.back() == kBatchNorm ? 5 : affine_.back() == kFusedBatchNorm ? 4 : 1;
+      if (affine_.back() == kFusedBatchNorm) epsilon_ = GetFloatAttr(ctx, "epsilon");
     } else if (op == "Add") {
       Require(!has_addend_, "fused_ops may hold one Add");
       has_addend_ = true;
@@ -73,13 +76,25 @@ void FusedOps::FoldAffine(const std::vector<OwnedTensor>& args, int64_t channels
     } else {
       // As tf.nn.batch_normalization computes it, in float32:
       // s = gamma * rsqrt(variance + epsilon); y = x * s + (beta - mean * s).
-      const float* mean = vector_arg("mean");
-      const float* variance = vector_arg("variance");
-      const float* gamma = vector_arg("gamma");
-      const float* beta = vector_arg("beta");
-      const TF_Tensor* epsilon = args[next++].get();
-      Require(TF_TensorElementCount(epsilon) == 1, "epsilon must be a scalar");
-      const float eps = *Data<float>(epsilon);
+      // Its args are mean, variance, gamma, beta and an epsilon tensor;
+      // FusedBatchNorm's are TF's op's order, scale (gamma), offset (beta),
+      // mean and variance, with epsilon an attr.
+      const float *mean, *variance, *gamma, *beta;
+      float eps = epsilon_;
+      if (op == kBatchNorm) {
+        mean = vector_arg("mean");
+        variance = vector_arg("variance");
+        gamma = vector_arg("gamma");
+        beta = vector_arg("beta");
+        const TF_Tensor* epsilon = args[next++].get();
+        Require(TF_TensorElementCount(epsilon) == 1, "epsilon must be a scalar");
+        eps = *Data<float>(epsilon);
+      } else {
+        gamma = vector_arg("scale");
+        beta = vector_arg("offset");
+        mean = vector_arg("mean");
+        variance = vector_arg("variance");
+      }
       std::vector<float> s(channels), shift(channels);
       for (int64_t c = 0; c < channels; ++c) {
         s[c] = gamma[c] * (1.f / std::sqrt(variance[c] + eps));

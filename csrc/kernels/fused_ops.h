@@ -1,12 +1,14 @@
 // The `fused_ops` attr of our fused kernels, parsed once per node:
 //   - first, any run of "BiasAdd" (+ a per-channel vector), "Scale" (x a
-//     per-channel vector) and "BatchNorm" (inference batch norm from its
-//     mean, variance, gamma and beta vectors and a scalar epsilon): an affine
-//     map that the kernel folds into its weights and bias;
+//     per-channel vector), "BatchNorm" (inference batch norm from its
+//     mean, variance, gamma and beta vectors and a scalar epsilon) and
+//     "FusedBatchNorm" (the same from TF's op: scale, offset, mean and
+//     variance vectors, and the `epsilon` attr): an affine map that the
+//     kernel folds into its weights and bias;
 //   - then at most one "Add" (+ a tensor shaped like the output) and any
 //     activations from activations.h, as oneDNN post-ops in that order.
 // Each BiasAdd, Scale and Add takes the next of the op's `args`; BatchNorm
-// the next five.
+// the next five, FusedBatchNorm four.
 #pragma once
 
 #include <string>
@@ -47,13 +49,14 @@ class FusedOps {
   int addend_arg_id() const;
 
  private:
-  enum Affine { kBias, kScale, kBatchNorm };
+  enum Affine { kBias, kScale, kBatchNorm, kFusedBatchNorm };
   struct PostOp {
     const Activation* activation;  // nullptr: the Add
     float alpha;
   };
   std::vector<Affine> affine_;
   int affine_args_ = 0;
+  float epsilon_ = 0.f;  // FusedBatchNorm's
   std::vector<PostOp> post_ops_;
   bool has_addend_ = false;
 };

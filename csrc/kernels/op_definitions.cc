@@ -130,7 +130,7 @@ void RegisterOpDefinitions(TF_Status* status) {
       "num_args: int >= 0", "strides: list(int)", "padding: {'SAME', 'VALID', 'EXPLICIT'}",
       "explicit_paddings: list(int) = []", "data_format: {'NHWC'} = 'NHWC'",
       "dilations: list(int) = [1, 1, 1, 1]", "fused_ops: list(string) = []",
-      "leakyrelu_alpha: float = 0.2"};
+      "epsilon: float = 0.0001", "leakyrelu_alpha: float = 0.2"};
   for (const char* conv : {kFusedConv2D, kFusedDepthwiseConv2D}) {
     if (TF_GetCode(status) != TF_OK) return;
     Register(conv, {"input: T", "filter: T", "args: num_args * T"}, conv_attrs, UnknownShape, status);

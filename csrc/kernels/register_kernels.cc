@@ -4,6 +4,7 @@
 
 #include "common/tf_status.h"
 #include "kernels/batch_matmul.h"
+#include "kernels/batch_norm.h"
 #include "kernels/conv.h"
 #include "kernels/elementwise.h"
 #include "kernels/indexing.h"
@@ -13,6 +14,7 @@
 #include "kernels/pad.h"
 #include "kernels/pooling.h"
 #include "kernels/reduction.h"
+#include "kernels/space_batch.h"
 #include "runtime/runtime.h"
 
 namespace int8flow::kernels {
@@ -28,7 +30,8 @@ void InitKernels(const char* device_type, TF_Status* status) {
   for (auto step : {&RegisterMatMulKernels, &RegisterConvKernels, &RegisterElementwiseKernels,
                     &RegisterPadKernels, &RegisterPoolingKernels, &RegisterReductionKernels,
                     &RegisterBatchMatMulKernels, &RegisterIndexingKernels,
-                    &RegisterLayerNormKernels}) {
+                    &RegisterLayerNormKernels, &RegisterBatchNormKernels,
+                    &RegisterSpaceBatchKernels}) {
     step(device_type, status);
     if (TF_GetCode(status) != TF_OK) return;
   }
