@@ -333,9 +333,10 @@ ACTIVATIONS = {
 }
 
 
-def traced_on(device: str, body, x: np.ndarray) -> tf.Tensor:
-    """`body(x)` through tf.function (and so the graph pass) on `device`."""
-    @tf.function
+def traced_on(device: str, body, x: np.ndarray, spec: tf.TensorSpec | None = None) -> tf.Tensor:
+    """`body(x)` through tf.function (and so the graph pass) on `device`,
+    traced for `spec` when given (unknown dims), else for x's shape."""
+    @tf.function(input_signature=[spec] if spec else None)
     def f(t):
         with tf.device(device):
             return body(t)
@@ -487,6 +488,31 @@ def layer_norm(name: str, shape: tuple, epsilon: float) -> None:
 layer_norm("LayerNorm BERT row", (2, 16, 768), 1e-12)
 layer_norm("LayerNorm odd width", (3, 5), 1e-3)
 layer_norm("LayerNorm batch 1", (1, 33), 1e-5)
+
+def residual_of_unknown_shape(name: str) -> None:
+    """relu(bn(conv1x1(x)) + x) traced for [None, None, None, C]: Grappler's
+    symbolic shapes prove the residual the conv's shape, so it still fuses."""
+    x, w = rand(2, 6, 5, 4), tf.Variable(rand(1, 1, 4, 4))
+    mean, gamma, beta = (tf.Variable(rand(4)) for _ in range(3))
+    variance = tf.Variable(np.abs(rand(4)) + 0.5)
+
+    def body(t):
+        y = tf.nn.batch_normalization(tf.nn.conv2d(t, w, 1, "SAME"), mean, variance, beta, gamma, 1e-3)
+        return tf.nn.relu(y + t)
+
+    def residual_fusions():
+        return sum(v for k, v in int8flow.stats()["fusions"].items() if "Conv+" in k and "+Add" in k)
+    before = residual_fusions()
+    spec = tf.TensorSpec([None, None, None, 4])
+    q, c = traced_on(QCPU, body, x, spec), traced_on(CPU, body, x, spec)
+    ran_on = q.device if residual_fusions() - before == 1 else "residual add not fused"
+    s = gamma.numpy() / np.sqrt(variance.numpy() + 1e-3)
+    bound = np.abs(x) @ np.abs(w.numpy()[0, 0] * s) + np.abs(beta.numpy()) + np.abs(mean.numpy() * s) + np.abs(x)
+    record(name, ran_on, q, c, 1.2e-5 * bound + 1e-5 * np.abs(c.numpy()) + 1e-6)
+
+
+residual_of_unknown_shape("fused conv+bn+residual relu, unknown dims")
+
 
 # ---- FusedBatchNorm, V2, V3: inference and training, every output ----------
 def batch_norm(name: str, op: str, shape: tuple, is_training: bool, data_format: str = "NHWC",

@@ -330,11 +330,14 @@ class Matcher {
           if ((*shape)[d] != 1) return false;
         return shape->back() >= 0 && shape->back() == reference->back();
       case ShapeCheck::kSameShape:
-        // Equal where known; only the batch dim (the first) may be unknown,
-        // in both (the kernel checks it matches when it runs).
+        // Equal where known, or the same symbolic dim (Grappler numbers the
+        // unknown dims it proves equal alike, below -1); a plain unknown
+        // (-1) only as the batch dim, in both. The kernel checks the shapes
+        // match when it runs.
         if (shape->size() != reference->size()) return false;
         for (size_t d = 0; d < shape->size(); ++d) {
           const int64_t a = (*shape)[d], b = (*reference)[d];
+          if (a == b && a < -1) continue;
           if (a < 0 || b < 0 ? d != 0 || a != b : a != b) return false;
         }
         return true;
