@@ -201,3 +201,34 @@ def test_profiling_with_the_plugin_inert_records_nothing(tmp_path) -> None:
         print(json.dumps({{"events": sum(len(events(p)[0]) for p in planes)}}))
     """, INT8FLOW_DISABLE="1")
     assert r["events"] == 0
+
+
+def test_concurrent_kernels_all_recorded(tmp_path) -> None:
+    # 4 client threads on one function while a session and op stats record:
+    # every kernel run lands once (no event lost or torn), results unchanged.
+    r = run(f"""
+        import threading
+        f = tf.function(model)
+        reference = f(x).numpy()
+        int8flow.reset_stats()
+        int8flow.record_op_stats(True)
+        errors = []
+        def client():
+            for _ in range(10):
+                errors.append(float(np.abs(f(x).numpy() - reference).max()))
+        tf.profiler.experimental.start("{tmp_path}")
+        threads = [threading.Thread(target=client) for _ in range(4)]
+        for t in threads: t.start()
+        for t in threads: t.join()
+        tf.profiler.experimental.stop()
+        evs, plane_stats = events(qcpu_planes("{tmp_path}")[0])
+        fused = [e for e in evs if e["op"].startswith("_QcpuFused")]
+        print(json.dumps({{"max_err": max(errors), "fused_events": len(fused),
+                           "ops": int8flow.stats()["ops"], "dropped": plane_stats["dropped_events"]}}))
+    """)
+    assert r["max_err"] == 0.0, r
+    assert r["dropped"] == 0
+    # 40 calls x (2 conv + 1 depthwise + 1 dense) fused kernels, in the trace and in the counters.
+    assert r["fused_events"] == 40 * 4, r["fused_events"]
+    counted = sum(o["count"] for op, o in r["ops"].items() if op.startswith("_QcpuFused"))
+    assert counted == 40 * 4, r["ops"]
