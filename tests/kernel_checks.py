@@ -591,5 +591,64 @@ def fused_conv_batch_norm(name: str, bias: bool, activation: str, op: str = "Fus
 fused_conv_batch_norm("fused conv+FusedBatchNormV3 relu", False, "relu")
 fused_conv_batch_norm("fused conv+bias+FusedBatchNorm none", True, "none", "FusedBatchNorm")
 
+# ---- fixed-seed random draws for the other kernels: broadcasting, pooling,
+# reductions, Pad, SpaceToBatchND/BatchToSpaceND, Softmax (same bounds as above)
+draw = np.random.default_rng(2027)
+
+
+def random_dims(rank: int, low: int = 1, high: int = 7) -> list[int]:
+    return [int(draw.integers(low, high)) for _ in range(rank)]
+
+
+for case in range(12):
+    full = random_dims(int(draw.integers(1, 5)))
+    # Each operand: a suffix of the full shape, with some dims set to 1.
+    sa, sb = ([1 if draw.random() < 0.3 else d for d in full[len(full) - int(draw.integers(0, len(full) + 1)):]]
+              for _ in range(2))
+    op, fn = [("AddV2", tf.add), ("Mul", tf.multiply), ("Sub", tf.subtract), ("Maximum", tf.maximum)][case % 4]
+    eager(f"{op} random {case}: {sa} {sb}", fn, [rand(*sa), rand(*sb)], exact)
+for case in range(8):
+    n, h, w, c = random_dims(1, 1, 3) + random_dims(2, 1, 12) + random_dims(1, 1, 9)
+    k, stride = int(draw.integers(1, 4)), int(draw.integers(1, 4))
+    padding = "SAME" if draw.random() < 0.5 or k > min(h, w) else "VALID"
+    label = f"random {case}: {(n, h, w, c)} k {k} stride {stride} {padding}"
+    eager(f"MaxPool {label}", lambda t, k=k, s=stride, p=padding: tf.nn.max_pool2d(t, k, s, p),
+          [rand(n, h, w, c)], exact)
+    eager(f"AvgPool {label}", lambda t, k=k, s=stride, p=padding: tf.nn.avg_pool2d(t, k, s, p),
+          [rand(n, h, w, c)], avg_bound)
+for case in range(8):
+    shape = random_dims(int(draw.integers(1, 5)))
+    axes = sorted(int(a) for a in draw.choice(len(shape), int(draw.integers(1, len(shape) + 1)), replace=False))
+    keepdims = bool(draw.random() < 0.5)
+    x_case = rand(*shape)
+    for op, fn in [("Mean", tf.reduce_mean), ("Sum", tf.reduce_sum), ("Max", tf.reduce_max)]:
+        bound = (avg_bound if op == "Mean" else exact if op == "Max"
+                 else lambda ref, x, a=tuple(axes), k=keepdims: 1e-6 * np.sum(np.abs(x), axis=a, keepdims=k) + 1e-30)
+        eager(f"{op} random {case}: {shape} axes {axes} keepdims={keepdims}",
+              lambda t, f=fn, a=axes, k=keepdims: f(t, axis=a, keepdims=k), [x_case], bound)
+for case in range(6):
+    shape = random_dims(int(draw.integers(1, 5)))
+    pads = [[int(draw.integers(0, 3)), int(draw.integers(0, 3))] for _ in shape]
+    eager(f"Pad random {case}: {shape} {pads}", lambda t, p=pads: tf.pad(t, p), [rand(*shape)], exact)
+for case in range(6):
+    m = int(draw.integers(1, 3))
+    block = random_dims(m, 1, 4)
+    pads = [[int(draw.integers(0, 3)), 0] for _ in range(m)]
+    spatial = []
+    for i in range(m):  # make each padded dim a multiple of its block
+        size = int(draw.integers(1, 7))
+        pads[i][1] = (-(size + pads[i][0])) % block[i]
+        spatial.append(size)
+    shape = [int(draw.integers(1, 3))] + spatial + random_dims(int(draw.integers(0, 2)), 1, 4)
+    eager(f"SpaceToBatchND random {case}: {shape} block {block} pads {pads}",
+          lambda t, b=block, p=pads: tf.space_to_batch_nd(t, b, p), [rand(*shape)], exact)
+    crops = [[int(draw.integers(0, b)), int(draw.integers(0, b))] for b in block]
+    batched = [shape[0] * int(np.prod(block))] + [int(draw.integers(1, 4)) for _ in block] + shape[m + 1:]
+    eager(f"BatchToSpaceND random {case}: {batched} block {block} crops {crops}",
+          lambda t, b=block, c=crops: tf.batch_to_space(t, b, c), [rand(*batched)], exact)
+for case in range(4):
+    shape = random_dims(int(draw.integers(1, 4)), 1, 40)
+    eager(f"Softmax random {case}: {shape}", tf.nn.softmax, [rand(*shape) * 5], transcendental)
+
 with open(sys.argv[1], "w") as f:
     json.dump({"results": results, "fusions": int8flow.stats()["fusions"]}, f, indent=1)
