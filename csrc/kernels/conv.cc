@@ -1,17 +1,18 @@
-// Conv2D and DepthwiseConv2dNative, plain and fused (_QcpuFusedConv2D,
-// _QcpuFusedDepthwiseConv2dNative), on oneDNN's convolution primitive.
+// Conv2D and DepthwiseConv2dNative, plain, fused (_QcpuFusedConv2D,
+// _QcpuFusedDepthwiseConv2dNative) and quantized (_QcpuQuantizedConv2D,
+// _QcpuQuantizedDepthwiseConv2dNative), on oneDNN's convolution primitive.
 //
 // Weights are packed once into the layout the primitive prefers and kept in
 // a cache that can never serve stale weights (packed_weights.h); a folded
-// BatchNorm's scale is multiplied in while packing.
+// BatchNorm's scale is multiplied in while packing (float), or into the
+// weights' per-channel scales (quantized, quantization.h).
 #include "kernels/conv.h"
 
-#include <cstring>
 
 #include "kernels/fused_ops.h"
 #include "kernels/onednn_util.h"
 #include "kernels/op_definitions.h"
-#include "kernels/packed_weights.h"
+#include "kernels/quantization.h"
 
 namespace int8flow::kernels {
 namespace {
@@ -21,7 +22,7 @@ using dnnl::memory;
 // What one input shape compiles to.
 struct ConvPrimitive {
   dnnl::convolution_forward primitive;
-  memory::desc src, user_weights, packed_weights, bias, dst, scratchpad;
+  memory::desc src, user_weights, packed_weights, bias, dst, addend, scratchpad;
   std::vector<int64_t> out_shape;
 };
 
@@ -32,6 +33,7 @@ class ConvKernel {
         strides_(GetIntListAttr(ctx, "strides")),
         dilations_(GetIntListAttr(ctx, "dilations")),
         padding_(GetStringAttr(ctx, "padding")),
+        quantized_(ctx),
         fused_(ctx, /*allow_scale=*/true) {
     Require(GetStringAttr(ctx, "data_format") == "NHWC",
             "QCPU convolutions support the NHWC data format only");
@@ -51,7 +53,8 @@ class ConvKernel {
   }
 
   void Compute(KernelContext& ctx) {
-    const int expected_inputs = 2 + fused_.num_args();
+    const int first_arg = 2 + quantized_.num_inputs();
+    const int expected_inputs = first_arg + fused_.num_args();
     Require(ctx.num_inputs() == expected_inputs,
             "expected " + std::to_string(expected_inputs) + " inputs for its fused_ops, got " +
                 std::to_string(ctx.num_inputs()));
@@ -69,9 +72,11 @@ class ConvKernel {
                   ", filter " + ShapeString(f));
 
     std::vector<OwnedTensor> args;
-    for (int i = 2; i < expected_inputs; ++i) args.push_back(ctx.input(i));
+    for (int i = first_arg; i < expected_inputs; ++i) args.push_back(ctx.input(i));
     std::vector<float> scale, bias;
     fused_.FoldAffine(args, channels, scale, bias);
+    QuantizedOperands::Values quantization;
+    if (quantized_.enabled()) quantization = quantized_.Read(ctx, 2, channels, scale);
 
     auto p = cache_.Get(in, [&] { return Build(in, f); });
     const auto& out_shape = p->out_shape;
@@ -79,23 +84,24 @@ class ConvKernel {
     if (addend)
       Require(Shape(addend) == out_shape, "the fused Add's input must be " + ShapeString(out_shape) +
                                               ", got " + ShapeString(Shape(addend)));
-    OwnedTensor out = ctx.allocate_output(0, out_shape, TF_FLOAT);
+    OwnedTensor out = ctx.allocate_output(0, out_shape, quantized_.out_dtype());
     if (NumElements(out_shape) == 0) return;
     if (NumElements(in) == 0 || NumElements(f) == 0) {
       // An empty sum: the output is the fused ops applied to zero. Only
       // reachable with zero input channels; rare enough to refuse clearly.
       Require(fused_.empty(), "fused convolutions need at least one input channel");
-      std::memset(TF_TensorData(out.get()), 0, TF_TensorByteSize(out.get()));
-      return;
+      return quantized_.FillZero(out.get());
     }
     std::unordered_map<int, memory> exec_args = {
         {DNNL_ARG_SRC, memory(p->src, Engine(), TF_TensorData(input.get()))},
-        {DNNL_ARG_WEIGHTS, weights_.Get(std::move(filter), scale, p->user_weights, p->packed_weights)},
+        {DNNL_ARG_WEIGHTS, quantized_.PackWeights(weights_, std::move(filter), scale, p->user_weights,
+                                                  p->packed_weights, quantization)},
         {DNNL_ARG_DST, memory(p->dst, Engine(), TF_TensorData(out.get()))}};
     if (!bias.empty()) exec_args.emplace(DNNL_ARG_BIAS, memory(p->bias, Engine(), bias.data()));
     if (addend)
       exec_args.emplace(fused_.addend_arg_id(),
-                        memory(p->dst, Engine(), TF_TensorData(const_cast<TF_Tensor*>(addend))));
+                        memory(p->addend, Engine(), TF_TensorData(const_cast<TF_Tensor*>(addend))));
+    quantized_.AddArgs(quantization, exec_args);
     Execute(ctx, p->primitive, p->scratchpad, std::move(exec_args));
   }
 
@@ -125,24 +131,27 @@ class ConvKernel {
     ConvPrimitive p;
     p.out_shape = {n, oh, ow, oc};
     // Activations stay in TF's NHWC; oneDNN's logical order is NCHW.
-    p.src = memory::desc({n, ic, ih, iw}, memory::data_type::f32, memory::format_tag::nhwc);
-    p.dst = memory::desc({n, oc, oh, ow}, memory::data_type::f32, memory::format_tag::nhwc);
+    p.src = memory::desc({n, ic, ih, iw}, quantized_.src_type(), memory::format_tag::nhwc);
+    p.dst = memory::desc({n, oc, oh, ow}, quantized_.dst_type(), memory::format_tag::nhwc);
+    p.addend = memory::desc({n, oc, oh, ow}, memory::data_type::f32, memory::format_tag::nhwc);
+    const memory::data_type weights_type = quantized_.weights_type();
     p.bias = PlainF32({oc});
     // TF's filter [kh, kw, ig, oc] (depthwise: [kh, kw, ic, multiplier]),
     // read in place through strides; output channel o = g * og + (o % og).
     memory::desc any_weights;
     if (groups == 1) {
-      p.user_weights = memory::desc({oc, ig, kh, kw}, memory::data_type::f32,
+      p.user_weights = memory::desc({oc, ig, kh, kw}, weights_type,
                                     memory::dims{1, oc, kw * ig * oc, ig * oc});
-      any_weights = memory::desc({oc, ig, kh, kw}, memory::data_type::f32, memory::format_tag::any);
+      any_weights = memory::desc({oc, ig, kh, kw}, weights_type, memory::format_tag::any);
     } else {
-      p.user_weights = memory::desc({groups, og, ig, kh, kw}, memory::data_type::f32,
+      p.user_weights = memory::desc({groups, og, ig, kh, kw}, weights_type,
                                     memory::dims{og, 1, oc, kw * ig * oc, ig * oc});
-      any_weights = memory::desc({groups, og, ig, kh, kw}, memory::data_type::f32,
-                                 memory::format_tag::any);
+      any_weights = memory::desc({groups, og, ig, kh, kw}, weights_type, memory::format_tag::any);
     }
     dnnl::primitive_attr attr = UserScratchpadAttr();
-    attr.set_post_ops(fused_.MakePostOps(p.dst));
+    attr.set_post_ops(fused_.MakePostOps(p.addend));
+    // A scale per output channel: dim 0 of the weights, dims 0-1 when grouped.
+    quantized_.Configure(attr, /*weights_mask=*/groups == 1 ? 1 : 3);
     const memory::dims strides = {strides_[1], strides_[2]};
     const memory::dims dilations = {dilations_[1] - 1, dilations_[2] - 1};
     const memory::dims pad_l = {top, left}, pad_r = {bottom, right};
@@ -165,6 +174,7 @@ class ConvKernel {
   const std::vector<int64_t> strides_, dilations_;
   const std::string padding_;
   std::vector<int64_t> explicit_paddings_;
+  const QuantizedOperands quantized_;
   const FusedOps fused_;
   PrimitiveCache<ConvPrimitive> cache_;
   PackedWeights weights_;
@@ -175,6 +185,11 @@ class ConvKernel {
 void RegisterConvKernels(const char* device_type, TF_Status* status) {
   for (const char* op : {"Conv2D", "DepthwiseConv2dNative", kFusedConv2D, kFusedDepthwiseConv2D}) {
     RegisterKernel<ConvKernel>({op}, device_type, status);
+    if (TF_GetCode(status) != TF_OK) return;
+  }
+  // Their dtypes are checked by their op definitions.
+  for (const char* op : {kQuantizedConv2D, kQuantizedDepthwiseConv2D}) {
+    RegisterKernel<ConvKernel>({op, {}}, device_type, status);
     if (TF_GetCode(status) != TF_OK) return;
   }
 }

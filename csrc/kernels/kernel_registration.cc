@@ -40,6 +40,22 @@ float GetFloatAttr(TF_OpKernelConstruction* ctx, const char* name) {
   return value;
 }
 
+int64_t GetIntAttr(TF_OpKernelConstruction* ctx, const char* name) {
+  OwnedStatus status;
+  int64_t value = 0;
+  TF_OpKernelConstruction_GetAttrInt64(ctx, name, &value, status.get());
+  CheckAttr(status, name);
+  return value;
+}
+
+TF_DataType GetTypeAttr(TF_OpKernelConstruction* ctx, const char* name) {
+  OwnedStatus status;
+  TF_DataType value = TF_FLOAT;
+  TF_OpKernelConstruction_GetAttrType(ctx, name, &value, status.get());
+  CheckAttr(status, name);
+  return value;
+}
+
 std::string GetStringAttr(TF_OpKernelConstruction* ctx, const char* name) {
   const int32_t size = AttrSize(ctx, name).second;
   std::string value(static_cast<size_t>(size), '\0');
@@ -50,7 +66,9 @@ std::string GetStringAttr(TF_OpKernelConstruction* ctx, const char* name) {
 }
 
 std::vector<std::string> GetStringListAttr(TF_OpKernelConstruction* ctx, const char* name) {
-  const auto [count, total] = AttrSize(ctx, name);
+  // An empty list reports sizes of -1.
+  const auto [reported_count, reported_total] = AttrSize(ctx, name);
+  const int32_t count = std::max(reported_count, 0), total = std::max(reported_total, 0);
   std::vector<char*> values(count);
   std::vector<size_t> lengths(count);
   std::string storage(static_cast<size_t>(total), '\0');

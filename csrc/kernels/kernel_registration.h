@@ -86,6 +86,8 @@ class KernelContext {
 // Attribute readers for kernel constructors; a missing attr is a KernelError.
 bool GetBoolAttr(TF_OpKernelConstruction* ctx, const char* name);
 float GetFloatAttr(TF_OpKernelConstruction* ctx, const char* name);
+int64_t GetIntAttr(TF_OpKernelConstruction* ctx, const char* name);
+TF_DataType GetTypeAttr(TF_OpKernelConstruction* ctx, const char* name);
 std::string GetStringAttr(TF_OpKernelConstruction* ctx, const char* name);
 std::vector<std::string> GetStringListAttr(TF_OpKernelConstruction* ctx, const char* name);
 std::vector<int64_t> GetIntListAttr(TF_OpKernelConstruction* ctx, const char* name);

@@ -1,15 +1,16 @@
-// MatMul and _QcpuFusedMatMul on oneDNN's matmul primitive, with the fused
-// bias, residual add and activation as post-ops of the same primitive, and
-// the weights (the second operand) packed once (packed_weights.h).
+// MatMul, _QcpuFusedMatMul and _QcpuQuantizedMatMul on oneDNN's matmul
+// primitive, with the fused bias, residual add and activation as post-ops
+// of the same primitive, and the weights (the second operand) packed once
+// (packed_weights.h). The quantized op is the fused one on u8/s8
+// activations and s8 weights (quantization.h).
 #include "kernels/matmul.h"
 
 #include <algorithm>
-#include <cstring>
 
 #include "kernels/fused_ops.h"
 #include "kernels/onednn_util.h"
 #include "kernels/op_definitions.h"
-#include "kernels/packed_weights.h"
+#include "kernels/quantization.h"
 
 namespace int8flow::kernels {
 namespace {
@@ -26,10 +27,12 @@ class MatMulKernel {
   explicit MatMulKernel(TF_OpKernelConstruction* ctx)
       : transpose_a_(GetBoolAttr(ctx, "transpose_a")),
         transpose_b_(GetBoolAttr(ctx, "transpose_b")),
-        fused_(ctx, /*allow_scale=*/false) {}
+        quantized_(ctx),
+        fused_(ctx, /*allow_scale=*/quantized_.enabled()) {}
 
   void Compute(KernelContext& ctx) {
-    const int expected_inputs = 2 + fused_.num_args();
+    const int first_arg = 2 + quantized_.num_inputs();
+    const int expected_inputs = first_arg + fused_.num_args();
     Require(ctx.num_inputs() == expected_inputs,
             "expected " + std::to_string(expected_inputs) + " inputs for its fused_ops, got " +
                 std::to_string(ctx.num_inputs()));
@@ -49,24 +52,25 @@ class MatMulKernel {
     if (a_shape.size() == 2) out_shape = {m};
     out_shape.push_back(n);
     std::vector<OwnedTensor> args;
-    for (int i = 2; i < expected_inputs; ++i) args.push_back(ctx.input(i));
-    std::vector<float> unused_scale, bias;
-    fused_.FoldAffine(args, n, unused_scale, bias);
+    for (int i = first_arg; i < expected_inputs; ++i) args.push_back(ctx.input(i));
+    std::vector<float> scale, bias;  // a scale only when quantized: it joins the weights' scales
+    fused_.FoldAffine(args, n, scale, bias);
+    QuantizedOperands::Values quantization;
+    if (quantized_.enabled())
+      quantization = quantized_.Read(ctx, 2, n, scale);
     const TF_Tensor* addend = fused_.has_addend() ? args[fused_.addend_arg()].get() : nullptr;
     if (addend) Require(Shape(addend) == out_shape,
                         "the fused Add's input must be " + ShapeString(out_shape) + ", got " +
                             ShapeString(Shape(addend)));
 
-    OwnedTensor out = ctx.allocate_output(0, out_shape, TF_FLOAT);
+    OwnedTensor out = ctx.allocate_output(0, out_shape, quantized_.out_dtype());
     if (m == 0 || n == 0) return;
-    if (k == 0 && fused_.empty()) {
-      std::memset(TF_TensorData(out.get()), 0, TF_TensorByteSize(out.get()));
-      return;
-    }
+    if (k == 0 && fused_.empty()) return quantized_.FillZero(out.get());
     auto p = cache_.Get({m, k, n}, [&] { return Build(m, k, n); });
     std::unordered_map<int, memory> exec_args = {
         {DNNL_ARG_SRC, memory(p->src, Engine(), TF_TensorData(a.get()))},
-        {DNNL_ARG_WEIGHTS, weights_.Get(std::move(b), {}, p->weights, p->packed_weights)},
+        {DNNL_ARG_WEIGHTS, quantized_.PackWeights(weights_, std::move(b), {}, p->weights,
+                                                  p->packed_weights, quantization)},
         {DNNL_ARG_DST, memory(p->dst, Engine(), TF_TensorData(out.get()))}};
     if (!bias.empty()) {
       // A lone BiasAdd's vector is used in place; folded ones from `bias`.
@@ -75,6 +79,7 @@ class MatMulKernel {
     }
     if (addend)
       exec_args.emplace(fused_.addend_arg_id(), memory(p->addend, Engine(), TF_TensorData(addend)));
+    quantized_.AddArgs(quantization, exec_args);
     Execute(ctx, p->primitive, p->scratchpad, std::move(exec_args));
   }
 
@@ -82,17 +87,18 @@ class MatMulKernel {
   MatMulPrimitive Build(int64_t m, int64_t k, int64_t n) const {
     MatMulPrimitive p;
     // A transposed operand is the same buffer read with swapped strides.
-    p.src = memory::desc({m, k}, memory::data_type::f32,
+    p.src = memory::desc({m, k}, quantized_.src_type(),
                          transpose_a_ ? memory::dims{1, m} : memory::dims{k, 1});
-    p.weights = memory::desc({k, n}, memory::data_type::f32,
+    p.weights = memory::desc({k, n}, quantized_.weights_type(),
                              transpose_b_ ? memory::dims{1, k} : memory::dims{n, 1});
     p.bias = PlainF32({1, n});
-    p.dst = PlainF32({m, n});
-    p.addend = p.dst;
+    p.dst = memory::desc({m, n}, quantized_.dst_type(), memory::dims{n, 1});
+    p.addend = PlainF32({m, n});
     dnnl::primitive_attr attr = UserScratchpadAttr();
     attr.set_post_ops(fused_.MakePostOps(p.addend));
+    quantized_.Configure(attr, /*weights_mask=*/1 << 1);  // a scale per column of b
     // Weights in the layout oneDNN prefers, packed once (packed_weights.h).
-    const memory::desc any_weights({k, n}, memory::data_type::f32, memory::format_tag::any);
+    const memory::desc any_weights({k, n}, quantized_.weights_type(), memory::format_tag::any);
     dnnl::matmul::primitive_desc pd =
         fused_.has_bias() ? dnnl::matmul::primitive_desc(Engine(), p.src, any_weights, p.bias, p.dst, attr)
                   : dnnl::matmul::primitive_desc(Engine(), p.src, any_weights, p.dst, attr);
@@ -103,6 +109,7 @@ class MatMulKernel {
   }
 
   const bool transpose_a_, transpose_b_;
+  const QuantizedOperands quantized_;
   const FusedOps fused_;
   PrimitiveCache<MatMulPrimitive> cache_;
   PackedWeights weights_;
@@ -115,6 +122,8 @@ void RegisterMatMulKernels(const char* device_type, TF_Status* status) {
     RegisterKernel<MatMulKernel>({op}, device_type, status);
     if (TF_GetCode(status) != TF_OK) return;
   }
+  // Its dtypes are checked by its op definition.
+  RegisterKernel<MatMulKernel>({kQuantizedMatMul, {}}, device_type, status);
 }
 
 }  // namespace int8flow::kernels

@@ -32,16 +32,39 @@ void UnknownShape(TF_ShapeInferenceContext* ctx, TF_Status* status) {
   TF_ShapeInferenceContextSetUnknownShape(ctx, status);
 }
 
+// Output 0 has input 0's shape; outputs 1 and 2 are scalars (a quantized
+// tensor's scale and zero point).
+void QuantizedShape(TF_ShapeInferenceContext* ctx, TF_Status* status) {
+  SameShapeAsInput(ctx, status);
+  for (int i = 1; i <= 2 && TF_GetCode(status) == TF_OK; ++i) {
+    std::unique_ptr<TF_ShapeHandle, ShapeHandleDeleter> scalar(TF_ShapeInferenceContextScalar(ctx));
+    TF_ShapeInferenceContextSetOutput(ctx, i, scalar.get(), status);
+  }
+}
+
+struct OpSignature {
+  const char* name;
+  std::vector<const char*> inputs, outputs, attrs;
+  void (*shape_fn)(TF_ShapeInferenceContext*, TF_Status*);
+};
+
+void Define(const OpSignature& signature, TF_Status* status) {
+  if (TF_GetCode(status) != TF_OK) return;
+  TF_OpDefinitionBuilder* op = TF_NewOpDefinitionBuilder(signature.name);
+  for (const char* input : signature.inputs) TF_OpDefinitionBuilderAddInput(op, input);
+  for (const char* output : signature.outputs) TF_OpDefinitionBuilderAddOutput(op, output);
+  for (const char* attr : signature.attrs) TF_OpDefinitionBuilderAddAttr(op, attr);
+  TF_OpDefinitionBuilderSetShapeInferenceFunction(op, signature.shape_fn);
+  TF_RegisterOpDefinition(op, status);  // takes ownership of `op`
+}
+
+// A float op: output "y: T" and attr "T: {float}" before `attrs`.
 void Register(const char* name, std::initializer_list<const char*> inputs,
               const std::vector<const char*>& attrs,
               void (*shape_fn)(TF_ShapeInferenceContext*, TF_Status*), TF_Status* status) {
-  TF_OpDefinitionBuilder* op = TF_NewOpDefinitionBuilder(name);
-  for (const char* input : inputs) TF_OpDefinitionBuilderAddInput(op, input);
-  TF_OpDefinitionBuilderAddOutput(op, "y: T");
-  TF_OpDefinitionBuilderAddAttr(op, "T: {float}");
-  for (const char* attr : attrs) TF_OpDefinitionBuilderAddAttr(op, attr);
-  TF_OpDefinitionBuilderSetShapeInferenceFunction(op, shape_fn);
-  TF_RegisterOpDefinition(op, status);  // takes ownership of `op`
+  std::vector<const char*> all_attrs = {"T: {float}"};
+  all_attrs.insert(all_attrs.end(), attrs.begin(), attrs.end());
+  Define({name, inputs, {"y: T"}, all_attrs, shape_fn}, status);
 }
 
 using TypeConstraints = std::vector<std::pair<std::string, TF_DataType>>;
@@ -122,26 +145,50 @@ bool TwinKernelServes(const tensorflow::NodeDef& node) {
 }
 
 void RegisterOpDefinitions(TF_Status* status) {
-  Register(kFusedMatMul, {"a: T", "b: T", "args: num_args * T"},
-           {"num_args: int >= 0", "fused_ops: list(string) = []", "transpose_a: bool = false",
-            "transpose_b: bool = false", "leakyrelu_alpha: float = 0.2"},
-           UnknownShape, status);
+  const std::vector<const char*> matmul_attrs = {
+      "num_args: int >= 0", "fused_ops: list(string) = []", "transpose_a: bool = false",
+      "transpose_b: bool = false", "leakyrelu_alpha: float = 0.2"};
+  Register(kFusedMatMul, {"a: T", "b: T", "args: num_args * T"}, matmul_attrs, UnknownShape, status);
   const std::vector<const char*> conv_attrs = {
       "num_args: int >= 0", "strides: list(int)", "padding: {'SAME', 'VALID', 'EXPLICIT'}",
       "explicit_paddings: list(int) = []", "data_format: {'NHWC'} = 'NHWC'",
       "dilations: list(int) = [1, 1, 1, 1]", "fused_ops: list(string) = []",
       "epsilon: float = 0.0001", "leakyrelu_alpha: float = 0.2"};
-  for (const char* conv : {kFusedConv2D, kFusedDepthwiseConv2D}) {
-    if (TF_GetCode(status) != TF_OK) return;
+  for (const char* conv : {kFusedConv2D, kFusedDepthwiseConv2D})
     Register(conv, {"input: T", "filter: T", "args: num_args * T"}, conv_attrs, UnknownShape, status);
-  }
-  if (TF_GetCode(status) != TF_OK) return;
   Register(kLayerNorm, {"x: T", "gamma: T", "beta: T", "epsilon: T"}, {}, SameShapeAsInput, status);
   // The activations with no TF op of their own (activations.h).
-  for (const Activation& activation : Activations()) {
-    if (TF_GetCode(status) != TF_OK) return;
+  for (const Activation& activation : Activations())
     if (activation.op[0] == '_') Register(activation.op, {"x: T"}, {}, SameShapeAsInput, status);
-  }
+
+  // INT8 (quantization.h): the float ops' attrs plus the quantized types and
+  // the output's requantization.
+  Define({kQuantize, {"x: float"}, {"y: T", "scale: float", "zero_point: int32"},
+          {"T: {uint8, int8}", "mode: {'dynamic', 'static'} = 'dynamic'", "static_scale: float = 1.0",
+           "static_zero_point: int = 0"},
+          QuantizedShape},
+         status);
+  Define({kDequantize, {"x: T", "scale: float", "zero_point: int32"}, {"y: float"},
+          {"T: {uint8, int8}"}, SameShapeAsInput},
+         status);
+  const std::vector<const char*> quantized_attrs = {
+      "Tin: {uint8, int8}", "Tout: {float, uint8, int8} = DT_FLOAT", "out_scale: float = 1.0",
+      "out_zero_point: int = 0"};
+  const auto with_quantized = [&](std::vector<const char*> attrs) {
+    attrs.insert(attrs.end(), quantized_attrs.begin(), quantized_attrs.end());
+    return attrs;
+  };
+  Define({kQuantizedMatMul,
+          {"a: Tin", "b: int8", "a_scale: float", "a_zero_point: int32", "b_scales: float",
+           "args: num_args * float"},
+          {"y: Tout"}, with_quantized(matmul_attrs), UnknownShape},
+         status);
+  for (const char* conv : {kQuantizedConv2D, kQuantizedDepthwiseConv2D})
+    Define({conv,
+            {"input: Tin", "filter: int8", "input_scale: float", "input_zero_point: int32",
+             "filter_scales: float", "args: num_args * float"},
+            {"y: Tout"}, with_quantized(conv_attrs), UnknownShape},
+           status);
 }
 
 }  // namespace int8flow::kernels

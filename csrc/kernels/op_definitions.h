@@ -25,6 +25,23 @@ inline constexpr char kFusedDepthwiseConv2D[] = "_QcpuFusedDepthwiseConv2dNative
 // dim, gamma and beta holding that dim's size of values, epsilon a scalar.
 inline constexpr char kLayerNorm[] = "_QcpuLayerNorm";
 
+// INT8. A quantized tensor q stands for scale * (q - zero_point).
+// _QcpuQuantize(x) -> (y: u8/s8, scale, zero_point): with mode "dynamic",
+//   the range is x's own, found per call (u8 asymmetric, s8 symmetric); with
+//   "static", static_scale and static_zero_point.
+// _QcpuDequantize(x, scale, zero_point) -> float.
+inline constexpr char kQuantize[] = "_QcpuQuantize";
+inline constexpr char kDequantize[] = "_QcpuDequantize";
+// _QcpuQuantizedMatMul(a, b, a_scale, a_zero_point, b_scales, args...) and
+// the convolutions (input, filter, input_scale, input_zero_point,
+// filter_scales, args...): activations u8 or s8 with a scalar scale and zero
+// point, weights s8 symmetric with one scale per output channel (or one for
+// all), then the float op's `fused_ops` on the float result. Tout float
+// gives that result; u8/s8 requantizes it with out_scale, out_zero_point.
+inline constexpr char kQuantizedMatMul[] = "_QcpuQuantizedMatMul";
+inline constexpr char kQuantizedConv2D[] = "_QcpuQuantizedConv2D";
+inline constexpr char kQuantizedDepthwiseConv2D[] = "_QcpuQuantizedDepthwiseConv2dNative";
+
 void RegisterOpDefinitions(TF_Status* status);
 
 // TF's oneDNN layout pass (on unless TF_ENABLE_ONEDNN_OPTS=0) rewrites

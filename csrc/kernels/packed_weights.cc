@@ -1,36 +1,69 @@
 #include "kernels/packed_weights.h"
 
+#include <cstdlib>
+
 namespace int8flow::kernels {
 
-dnnl::memory PackedWeights::Get(OwnedTensor weights, const std::vector<float>& scale,
-                                const dnnl::memory::desc& user, const dnnl::memory::desc& packed) {
+std::shared_ptr<const PackedWeights::Entry> PackedWeights::Find(
+    OwnedTensor weights, const std::vector<float>& scale, bool seven_bits,
+    const dnnl::memory::desc& user, const dnnl::memory::desc& packed) {
   {
     std::lock_guard<std::mutex> lock(mutex_);
     if (entry_ && TF_TensorData(entry_->source.get()) == TF_TensorData(weights.get()) &&
         entry_->user == user && entry_->layout == packed && entry_->scale == scale)
-      return entry_->packed;  // a dnnl::memory shares its buffer: safe past a repack
+      return entry_;  // a dnnl::memory shares its buffer: safe past a repack
   }
   auto entry = std::make_shared<Entry>();
   entry->scale = scale;
   entry->user = user;
   entry->layout = packed;
   entry->packed = dnnl::memory(packed, Engine());
-  const float* source = Data<float>(weights.get());
-  std::vector<float> scaled;
-  if (!scale.empty()) {
-    const size_t count = TF_TensorElementCount(weights.get());
-    scaled.resize(count);
-    for (size_t i = 0; i < count; ++i) scaled[i] = source[i] * scale[i % scale.size()];
-    source = scaled.data();
+  const size_t count = TF_TensorElementCount(weights.get());
+  const bool int8 = TF_TensorType(weights.get()) == TF_INT8;
+  std::vector<float> by = scale;
+  if (seven_bits) {
+    const int8_t* w = Data<int8_t>(weights.get());
+    bool wide = false;
+    for (size_t i = 0; i < count && !wide; ++i) wide = std::abs(w[i]) > 63;
+    entry->factor = wide ? 0.5f : 1.f;
+    by = wide ? std::vector<float>{0.5f} : std::vector<float>{};
   }
-  dnnl::memory from(user, Engine(), const_cast<float*>(source));
+  dnnl::memory::desc from_desc = user;
+  void* source = TF_TensorData(weights.get());
+  std::vector<float> scaled;
+  if (!by.empty()) {
+    // Scaled in float, whatever the weights' type: the reorder into the
+    // packed type rounds once (half to even).
+    scaled.resize(count);
+    for (size_t i = 0; i < count; ++i) {
+      const float w = int8 ? static_cast<const int8_t*>(source)[i] : static_cast<const float*>(source)[i];
+      scaled[i] = w * by[i % by.size()];
+    }
+    source = scaled.data();
+    from_desc = dnnl::memory::desc(user.get_dims(), dnnl::memory::data_type::f32, user.get_strides());
+  }
+  dnnl::memory from(from_desc, Engine(), source);
   thread_local dnnl::stream stream(Engine());
   dnnl::reorder(from, entry->packed).execute(stream, from, entry->packed);
   stream.wait();
   entry->source = std::move(weights);
   std::lock_guard<std::mutex> lock(mutex_);
   entry_ = entry;
-  return entry->packed;
+  return entry;
+}
+
+dnnl::memory PackedWeights::Get(OwnedTensor weights, const std::vector<float>& scale,
+                                const dnnl::memory::desc& user, const dnnl::memory::desc& packed) {
+  return Find(std::move(weights), scale, false, user, packed)->packed;
+}
+
+std::pair<dnnl::memory, float> PackedWeights::GetInt8(OwnedTensor weights, bool seven_bits,
+                                                      const dnnl::memory::desc& user,
+                                                      const dnnl::memory::desc& packed) {
+  // The cache key records the request; the entry, what was applied.
+  const auto entry = Find(std::move(weights), seven_bits ? std::vector<float>{0.5f} : std::vector<float>{},
+                          seven_bits, user, packed);
+  return {entry->packed, entry->factor};
 }
 
 }  // namespace int8flow::kernels

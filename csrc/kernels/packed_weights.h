@@ -11,6 +11,7 @@
 
 #include <memory>
 #include <mutex>
+#include <utility>
 #include <vector>
 
 #include "kernels/onednn_util.h"
@@ -19,20 +20,30 @@ namespace int8flow::kernels {
 
 class PackedWeights {
  public:
-  // `weights` read through `user` (TF's layout, as strides), in `packed`
+  // f32 `weights` read through `user` (TF's layout, as strides), in `packed`
   // (the primitive's weights_desc()), each element multiplied by
   // scale[i % scale.size()] when `scale` is set: the output channel is the
   // innermost dim of TF's filters.
   dnnl::memory Get(OwnedTensor weights, const std::vector<float>& scale,
                    const dnnl::memory::desc& user, const dnnl::memory::desc& packed);
+  // s8 `weights`, likewise. With `seven_bits` (a CPU without VNNI, where a
+  // u8·s8 pair can saturate) they are packed halved unless they already fit
+  // in 7 bits. Returns the packed memory and the factor applied: 0.5 or 1.
+  std::pair<dnnl::memory, float> GetInt8(OwnedTensor weights, bool seven_bits,
+                                         const dnnl::memory::desc& user,
+                                         const dnnl::memory::desc& packed);
 
  private:
   struct Entry {
     OwnedTensor source;
-    std::vector<float> scale;
+    std::vector<float> scale;  // as asked for
+    float factor = 1.f;        // GetInt8's, as applied
     dnnl::memory::desc user, layout;
     dnnl::memory packed;
   };
+  std::shared_ptr<const Entry> Find(OwnedTensor weights, const std::vector<float>& scale,
+                                    bool seven_bits, const dnnl::memory::desc& user,
+                                    const dnnl::memory::desc& packed);
   std::mutex mutex_;
   std::shared_ptr<const Entry> entry_;
 };

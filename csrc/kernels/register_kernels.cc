@@ -13,6 +13,7 @@
 #include "kernels/op_definitions.h"
 #include "kernels/pad.h"
 #include "kernels/pooling.h"
+#include "kernels/quantize.h"
 #include "kernels/reduction.h"
 #include "kernels/space_batch.h"
 #include "runtime/runtime.h"
@@ -31,7 +32,7 @@ void InitKernels(const char* device_type, TF_Status* status) {
                     &RegisterPadKernels, &RegisterPoolingKernels, &RegisterReductionKernels,
                     &RegisterBatchMatMulKernels, &RegisterIndexingKernels,
                     &RegisterLayerNormKernels, &RegisterBatchNormKernels,
-                    &RegisterSpaceBatchKernels}) {
+                    &RegisterSpaceBatchKernels, &RegisterQuantizeKernels}) {
     step(device_type, status);
     if (TF_GetCode(status) != TF_OK) return;
   }

@@ -1,0 +1,80 @@
+// The INT8 side of a quantized MatMul or convolution node
+// (_QcpuQuantizedMatMul, _QcpuQuantizedConv2D, ...): which of its inputs hold
+// the scales and zero points, and how they reach oneDNN. The float kernels
+// hold one too, disabled, so one kernel class serves both precisions.
+//
+// oneDNN v3 takes every scale and zero point as a runtime argument, so one
+// primitive per shape serves all calls whatever the dynamic ranges:
+//   y_f32 = src_scale * weight_scale[c] * sum((src - src_zp) * w) + bias[c],
+//   then the fused post-ops, then, for an int8 output, y / out_scale + out_zp.
+#pragma once
+
+#include <cstdint>
+#include <unordered_map>
+#include <vector>
+
+#include "kernels/kernel_registration.h"
+#include "kernels/packed_weights.h"
+#include "oneapi/dnnl/dnnl.hpp"
+
+namespace int8flow::kernels {
+
+// Whether the CPU oneDNN runs on has VNNI (or AMX): u8·s8 products summed in
+// int32 by one instruction. Without it oneDNN's u8·s8 code uses vpmaddubsw,
+// whose int16 sums of two products saturate past 32767.
+bool CpuHasVnni();
+
+class QuantizedOperands {
+ public:
+  // Enabled when the node has the quantized ops' "Tin" attr.
+  explicit QuantizedOperands(TF_OpKernelConstruction* ctx);
+
+  bool enabled() const { return enabled_; }
+  // Inputs after the two operands: the activations' scale and zero point,
+  // and the weights' scales.
+  int num_inputs() const { return enabled_ ? 3 : 0; }
+  dnnl::memory::data_type src_type() const { return src_type_; }
+  dnnl::memory::data_type weights_type() const;
+  dnnl::memory::data_type dst_type() const { return dst_type_; }
+  TF_DataType out_dtype() const;
+
+  // Scale and zero-point masks; `weights_mask`: oneDNN's mask selecting the
+  // output-channel dim of the weights.
+  void Configure(dnnl::primitive_attr& attr, int weights_mask) const;
+
+  // One call's values.
+  struct Values {
+    float src_scale = 1.f;
+    int32_t src_zero_point = 0;
+    std::vector<float> weight_scales;
+    float dst_scale = 1.f;
+    int32_t dst_zero_point = 0;
+  };
+  // Reads the inputs `first`, `first + 1`, `first + 2`. A folded per-channel
+  // `channel_scale` (a BatchNorm's) multiplies the weights' scales.
+  Values Read(const KernelContext& ctx, int first, int64_t channels,
+              const std::vector<float>& channel_scale) const;
+  // The weights packed for the node's primitive, from `cache`: a float op's
+  // with `float_scale` folded in; a quantized op's s8 ones at 7 bits where
+  // the CPU needs it (PackedWeights::GetInt8), undone in `values`.
+  dnnl::memory PackWeights(PackedWeights& cache, OwnedTensor weights,
+                           const std::vector<float>& float_scale, const dnnl::memory::desc& user,
+                           const dnnl::memory::desc& packed, Values& values) const;
+  // Adds the runtime scale and zero-point arguments; they point into
+  // `values`, which must outlive the execution.
+  void AddArgs(Values& values, std::unordered_map<int, dnnl::memory>& args) const;
+  // Fills `out` with what an all-zero result with no post-ops becomes.
+  void FillZero(TF_Tensor* out) const;
+
+ private:
+  bool enabled_ = false;
+  dnnl::memory::data_type src_type_ = dnnl::memory::data_type::f32;
+  dnnl::memory::data_type dst_type_ = dnnl::memory::data_type::f32;
+  float out_scale_ = 1.f;
+  int32_t out_zero_point_ = 0;
+};
+
+// TF's dtype for a oneDNN data type of ours (f32, u8, s8).
+TF_DataType TfDtype(dnnl::memory::data_type type);
+
+}  // namespace int8flow::kernels

@@ -1,0 +1,155 @@
+// Float <-> u8/s8 conversion, in vectorized OpenMP loops: memory-bound
+// element-wise work that needs no oneDNN primitive.
+//
+// Rounding and non-finite values, the same in every mode:
+//   q = clamp(round_half_even(x / scale) + zero_point, qmin, qmax),
+//   NaN becomes the zero point (0.0), +-Inf the end of the range. A dynamic
+//   range is the finite values' [min, max], widened to hold 0 so that 0.0 is
+//   exact: u8 maps it onto [0, 255] with a zero point, s8 onto [-127, 127]
+//   symmetrically (zero point 0). An all-zero, all-NaN or empty tensor gets
+//   scale 1.
+#include "kernels/quantize.h"
+
+#include <algorithm>
+#include <cfloat>
+#include <cmath>
+#include <cstdint>
+
+#include "kernels/onednn_util.h"
+#include "kernels/op_definitions.h"
+
+namespace int8flow::kernels {
+namespace {
+
+// Below this many elements one thread is faster than waking a team.
+constexpr int64_t kParallelElements = 1 << 16;
+
+struct Range {
+  float min, max;
+};
+
+// The finite values' range, with 0 in it.
+Range FiniteRange(const float* x, int64_t n) {
+  float lo = 0.f, hi = 0.f;
+#pragma omp parallel for simd reduction(min : lo) reduction(max : hi) if (n > kParallelElements)
+  for (int64_t i = 0; i < n; ++i) {
+    const float v = x[i];
+    const bool finite = v >= -FLT_MAX && v <= FLT_MAX;  // false for NaN and +-Inf
+    lo = finite && v < lo ? v : lo;
+    hi = finite && v > hi ? v : hi;
+  }
+  return {lo, hi};
+}
+
+template <class Q>
+void QuantizeValues(const float* x, int64_t n, float scale, int32_t zero_point, Q* q) {
+  constexpr float qmin = std::is_signed_v<Q> ? -128.f : 0.f;
+  constexpr float qmax = std::is_signed_v<Q> ? 127.f : 255.f;
+  const float zp = static_cast<float>(zero_point);
+#pragma omp parallel for simd if (n > kParallelElements)
+  for (int64_t i = 0; i < n; ++i) {
+    const float v = x[i];
+    float r = v == v ? std::nearbyint(v / scale) + zp : zp;
+    r = r < qmin ? qmin : (r > qmax ? qmax : r);
+    q[i] = static_cast<Q>(r);
+  }
+}
+
+template <class Q>
+void DequantizeValues(const Q* q, int64_t n, float scale, int32_t zero_point, float* y) {
+#pragma omp parallel for simd if (n > kParallelElements)
+  for (int64_t i = 0; i < n; ++i) y[i] = static_cast<float>(static_cast<int32_t>(q[i]) - zero_point) * scale;
+}
+
+bool IsUint8(TF_DataType dtype) { return dtype == TF_UINT8; }
+
+class QuantizeKernel {
+ public:
+  explicit QuantizeKernel(TF_OpKernelConstruction* ctx)
+      : dtype_(GetTypeAttr(ctx, "T")),
+        dynamic_(GetStringAttr(ctx, "mode") == "dynamic"),
+        static_scale_(GetFloatAttr(ctx, "static_scale")),
+        static_zero_point_(GetIntAttr(ctx, "static_zero_point")) {
+    Require(dtype_ == TF_UINT8 || dtype_ == TF_INT8, "T must be uint8 or int8");
+    if (dynamic_) return;
+    Require(std::isfinite(static_scale_) && static_scale_ > 0,
+            "static_scale must be finite and > 0, got " + std::to_string(static_scale_));
+    const bool u8 = IsUint8(dtype_);
+    Require(static_zero_point_ >= (u8 ? 0 : -128) && static_zero_point_ <= (u8 ? 255 : 127),
+            "static_zero_point " + std::to_string(static_zero_point_) + " is outside T's range");
+  }
+
+  void Compute(KernelContext& ctx) {
+    OwnedTensor x = ctx.input(0);
+    const auto shape = Shape(x.get());
+    const int64_t n = static_cast<int64_t>(TF_TensorElementCount(x.get()));
+    const float* values = Data<float>(x.get());
+    float scale = static_scale_;
+    int32_t zero_point = static_cast<int32_t>(static_zero_point_);
+    if (dynamic_) DynamicParameters(values, n, scale, zero_point);
+    OwnedTensor y = ctx.allocate_output(0, shape, dtype_);
+    if (IsUint8(dtype_))
+      QuantizeValues(values, n, scale, zero_point, Data<uint8_t>(y.get()));
+    else
+      QuantizeValues(values, n, scale, zero_point, Data<int8_t>(y.get()));
+    *Data<float>(ctx.allocate_output(1, {}, TF_FLOAT).get()) = scale;
+    *Data<int32_t>(ctx.allocate_output(2, {}, TF_INT32).get()) = zero_point;
+  }
+
+ private:
+  void DynamicParameters(const float* x, int64_t n, float& scale, int32_t& zero_point) const {
+    const Range r = FiniteRange(x, n);
+    if (IsUint8(dtype_)) {
+      scale = (r.max - r.min) / 255.f;
+      zero_point = scale > 0 ? static_cast<int32_t>(std::nearbyint(-r.min / scale)) : 0;
+      zero_point = std::clamp(zero_point, 0, 255);
+    } else {
+      scale = std::max(r.max, -r.min) / 127.f;
+      zero_point = 0;
+    }
+    // A range too small to divide by (all zeros, or denormals) has no scale.
+    if (!(scale >= FLT_MIN)) scale = 1.f;
+  }
+
+  const TF_DataType dtype_;
+  const bool dynamic_;
+  const float static_scale_;
+  const int64_t static_zero_point_;
+};
+
+class DequantizeKernel {
+ public:
+  explicit DequantizeKernel(TF_OpKernelConstruction* ctx) : dtype_(GetTypeAttr(ctx, "T")) {}
+
+  void Compute(KernelContext& ctx) {
+    OwnedTensor x = ctx.input(0), scale_t = ctx.input(1), zero_point_t = ctx.input(2);
+    Require(TF_TensorElementCount(scale_t.get()) == 1 && TF_TensorElementCount(zero_point_t.get()) == 1,
+            "scale and zero_point must be single values, got shapes " +
+                ShapeString(Shape(scale_t.get())) + " and " + ShapeString(Shape(zero_point_t.get())));
+    const float scale = *Data<float>(scale_t.get());
+    const int32_t zero_point = *Data<int32_t>(zero_point_t.get());
+    Require(std::isfinite(scale), "scale must be finite, got " + std::to_string(scale));
+    const int64_t n = static_cast<int64_t>(TF_TensorElementCount(x.get()));
+    OwnedTensor y = ctx.allocate_output(0, Shape(x.get()), TF_FLOAT);
+    if (IsUint8(dtype_))
+      DequantizeValues(Data<uint8_t>(x.get()), n, scale, zero_point, Data<float>(y.get()));
+    else
+      DequantizeValues(Data<int8_t>(x.get()), n, scale, zero_point, Data<float>(y.get()));
+  }
+
+ private:
+  const TF_DataType dtype_;
+};
+
+}  // namespace
+
+void RegisterQuantizeKernels(const char* device_type, TF_Status* status) {
+  for (TF_DataType dtype : {TF_UINT8, TF_INT8}) {
+    RegisterKernel<QuantizeKernel>({kQuantize, {{"T", dtype}}}, device_type, status);
+    if (TF_GetCode(status) != TF_OK) return;
+    RegisterKernel<DequantizeKernel>({kDequantize, {{"T", dtype}}}, device_type, status);
+    if (TF_GetCode(status) != TF_OK) return;
+  }
+}
+
+}  // namespace int8flow::kernels
