@@ -10,20 +10,7 @@ namespace int8flow::kernels {
 
 using dnnl::memory;
 
-bool CpuHasVnni() {
-  switch (dnnl::get_effective_cpu_isa()) {
-    case dnnl::cpu_isa::avx2_vnni:
-    case dnnl::cpu_isa::avx2_vnni_2:
-    case dnnl::cpu_isa::avx512_core_vnni:
-    case dnnl::cpu_isa::avx512_core_bf16:
-    case dnnl::cpu_isa::avx512_core_fp16:
-    case dnnl::cpu_isa::avx512_core_amx:
-    case dnnl::cpu_isa::avx512_core_amx_fp16:
-      return true;
-    default:
-      return false;
-  }
-}
+bool CpuHasVnni() { return runtime::GetCpuFeatures().int8_path != "avx2"; }
 
 TF_DataType TfDtype(memory::data_type type) {
   switch (type) {

@@ -20,8 +20,9 @@
 namespace int8flow::kernels {
 
 // Whether the CPU oneDNN runs on has VNNI (or AMX): u8·s8 products summed in
-// int32 by one instruction. Without it oneDNN's u8·s8 code uses vpmaddubsw,
-// whose int16 sums of two products saturate past 32767.
+// int32 by one instruction (runtime::CpuFeatures::int8_path). Without it
+// oneDNN's u8·s8 code uses vpmaddubsw, whose int16 sums of two products
+// saturate past 32767.
 bool CpuHasVnni();
 
 class QuantizedOperands {

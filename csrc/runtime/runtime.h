@@ -132,6 +132,10 @@ struct CpuFeatures {
   std::string onednn_version;
   std::string onednn_isa;    // e.g. "avx2", "avx512_core_vnni", "avx512_core_amx"
   std::string onednn_error;  // why oneDNN could not be loaded
+  // How u8·s8 products are summed: "amx", "vnni" (one instruction into
+  // int32), or "avx2" (vpmaddubsw's int16 pairs, which can saturate: weights
+  // wider than 7 bits are packed halved, quantization.h); empty without oneDNN.
+  std::string int8_path;
 };
 INT8FLOW_EXPORT const CpuFeatures& GetCpuFeatures();
 

@@ -74,7 +74,23 @@ void QueryOneDnn(CpuFeatures& cpu) {
     cpu.onednn_error = "oneDNN " + cpu.onednn_version + " found, int8flow needs 3.x";
     return;
   }
-  cpu.onednn_isa = OneDnnIsaName(isa_fn());
+  const dnnl_cpu_isa_t isa = isa_fn();
+  cpu.onednn_isa = OneDnnIsaName(isa);
+  switch (isa) {
+    case dnnl_cpu_isa_avx512_core_amx:
+    case dnnl_cpu_isa_avx512_core_amx_fp16:
+      cpu.int8_path = "amx";
+      break;
+    case dnnl_cpu_isa_avx2_vnni:
+    case dnnl_cpu_isa_avx2_vnni_2:
+    case dnnl_cpu_isa_avx512_core_vnni:
+    case dnnl_cpu_isa_avx512_core_bf16:
+    case dnnl_cpu_isa_avx512_core_fp16:
+      cpu.int8_path = "vnni";
+      break;
+    default:
+      cpu.int8_path = "avx2";
+  }
 }
 
 CpuFeatures DetectCpu() {

@@ -67,5 +67,6 @@ def reset_stats() -> None:
 
 
 def cpu_features() -> dict[str, Any]:
-    """CPU model, usable cores, ISA flags, and the oneDNN version and ISA it will use."""
+    """CPU model, usable cores, ISA flags, the oneDNN version and ISA it will use, and
+    `int8_path`: "amx", "vnni", or "avx2" (no VNNI: weights wider than 7 bits run halved)."""
     return _native.cpu_features()

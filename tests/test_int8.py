@@ -1,0 +1,122 @@
+"""INT8 kernels: each op against a float reference on the same quantized inputs
+within the bound int8_checks.py derives, on this CPU's oneDNN path and on the
+AVX2 path (no VNNI: vpmaddubsw, whose saturation the kernels must avoid);
+bad input gives TF errors; profiles tag the kernels int8."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import SUBPROCESS_TIMEOUT, clean_env, run_python
+
+CHECKS = Path(__file__).parent / "int8_checks.py"
+
+
+def run_checks(tmp: Path, **env: str) -> dict:
+    out = tmp / "int8.json"
+    result = subprocess.run([sys.executable, str(CHECKS), str(out)], env=clean_env(**env),
+                            capture_output=True, text=True, timeout=SUBPROCESS_TIMEOUT)
+    assert result.returncode == 0, result.stderr[-4000:]
+    return json.loads(out.read_text())
+
+
+@pytest.mark.parametrize("isa", ["native", "AVX2"])
+def test_int8_ops_within_bound(installed: Path, tmp_path: Path, isa: str) -> None:
+    # ONEDNN_MAX_CPU_ISA=AVX2 makes oneDNN use its non-VNNI u8·s8 code here too.
+    checks = run_checks(tmp_path, **({"ONEDNN_MAX_CPU_ISA": "AVX2"} if isa == "AVX2" else {}))
+    if isa == "AVX2":
+        assert checks["isa"] == "avx2" and checks["seven_bit_cpu"], checks["isa"]
+    results = checks["results"]
+    assert len(results) >= 70, len(results)
+    for group in ["QuantizedMatMul", "QuantizedConv2D", "QuantizedDepthwiseConv2D", "Quantize"]:
+        assert any(r["name"].startswith(group) for r in results), group
+    off_device = [(r["name"], r["device"]) for r in results if not r["device"].endswith("QCPU:0")]
+    assert not off_device, off_device
+    failed = [(r["name"], r["max_err"]) for r in results if not r["ok"]]
+    assert not failed, failed
+
+
+BAD_INPUT = """
+    import numpy as np, tensorflow as tf
+    from int8flow import ops
+    a = np.full((2, 8), 200, np.uint8)
+    w = np.ones((8, 4), np.int8)
+    cases = {
+        "scales length": lambda: ops.quantized_matmul(a, w, 0.1, 3, np.ones(3, np.float32)),
+        "activation scale 0": lambda: ops.quantized_matmul(a, w, 0.0, 3, np.ones(4, np.float32)),
+        "activation scale vector": lambda: ops.quantized_matmul(a, w, [0.1, 0.2], 3, np.ones(4, np.float32)),
+        "zero point range": lambda: ops.quantized_matmul(a, w, 0.1, 300, np.ones(4, np.float32)),
+        "negative weight scale": lambda: ops.quantized_matmul(a, w, 0.1, 3, -np.ones(4, np.float32)),
+        "inner dims": lambda: ops.quantized_matmul(a, np.ones((7, 4), np.int8), 0.1, 3, np.ones(4, np.float32)),
+        "float activations": lambda: ops.quantized_matmul(a.astype(np.float32), w, 0.1, 3, np.ones(4, np.float32)),
+        "out zero point": lambda: ops.quantized_matmul(a, w, 0.1, 3, np.ones(4, np.float32),
+                                                       out_dtype="uint8", out_zero_point=-1),
+        "conv scales length": lambda: ops.quantized_conv2d(np.zeros((1, 4, 4, 3), np.uint8),
+                                                           np.ones((3, 3, 3, 5), np.int8), 0.1, 0,
+                                                           np.ones(4, np.float32)),
+        "conv channels": lambda: ops.quantized_conv2d(np.zeros((1, 4, 4, 3), np.uint8),
+                                                      np.ones((3, 3, 2, 5), np.int8), 0.1, 0,
+                                                      np.ones(5, np.float32)),
+        "static scale 0": lambda: ops.quantize(np.ones(3, np.float32), "uint8", 0.0),
+        "static zero point": lambda: ops.quantize(np.ones(3, np.float32), "int8", 0.1, 200),
+        "dequantize scale shape": lambda: ops.dequantize(np.ones(3, np.uint8), [1.0, 2.0], 0),
+    }
+    for name, case in cases.items():
+        try:
+            case()
+            print(name, "NO ERROR")
+        except (tf.errors.InvalidArgumentError, TypeError, ValueError) as e:
+            print(name, "|", type(e).__name__, "|", str(e).splitlines()[0].split("}} ")[-1])
+"""
+
+
+def test_bad_input_gives_tf_errors(installed: Path) -> None:
+    result = run_python(BAD_INPUT)
+    assert result.returncode == 0, result.stderr[-3000:]
+    lines = dict(line.split(" | ", 1) for line in result.stdout.splitlines() if " | " in line)
+    assert len(lines) == 13 and "NO ERROR" not in result.stdout, result.stdout
+    expected = {"scales length": "one per output channel (4)", "activation scale 0": "must be finite and > 0",
+                "activation scale vector": "must be a single float", "zero point range": "outside",
+                "negative weight scale": ">= 0", "inner dims": "Matrix size-incompatible",
+                "float activations": "float32", "out zero point": "out_zero_point",
+                "conv scales length": "one per output channel (5)", "conv channels": "evenly divisible",
+                "static scale 0": "static_scale must be finite and > 0",
+                "static zero point": "outside T's range", "dequantize scale shape": "single values"}
+    for name, fragment in expected.items():
+        assert fragment in lines[name], (name, lines[name])
+
+
+def test_profile_tags_int8_kernels(installed: Path, tmp_path: Path) -> None:
+    code = f"""
+        import glob, numpy as np, tensorflow as tf
+        from tensorflow.tsl.profiler.protobuf import xplane_pb2
+        from int8flow import ops
+        x = np.random.default_rng(0).standard_normal((1, 8, 8, 16)).astype(np.float32)
+        w, s = ops.quantize_weights(np.random.default_rng(1).standard_normal((3, 3, 16, 8)))
+        @tf.function
+        def f(x):
+            q, sx, zx = ops.quantize(x)
+            return ops.quantized_conv2d(q, w, sx, zx, s, activation="relu")
+        f(x)
+        with tf.profiler.experimental.Profile({str(tmp_path)!r}):
+            f(x)
+        (path,) = glob.glob({str(tmp_path)!r} + "/**/*.xplane.pb", recursive=True)
+        space = xplane_pb2.XSpace(); space.ParseFromString(open(path, "rb").read())
+        (plane,) = [p for p in space.planes if "QCPU" in p.name]
+        names = {{k: m.name for k, m in plane.stat_metadata.items()}}
+        for line in plane.lines:
+            for e in line.events:
+                stats = {{names[s.metadata_id]: s.str_value for s in e.stats}}
+                print(plane.event_metadata[e.metadata_id].display_name, stats.get("precision"),
+                      stats.get("onednn_impl"))
+    """
+    result = run_python(code)
+    assert result.returncode == 0, result.stderr[-3000:]
+    rows = [line.split() for line in result.stdout.splitlines()]
+    conv = [r for r in rows if r[0] == "_QcpuQuantizedConv2D"]
+    assert len(conv) == 1 and conv[0][1] == "int8" and conv[0][2] not in ("None", ""), result.stdout
+    assert any(r[0] == "_QcpuQuantize" for r in rows), result.stdout
