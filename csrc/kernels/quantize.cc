@@ -14,6 +14,9 @@
 #include <cfloat>
 #include <cmath>
 #include <cstdint>
+#include <vector>
+
+#include <omp.h>
 
 #include "kernels/onednn_util.h"
 #include "kernels/op_definitions.h"
@@ -24,41 +27,84 @@ namespace {
 // Below this many elements one thread is faster than waking a team.
 constexpr int64_t kParallelElements = 1 << 16;
 
+// Runs body(begin, end) over [0, n): on this thread when small, else split
+// evenly over the OpenMP team. The loops themselves stay outside OpenMP so
+// that their vector clones (below) are the code that runs.
+template <class Body>
+void ForChunks(int64_t n, Body body) {
+  if (n <= kParallelElements) return body(0, n, 0);
+#pragma omp parallel
+  {
+    const int64_t t = omp_get_thread_num(), teams = omp_get_num_threads();
+    body(n * t / teams, n * (t + 1) / teams, static_cast<int>(t));
+  }
+}
+
+// Each loop is compiled for AVX-512, AVX2 and baseline x86-64, picked at
+// load time: memory-bound, it still runs at full vector width.
+#define INT8FLOW_VECTOR_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+
 struct Range {
-  float min, max;
+  float min = 0.f, max = 0.f;
 };
 
 // The finite values' range, with 0 in it.
-Range FiniteRange(const float* x, int64_t n) {
+INT8FLOW_VECTOR_CLONES Range FiniteRangeOf(const float* x, int64_t n) {
   float lo = 0.f, hi = 0.f;
-#pragma omp parallel for simd reduction(min : lo) reduction(max : hi) if (n > kParallelElements)
+#pragma omp simd reduction(min : lo) reduction(max : hi)
   for (int64_t i = 0; i < n; ++i) {
     const float v = x[i];
-    const bool finite = v >= -FLT_MAX && v <= FLT_MAX;  // false for NaN and +-Inf
-    lo = finite && v < lo ? v : lo;
-    hi = finite && v > hi ? v : hi;
+    // NaN and +-Inf count as 0, which the range holds anyway.
+    const float finite = (v >= -FLT_MAX) & (v <= FLT_MAX) ? v : 0.f;
+    lo = std::min(lo, finite);
+    hi = std::max(hi, finite);
   }
   return {lo, hi};
 }
 
+Range FiniteRange(const float* x, int64_t n) {
+  std::vector<Range> parts(omp_get_max_threads());
+  ForChunks(n, [&](int64_t begin, int64_t end, int part) { parts[part] = FiniteRangeOf(x + begin, end - begin); });
+  Range all;
+  for (const Range& r : parts) all = {std::min(all.min, r.min), std::max(all.max, r.max)};
+  return all;
+}
+
 template <class Q>
-void QuantizeValues(const float* x, int64_t n, float scale, int32_t zero_point, Q* q) {
+INT8FLOW_VECTOR_CLONES void QuantizeRange(const float* x, int64_t n, float scale, int32_t zero_point, Q* q) {
   constexpr float qmin = std::is_signed_v<Q> ? -128.f : 0.f;
   constexpr float qmax = std::is_signed_v<Q> ? 127.f : 255.f;
   const float zp = static_cast<float>(zero_point);
-#pragma omp parallel for simd if (n > kParallelElements)
+  // Adding and subtracting 1.5 * 2^23 rounds half to even (the FP default
+  // mode) for |v| < 2^22, as nearbyint does, but vectorizes: clamp first.
+  constexpr float kRound = 12582912.f;
+  const float lo = qmin - zp - 1.f, hi = qmax - zp + 1.f;
   for (int64_t i = 0; i < n; ++i) {
-    const float v = x[i];
-    float r = v == v ? std::nearbyint(v / scale) + zp : zp;
+    const float v = x[i] / scale;
+    float r = v < lo ? lo : (v > hi ? hi : v);
+    r = v == v ? (r + kRound) - kRound + zp : zp;  // NaN: the zero point
     r = r < qmin ? qmin : (r > qmax ? qmax : r);
-    q[i] = static_cast<Q>(r);
+    q[i] = static_cast<Q>(static_cast<int32_t>(r));
   }
 }
 
 template <class Q>
-void DequantizeValues(const Q* q, int64_t n, float scale, int32_t zero_point, float* y) {
-#pragma omp parallel for simd if (n > kParallelElements)
+void QuantizeValues(const float* x, int64_t n, float scale, int32_t zero_point, Q* q) {
+  ForChunks(n, [&](int64_t begin, int64_t end, int) {
+    QuantizeRange(x + begin, end - begin, scale, zero_point, q + begin);
+  });
+}
+
+template <class Q>
+INT8FLOW_VECTOR_CLONES void DequantizeRange(const Q* q, int64_t n, float scale, int32_t zero_point, float* y) {
   for (int64_t i = 0; i < n; ++i) y[i] = static_cast<float>(static_cast<int32_t>(q[i]) - zero_point) * scale;
+}
+
+template <class Q>
+void DequantizeValues(const Q* q, int64_t n, float scale, int32_t zero_point, float* y) {
+  ForChunks(n, [&](int64_t begin, int64_t end, int) {
+    DequantizeRange(q + begin, end - begin, scale, zero_point, y + begin);
+  });
 }
 
 bool IsUint8(TF_DataType dtype) { return dtype == TF_UINT8; }

@@ -204,6 +204,9 @@ def parse(argv: list[str] | None) -> Settings:
 
 
 def main(argv: list[str] | None = None) -> int:
+    if "--layers" in (sys.argv[1:] if argv is None else argv):
+        from int8flow.bench.layers import main as layers
+        return layers(argv)
     s = parse(argv)
     (s.out / "logs").mkdir(parents=True, exist_ok=True)
     steps_per_group = len(s.variants) * (2 + s.rounds + (s.load_threads > 0))

@@ -1,0 +1,192 @@
+"""`int8flow bench --layers`: INT8 against FP32, layer by layer, in one process.
+
+Real conv/matmul shapes of ResNet50, MobileNetV2 and a BERT-base encoder
+(seq 128). For each layer and batch four columns are timed interleaved, round
+after round, so drift hits them alike:
+- `int8`: int8flow on QCPU: per-call dynamic u8 quantization of the float input,
+  then the quantized op on pre-packed per-channel s8 weights, float output;
+- `f32`: int8flow's oneDNN FP32 kernel on QCPU;
+- `tf_f32`: stock TF's CPU op (its own oneDNN);
+- `tf_int8`: stock TF's quantized op on CPU (QuantizedMatMulWithBiasAndDequantize,
+  QuantizedConv2D, QuantizedDepthwiseConv2D), input quantization included.
+Times are medians of `rounds` rounds; GOPS = 2·MACs / time.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+COLUMNS = ["int8", "f32", "tf_f32", "tf_int8"]
+
+
+@dataclass
+class Layer:
+    model: str
+    name: str
+    kind: str  # "matmul", "conv" or "depthwise"
+    shape: tuple  # matmul: (rows per batch item, K, N); conv: (H, W, C, kernel, out/multiplier, stride)
+
+    def macs(self, batch: int) -> int:
+        if self.kind == "matmul":
+            rows, k, n = self.shape
+            return batch * rows * k * n
+        h, w, c, kernel, out, stride = self.shape  # depthwise: `out` is the multiplier
+        return batch * -(-h // stride) * -(-w // stride) * c * out * kernel * kernel
+
+
+LAYERS = [
+    Layer("resnet50", "conv1 7x7/2 3->64", "conv", (224, 224, 3, 7, 64, 2)),
+    Layer("resnet50", "res2 1x1 64->256", "conv", (56, 56, 64, 1, 256, 1)),
+    Layer("resnet50", "res2 3x3 64->64", "conv", (56, 56, 64, 3, 64, 1)),
+    Layer("resnet50", "res3 3x3 128->128", "conv", (28, 28, 128, 3, 128, 1)),
+    Layer("resnet50", "res4 1x1 1024->256", "conv", (14, 14, 1024, 1, 256, 1)),
+    Layer("resnet50", "res4 3x3 256->256", "conv", (14, 14, 256, 3, 256, 1)),
+    Layer("resnet50", "res5 3x3 512->512", "conv", (7, 7, 512, 3, 512, 1)),
+    Layer("resnet50", "fc 2048->1000", "matmul", (1, 2048, 1000)),
+    Layer("mobilenetv2", "expand 1x1 32->192", "conv", (28, 28, 32, 1, 192, 1)),
+    Layer("mobilenetv2", "depthwise 3x3 192", "depthwise", (28, 28, 192, 3, 1, 1)),
+    Layer("mobilenetv2", "project 1x1 192->32", "conv", (28, 28, 192, 1, 32, 1)),
+    Layer("mobilenetv2", "last 1x1 320->1280", "conv", (7, 7, 320, 1, 1280, 1)),
+    Layer("bert-base", "QKV/out 768->768", "matmul", (128, 768, 768)),
+    Layer("bert-base", "FFN up 768->3072", "matmul", (128, 768, 3072)),
+    Layer("bert-base", "FFN down 3072->768", "matmul", (128, 3072, 768)),
+]
+
+
+def build(layer: Layer, batch: int) -> tuple[Any, dict[str, Callable[[Any], Any]]]:
+    """The input and one tf.function per column."""
+    import tensorflow as tf
+
+    from int8flow import ops
+
+    rng = np.random.default_rng(0)
+    if layer.kind == "matmul":
+        rows, k, n = layer.shape
+        x = rng.standard_normal((batch * rows, k)).astype(np.float32)
+        w = (rng.standard_normal((k, n)) / np.sqrt(k)).astype(np.float32)
+    else:
+        h, wd, c, kernel, out, stride = layer.shape
+        x = rng.standard_normal((batch, h, wd, c)).astype(np.float32)
+        w = (rng.standard_normal((kernel, kernel, c, out)) / np.sqrt(kernel * kernel * c)).astype(np.float32)
+    channels_last = w.reshape(*w.shape[:-2], -1) if layer.kind == "depthwise" else w
+    wq, ws = ops.quantize_weights(channels_last)
+    wq = wq.reshape(w.shape)
+    w_range = float(np.abs(w).max())
+    tf_wq = np.clip(np.round(w / w_range * 127), -127, 127).astype(np.int8)
+    stride = 1 if layer.kind == "matmul" else layer.shape[5]
+    strides = [1, stride, stride, 1]
+
+    def float_op(t: Any) -> Any:
+        if layer.kind == "matmul":
+            return tf.matmul(t, w)
+        if layer.kind == "depthwise":
+            return tf.nn.depthwise_conv2d(t, w, strides, "SAME")
+        return tf.nn.conv2d(t, w, strides, "SAME")
+
+    def int8flow_int8(t: Any) -> Any:
+        q, s, z = ops.quantize(t)
+        if layer.kind == "matmul":
+            return ops.quantized_matmul(q, wq, s, z, ws)
+        return ops.quantized_conv2d(q, wq, s, z, ws, strides=stride, depthwise=layer.kind == "depthwise")
+
+    def tf_int8(t: Any) -> Any:
+        q = tf.quantization.quantize(t, -4.0, 4.0, tf.quint8, mode="MIN_FIRST" if layer.kind == "matmul"
+                                     else "SCALED")
+        filt = tf.constant(tf_wq, tf.qint8)
+        common = dict(min_input=q.output_min, max_input=q.output_max, min_filter=-w_range,
+                      max_filter=w_range, strides=strides, padding="SAME")
+        if layer.kind == "matmul":
+            return tf.raw_ops.QuantizedMatMulWithBiasAndDequantize(
+                a=q.output, b=filt, bias=tf.zeros(w.shape[1]), min_a=q.output_min, max_a=q.output_max,
+                min_b=-w_range, max_b=w_range, min_freezed_output=-1.0, max_freezed_output=1.0,
+                Toutput=tf.float32, input_quant_mode="MIN_FIRST")
+        if layer.kind == "depthwise":
+            return tf.raw_ops.QuantizedDepthwiseConv2D(input=q.output, filter=filt, **common)[0]
+        return tf.raw_ops.QuantizedConv2D(input=q.output, filter=filt, **common)[0]
+
+    def on(device: str, fn: Callable[[Any], Any]) -> Callable[[Any], Any]:
+        @tf.function
+        def run(t: Any) -> Any:
+            with tf.device(device):
+                return fn(t)
+        return run
+
+    return tf.constant(x), {"int8": on("/device:QCPU:0", int8flow_int8), "f32": on("/device:QCPU:0", float_op),
+                            "tf_f32": on("/device:CPU:0", float_op), "tf_int8": on("/device:CPU:0", tf_int8)}
+
+
+def time_call(fn: Callable[[Any], Any], x: Any, min_seconds: float) -> float:
+    """Seconds per call, averaged over enough calls to last `min_seconds`."""
+    calls, start = 0, time.perf_counter()
+    while True:
+        fn(x)  # returns once the function has run: eager execution is synchronous
+        calls += 1
+        elapsed = time.perf_counter() - start
+        if elapsed >= min_seconds:
+            return elapsed / calls
+
+
+def run(batches: list[int], rounds: int, min_seconds: float, models: list[str]) -> list[dict[str, Any]]:
+    rows = []
+    for layer in [layer for layer in LAYERS if layer.model in models]:
+        for batch in batches:
+            x, fns = build(layer, batch)
+            usable = {}
+            for column, fn in fns.items():
+                try:
+                    for _ in range(2):
+                        fn(x)
+                    usable[column] = fn
+                except Exception as e:  # a peer op this TF build lacks: shown as n/a
+                    print(f"  {layer.model} {layer.name} b{batch} {column}: {type(e).__name__}: "
+                          f"{str(e).splitlines()[0][:120]}")
+            times: dict[str, list[float]] = {c: [] for c in usable}
+            for _ in range(rounds):
+                for column, fn in usable.items():
+                    times[column].append(time_call(fn, x, min_seconds))
+            ms = {c: float(np.median(t)) * 1e3 for c, t in times.items()}
+            gops = {c: 2 * layer.macs(batch) / (v * 1e-3) / 1e9 for c, v in ms.items()}
+            rows.append({"model": layer.model, "layer": layer.name, "batch": batch, "ms": ms, "gops": gops})
+            print(format_row(rows[-1]), flush=True)
+    return rows
+
+
+def format_row(r: dict[str, Any]) -> str:
+    ms, gops = r["ms"], r["gops"]
+    cells = [f"{gops[c]:7.1f}" if c in gops else "    n/a" for c in COLUMNS]
+    ratio = lambda a, b: f"{ms[b] / ms[a]:5.2f}x" if a in ms and b in ms else "  n/a"  # noqa: E731
+    return (f"{r['model']:<12} {r['layer']:<22} {r['batch']:>3} " + " ".join(cells) +
+            f"   {ratio('int8', 'f32')} {ratio('int8', 'tf_f32')} {ratio('int8', 'tf_int8')}")
+
+
+HEADER = (f"{'model':<12} {'layer':<22} {'b':>3} " + " ".join(f"{c:>7}" for c in COLUMNS) +
+          "   int8 speedup vs: f32, tf_f32, tf_int8   (GOPS)")
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="int8flow bench --layers", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--layers", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--batches", default="1,16")
+    p.add_argument("--models", default="resnet50,mobilenetv2,bert-base")
+    p.add_argument("--rounds", type=int, default=5)
+    p.add_argument("--min-seconds", type=float, default=0.05, help="timing per sample")
+    p.add_argument("--out", type=Path, default=Path("bench_layers.json"))
+    args = p.parse_args(argv)
+    import tensorflow  # noqa: F401  (loads the plugin)
+
+    import int8flow
+    cpu = int8flow.cpu_features()
+    print(f"{cpu['model']}, {cpu['cores']} cores, oneDNN {cpu['onednn_version']} {cpu['onednn_isa']}, "
+          f"int8 path {cpu['int8_path']}\n{HEADER}", flush=True)
+    rows = run([int(b) for b in args.batches.split(",")], args.rounds, args.min_seconds,
+               args.models.split(","))
+    args.out.write_text(json.dumps({"cpu": cpu, "rows": rows}, indent=1))
+    print(f"\nresults: {args.out}")
+    return 0
