@@ -79,3 +79,20 @@ def test_accuracy_and_latency_arithmetic() -> None:
     figures = latency_figures([0.001] * 9 + [0.011], batch=4)
     assert figures["median_ms"] == pytest.approx(1.0) and figures["p99_ms"] > 9
     assert figures["throughput_per_s"] == pytest.approx(4000.0)
+
+
+def test_layer_benchmark_runs_every_column(installed, tmp_path: Path) -> None:
+    """`int8flow bench --layers`: one BERT and one MobileNetV2 layer, all four
+    columns timed (TF's own int8 ops included), GOPS reported."""
+    out = tmp_path / "layers.json"
+    result = subprocess.run(
+        [sys.executable, "-m", "int8flow", "bench", "--layers", "--models", "bert-base,mobilenetv2",
+         "--batches", "1", "--rounds", "1", "--min-seconds", "0.001", "--out", str(out)],
+        env=clean_env(), capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    data = json.loads(out.read_text())
+    assert data["cpu"]["int8_path"] in ("amx", "vnni", "avx2")
+    assert len(data["rows"]) == 7, [r["layer"] for r in data["rows"]]
+    for row in data["rows"]:
+        assert set(row["ms"]) == {"int8", "f32", "tf_f32", "tf_int8"}, row
+        assert all(v > 0 for v in row["gops"].values()), row
