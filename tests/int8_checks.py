@@ -115,6 +115,42 @@ def matmul_case(name: str, m: int, k: int, n: int, *, activation: str | None = N
             record(name, got, ref_q, 1.0 + slack / out_scale)
 
 
+def batch_matmul_case(name: str, x_shape: tuple, y_shape: tuple, *, adj_y: bool = False,
+                      per_tensor: bool = False, full_range: bool = False, bias: bool = False,
+                      addend: bool = False, activation: str | None = None, out_dtype: str = "float32") -> None:
+    """Attention-style products: u8 x, s8 y quantized per call (one scale, or per column)."""
+    x, sx, zx = u8_activations(x_shape, full_range)
+    y = np.full(y_shape, 127, np.int8) if full_range else rng.integers(-127, 128, y_shape, dtype=np.int8)
+    n = y_shape[-2] if adj_y else y_shape[-1]
+    ys = np.array([0.004], np.float32) if per_tensor else rng.uniform(0.001, 0.01, n).astype(np.float32)
+    x64 = x.astype(np.float64) - zx
+    y64 = np.swapaxes(y.astype(np.float64), -1, -2) if adj_y else y.astype(np.float64)
+    acc = np.matmul(x64, y64)
+    y_scale = ys if not per_tensor else ys[0]
+    ref = sx * y_scale * acc
+    magnitude = sx * y_scale * np.matmul(np.abs(x64), np.abs(y64))
+    fused: dict = {}
+    b = rng.standard_normal(n).astype(np.float32) if bias else None
+    if bias:
+        fused["bias"], ref = b, ref + b
+    if addend:
+        r = rng.standard_normal(ref.shape).astype(np.float32)
+        fused["addend"], ref, magnitude = r, ref + r, magnitude + np.abs(r)
+    if activation:
+        fused["activation"], ref = activation, ACT_REF[activation](ref)
+    slack = (sx * y_scale * np.abs(x64).sum(-1, keepdims=True)
+             if SEVEN_BIT_CPU and y.size and np.abs(y).max() > 63 else 0)
+    with tf.device(QCPU):
+        if out_dtype == "float32":
+            got = ops.quantized_batch_matmul(x, y, sx, zx, ys, adj_y=adj_y, **fused)
+            record(name, got, ref, float_bound(magnitude, b, ref, activation, slack))
+        else:
+            got = ops.quantized_batch_matmul(x, y, sx, zx, ys, adj_y=adj_y, out_dtype=out_dtype,
+                                             out_scale=0.05, out_zero_point=7, **fused)
+            lo, hi = (-128, 127) if out_dtype == "int8" else (0, 255)
+            record(name, got, np.clip(np.round(ref / 0.05) + 7, lo, hi), 1.0 + np.max(slack) / 0.05)
+
+
 def exact_accumulation(name: str, m: int, k: int, n: int, full_range: bool) -> None:
     """Unit scales: the float output is the int32 sum itself."""
     a, _, za = u8_activations((m, k), full_range)
@@ -235,6 +271,17 @@ for act in ["relu6", "sigmoid", "tanh", "swish", "gelu", "gelu_tanh"]:
     matmul_case(f"QuantizedMatMul bias+{act}", 3, 33, 10, bias=True, activation=act)
 matmul_case("QuantizedMatMul requantized u8", 8, 64, 16, bias=True, activation="relu", out_dtype="uint8")
 matmul_case("QuantizedMatMul requantized s8", 8, 64, 16, bias=True, out_dtype="int8")
+# --- batched matmul -------------------------------------------------------------
+batch_matmul_case("QuantizedBatchMatMul attention Q.K^T, one scale", (2, 4, 16, 32), (2, 4, 16, 32),
+                  adj_y=True, per_tensor=True)
+batch_matmul_case("QuantizedBatchMatMul attention P.V", (2, 4, 16, 16), (2, 4, 16, 32))
+batch_matmul_case("QuantizedBatchMatMul broadcast batch, shared weights, bias+relu", (3, 5, 8), (8, 6),
+                  bias=True, activation="relu")
+batch_matmul_case("QuantizedBatchMatMul broadcast y batch", (1, 7, 9), (4, 9, 5), addend=True)
+batch_matmul_case("QuantizedBatchMatMul saturation-prone full range K=512", (2, 3, 512), (2, 512, 8),
+                  full_range=True)
+batch_matmul_case("QuantizedBatchMatMul requantized u8", (2, 8, 24), (2, 24, 16), out_dtype="uint8")
+batch_matmul_case("QuantizedBatchMatMul empty batch", (0, 4, 8), (0, 8, 3))
 # --- convolutions -------------------------------------------------------------
 conv_case("QuantizedConv2D 3x3 SAME batch 1", (1, 9, 9, 8), (3, 3, 8, 16))
 conv_case("QuantizedConv2D 1x1 odd channels", (2, 5, 7, 13), (1, 1, 13, 7))

@@ -32,7 +32,8 @@ def test_int8_ops_within_bound(installed: Path, tmp_path: Path, isa: str) -> Non
         assert checks["isa"] == "avx2" and checks["seven_bit_cpu"], checks["isa"]
     results = checks["results"]
     assert len(results) >= 70, len(results)
-    for group in ["QuantizedMatMul", "QuantizedConv2D", "QuantizedDepthwiseConv2D", "Quantize"]:
+    for group in ["QuantizedMatMul", "QuantizedBatchMatMul", "QuantizedConv2D", "QuantizedDepthwiseConv2D",
+                  "Quantize"]:
         assert any(r["name"].startswith(group) for r in results), group
     off_device = [(r["name"], r["device"]) for r in results if not r["device"].endswith("QCPU:0")]
     assert not off_device, off_device

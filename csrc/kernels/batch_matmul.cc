@@ -1,5 +1,5 @@
-// BatchMatMulV2 and Einsum on oneDNN's matmul primitive; Einsum's operand
-// and result permutations are oneDNN reorders.
+// BatchMatMulV2, _QcpuQuantizedBatchMatMul and Einsum on oneDNN's matmul
+// primitive; Einsum's operand and result permutations are oneDNN reorders.
 #include "kernels/batch_matmul.h"
 
 #include <algorithm>
@@ -8,8 +8,11 @@
 #include <optional>
 #include <string>
 
+#include "kernels/fused_ops.h"
 #include "kernels/onednn_util.h"
+#include "kernels/op_definitions.h"
 #include "kernels/packed_weights.h"
+#include "kernels/quantization.h"
 
 namespace int8flow::kernels {
 namespace {
@@ -31,22 +34,36 @@ struct MatMulStep {
 };
 
 // `pack_b`: let oneDNN choose b's layout; the caller packs b into packed_b.
+// `bias`: none when empty.
 MatMulStep MakeMatMul(const memory::desc& a, const memory::desc& b, const memory::desc& dst,
-                      bool pack_b = false) {
+                      bool pack_b = false, const dnnl::primitive_attr& attr = UserScratchpadAttr(),
+                      const memory::desc& bias = {}) {
   const memory::desc b_layout =
-      pack_b ? memory::desc(b.get_dims(), memory::data_type::f32, memory::format_tag::any) : b;
-  dnnl::matmul::primitive_desc pd(Engine(), a, b_layout, dst, UserScratchpadAttr());
+      pack_b ? memory::desc(b.get_dims(), b.get_data_type(), memory::format_tag::any) : b;
+  const dnnl::matmul::primitive_desc pd =
+      bias.is_zero() ? dnnl::matmul::primitive_desc(Engine(), a, b_layout, dst, attr)
+                     : dnnl::matmul::primitive_desc(Engine(), a, b_layout, bias, dst, attr);
   return {dnnl::matmul(pd), a, b, dst, pd.scratchpad_desc(),
           pack_b ? pd.weights_desc() : memory::desc(), pd.impl_info_str()};
 }
 
 // ---- BatchMatMulV2: broadcasting batch dims, adj_x / adj_y as strides ---------
+// The quantized op adds u8/s8 x, s8 y with a scale per output column (or one),
+// and _QcpuFusedMatMul's fused ops (quantization.h).
 class BatchMatMulKernel {
  public:
   explicit BatchMatMulKernel(TF_OpKernelConstruction* ctx)
-      : adj_x_(GetBoolAttr(ctx, "adj_x")), adj_y_(GetBoolAttr(ctx, "adj_y")) {}
+      : adj_x_(GetBoolAttr(ctx, "adj_x")),
+        adj_y_(GetBoolAttr(ctx, "adj_y")),
+        quantized_(ctx),
+        fused_(ctx, /*allow_scale=*/quantized_.enabled()) {}
 
   void Compute(KernelContext& ctx) {
+    const int first_arg = 2 + quantized_.num_inputs();
+    const int expected_inputs = first_arg + fused_.num_args();
+    Require(ctx.num_inputs() == expected_inputs,
+            "expected " + std::to_string(expected_inputs) + " inputs for its fused_ops, got " +
+                std::to_string(ctx.num_inputs()));
     OwnedTensor x = ctx.input(0), y = ctx.input(1);
     const auto xs = Shape(x.get()), ys = Shape(y.get());
     Require(xs.size() >= 2 && ys.size() >= 2, "In[0] and In[1] must be at least rank 2, got " +
@@ -69,32 +86,66 @@ class BatchMatMulKernel {
                          ShapeString(ys));
     out[rank - 2] = m;
     out[rank - 1] = n;
-    OwnedTensor result = ctx.allocate_output(0, out, TF_FLOAT);
+    std::vector<OwnedTensor> args;
+    for (int i = first_arg; i < expected_inputs; ++i) args.push_back(ctx.input(i));
+    std::vector<float> scale, bias;  // a scale only when quantized: it joins y's scales
+    fused_.FoldAffine(args, n, scale, bias);
+    QuantizedOperands::Values quantization;
+    if (quantized_.enabled()) quantization = quantized_.Read(ctx, 2, n, scale);
+    const TF_Tensor* addend = fused_.has_addend() ? args[fused_.addend_arg()].get() : nullptr;
+    if (addend)
+      Require(Shape(addend) == out, "the fused Add's input must be " + ShapeString(out) + ", got " +
+                                        ShapeString(Shape(addend)));
+    OwnedTensor result = ctx.allocate_output(0, out, quantized_.out_dtype());
     if (NumElements(out) == 0) return;
-    if (k == 0) {
-      std::memset(TF_TensorData(result.get()), 0, TF_TensorByteSize(result.get()));
-      return;
-    }
+    if (k == 0 && fused_.empty()) return quantized_.FillZero(result.get());
     std::vector<int64_t> key = xp;
     key.insert(key.end(), yp.begin(), yp.end());
     // A second operand shared by the whole batch is a layer's weights (Keras'
     // Dense and EinsumDense on 3-D inputs): pack it once. Per-batch ones are
-    // activations (attention), new every call.
-    const bool pack = NumElements(yp) == k * n;
-    auto p = cache_.Get(key, [&] {
-      return MakeMatMul(Operand(xp, adj_x_), Operand(yp, adj_y_), PlainF32(OneDnnDims(out)), pack);
-    });
-    const memory b = pack ? weights_.Get(std::move(y), {}, p->b, p->packed_b)
-                          : memory(p->b, Engine(), TF_TensorData(y.get()));
-    Execute(ctx, p->primitive, p->scratchpad,
-            {{DNNL_ARG_SRC, memory(p->a, Engine(), TF_TensorData(x.get()))},
-             {DNNL_ARG_WEIGHTS, b},
-             {DNNL_ARG_DST, memory(p->dst, Engine(), TF_TensorData(result.get()))}});
+    // activations (attention), new every call; quantized, they are packed
+    // anyway, to reach 7 bits on CPUs without VNNI (quantization.h).
+    const bool pack = NumElements(yp) == k * n || quantized_.enabled();
+    auto p = cache_.Get(key, [&] { return Build(xp, yp, out, n, pack); });
+    std::unordered_map<int, memory> exec_args = {
+        {DNNL_ARG_SRC, memory(p->a, Engine(), TF_TensorData(x.get()))},
+        {DNNL_ARG_WEIGHTS, pack ? quantized_.PackWeights(weights_, std::move(y), {}, p->b, p->packed_b,
+                                                         quantization)
+                                : memory(p->b, Engine(), TF_TensorData(y.get()))},
+        {DNNL_ARG_DST, memory(p->dst, Engine(), TF_TensorData(result.get()))}};
+    if (!bias.empty()) {
+      void* data = fused_.bias_only() ? TF_TensorData(args[0].get()) : bias.data();
+      exec_args.emplace(DNNL_ARG_BIAS, memory(BiasDesc(out.size(), n), Engine(), data));
+    }
+    if (addend)
+      exec_args.emplace(fused_.addend_arg_id(),
+                        memory(PlainF32(OneDnnDims(out)), Engine(), TF_TensorData(addend)));
+    quantized_.AddArgs(quantization, exec_args);
+    Execute(ctx, p->primitive, p->scratchpad, std::move(exec_args));
   }
 
  private:
+  MatMulStep Build(const std::vector<int64_t>& xp, const std::vector<int64_t>& yp,
+                   const std::vector<int64_t>& out, int64_t n, bool pack) const {
+    dnnl::primitive_attr attr = UserScratchpadAttr();
+    attr.set_post_ops(fused_.MakePostOps(PlainF32(OneDnnDims(out))));
+    quantized_.Configure(attr, /*weights_mask=*/1 << (out.size() - 1));  // a scale per column
+    const memory::dims dst_dims = OneDnnDims(out);
+    return MakeMatMul(Operand(xp, adj_x_, quantized_.src_type()),
+                      Operand(yp, adj_y_, quantized_.weights_type()),
+                      memory::desc(dst_dims, quantized_.dst_type(), DenseStrides(dst_dims)), pack, attr,
+                      fused_.has_bias() ? BiasDesc(out.size(), n) : memory::desc());
+  }
+
+  // A bias of `n` broadcast over every other dim of a rank-`rank` result.
+  static memory::desc BiasDesc(size_t rank, int64_t n) {
+    memory::dims dims(rank, 1);
+    dims.back() = n;
+    return PlainF32(dims);
+  }
+
   // The stored [..., r, c] read as [..., c, r] when adjoint.
-  static memory::desc Operand(const std::vector<int64_t>& stored, bool adjoint) {
+  static memory::desc Operand(const std::vector<int64_t>& stored, bool adjoint, memory::data_type type) {
     memory::dims dims(stored.begin(), stored.end());
     memory::dims strides = DenseStrides(dims);
     const size_t r = dims.size();
@@ -102,10 +153,12 @@ class BatchMatMulKernel {
       std::swap(dims[r - 2], dims[r - 1]);
       std::swap(strides[r - 2], strides[r - 1]);
     }
-    return memory::desc(dims, memory::data_type::f32, strides);
+    return memory::desc(dims, type, strides);
   }
 
   const bool adj_x_, adj_y_;
+  const QuantizedOperands quantized_;
+  const FusedOps fused_;
   PrimitiveCache<MatMulStep> cache_;
   PackedWeights weights_;
 };
@@ -314,6 +367,9 @@ void RegisterBatchMatMulKernels(const char* device_type, TF_Status* status) {
     if (TF_GetCode(status) != TF_OK) return;
   }
   RegisterKernel<EinsumKernel>({"Einsum"}, device_type, status);
+  if (TF_GetCode(status) != TF_OK) return;
+  // Its dtypes are checked by its op definition.
+  RegisterKernel<BatchMatMulKernel>({kQuantizedBatchMatMul, {}}, device_type, status);
 }
 
 }  // namespace int8flow::kernels

@@ -183,6 +183,14 @@ void RegisterOpDefinitions(TF_Status* status) {
            "args: num_args * float"},
           {"y: Tout"}, with_quantized(matmul_attrs), UnknownShape},
          status);
+  Define({kQuantizedBatchMatMul,
+          {"x: Tin", "y: int8", "x_scale: float", "x_zero_point: int32", "y_scales: float",
+           "args: num_args * float"},
+          {"output: Tout"},
+          with_quantized({"num_args: int >= 0", "fused_ops: list(string) = []", "adj_x: bool = false",
+                          "adj_y: bool = false", "leakyrelu_alpha: float = 0.2"}),
+          UnknownShape},
+         status);
   for (const char* conv : {kQuantizedConv2D, kQuantizedDepthwiseConv2D})
     Define({conv,
             {"input: Tin", "filter: int8", "input_scale: float", "input_zero_point: int32",

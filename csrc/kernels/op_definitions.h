@@ -39,6 +39,11 @@ inline constexpr char kDequantize[] = "_QcpuDequantize";
 // all), then the float op's `fused_ops` on the float result. Tout float
 // gives that result; u8/s8 requantizes it with out_scale, out_zero_point.
 inline constexpr char kQuantizedMatMul[] = "_QcpuQuantizedMatMul";
+// _QcpuQuantizedBatchMatMul(x, y, x_scale, x_zero_point, y_scales, args...):
+// BatchMatMulV2 (adj_x, adj_y, broadcasting batch dims) of u8/s8 x and s8 y
+// (attention's Q·Kᵀ and P·V, quantized per call), one scale per column of y
+// or one for all, then the fused ops as above.
+inline constexpr char kQuantizedBatchMatMul[] = "_QcpuQuantizedBatchMatMul";
 inline constexpr char kQuantizedConv2D[] = "_QcpuQuantizedConv2D";
 inline constexpr char kQuantizedDepthwiseConv2D[] = "_QcpuQuantizedDepthwiseConv2dNative";
 

@@ -50,7 +50,7 @@ def dequantize(q: Any, scale: Any, zero_point: Any) -> Any:
 
 def quantized_matmul(a: Any, b: np.ndarray | Any, a_scale: Any, a_zero_point: Any, b_scales: Any,
                      *, transpose_b: bool = False, **fused: Any) -> Any:
-    """`dequant(a) @ dequant(b)` on int8 engines, then the `fused` ops (see `_fused`).
+    """`dequant(a) @ dequant(b)` on int8 engines, then the `fused` ops (see `_quantized`).
 
     `a`: u8/s8 [..., K]; `b`: s8 [K, N] ([N, K] with `transpose_b`).
     """
@@ -58,11 +58,20 @@ def quantized_matmul(a: Any, b: np.ndarray | Any, a_scale: Any, a_zero_point: An
                       {"transpose_b": transpose_b}, **fused)
 
 
+def quantized_batch_matmul(x: Any, y: Any, x_scale: Any, x_zero_point: Any, y_scales: Any, *,
+                           adj_x: bool = False, adj_y: bool = False, **fused: Any) -> Any:
+    """BatchMatMulV2 of u8/s8 `x` [..., M, K] and s8 `y` [..., K, N] (batch dims
+    broadcast; `adj_*` transposes), then the `fused` ops (see `_quantized`). For
+    attention, quantize `y` per call: `quantize(k, "int8")`."""
+    return _quantized("_QcpuQuantizedBatchMatMul", x, y, x_scale, x_zero_point, y_scales,
+                      {"adj_x": adj_x, "adj_y": adj_y}, **fused)
+
+
 def quantized_conv2d(x: Any, filter: np.ndarray | Any, x_scale: Any, x_zero_point: Any,
                      filter_scales: Any, *, strides: int | Sequence[int] = 1, padding: str = "SAME",
                      dilations: int | Sequence[int] = 1, depthwise: bool = False, **fused: Any) -> Any:
     """An NHWC convolution (depthwise with `depthwise`) of u8/s8 `x` with s8 `filter`
-    (TF's layout), then the `fused` ops (see `_fused`)."""
+    (TF's layout), then the `fused` ops (see `_quantized`)."""
     def four(v: int | Sequence[int]) -> list[int]:
         return [1, v, v, 1] if isinstance(v, int) else [1, *v, 1]
     op = "_QcpuQuantizedDepthwiseConv2dNative" if depthwise else "_QcpuQuantizedConv2D"
