@@ -59,11 +59,7 @@ class BatchMatMulKernel {
         fused_(ctx, /*allow_scale=*/quantized_.enabled()) {}
 
   void Compute(KernelContext& ctx) {
-    const int first_arg = 2 + quantized_.num_inputs();
-    const int expected_inputs = first_arg + fused_.num_args();
-    Require(ctx.num_inputs() == expected_inputs,
-            "expected " + std::to_string(expected_inputs) + " inputs for its fused_ops, got " +
-                std::to_string(ctx.num_inputs()));
+    const std::vector<OwnedTensor> args = fused_.ReadArgs(ctx, 2 + quantized_.num_inputs());
     OwnedTensor x = ctx.input(0), y = ctx.input(1);
     const auto xs = Shape(x.get()), ys = Shape(y.get());
     Require(xs.size() >= 2 && ys.size() >= 2, "In[0] and In[1] must be at least rank 2, got " +
@@ -82,20 +78,16 @@ class BatchMatMulKernel {
     }
     const int64_t m = xp[rank - (adj_x_ ? 1 : 2)], k = xp[rank - (adj_x_ ? 2 : 1)];
     const int64_t ky = yp[rank - (adj_y_ ? 1 : 2)], n = yp[rank - (adj_y_ ? 2 : 1)];
-    Require(k == ky, "Matrix size-incompatible: In[0]: " + ShapeString(xs) + ", In[1]: " +
-                         ShapeString(ys));
+    Require(k == ky, [&] {
+      return "Matrix size-incompatible: In[0]: " + ShapeString(xs) + ", In[1]: " + ShapeString(ys);
+    });
     out[rank - 2] = m;
     out[rank - 1] = n;
-    std::vector<OwnedTensor> args;
-    for (int i = first_arg; i < expected_inputs; ++i) args.push_back(ctx.input(i));
     std::vector<float> scale, bias;  // a scale only when quantized: it joins y's scales
     fused_.FoldAffine(args, n, scale, bias);
     QuantizedOperands::Values quantization;
     if (quantized_.enabled()) quantization = quantized_.Read(ctx, 2, n, scale);
-    const TF_Tensor* addend = fused_.has_addend() ? args[fused_.addend_arg()].get() : nullptr;
-    if (addend)
-      Require(Shape(addend) == out, "the fused Add's input must be " + ShapeString(out) + ", got " +
-                                        ShapeString(Shape(addend)));
+    const TF_Tensor* addend = fused_.Addend(args, out);
     OwnedTensor result = ctx.allocate_output(0, out, quantized_.out_dtype());
     if (NumElements(out) == 0) return;
     if (k == 0 && fused_.empty()) return quantized_.FillZero(result.get());

@@ -53,11 +53,7 @@ class ConvKernel {
   }
 
   void Compute(KernelContext& ctx) {
-    const int first_arg = 2 + quantized_.num_inputs();
-    const int expected_inputs = first_arg + fused_.num_args();
-    Require(ctx.num_inputs() == expected_inputs,
-            "expected " + std::to_string(expected_inputs) + " inputs for its fused_ops, got " +
-                std::to_string(ctx.num_inputs()));
+    const std::vector<OwnedTensor> args = fused_.ReadArgs(ctx, 2 + quantized_.num_inputs());
     OwnedTensor input = ctx.input(0), filter = ctx.input(1);
     const auto in = Shape(input.get()), f = Shape(filter.get());
     Require(in.size() == 4, "input must be 4-D, got " + ShapeString(in));
@@ -71,8 +67,6 @@ class ConvKernel {
               "input depth must be evenly divisible by filter depth: input " + ShapeString(in) +
                   ", filter " + ShapeString(f));
 
-    std::vector<OwnedTensor> args;
-    for (int i = first_arg; i < expected_inputs; ++i) args.push_back(ctx.input(i));
     std::vector<float> scale, bias;
     fused_.FoldAffine(args, channels, scale, bias);
     QuantizedOperands::Values quantization;
@@ -80,10 +74,7 @@ class ConvKernel {
 
     auto p = cache_.Get(in, [&] { return Build(in, f); });
     const auto& out_shape = p->out_shape;
-    const TF_Tensor* addend = fused_.has_addend() ? args[fused_.addend_arg()].get() : nullptr;
-    if (addend)
-      Require(Shape(addend) == out_shape, "the fused Add's input must be " + ShapeString(out_shape) +
-                                              ", got " + ShapeString(Shape(addend)));
+    const TF_Tensor* addend = fused_.Addend(args, out_shape);
     OwnedTensor out = ctx.allocate_output(0, out_shape, quantized_.out_dtype());
     if (NumElements(out_shape) == 0) return;
     if (NumElements(in) == 0 || NumElements(f) == 0) {

@@ -52,9 +52,10 @@ void FusedOps::FoldAffine(const std::vector<OwnedTensor>& args, int64_t channels
   const auto vector_arg = [&](const char* what) {
     const TF_Tensor* t = args[next++].get();
     const auto shape = Shape(t);
-    Require(!shape.empty() && NumElements(shape) == channels,
-            std::string(what) + " must be a vector of " + std::to_string(channels) + ", got " +
-                ShapeString(shape));
+    Require(!shape.empty() && NumElements(shape) == channels, [&] {
+      return std::string(what) + " must be a vector of " + std::to_string(channels) + ", got " +
+             ShapeString(shape);
+    });
     return Data<float>(t);
   };
   const auto multiply = [&](const std::vector<float>& by) {
@@ -104,6 +105,28 @@ void FusedOps::FoldAffine(const std::vector<OwnedTensor>& args, int64_t channels
       add(shift);
     }
   }
+}
+
+std::vector<OwnedTensor> FusedOps::ReadArgs(const KernelContext& ctx, int first_arg) const {
+  const int expected = first_arg + num_args();
+  Require(ctx.num_inputs() == expected, [&] {
+    return "expected " + std::to_string(expected) + " inputs for its fused_ops, got " +
+           std::to_string(ctx.num_inputs());
+  });
+  std::vector<OwnedTensor> args;
+  for (int i = first_arg; i < expected; ++i) args.push_back(ctx.input(i));
+  return args;
+}
+
+const TF_Tensor* FusedOps::Addend(const std::vector<OwnedTensor>& args,
+                                  const std::vector<int64_t>& out_shape) const {
+  if (!has_addend_) return nullptr;
+  const TF_Tensor* addend = args[addend_arg()].get();
+  Require(Shape(addend) == out_shape, [&] {
+    return "the fused Add's input must be " + ShapeString(out_shape) + ", got " +
+           ShapeString(Shape(addend));
+  });
+  return addend;
 }
 
 dnnl::post_ops FusedOps::MakePostOps(const dnnl::memory::desc& addend) const {

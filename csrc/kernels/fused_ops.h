@@ -43,6 +43,14 @@ class FusedOps {
   void FoldAffine(const std::vector<OwnedTensor>& args, int64_t channels,
                   std::vector<float>& scale, std::vector<float>& bias) const;
 
+  // The node's `args`: its inputs from `first_arg` on, as many as fused_ops
+  // needs, or a KernelError.
+  std::vector<OwnedTensor> ReadArgs(const KernelContext& ctx, int first_arg) const;
+  // The Add's input among `args`, checked to be shaped `out_shape`; nullptr
+  // when there is no Add.
+  const TF_Tensor* Addend(const std::vector<OwnedTensor>& args,
+                          const std::vector<int64_t>& out_shape) const;
+
   // The Add and activations as oneDNN post-ops; the Add reads `addend`.
   dnnl::post_ops MakePostOps(const dnnl::memory::desc& addend) const;
   // The execution argument id of the Add's input.

@@ -9,6 +9,7 @@
 #include <initializer_list>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -33,6 +34,13 @@ class KernelError : public std::runtime_error {
 // Throws KernelError(message) unless `condition` holds.
 inline void Require(bool condition, const std::string& message) {
   if (!condition) throw KernelError(message);
+}
+// The same with the message built only on failure: for checks in loops, or
+// messages that format floats (measured: 0.7 ms per call for 3072 of them).
+template <class MakeMessage,
+          class = std::enable_if_t<std::is_invocable_r_v<std::string, MakeMessage>>>
+void Require(bool condition, MakeMessage make_message) {
+  if (!condition) throw KernelError(make_message());
 }
 
 // Throws when a TF C API call failed.

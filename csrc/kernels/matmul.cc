@@ -31,37 +31,30 @@ class MatMulKernel {
         fused_(ctx, /*allow_scale=*/quantized_.enabled()) {}
 
   void Compute(KernelContext& ctx) {
-    const int first_arg = 2 + quantized_.num_inputs();
-    const int expected_inputs = first_arg + fused_.num_args();
-    Require(ctx.num_inputs() == expected_inputs,
-            "expected " + std::to_string(expected_inputs) + " inputs for its fused_ops, got " +
-                std::to_string(ctx.num_inputs()));
+    const std::vector<OwnedTensor> args = fused_.ReadArgs(ctx, 2 + quantized_.num_inputs());
     OwnedTensor a = ctx.input(0), b = ctx.input(1);
     const auto a_shape = Shape(a.get()), b_shape = Shape(b.get());
     // `a` may carry leading batch dims (the pass fuses BatchMatMulV2 of a
     // batch by one matrix): its rows are all but its last dim.
-    Require(a_shape.size() >= 2 && b_shape.size() == 2 && (a_shape.size() == 2 || !transpose_a_),
-            "MatMul takes matrices, got " + ShapeString(a_shape) + " and " + ShapeString(b_shape));
+    Require(a_shape.size() >= 2 && b_shape.size() == 2 && (a_shape.size() == 2 || !transpose_a_), [&] {
+      return "MatMul takes matrices, got " + ShapeString(a_shape) + " and " + ShapeString(b_shape);
+    });
     const int64_t m = a_shape.size() == 2 ? a_shape[transpose_a_ ? 1 : 0]
                                           : NumElements(a_shape) / std::max<int64_t>(a_shape.back(), 1);
     const int64_t k = a_shape[a_shape.size() == 2 && transpose_a_ ? 0 : a_shape.size() - 1];
     const int64_t n = b_shape[transpose_b_ ? 0 : 1], kb = b_shape[transpose_b_ ? 1 : 0];
-    Require(k == kb, "Matrix size-incompatible: In[0]: " + ShapeString(a_shape) +
-                         ", In[1]: " + ShapeString(b_shape));
+    Require(k == kb, [&] {
+      return "Matrix size-incompatible: In[0]: " + ShapeString(a_shape) + ", In[1]: " + ShapeString(b_shape);
+    });
     std::vector<int64_t> out_shape(a_shape.begin(), a_shape.end() - 1);
     if (a_shape.size() == 2) out_shape = {m};
     out_shape.push_back(n);
-    std::vector<OwnedTensor> args;
-    for (int i = first_arg; i < expected_inputs; ++i) args.push_back(ctx.input(i));
     std::vector<float> scale, bias;  // a scale only when quantized: it joins the weights' scales
     fused_.FoldAffine(args, n, scale, bias);
     QuantizedOperands::Values quantization;
     if (quantized_.enabled())
       quantization = quantized_.Read(ctx, 2, n, scale);
-    const TF_Tensor* addend = fused_.has_addend() ? args[fused_.addend_arg()].get() : nullptr;
-    if (addend) Require(Shape(addend) == out_shape,
-                        "the fused Add's input must be " + ShapeString(out_shape) + ", got " +
-                            ShapeString(Shape(addend)));
+    const TF_Tensor* addend = fused_.Addend(args, out_shape);
 
     OwnedTensor out = ctx.allocate_output(0, out_shape, quantized_.out_dtype());
     if (m == 0 || n == 0) return;

@@ -35,9 +35,10 @@ memory::data_type OneDnnType(TF_DataType dtype) {
 template <class T>
 T ScalarInput(const KernelContext& ctx, int index, TF_DataType dtype, const char* what) {
   OwnedTensor t = ctx.input(index);
-  Require(TF_TensorType(t.get()) == dtype && TF_TensorElementCount(t.get()) == 1,
-          std::string(what) + " must be a single " + (dtype == TF_FLOAT ? "float" : "int32") +
-              ", got shape " + ShapeString(Shape(t.get())));
+  Require(TF_TensorType(t.get()) == dtype && TF_TensorElementCount(t.get()) == 1, [&] {
+    return std::string(what) + " must be a single " + (dtype == TF_FLOAT ? "float" : "int32") +
+           ", got shape " + ShapeString(Shape(t.get()));
+  });
   return *Data<T>(t.get());
 }
 
@@ -95,25 +96,29 @@ QuantizedOperands::Values QuantizedOperands::Read(const KernelContext& ctx, int 
                                                   const std::vector<float>& channel_scale) const {
   Values v;
   v.src_scale = ScalarInput<float>(ctx, first, TF_FLOAT, "the activations' scale");
-  Require(std::isfinite(v.src_scale) && v.src_scale > 0,
-          "the activations' scale must be finite and > 0, got " + std::to_string(v.src_scale));
+  Require(std::isfinite(v.src_scale) && v.src_scale > 0, [&] {
+    return "the activations' scale must be finite and > 0, got " + std::to_string(v.src_scale);
+  });
   v.src_zero_point = ScalarInput<int32_t>(ctx, first + 1, TF_INT32, "the activations' zero point");
   const bool u8 = src_type_ == memory::data_type::u8;
-  Require(v.src_zero_point >= (u8 ? 0 : -128) && v.src_zero_point <= (u8 ? 255 : 127),
-          "the activations' zero point " + std::to_string(v.src_zero_point) +
-              " is outside their type's range");
+  Require(v.src_zero_point >= (u8 ? 0 : -128) && v.src_zero_point <= (u8 ? 255 : 127), [&] {
+    return "the activations' zero point " + std::to_string(v.src_zero_point) +
+           " is outside their type's range";
+  });
   OwnedTensor scales = ctx.input(first + 2);
   const int64_t count = static_cast<int64_t>(TF_TensorElementCount(scales.get()));
-  Require(Shape(scales.get()).size() <= 1 && (count == channels || count == 1),
-          "the weights' scales must be one per output channel (" + std::to_string(channels) +
-              ") or a single one, got shape " + ShapeString(Shape(scales.get())));
+  Require(Shape(scales.get()).size() <= 1 && (count == channels || count == 1), [&] {
+    return "the weights' scales must be one per output channel (" + std::to_string(channels) +
+           ") or a single one, got shape " + ShapeString(Shape(scales.get()));
+  });
   const float* s = Data<float>(scales.get());
   v.weight_scales.resize(channels);
   for (int64_t c = 0; c < channels; ++c) {
     const float scale = s[count == 1 ? 0 : c];
-    Require(std::isfinite(scale) && scale >= 0,
-            "the weights' scales must be finite and >= 0, got " + std::to_string(scale) +
-                " for channel " + std::to_string(c));
+    Require(std::isfinite(scale) && scale >= 0, [&] {
+      return "the weights' scales must be finite and >= 0, got " + std::to_string(scale) +
+             " for channel " + std::to_string(c);
+    });
     v.weight_scales[c] = scale * (channel_scale.empty() ? 1.f : channel_scale[c]);
   }
   v.dst_scale = out_scale_;

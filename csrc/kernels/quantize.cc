@@ -174,7 +174,7 @@ class DequantizeKernel {
                 ShapeString(Shape(scale_t.get())) + " and " + ShapeString(Shape(zero_point_t.get())));
     const float scale = *Data<float>(scale_t.get());
     const int32_t zero_point = *Data<int32_t>(zero_point_t.get());
-    Require(std::isfinite(scale), "scale must be finite, got " + std::to_string(scale));
+    Require(std::isfinite(scale), [&] { return "scale must be finite, got " + std::to_string(scale); });
     const int64_t n = static_cast<int64_t>(TF_TensorElementCount(x.get()));
     OwnedTensor y = ctx.allocate_output(0, Shape(x.get()), TF_FLOAT);
     if (IsUint8(dtype_))
