@@ -81,7 +81,8 @@ def float_bound(magnitude: np.ndarray, bias: np.ndarray | None, ref: np.ndarray,
 
 def matmul_case(name: str, m: int, k: int, n: int, *, activation: str | None = None, bias: bool = False,
                 addend: bool = False, full_range: bool = False, zero_channel: bool = False,
-                out_dtype: str = "float32", signed: bool = False, batch: tuple = ()) -> None:
+                out_dtype: str = "float32", signed: bool = False, batch: tuple = (),
+                int8_addend: str | None = None) -> None:
     a, sa, za = u8_activations((*batch, m, k), full_range)
     if signed:
         a, za = (a.astype(np.int16) - 128).astype(np.int8), np.int32(0)
@@ -93,6 +94,12 @@ def matmul_case(name: str, m: int, k: int, n: int, *, activation: str | None = N
         fused["bias"] = b
     if addend:
         fused["addend"] = r
+    if int8_addend:  # an int8 residual: scale * (q - zero_point)
+        lo_q, hi_q = (-128, 127) if int8_addend == "int8" else (0, 255)
+        rq = rng.integers(lo_q, hi_q + 1, (*batch, m, n)).astype(int8_addend)
+        r_scale, r_zp = 0.03, (0 if int8_addend == "int8" else 100)
+        fused["addend"], addend = (rq, r_scale, r_zp), True
+        r = r_scale * (rq.astype(np.float64) - r_zp)
     if activation:
         fused["activation"] = activation
     a64 = a.astype(np.float64) - za
@@ -165,7 +172,7 @@ def exact_accumulation(name: str, m: int, k: int, n: int, full_range: bool) -> N
 def conv_case(name: str, shape: tuple, filter_shape: tuple, *, strides=1, padding="SAME", dilations=1,
               depthwise: bool = False, activation: str | None = None, bias: bool = False,
               scale: bool = False, addend: bool = False, zero_channel: bool = False,
-              out_dtype: str = "float32", full_range: bool = False) -> None:
+              out_dtype: str = "float32", full_range: bool = False, int8_addend: bool = False) -> None:
     x, sx, zx = u8_activations(shape, full_range)
     channels = filter_shape[2] * filter_shape[3] if depthwise else filter_shape[3]
     w, ws = weights(filter_shape[:3] + (filter_shape[3],), full_range)
@@ -195,6 +202,10 @@ def conv_case(name: str, shape: tuple, filter_shape: tuple, *, strides=1, paddin
     if addend:
         r = rng.standard_normal(y.shape).astype(np.float32)
         fused["addend"], y, magnitude = r, y + r, magnitude + np.abs(r)
+    if int8_addend:  # a u8 residual from the previous int8 layer
+        rq = rng.integers(0, 256, y.shape).astype(np.uint8)
+        r = 0.02 * (rq.astype(np.float64) - 90)
+        fused["addend"], y, magnitude = (rq, 0.02, 90), y + r, magnitude + np.abs(r)
     if activation:
         fused["activation"] = activation
     ref = ACT_REF[activation](y) if activation else y
@@ -269,6 +280,8 @@ matmul_case("QuantizedMatMul bias", 4, 40, 12, bias=True)
 matmul_case("QuantizedMatMul bias+add+relu", 4, 40, 12, bias=True, addend=True, activation="relu")
 for act in ["relu6", "sigmoid", "tanh", "swish", "gelu", "gelu_tanh"]:
     matmul_case(f"QuantizedMatMul bias+{act}", 3, 33, 10, bias=True, activation=act)
+matmul_case("QuantizedMatMul bias+u8 addend+relu", 4, 40, 12, bias=True, activation="relu", int8_addend="uint8")
+matmul_case("QuantizedMatMul s8 addend, requantized u8", 6, 48, 10, int8_addend="int8", out_dtype="uint8")
 matmul_case("QuantizedMatMul requantized u8", 8, 64, 16, bias=True, activation="relu", out_dtype="uint8")
 matmul_case("QuantizedMatMul requantized s8", 8, 64, 16, bias=True, out_dtype="int8")
 # --- batched matmul -------------------------------------------------------------
@@ -292,6 +305,8 @@ conv_case("QuantizedConv2D saturation-prone full range", (1, 8, 8, 32), (3, 3, 3
 conv_case("QuantizedConv2D empty batch", (0, 5, 5, 3), (3, 3, 3, 4))
 conv_case("QuantizedConv2D bias+scale+add+relu (folded BatchNorm, residual)", (1, 8, 8, 8), (3, 3, 8, 8),
           bias=True, scale=True, addend=True, activation="relu")
+conv_case("QuantizedConv2D bias+u8 addend+relu, requantized u8 (an int8 residual block)", (1, 8, 8, 8),
+          (3, 3, 8, 8), bias=True, int8_addend=True, activation="relu", out_dtype="uint8")
 conv_case("QuantizedConv2D bias+swish", (1, 7, 7, 6), (3, 3, 6, 10), bias=True, activation="swish")
 conv_case("QuantizedConv2D bias+relu6 requantized u8", (1, 8, 8, 8), (3, 3, 8, 16), bias=True,
           activation="relu6", out_dtype="uint8")

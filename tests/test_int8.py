@@ -65,6 +65,8 @@ BAD_INPUT = """
         "static scale 0": lambda: ops.quantize(np.ones(3, np.float32), "uint8", 0.0),
         "static zero point": lambda: ops.quantize(np.ones(3, np.float32), "int8", 0.1, 200),
         "dequantize scale shape": lambda: ops.dequantize(np.ones(3, np.uint8), [1.0, 2.0], 0),
+        "int8 addend scale": lambda: ops.quantized_matmul(a, w, 0.1, 3, np.ones(4, np.float32),
+                                                          addend=(np.ones((2, 4), np.uint8), 0.0, 0)),
     }
     for name, case in cases.items():
         try:
@@ -79,14 +81,15 @@ def test_bad_input_gives_tf_errors(installed: Path) -> None:
     result = run_python(BAD_INPUT)
     assert result.returncode == 0, result.stderr[-3000:]
     lines = dict(line.split(" | ", 1) for line in result.stdout.splitlines() if " | " in line)
-    assert len(lines) == 13 and "NO ERROR" not in result.stdout, result.stdout
+    assert len(lines) == 14 and "NO ERROR" not in result.stdout, result.stdout
     expected = {"scales length": "one per output channel (4)", "activation scale 0": "must be finite and > 0",
                 "activation scale vector": "must be a single float", "zero point range": "outside",
                 "negative weight scale": ">= 0", "inner dims": "Matrix size-incompatible",
                 "float activations": "float32", "out zero point": "out_zero_point",
                 "conv scales length": "one per output channel (5)", "conv channels": "evenly divisible",
                 "static scale 0": "static_scale must be finite and > 0",
-                "static zero point": "outside T's range", "dequantize scale shape": "single values"}
+                "static zero point": "outside T's range", "dequantize scale shape": "single values",
+                "int8 addend scale": "addend_scale must be finite and > 0"}
     for name, fragment in expected.items():
         assert fragment in lines[name], (name, lines[name])
 

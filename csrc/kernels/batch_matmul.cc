@@ -110,8 +110,7 @@ class BatchMatMulKernel {
       exec_args.emplace(DNNL_ARG_BIAS, memory(BiasDesc(out.size(), n), Engine(), data));
     }
     if (addend)
-      exec_args.emplace(fused_.addend_arg_id(),
-                        memory(PlainF32(OneDnnDims(out)), Engine(), TF_TensorData(addend)));
+      exec_args.emplace(fused_.addend_arg_id(), memory(AddendDesc(out), Engine(), TF_TensorData(addend)));
     quantized_.AddArgs(quantization, exec_args);
     Execute(ctx, p->primitive, p->scratchpad, std::move(exec_args));
   }
@@ -120,13 +119,19 @@ class BatchMatMulKernel {
   MatMulStep Build(const std::vector<int64_t>& xp, const std::vector<int64_t>& yp,
                    const std::vector<int64_t>& out, int64_t n, bool pack) const {
     dnnl::primitive_attr attr = UserScratchpadAttr();
-    attr.set_post_ops(fused_.MakePostOps(PlainF32(OneDnnDims(out))));
+    attr.set_post_ops(fused_.MakePostOps(AddendDesc(out)));
     quantized_.Configure(attr, /*weights_mask=*/1 << (out.size() - 1));  // a scale per column
     const memory::dims dst_dims = OneDnnDims(out);
     return MakeMatMul(Operand(xp, adj_x_, quantized_.src_type()),
                       Operand(yp, adj_y_, quantized_.weights_type()),
                       memory::desc(dst_dims, quantized_.dst_type(), DenseStrides(dst_dims)), pack, attr,
                       fused_.has_bias() ? BiasDesc(out.size(), n) : memory::desc());
+  }
+
+  // The fused Add's input: dense, shaped like the result.
+  memory::desc AddendDesc(const std::vector<int64_t>& out) const {
+    const memory::dims dims = OneDnnDims(out);
+    return memory::desc(dims, fused_.addend_type(), DenseStrides(dims));
   }
 
   // A bias of `n` broadcast over every other dim of a rank-`rank` result.

@@ -124,7 +124,7 @@ class ConvKernel {
     // Activations stay in TF's NHWC; oneDNN's logical order is NCHW.
     p.src = memory::desc({n, ic, ih, iw}, quantized_.src_type(), memory::format_tag::nhwc);
     p.dst = memory::desc({n, oc, oh, ow}, quantized_.dst_type(), memory::format_tag::nhwc);
-    p.addend = memory::desc({n, oc, oh, ow}, memory::data_type::f32, memory::format_tag::nhwc);
+    p.addend = memory::desc({n, oc, oh, ow}, fused_.addend_type(), memory::format_tag::nhwc);
     const memory::data_type weights_type = quantized_.weights_type();
     p.bias = PlainF32({oc});
     // TF's filter [kh, kw, ig, oc] (depthwise: [kh, kw, ic, multiplier]),

@@ -28,6 +28,26 @@ FusedOps::FusedOps(TF_OpKernelConstruction* ctx, bool allow_scale) {
       throw KernelError("unsupported fused op '" + op + "' in fused_ops");
     }
   }
+  if (TF_OpKernelConstruction_HasAttr(ctx, "Targs", nullptr)) ReadArgTypes(ctx);
+}
+
+void FusedOps::ReadArgTypes(TF_OpKernelConstruction* ctx) {
+  const std::vector<TF_DataType> types = GetTypeListAttr(ctx, "Targs");
+  Require(static_cast<int>(types.size()) == num_args(),
+          "fused_ops needs " + std::to_string(num_args()) + " args, got " + std::to_string(types.size()));
+  for (int i = 0; i < num_args(); ++i)
+    Require(types[i] == TF_FLOAT || (has_addend_ && i == addend_arg()),
+            "only the fused Add's input may be int8; arg " + std::to_string(i) + " must be float");
+  if (!has_addend_ || types[addend_arg()] == TF_FLOAT) return;
+  const bool u8 = types[addend_arg()] == TF_UINT8;
+  addend_type_ = u8 ? dnnl::memory::data_type::u8 : dnnl::memory::data_type::s8;
+  addend_scale_ = GetFloatAttr(ctx, "addend_scale");
+  const int64_t zero_point = GetIntAttr(ctx, "addend_zero_point");
+  Require(std::isfinite(addend_scale_) && addend_scale_ > 0,
+          "addend_scale must be finite and > 0, got " + std::to_string(addend_scale_));
+  Require(zero_point >= (u8 ? 0 : -128) && zero_point <= (u8 ? 255 : 127),
+          "addend_zero_point " + std::to_string(zero_point) + " is outside the addend type's range");
+  addend_zero_point_ = static_cast<float>(zero_point);
 }
 
 bool FusedOps::has_bias() const {
@@ -131,19 +151,30 @@ const TF_Tensor* FusedOps::Addend(const std::vector<OwnedTensor>& args,
 
 dnnl::post_ops FusedOps::MakePostOps(const dnnl::memory::desc& addend) const {
   dnnl::post_ops ops;
+  const bool int8_addend = addend_type_ != dnnl::memory::data_type::f32;
   for (const PostOp& op : post_ops_) {
-    if (op.activation)
+    if (op.activation) {
       AppendActivation(ops, *op.activation, op.alpha);
-    else
+    } else if (int8_addend) {
+      // A binary post-op reads int8 as plain numbers: y + s * (r - z) is
+      // computed as s * ((y / s - z) + r).
+      ops.append_eltwise(dnnl::algorithm::eltwise_linear, 1.f / addend_scale_, -addend_zero_point_);
       ops.append_binary(dnnl::algorithm::binary_add, addend);
+      ops.append_eltwise(dnnl::algorithm::eltwise_linear, addend_scale_, 0.f);
+    } else {
+      ops.append_binary(dnnl::algorithm::binary_add, addend);
+    }
   }
   return ops;
 }
 
 int FusedOps::addend_arg_id() const {
-  for (size_t i = 0; i < post_ops_.size(); ++i)
-    if (!post_ops_[i].activation)
-      return DNNL_ARG_ATTR_MULTIPLE_POST_OP(static_cast<int>(i)) | DNNL_ARG_SRC_1;
+  // The binary's index among the post-ops MakePostOps appends before it.
+  int index = addend_type_ != dnnl::memory::data_type::f32 ? 1 : 0;
+  for (const PostOp& op : post_ops_) {
+    if (!op.activation) return DNNL_ARG_ATTR_MULTIPLE_POST_OP(index) | DNNL_ARG_SRC_1;
+    index += op.activation->then == dnnl::algorithm::undef ? 1 : 2;
+  }
   return -1;
 }
 

@@ -8,7 +8,9 @@
 //   - then at most one "Add" (+ a tensor shaped like the output) and any
 //     activations from activations.h, as oneDNN post-ops in that order.
 // Each BiasAdd, Scale and Add takes the next of the op's `args`; BatchNorm
-// the next five, FusedBatchNorm four.
+// the next five, FusedBatchNorm four. The quantized ops type their args
+// (`Targs`): the Add's may be u8/s8, standing for
+// addend_scale * (addend - addend_zero_point); the others are float.
 #pragma once
 
 #include <string>
@@ -51,12 +53,18 @@ class FusedOps {
   const TF_Tensor* Addend(const std::vector<OwnedTensor>& args,
                           const std::vector<int64_t>& out_shape) const;
 
-  // The Add and activations as oneDNN post-ops; the Add reads `addend`.
+  // The Add's input type: f32, or u8/s8 for a quantized op's int8 addend.
+  dnnl::memory::data_type addend_type() const { return addend_type_; }
+  // The Add and activations as oneDNN post-ops; the Add reads `addend`,
+  // a desc of addend_type().
   dnnl::post_ops MakePostOps(const dnnl::memory::desc& addend) const;
   // The execution argument id of the Add's input.
   int addend_arg_id() const;
 
  private:
+  // A quantized op's `Targs`: the Add's input type, and an int8 one's scale.
+  void ReadArgTypes(TF_OpKernelConstruction* ctx);
+
   enum Affine { kBias, kScale, kBatchNorm, kFusedBatchNorm };
   struct PostOp {
     const Activation* activation;  // nullptr: the Add
@@ -67,6 +75,8 @@ class FusedOps {
   float epsilon_ = 0.f;  // FusedBatchNorm's
   std::vector<PostOp> post_ops_;
   bool has_addend_ = false;
+  dnnl::memory::data_type addend_type_ = dnnl::memory::data_type::f32;
+  float addend_scale_ = 1.f, addend_zero_point_ = 0.f;  // an int8 addend's
 };
 
 }  // namespace int8flow::kernels

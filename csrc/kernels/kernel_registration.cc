@@ -56,6 +56,15 @@ TF_DataType GetTypeAttr(TF_OpKernelConstruction* ctx, const char* name) {
   return value;
 }
 
+std::vector<TF_DataType> GetTypeListAttr(TF_OpKernelConstruction* ctx, const char* name) {
+  const int32_t count = std::max(AttrSize(ctx, name).first, 0);  // an empty list reports -1
+  std::vector<TF_DataType> values(static_cast<size_t>(count));
+  OwnedStatus status;
+  TF_OpKernelConstruction_GetAttrTypeList(ctx, name, values.data(), count, status.get());
+  CheckAttr(status, name);
+  return values;
+}
+
 std::string GetStringAttr(TF_OpKernelConstruction* ctx, const char* name) {
   const int32_t size = AttrSize(ctx, name).second;
   std::string value(static_cast<size_t>(size), '\0');

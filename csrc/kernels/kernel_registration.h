@@ -96,6 +96,7 @@ bool GetBoolAttr(TF_OpKernelConstruction* ctx, const char* name);
 float GetFloatAttr(TF_OpKernelConstruction* ctx, const char* name);
 int64_t GetIntAttr(TF_OpKernelConstruction* ctx, const char* name);
 TF_DataType GetTypeAttr(TF_OpKernelConstruction* ctx, const char* name);
+std::vector<TF_DataType> GetTypeListAttr(TF_OpKernelConstruction* ctx, const char* name);
 std::string GetStringAttr(TF_OpKernelConstruction* ctx, const char* name);
 std::vector<std::string> GetStringListAttr(TF_OpKernelConstruction* ctx, const char* name);
 std::vector<int64_t> GetIntListAttr(TF_OpKernelConstruction* ctx, const char* name);

@@ -86,7 +86,7 @@ class MatMulKernel {
                              transpose_b_ ? memory::dims{1, k} : memory::dims{n, 1});
     p.bias = PlainF32({1, n});
     p.dst = memory::desc({m, n}, quantized_.dst_type(), memory::dims{n, 1});
-    p.addend = PlainF32({m, n});
+    p.addend = memory::desc({m, n}, fused_.addend_type(), memory::dims{n, 1});
     dnnl::primitive_attr attr = UserScratchpadAttr();
     attr.set_post_ops(fused_.MakePostOps(p.addend));
     quantized_.Configure(attr, /*weights_mask=*/1 << 1);  // a scale per column of b

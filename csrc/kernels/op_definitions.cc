@@ -145,24 +145,31 @@ bool TwinKernelServes(const tensorflow::NodeDef& node) {
 }
 
 void RegisterOpDefinitions(TF_Status* status) {
+  // The float ops' args are `num_args` floats; the quantized ops type theirs.
+  const auto with_float_args = [](std::vector<const char*> attrs) {
+    attrs.insert(attrs.begin(), "num_args: int >= 0");
+    return attrs;
+  };
   const std::vector<const char*> matmul_attrs = {
-      "num_args: int >= 0", "fused_ops: list(string) = []", "transpose_a: bool = false",
-      "transpose_b: bool = false", "leakyrelu_alpha: float = 0.2"};
-  Register(kFusedMatMul, {"a: T", "b: T", "args: num_args * T"}, matmul_attrs, UnknownShape, status);
+      "fused_ops: list(string) = []", "transpose_a: bool = false", "transpose_b: bool = false",
+      "leakyrelu_alpha: float = 0.2"};
+  Register(kFusedMatMul, {"a: T", "b: T", "args: num_args * T"}, with_float_args(matmul_attrs),
+           UnknownShape, status);
   const std::vector<const char*> conv_attrs = {
-      "num_args: int >= 0", "strides: list(int)", "padding: {'SAME', 'VALID', 'EXPLICIT'}",
+      "strides: list(int)", "padding: {'SAME', 'VALID', 'EXPLICIT'}",
       "explicit_paddings: list(int) = []", "data_format: {'NHWC'} = 'NHWC'",
       "dilations: list(int) = [1, 1, 1, 1]", "fused_ops: list(string) = []",
       "epsilon: float = 0.0001", "leakyrelu_alpha: float = 0.2"};
   for (const char* conv : {kFusedConv2D, kFusedDepthwiseConv2D})
-    Register(conv, {"input: T", "filter: T", "args: num_args * T"}, conv_attrs, UnknownShape, status);
+    Register(conv, {"input: T", "filter: T", "args: num_args * T"}, with_float_args(conv_attrs),
+             UnknownShape, status);
   Register(kLayerNorm, {"x: T", "gamma: T", "beta: T", "epsilon: T"}, {}, SameShapeAsInput, status);
   // The activations with no TF op of their own (activations.h).
   for (const Activation& activation : Activations())
     if (activation.op[0] == '_') Register(activation.op, {"x: T"}, {}, SameShapeAsInput, status);
 
-  // INT8 (quantization.h): the float ops' attrs plus the quantized types and
-  // the output's requantization.
+  // INT8 (quantization.h): the float ops' attrs plus the quantized types,
+  // the output's requantization, and typed args: the Add's input may be int8.
   Define({kQuantize, {"x: float"}, {"y: T", "scale: float", "zero_point: int32"},
           {"T: {uint8, int8}", "mode: {'dynamic', 'static'} = 'dynamic'", "static_scale: float = 1.0",
            "static_zero_point: int = 0"},
@@ -173,28 +180,27 @@ void RegisterOpDefinitions(TF_Status* status) {
          status);
   const std::vector<const char*> quantized_attrs = {
       "Tin: {uint8, int8}", "Tout: {float, uint8, int8} = DT_FLOAT", "out_scale: float = 1.0",
-      "out_zero_point: int = 0"};
+      "out_zero_point: int = 0", "Targs: list({float, uint8, int8}) >= 0", "addend_scale: float = 1.0",
+      "addend_zero_point: int = 0"};
   const auto with_quantized = [&](std::vector<const char*> attrs) {
     attrs.insert(attrs.end(), quantized_attrs.begin(), quantized_attrs.end());
     return attrs;
   };
   Define({kQuantizedMatMul,
-          {"a: Tin", "b: int8", "a_scale: float", "a_zero_point: int32", "b_scales: float",
-           "args: num_args * float"},
+          {"a: Tin", "b: int8", "a_scale: float", "a_zero_point: int32", "b_scales: float", "args: Targs"},
           {"y: Tout"}, with_quantized(matmul_attrs), UnknownShape},
          status);
   Define({kQuantizedBatchMatMul,
-          {"x: Tin", "y: int8", "x_scale: float", "x_zero_point: int32", "y_scales: float",
-           "args: num_args * float"},
+          {"x: Tin", "y: int8", "x_scale: float", "x_zero_point: int32", "y_scales: float", "args: Targs"},
           {"output: Tout"},
-          with_quantized({"num_args: int >= 0", "fused_ops: list(string) = []", "adj_x: bool = false",
-                          "adj_y: bool = false", "leakyrelu_alpha: float = 0.2"}),
+          with_quantized({"fused_ops: list(string) = []", "adj_x: bool = false", "adj_y: bool = false",
+                          "leakyrelu_alpha: float = 0.2"}),
           UnknownShape},
          status);
   for (const char* conv : {kQuantizedConv2D, kQuantizedDepthwiseConv2D})
     Define({conv,
             {"input: Tin", "filter: int8", "input_scale: float", "input_zero_point: int32",
-             "filter_scales: float", "args: num_args * float"},
+             "filter_scales: float", "args: Targs"},
             {"y: Tout"}, with_quantized(conv_attrs), UnknownShape},
            status);
 }

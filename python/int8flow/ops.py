@@ -85,22 +85,29 @@ def _quantized(op: str, x: Any, w: Any, x_scale: Any, x_zero_point: Any, w_scale
                activation: str | None = None, out_dtype: Any = "float32", out_scale: float = 1.0,
                out_zero_point: int = 0) -> Any:
     """Fused ops, in order: `bias` (a vector per output channel), `scale` (a vector:
-    a folded BatchNorm), `addend` (a float tensor shaped like the result),
-    `activation` (a key of ACTIVATIONS). `out_dtype` uint8/int8 requantizes the
-    result with `out_scale` and `out_zero_point`."""
+    a folded BatchNorm), `addend` (shaped like the result: a float tensor, or an
+    int8 one as `(q, scale, zero_point)` with Python numbers for its scale and zero
+    point), `activation` (a key of ACTIVATIONS). `out_dtype` uint8/int8
+    requantizes the result with `out_scale` and `out_zero_point`."""
     import tensorflow as tf
 
-    fused_ops, args = [], []
+    fused_ops, args, addend_attrs = [], [], {}
     for kind, value in (("BiasAdd", bias), ("Scale", scale), ("Add", addend)):
-        if value is not None:
-            fused_ops.append(kind)
+        if value is None:
+            continue
+        fused_ops.append(kind)
+        if kind == "Add" and isinstance(value, tuple):
+            q, q_scale, q_zero_point = value
+            args.append(tf.convert_to_tensor(q))
+            addend_attrs = {"addend_scale": float(q_scale), "addend_zero_point": int(q_zero_point)}
+        else:
             args.append(tf.cast(value, tf.float32))
     if activation is not None:
         if activation not in ACTIVATIONS:
             raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}, got {activation!r}")
         fused_ops.append(ACTIVATIONS[activation])
-    attrs = dict(attrs, fused_ops=fused_ops, Tout=tf.as_dtype(out_dtype),
-                 out_scale=float(out_scale), out_zero_point=int(out_zero_point))
+    attrs = dict(attrs, fused_ops=fused_ops, Tout=tf.as_dtype(out_dtype), out_scale=float(out_scale),
+                 out_zero_point=int(out_zero_point), **addend_attrs)
     inputs = [x, tf.convert_to_tensor(w, tf.int8), tf.cast(x_scale, tf.float32),
               tf.cast(x_zero_point, tf.int32), tf.cast(w_scales, tf.float32), args]
     return _run(op, inputs, attrs)[0]
