@@ -1,10 +1,12 @@
 """`int8flow bench --layers`: INT8 against FP32, layer by layer, in one process.
 
 Real conv/matmul shapes of ResNet50, MobileNetV2 and a BERT-base encoder
-(seq 128). For each layer and batch four columns are timed interleaved, round
-after round, so drift hits them alike:
+(seq 128). For each layer and batch five columns are timed interleaved, round
+after round, so drift hits them alike; each reads its input on its own device:
 - `int8`: int8flow on QCPU: per-call dynamic u8 quantization of the float input,
   then the quantized op on pre-packed per-channel s8 weights, float output;
+- `int8_u8`: the quantized op alone, u8 in and requantized u8 out: a layer
+  inside a chain of int8 layers;
 - `f32`: int8flow's oneDNN FP32 kernel on QCPU;
 - `tf_f32`: stock TF's CPU op (its own oneDNN);
 - `tf_int8`: stock TF's quantized op on CPU (QuantizedMatMulWithBiasAndDequantize,
@@ -22,7 +24,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-COLUMNS = ["int8", "f32", "tf_f32", "tf_int8"]
+COLUMNS = ["int8", "int8_u8", "f32", "tf_f32", "tf_int8"]
 
 
 @dataclass
@@ -59,8 +61,8 @@ LAYERS = [
 ]
 
 
-def build(layer: Layer, batch: int) -> tuple[Any, dict[str, Callable[[Any], Any]]]:
-    """The input and one tf.function per column."""
+def build(layer: Layer, batch: int) -> dict[str, tuple[Callable[[Any], Any], Any]]:
+    """Per column: a tf.function and its input, on the column's device."""
     import tensorflow as tf
 
     from int8flow import ops
@@ -89,11 +91,20 @@ def build(layer: Layer, batch: int) -> tuple[Any, dict[str, Callable[[Any], Any]
             return tf.nn.depthwise_conv2d(t, w, strides, "SAME")
         return tf.nn.conv2d(t, w, strides, "SAME")
 
-    def int8flow_int8(t: Any) -> Any:
-        q, s, z = ops.quantize(t)
+    def quantized(q: Any, s: Any, z: Any, **out: Any) -> Any:
         if layer.kind == "matmul":
-            return ops.quantized_matmul(q, wq, s, z, ws)
-        return ops.quantized_conv2d(q, wq, s, z, ws, strides=stride, depthwise=layer.kind == "depthwise")
+            return ops.quantized_matmul(q, wq, s, z, ws, **out)
+        return ops.quantized_conv2d(q, wq, s, z, ws, strides=stride, depthwise=layer.kind == "depthwise",
+                                    **out)
+
+    def int8flow_int8(t: Any) -> Any:
+        return quantized(*ops.quantize(t))
+
+    x_scale = float(np.abs(x).max()) / 127
+    x_u8 = np.clip(np.round(x / x_scale) + 128, 0, 255).astype(np.uint8)
+
+    def int8flow_u8(t: Any) -> Any:
+        return quantized(t, x_scale, 128, out_dtype="uint8", out_scale=0.05, out_zero_point=128)
 
     def tf_int8(t: Any) -> Any:
         q = tf.quantization.quantize(t, -4.0, 4.0, tf.quint8, mode="MIN_FIRST" if layer.kind == "matmul"
@@ -110,15 +121,17 @@ def build(layer: Layer, batch: int) -> tuple[Any, dict[str, Callable[[Any], Any]
             return tf.raw_ops.QuantizedDepthwiseConv2D(input=q.output, filter=filt, **common)[0]
         return tf.raw_ops.QuantizedConv2D(input=q.output, filter=filt, **common)[0]
 
-    def on(device: str, fn: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    def on(device: str, fn: Callable[[Any], Any], data: np.ndarray) -> tuple[Callable[[Any], Any], Any]:
         @tf.function
         def run(t: Any) -> Any:
             with tf.device(device):
                 return fn(t)
-        return run
+        with tf.device(device):  # no host-to-device copy per call
+            return run, tf.identity(tf.constant(data))
 
-    return tf.constant(x), {"int8": on("/device:QCPU:0", int8flow_int8), "f32": on("/device:QCPU:0", float_op),
-                            "tf_f32": on("/device:CPU:0", float_op), "tf_int8": on("/device:CPU:0", tf_int8)}
+    qcpu, cpu = "/device:QCPU:0", "/device:CPU:0"
+    return {"int8": on(qcpu, int8flow_int8, x), "int8_u8": on(qcpu, int8flow_u8, x_u8),
+            "f32": on(qcpu, float_op, x), "tf_f32": on(cpu, float_op, x), "tf_int8": on(cpu, tf_int8, x)}
 
 
 def time_call(fn: Callable[[Any], Any], x: Any, min_seconds: float) -> float:
@@ -136,19 +149,18 @@ def run(batches: list[int], rounds: int, min_seconds: float, models: list[str]) 
     rows = []
     for layer in [layer for layer in LAYERS if layer.model in models]:
         for batch in batches:
-            x, fns = build(layer, batch)
             usable = {}
-            for column, fn in fns.items():
+            for column, (fn, x) in build(layer, batch).items():
                 try:
                     for _ in range(2):
                         fn(x)
-                    usable[column] = fn
+                    usable[column] = (fn, x)
                 except Exception as e:  # a peer op this TF build lacks: shown as n/a
                     print(f"  {layer.model} {layer.name} b{batch} {column}: {type(e).__name__}: "
                           f"{str(e).splitlines()[0][:120]}")
             times: dict[str, list[float]] = {c: [] for c in usable}
             for _ in range(rounds):
-                for column, fn in usable.items():
+                for column, (fn, x) in usable.items():
                     times[column].append(time_call(fn, x, min_seconds))
             ms = {c: float(np.median(t)) * 1e3 for c, t in times.items()}
             gops = {c: 2 * layer.macs(batch) / (v * 1e-3) / 1e9 for c, v in ms.items()}
@@ -162,11 +174,11 @@ def format_row(r: dict[str, Any]) -> str:
     cells = [f"{gops[c]:7.1f}" if c in gops else "    n/a" for c in COLUMNS]
     ratio = lambda a, b: f"{ms[b] / ms[a]:5.2f}x" if a in ms and b in ms else "  n/a"  # noqa: E731
     return (f"{r['model']:<12} {r['layer']:<22} {r['batch']:>3} " + " ".join(cells) +
-            f"   {ratio('int8', 'f32')} {ratio('int8', 'tf_f32')} {ratio('int8', 'tf_int8')}")
+            f"   {ratio('int8', 'f32')} {ratio('int8', 'tf_int8')} {ratio('int8_u8', 'f32')}")
 
 
 HEADER = (f"{'model':<12} {'layer':<22} {'b':>3} " + " ".join(f"{c:>7}" for c in COLUMNS) +
-          "   int8 speedup vs: f32, tf_f32, tf_int8   (GOPS)")
+          "   (GOPS); int8/f32, int8/tf_int8, int8_u8/f32")
 
 
 def main(argv: list[str] | None = None) -> int:
