@@ -314,6 +314,8 @@ conv_case("QuantizedConv2D requantized s8", (1, 8, 8, 8), (1, 1, 8, 16), bias=Tr
 conv_case("QuantizedDepthwiseConv2D 3x3", (1, 10, 10, 8), (3, 3, 8, 1), depthwise=True)
 conv_case("QuantizedDepthwiseConv2D multiplier 2 stride 2", (2, 9, 9, 5), (3, 3, 5, 2), depthwise=True,
           strides=2)
+conv_case("QuantizedDepthwiseConv2D no zero point (after a ReLU), saturation-prone", (1, 9, 9, 32), (3, 3, 32, 1),
+          depthwise=True, full_range=True)
 conv_case("QuantizedDepthwiseConv2D bias+relu6", (1, 8, 8, 16), (3, 3, 16, 1), depthwise=True, bias=True,
           activation="relu6")
 # --- quantize / dequantize ----------------------------------------------------
