@@ -13,8 +13,8 @@ Bounds (ε = 2^-24, float32's unit roundoff):
   add sa·ws[c]·Σ|a−zp|.
 - A requantized u8/s8 output is within 1 unit of round(ref/out_scale) + zp
   (the float result sits within the bound above of a rounding tie).
-- Quantize is exact against numpy's round-half-even formula; dequantize is one
-  rounding of an exact product.
+- Quantize is exact against numpy's round-half-even of x * (1/scale) in
+  float32; dequantize is one rounding of an exact product.
 - End to end, quantize → op → float against TF's float op on the original
   inputs: |Δ| ≤ Σ_k (|x_k|·ws/2 + |w_k|·sa/2 + sa·ws/4), from each operand's
   rounding error (at most half a step), plus the float bound.
@@ -241,7 +241,7 @@ def quantize_case(name: str, x: np.ndarray, dtype: str, scale: float | None = No
         record(name + " zero point", np.float32(z), np.float32(want_z), 0.0, q.device)
     qmin, qmax = (-128, 127) if dtype == "int8" else (0, 255)
     with np.errstate(invalid="ignore", over="ignore"):
-        r = np.where(np.isnan(x), z, np.round(x / s) + z)
+        r = np.where(np.isnan(x), z, np.round(x * (np.float32(1) / s)) + z)  # float32, as the kernel
     record(name, q, np.clip(r, qmin, qmax), 0.0)
     with tf.device(QCPU):
         d = ops.dequantize(q, s, z)

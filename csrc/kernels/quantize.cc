@@ -2,7 +2,7 @@
 // element-wise work that needs no oneDNN primitive.
 //
 // Rounding and non-finite values, the same in every mode:
-//   q = clamp(round_half_even(x / scale) + zero_point, qmin, qmax),
+//   q = clamp(round_half_even(x * (1 / scale)) + zero_point, qmin, qmax),
 //   NaN becomes the zero point (0.0), +-Inf the end of the range. A dynamic
 //   range is the finite values' [min, max], widened to hold 0 so that 0.0 is
 //   exact: u8 maps it onto [0, 255] with a zero point, s8 onto [-127, 127]
@@ -75,16 +75,16 @@ INT8FLOW_VECTOR_CLONES void QuantizeRange(const float* x, int64_t n, float scale
   constexpr float qmin = std::is_signed_v<Q> ? -128.f : 0.f;
   constexpr float qmax = std::is_signed_v<Q> ? 127.f : 255.f;
   const float zp = static_cast<float>(zero_point);
-  // Adding and subtracting 1.5 * 2^23 rounds half to even (the FP default
-  // mode) for |v| < 2^22, as nearbyint does, but vectorizes: clamp first.
+  // Clamped to [qmin - zp, qmax - zp] first (integer bounds, so clamping
+  // and rounding commute), then adding and subtracting 1.5 * 2^23 rounds
+  // half to even (the FP default mode), as nearbyint does, but vectorizes.
   constexpr float kRound = 12582912.f;
-  const float lo = qmin - zp - 1.f, hi = qmax - zp + 1.f;
+  const float lo = qmin - zp, hi = qmax - zp;
+  const float inverse_scale = 1.f / scale;  // a multiply per element, not a divide
   for (int64_t i = 0; i < n; ++i) {
-    const float v = x[i] / scale;
-    float r = v < lo ? lo : (v > hi ? hi : v);
-    r = v == v ? (r + kRound) - kRound + zp : zp;  // NaN: the zero point
-    r = r < qmin ? qmin : (r > qmax ? qmax : r);
-    q[i] = static_cast<Q>(static_cast<int32_t>(r));
+    const float v = x[i] * inverse_scale;
+    const float r = (std::min(std::max(v, lo), hi) + kRound) - kRound + zp;
+    q[i] = static_cast<Q>(static_cast<int32_t>(v == v ? r : zp));  // NaN: the zero point
   }
 }
 
