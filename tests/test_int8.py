@@ -124,3 +124,57 @@ def test_profile_tags_int8_kernels(installed: Path, tmp_path: Path) -> None:
     conv = [r for r in rows if r[0] == "_QcpuQuantizedConv2D"]
     assert len(conv) == 1 and conv[0][1] == "int8" and conv[0][2] not in ("None", ""), result.stdout
     assert any(r[0] == "_QcpuQuantize" for r in rows), result.stdout
+
+
+DYNAMIC_MODEL = """
+    import json, numpy as np, tensorflow as tf, keras, int8flow
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((16, 16, 3)),
+        keras.layers.Conv2D(16, 3, padding="same"), keras.layers.BatchNormalization(), keras.layers.ReLU(),
+        keras.layers.DepthwiseConv2D(3, padding="same"), keras.layers.ReLU(6.0),
+        keras.layers.Conv2D(32, 1), keras.layers.GlobalAveragePooling2D(),
+        keras.layers.Dense(64, activation="gelu"), keras.layers.Dense(10)])
+    x = np.random.default_rng(0).standard_normal((4, 16, 16, 3)).astype("float32")
+    f = tf.function(lambda t: model(t, training=False))
+    def compare():
+        y = f(x).numpy()
+        with tf.device("/CPU:0"):
+            ref = model(x, training=False).numpy()
+        return float((y * ref).sum() / np.linalg.norm(y) / np.linalg.norm(ref))
+    before = compare()
+    int8flow.record_op_stats(True)
+    f(x)
+    ops = sorted(int8flow.stats()["ops"])
+    dense = model.layers[-1]
+    dense.kernel.assign(dense.kernel.numpy() * -3.0)  # new weights: must not be served stale
+    after = compare()
+    print(json.dumps({"cos_before": before, "cos_after": after, "ops": ops,
+                      "fusions": int8flow.stats()["fusions"]}))
+"""
+
+
+def test_dynamic_int8_rewrites_matmul_and_conv(installed: Path) -> None:
+    """INT8FLOW_QUANTIZE=dynamic: the fused convs and matmuls of a Keras model run
+    as int8 kernels (the depthwise conv stays FP32), outputs keep cosine >= 0.999
+    to TF's CPU float result, and a reassigned weight is never served stale."""
+    result = run_python(DYNAMIC_MODEL, INT8FLOW_QUANTIZE="dynamic")
+    assert result.returncode == 0, result.stderr[-3000:]
+    r = json.loads(result.stdout.strip().splitlines()[-1])
+    assert r["fusions"].get("INT8 dynamic _QcpuFusedConv2D") == 2, r["fusions"]
+    assert r["fusions"].get("INT8 dynamic _QcpuFusedMatMul") == 2, r["fusions"]
+    assert {"_QcpuQuantizedConv2D", "_QcpuQuantizedMatMul", "_QcpuQuantize",
+            "_QcpuFusedDepthwiseConv2dNative"} <= set(r["ops"]), r["ops"]
+    assert "_QcpuFusedConv2D" not in r["ops"] and "_QcpuFusedMatMul" not in r["ops"], r["ops"]
+    assert r["cos_before"] >= 0.999 and r["cos_after"] >= 0.999, r
+
+
+def test_quantize_setting_off_and_bogus(installed: Path) -> None:
+    """Off by default; a bad value warns once and stays off (FP32 kernels)."""
+    for env in ({}, {"INT8FLOW_QUANTIZE": "bogus"}):
+        result = run_python(DYNAMIC_MODEL, **env)
+        assert result.returncode == 0, result.stderr[-3000:]
+        r = json.loads(result.stdout.strip().splitlines()[-1])
+        assert not any(k.startswith("INT8") for k in r["fusions"]), r["fusions"]
+        assert "_QcpuQuantizedMatMul" not in r["ops"], r["ops"]
+        warnings = [line for line in result.stderr.splitlines() if "INT8FLOW_QUANTIZE" in line]
+        assert len(warnings) == (1 if env else 0), result.stderr[-2000:]

@@ -7,6 +7,7 @@
 #include "common/tf_status.h"
 #include "graph/graph_shapes.h"
 #include "graph/graph_util.h"
+#include "graph/int8_rewrite.h"
 #include "graph/pattern_matcher.h"
 #include "graph/registration.h"
 #include "graph/xla_skip.h"
@@ -60,6 +61,8 @@ void Optimize(void*, const TF_Buffer* graph_buf, const TF_GrapplerItem* item,
     for (const auto& [pattern, count] : ApplyFusions(graph, shapes, NodesToPreserve(item)))
       runtime::RecordFusions(pattern, count);
   }
+  if (runtime::GetSettings().quantize_dynamic && kernels::KernelsRegistered())
+    for (const auto& [rewrite, count] : QuantizeDynamically(graph)) runtime::RecordFusions(rewrite, count);
   if (kernels::KernelsRegistered()) RenameToPrivateTwins(graph);
   // A function's arguments and results sit where its callers' tensors are:
   // boundaries, not fallbacks.

@@ -72,6 +72,12 @@ class KernelContext {
                                         TF_RESOURCE_EXHAUSTED);
     return OwnedTensor(t);
   }
+  // Makes output `i` share `t`'s buffer (a cached result).
+  void set_output(int i, const TF_Tensor* t) const {
+    OwnedStatus status;
+    TF_SetOutput(ctx_, i, t, status.get());
+    Check(status, "setting an output");
+  }
   // Scratch memory from the device allocator, alive until the tensor is dropped.
   OwnedTensor allocate_temp(size_t bytes) const {
     OwnedStatus status;

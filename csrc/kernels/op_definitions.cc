@@ -175,6 +175,9 @@ void RegisterOpDefinitions(TF_Status* status) {
            "static_zero_point: int = 0"},
           QuantizedShape},
          status);
+  Define({kQuantizeWeights, {"w: float"}, {"q: int8", "scales: float"}, {"channel_axis: int = -1"},
+          UnknownShape},
+         status);
   Define({kDequantize, {"x: T", "scale: float", "zero_point: int32"}, {"y: float"},
           {"T: {uint8, int8}"}, SameShapeAsInput},
          status);

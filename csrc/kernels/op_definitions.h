@@ -31,6 +31,11 @@ inline constexpr char kLayerNorm[] = "_QcpuLayerNorm";
 //   "static", static_scale and static_zero_point.
 // _QcpuDequantize(x, scale, zero_point) -> float.
 inline constexpr char kQuantize[] = "_QcpuQuantize";
+// _QcpuQuantizeWeights(w) -> (q: s8, scales): symmetric, one scale per
+// channel along `channel_axis`, at 7 bits on CPUs without VNNI (no u8·s8 pair
+// can saturate then). Cached per weight buffer, never stale (packed_weights.h
+// explains why): a variable's weights are quantized once, not per call.
+inline constexpr char kQuantizeWeights[] = "_QcpuQuantizeWeights";
 inline constexpr char kDequantize[] = "_QcpuDequantize";
 // _QcpuQuantizedMatMul(a, b, a_scale, a_zero_point, b_scales, args...) and
 // the convolutions (input, filter, input_scale, input_zero_point,

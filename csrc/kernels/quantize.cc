@@ -14,11 +14,13 @@
 #include <cfloat>
 #include <cmath>
 #include <cstdint>
+#include <mutex>
 #include <vector>
 
 #include <omp.h>
 
 #include "kernels/onednn_util.h"
+#include "kernels/quantization.h"
 #include "kernels/op_definitions.h"
 
 namespace int8flow::kernels {
@@ -187,6 +189,76 @@ class DequantizeKernel {
   const TF_DataType dtype_;
 };
 
+// Symmetric per-channel s8 weights and their scales, cached for the weight
+// buffer they came from: holding that buffer's tensor means the same address
+// is the same values (packed_weights.h), so a hit is never stale.
+class QuantizeWeightsKernel {
+ public:
+  explicit QuantizeWeightsKernel(TF_OpKernelConstruction* ctx)
+      : channel_axis_(GetIntAttr(ctx, "channel_axis")),
+        levels_(CpuHasVnni() ? 127.f : 63.f) {}  // 7 bits: no u8·s8 pair saturates
+
+  void Compute(KernelContext& ctx) {
+    OwnedTensor w = ctx.input(0);
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (source_ && TF_TensorData(source_.get()) == TF_TensorData(w.get()) &&
+        Shape(source_.get()) == Shape(w.get())) {
+      ctx.set_output(0, q_.get());
+      ctx.set_output(1, scales_.get());
+      return;
+    }
+    Quantize(ctx, std::move(w));  // allocates the outputs, and keeps them
+  }
+
+ private:
+  void Quantize(const KernelContext& ctx, OwnedTensor w) {
+    const auto shape = Shape(w.get());
+    const int64_t rank = static_cast<int64_t>(shape.size());
+    const int64_t axis = channel_axis_ < 0 ? channel_axis_ + rank : channel_axis_;
+    Require(axis >= 0 && axis < rank, [&] {
+      return "channel_axis " + std::to_string(channel_axis_) + " is outside the weights' shape " +
+             ShapeString(shape);
+    });
+    const int64_t channels = shape[axis];
+    int64_t inner = 1;
+    for (int64_t d = axis + 1; d < rank; ++d) inner *= shape[d];
+    const int64_t n = NumElements(shape);
+    const float* x = Data<float>(w.get());
+    // Element i belongs to channel (i / inner) % channels.
+    std::vector<float> max_abs(channels, 0.f);
+    bool nan = false;
+    for (int64_t i = 0; i < n; ++i) {
+      float& m = max_abs[(i / inner) % channels];
+      m = std::max(m, std::fabs(x[i]));
+      nan |= x[i] != x[i];
+    }
+    Require(!nan, "the weights hold NaN: cannot quantize them");
+    OwnedTensor q = ctx.allocate_output(0, shape, TF_INT8);
+    OwnedTensor scales = ctx.allocate_output(1, {channels}, TF_FLOAT);
+    float* s = Data<float>(scales.get());
+    for (int64_t c = 0; c < channels; ++c) {
+      Require(std::isfinite(max_abs[c]), [&] {
+        return "weights of channel " + std::to_string(c) + " are not finite: cannot quantize them";
+      });
+      s[c] = max_abs[c] / levels_;  // 0 for a channel of zeros: its weights stay 0
+    }
+    int8_t* out = Data<int8_t>(q.get());
+    for (int64_t i = 0; i < n; ++i) {
+      const float scale = s[(i / inner) % channels];
+      out[i] = scale > 0 ? static_cast<int8_t>(std::nearbyint(std::clamp(x[i] / scale, -levels_, levels_)))
+                         : 0;
+    }
+    source_ = std::move(w);
+    q_ = std::move(q);
+    scales_ = std::move(scales);
+  }
+
+  const int64_t channel_axis_;
+  const float levels_;
+  std::mutex mutex_;
+  OwnedTensor source_, q_, scales_;
+};
+
 }  // namespace
 
 void RegisterQuantizeKernels(const char* device_type, TF_Status* status) {
@@ -196,6 +268,7 @@ void RegisterQuantizeKernels(const char* device_type, TF_Status* status) {
     RegisterKernel<DequantizeKernel>({kDequantize, {{"T", dtype}}}, device_type, status);
     if (TF_GetCode(status) != TF_OK) return;
   }
+  RegisterKernel<QuantizeWeightsKernel>({kQuantizeWeights, {}}, device_type, status);
 }
 
 }  // namespace int8flow::kernels

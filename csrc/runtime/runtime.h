@@ -112,6 +112,10 @@ struct Settings {
   int64_t memory_limit_bytes = 0;   // INT8FLOW_MEMORY_LIMIT_MB, 0 = none
   bool fusion = true;               // INT8FLOW_FUSION: the graph pass fuses ops
   bool op_stats = false;            // INT8FLOW_OP_STATS: per-op counters from the start
+  // INT8FLOW_QUANTIZE=dynamic: the graph pass runs QCPU's MatMuls and
+  // convolutions in INT8, with activation ranges found per call. Off by
+  // default, so nobody's numerics change silently.
+  bool quantize_dynamic = false;
   int64_t profile_max_events = 200000;  // INT8FLOW_PROFILE_MAX_EVENTS: a trace's bound
   std::string test_fault;           // INT8FLOW_TEST_FAULT (tests only)
 };

@@ -56,6 +56,12 @@ Settings ReadSettings() {
                                       "the default"))
     s.profile_max_events = n;
   s.fusion = ParseFlag("INT8FLOW_FUSION", true);
+  if (const char* raw = std::getenv("INT8FLOW_QUANTIZE"); raw != nullptr && *raw != '\0') {
+    const std::string mode = Lower(raw);
+    s.quantize_dynamic = mode == "dynamic";
+    if (mode != "dynamic" && mode != "off" && mode != "0")
+      WarnOnce(std::string("INT8FLOW_QUANTIZE='") + raw + "' is not 'dynamic' or 'off'; using 'off'");
+  }
   if (const char* fault = std::getenv("INT8FLOW_TEST_FAULT")) s.test_fault = fault;
   return s;
 }

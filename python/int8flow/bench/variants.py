@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +25,7 @@ class Variant:
     plugin: bool  # False: the worker runs with INT8FLOW_DISABLE=1 (stock TensorFlow)
     prepare: PrepareFn
     description: str
+    env: dict[str, str] = field(default_factory=dict)  # set before TensorFlow is imported
 
 
 def _saved_model_bytes(model: "keras.Model", workdir: Path) -> int:  # noqa: F821
@@ -81,8 +82,9 @@ VARIANTS: dict[str, Variant] = {v.name: v for v in [
     Variant("int8flow-fp32", True, _needs_plugin(_tf_function), "int8flow FP32, tf.function"),
     Variant("int8flow-fp32-opstats", True, _needs_plugin(_recording_op_stats(_tf_function)),
             "int8flow FP32, tf.function, recording op stats"),
-    Variant("int8flow-int8-dynamic", True, _not_built_yet("INT8 kernels (issue 7)"),
-            "int8flow INT8, dynamic activation ranges"),
+    Variant("int8flow-int8-dynamic", True, _needs_plugin(_tf_function),
+            "int8flow INT8, dynamic activation ranges (INT8FLOW_QUANTIZE=dynamic), tf.function",
+            {"INT8FLOW_QUANTIZE": "dynamic"}),
     Variant("int8flow-int8-static", True, _not_built_yet("static INT8 calibration (issue 8)"),
             "int8flow INT8, calibrated"),
     Variant("tflite-int8", False, prepare_tflite_int8, "TFLite full-integer INT8, LiteRT + XNNPACK"),

@@ -29,8 +29,10 @@ def configure_environment(config: dict[str, Any]) -> None:
     """Set before TensorFlow is imported: plugin on/off and thread counts."""
     from int8flow.bench.variants import VARIANTS
 
-    if not VARIANTS[config["variant"]].plugin:
+    variant = VARIANTS[config["variant"]]
+    if not variant.plugin:
         os.environ["INT8FLOW_DISABLE"] = "1"
+    os.environ.update(variant.env)
     os.environ["OMP_NUM_THREADS"] = str(config["threads"])
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
