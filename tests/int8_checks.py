@@ -3,7 +3,8 @@ against a float reference on the same quantized inputs, each with its bound.
 
 Bounds (ε = 2^-24, float32's unit roundoff):
 - The int32 accumulation is exact: with unit scales the float output equals
-  numpy's int64 sum bit for bit (|acc| < 2^24 in those cases).
+  numpy's int64 sum bit for bit (each of those sums is a float32 value:
+  below 2^24, or 255·127·4096, a multiple of 4096).
 - A float output y = sa·ws[c]·acc + bias, then post-ops: the scaling and the
   bias cost at most 4 roundings, |y − ref| ≤ 8ε·(sa·ws[c]·Σ|a−zp|·|w| + |bias|),
   plus 1e-5·|ref| after a transcendental post-op (oneDNN's eltwise accuracy)
@@ -14,7 +15,9 @@ Bounds (ε = 2^-24, float32's unit roundoff):
 - A requantized u8/s8 output is within 1 unit of round(ref/out_scale) + zp
   (the float result sits within the bound above of a rounding tie).
 - Quantize is exact against numpy's round-half-even of x * (1/scale) in
-  float32; dequantize is one rounding of an exact product.
+  float32, and, independently of that formula, each in-range value
+  dequantizes to within half a step (plus float32 rounding) of x; dequantize
+  is one rounding of an exact product.
 - End to end, quantize → op → float against TF's float op on the original
   inputs: |Δ| ≤ Σ_k (|x_k|·ws/2 + |w_k|·sa/2 + sa·ws/4), from each operand's
   rounding error (at most half a step), plus the float bound.
@@ -172,10 +175,13 @@ def exact_accumulation(name: str, m: int, k: int, n: int, full_range: bool) -> N
 def conv_case(name: str, shape: tuple, filter_shape: tuple, *, strides=1, padding="SAME", dilations=1,
               depthwise: bool = False, activation: str | None = None, bias: bool = False,
               scale: bool = False, addend: bool = False, zero_channel: bool = False,
-              out_dtype: str = "float32", full_range: bool = False, int8_addend: bool = False) -> None:
+              out_dtype: str = "float32", full_range: bool = False, int8_addend: bool = False,
+              signed: bool = False) -> None:
     x, sx, zx = u8_activations(shape, full_range)
+    if signed:  # s8 activations, symmetric
+        x, zx = (x.astype(np.int16) - 128).astype(np.int8), np.int32(0)
     channels = filter_shape[2] * filter_shape[3] if depthwise else filter_shape[3]
-    w, ws = weights(filter_shape[:3] + (filter_shape[3],), full_range)
+    w = np.full(filter_shape, 127, np.int8) if full_range else rng.integers(-127, 128, filter_shape, dtype=np.int8)
     ws = rng.uniform(0.001, 0.01, channels).astype(np.float32)
     if zero_channel:
         w[..., 0] = 0
@@ -231,7 +237,7 @@ def quantize_case(name: str, x: np.ndarray, dtype: str, scale: float | None = No
     if scale is None:  # the documented dynamic range
         lo, hi = min(float(finite.min(initial=0)), 0.0), max(float(finite.max(initial=0)), 0.0)
         if dtype == "uint8":
-            want_s = np.float32(np.float32(hi) - np.float32(lo)) / np.float32(255)
+            want_s = np.float32(hi) / np.float32(255) - np.float32(lo) / np.float32(255)
             want_z = int(np.clip(np.round(-np.float32(lo) / want_s), 0, 255)) if want_s > 0 else 0
         else:
             want_s, want_z = np.float32(max(hi, -lo)) / np.float32(127), 0
@@ -247,6 +253,11 @@ def quantize_case(name: str, x: np.ndarray, dtype: str, scale: float | None = No
         d = ops.dequantize(q, s, z)
     record(name + " dequantize", d, (q.numpy().astype(np.float64) - z) * s,
            EPS * np.abs((q.numpy().astype(np.float64) - z) * s))
+    with np.errstate(invalid="ignore"):
+        in_range = np.isfinite(x) & (x >= (qmin - z) * s) & (x <= (qmax - z) * s)
+    x_in = np.where(in_range, x, 0)
+    record(name + " within half a step", np.where(in_range, d.numpy(), 0), x_in,
+           s / 2 * (1 + 4 * EPS) + 4 * EPS * np.abs(x_in), d.device)
 
 
 def end_to_end(name: str, m: int, k: int, n: int) -> None:
@@ -259,7 +270,7 @@ def end_to_end(name: str, m: int, k: int, n: int) -> None:
     with tf.device(CPU):
         ref = tf.matmul(x, w).numpy()
     sa = float(sa.numpy())
-    bound = (np.abs(x) @ np.abs(w) * 0 + np.abs(x).astype(np.float64) @ (np.ones_like(w) * ws / 2)
+    bound = (np.abs(x).astype(np.float64) @ (np.ones_like(w) * ws / 2)
              + (sa / 2) * np.abs(w).sum(0) + k * sa * ws / 4 + 1e-5 * (np.abs(x) @ np.abs(w)))
     record(name, got, ref, bound)
 
@@ -307,6 +318,8 @@ conv_case("QuantizedConv2D bias+scale+add+relu (folded BatchNorm, residual)", (1
           bias=True, scale=True, addend=True, activation="relu")
 conv_case("QuantizedConv2D bias+u8 addend+relu, requantized u8 (an int8 residual block)", (1, 8, 8, 8),
           (3, 3, 8, 8), bias=True, int8_addend=True, activation="relu", out_dtype="uint8")
+conv_case("QuantizedConv2D s8 activations, saturation-prone", (1, 8, 8, 32), (3, 3, 32, 8), signed=True,
+          full_range=True)
 conv_case("QuantizedConv2D bias+swish", (1, 7, 7, 6), (3, 3, 6, 10), bias=True, activation="swish")
 conv_case("QuantizedConv2D bias+relu6 requantized u8", (1, 8, 8, 8), (3, 3, 8, 16), bias=True,
           activation="relu6", out_dtype="uint8")
@@ -329,6 +342,7 @@ quantize_case("Quantize dynamic u8 empty", np.zeros((0, 3), np.float32), "uint8"
 special = np.array([np.nan, np.inf, -np.inf, 1.5, -0.5, 0.0], np.float32)
 quantize_case("Quantize dynamic u8 NaN and Inf", special, "uint8")
 quantize_case("Quantize dynamic s8 NaN and Inf", special, "int8")
+quantize_case("Quantize dynamic u8 range beyond float32 max", np.array([3e38, -3e38, 1.0], np.float32), "uint8")
 quantize_case("Quantize static u8", x, "uint8", 0.05, 30)
 quantize_case("Quantize static s8 saturating", x * 100, "int8", 0.05, 0)
 # --- end to end ---------------------------------------------------------------

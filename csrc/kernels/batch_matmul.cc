@@ -55,7 +55,7 @@ class BatchMatMulKernel {
   explicit BatchMatMulKernel(TF_OpKernelConstruction* ctx)
       : adj_x_(GetBoolAttr(ctx, "adj_x")),
         adj_y_(GetBoolAttr(ctx, "adj_y")),
-        quantized_(ctx),
+        quantized_(ctx, /*convolution=*/false),
         fused_(ctx, /*allow_scale=*/quantized_.enabled()) {}
 
   void Compute(KernelContext& ctx) {
@@ -85,12 +85,15 @@ class BatchMatMulKernel {
     out[rank - 1] = n;
     std::vector<float> scale, bias;  // a scale only when quantized: it joins y's scales
     fused_.FoldAffine(args, n, scale, bias);
-    QuantizedOperands::Values quantization;
-    if (quantized_.enabled()) quantization = quantized_.Read(ctx, 2, n, scale);
+    QuantizedOperands::Values quantization = quantized_.Read(ctx, 2, n, scale);
     const TF_Tensor* addend = fused_.Addend(args, out);
     OwnedTensor result = ctx.allocate_output(0, out, quantized_.out_dtype());
     if (NumElements(out) == 0) return;
-    if (k == 0 && fused_.empty()) return quantized_.FillZero(result.get());
+    if (k == 0) {
+      // oneDNN leaves an empty product's output unwritten, bias and all.
+      Require(fused_.empty(), "fused BatchMatMuls need an inner dimension > 0");
+      return quantized_.FillZero(result.get());
+    }
     std::vector<int64_t> key = xp;
     key.insert(key.end(), yp.begin(), yp.end());
     // A second operand shared by the whole batch is a layer's weights (Keras'

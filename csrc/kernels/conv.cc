@@ -8,10 +8,10 @@
 // weights' per-channel scales (quantized, quantization.h).
 #include "kernels/conv.h"
 
-
 #include "kernels/fused_ops.h"
 #include "kernels/onednn_util.h"
 #include "kernels/op_definitions.h"
+#include "kernels/packed_weights.h"
 #include "kernels/quantization.h"
 
 namespace int8flow::kernels {
@@ -33,7 +33,7 @@ class ConvKernel {
         strides_(GetIntListAttr(ctx, "strides")),
         dilations_(GetIntListAttr(ctx, "dilations")),
         padding_(GetStringAttr(ctx, "padding")),
-        quantized_(ctx),
+        quantized_(ctx, /*convolution=*/true),
         fused_(ctx, /*allow_scale=*/true) {
     Require(GetStringAttr(ctx, "data_format") == "NHWC",
             "QCPU convolutions support the NHWC data format only");
@@ -69,8 +69,7 @@ class ConvKernel {
 
     std::vector<float> scale, bias;
     fused_.FoldAffine(args, channels, scale, bias);
-    QuantizedOperands::Values quantization;
-    if (quantized_.enabled()) quantization = quantized_.Read(ctx, 2, channels, scale);
+    QuantizedOperands::Values quantization = quantized_.Read(ctx, 2, channels, scale);
 
     auto p = cache_.Get(in, [&] { return Build(in, f); });
     const auto& out_shape = p->out_shape;

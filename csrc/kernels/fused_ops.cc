@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "kernels/onednn_util.h"
+#include "kernels/quantization.h"
 
 namespace int8flow::kernels {
 
@@ -43,10 +44,8 @@ void FusedOps::ReadArgTypes(TF_OpKernelConstruction* ctx) {
   addend_type_ = u8 ? dnnl::memory::data_type::u8 : dnnl::memory::data_type::s8;
   addend_scale_ = GetFloatAttr(ctx, "addend_scale");
   const int64_t zero_point = GetIntAttr(ctx, "addend_zero_point");
-  Require(std::isfinite(addend_scale_) && addend_scale_ > 0,
-          "addend_scale must be finite and > 0, got " + std::to_string(addend_scale_));
-  Require(zero_point >= (u8 ? 0 : -128) && zero_point <= (u8 ? 255 : 127),
-          "addend_zero_point " + std::to_string(zero_point) + " is outside the addend type's range");
+  RequireScale(addend_scale_, "addend_scale");
+  RequireZeroPoint(zero_point, u8, "addend_zero_point");
   addend_zero_point_ = static_cast<float>(zero_point);
 }
 

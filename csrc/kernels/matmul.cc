@@ -10,6 +10,7 @@
 #include "kernels/fused_ops.h"
 #include "kernels/onednn_util.h"
 #include "kernels/op_definitions.h"
+#include "kernels/packed_weights.h"
 #include "kernels/quantization.h"
 
 namespace int8flow::kernels {
@@ -27,7 +28,7 @@ class MatMulKernel {
   explicit MatMulKernel(TF_OpKernelConstruction* ctx)
       : transpose_a_(GetBoolAttr(ctx, "transpose_a")),
         transpose_b_(GetBoolAttr(ctx, "transpose_b")),
-        quantized_(ctx),
+        quantized_(ctx, /*convolution=*/false),
         fused_(ctx, /*allow_scale=*/quantized_.enabled()) {}
 
   void Compute(KernelContext& ctx) {
@@ -51,14 +52,16 @@ class MatMulKernel {
     out_shape.push_back(n);
     std::vector<float> scale, bias;  // a scale only when quantized: it joins the weights' scales
     fused_.FoldAffine(args, n, scale, bias);
-    QuantizedOperands::Values quantization;
-    if (quantized_.enabled())
-      quantization = quantized_.Read(ctx, 2, n, scale);
+    QuantizedOperands::Values quantization = quantized_.Read(ctx, 2, n, scale);
     const TF_Tensor* addend = fused_.Addend(args, out_shape);
 
     OwnedTensor out = ctx.allocate_output(0, out_shape, quantized_.out_dtype());
     if (m == 0 || n == 0) return;
-    if (k == 0 && fused_.empty()) return quantized_.FillZero(out.get());
+    if (k == 0) {
+      // oneDNN leaves an empty product's output unwritten, bias and all.
+      Require(fused_.empty(), "fused MatMuls need an inner dimension > 0");
+      return quantized_.FillZero(out.get());
+    }
     auto p = cache_.Get({m, k, n}, [&] { return Build(m, k, n); });
     std::unordered_map<int, memory> exec_args = {
         {DNNL_ARG_SRC, memory(p->src, Engine(), TF_TensorData(a.get()))},

@@ -4,7 +4,7 @@
 
 namespace int8flow::kernels {
 
-std::shared_ptr<const PackedWeights::Entry> PackedWeights::Find(
+std::shared_ptr<const PackedWeights::Entry> PackedWeights::FindOrPack(
     OwnedTensor weights, const std::vector<float>& scale, bool seven_bits,
     const dnnl::memory::desc& user, const dnnl::memory::desc& packed) {
   {
@@ -20,24 +20,24 @@ std::shared_ptr<const PackedWeights::Entry> PackedWeights::Find(
   entry->packed = dnnl::memory(packed, Engine());
   const size_t count = TF_TensorElementCount(weights.get());
   const bool int8 = TF_TensorType(weights.get()) == TF_INT8;
-  std::vector<float> by = scale;
+  std::vector<float> multiplier = scale;
   if (seven_bits) {
     const int8_t* w = Data<int8_t>(weights.get());
     bool wide = false;
     for (size_t i = 0; i < count && !wide; ++i) wide = std::abs(w[i]) > 63;
     entry->factor = wide ? 0.5f : 1.f;
-    by = wide ? std::vector<float>{0.5f} : std::vector<float>{};
+    multiplier = wide ? std::vector<float>{0.5f} : std::vector<float>{};
   }
   dnnl::memory::desc from_desc = user;
   void* source = TF_TensorData(weights.get());
   std::vector<float> scaled;
-  if (!by.empty()) {
+  if (!multiplier.empty()) {
     // Scaled in float, whatever the weights' type: the reorder into the
     // packed type rounds once (half to even).
     scaled.resize(count);
     for (size_t i = 0; i < count; ++i) {
       const float w = int8 ? static_cast<const int8_t*>(source)[i] : static_cast<const float*>(source)[i];
-      scaled[i] = w * by[i % by.size()];
+      scaled[i] = w * multiplier[i % multiplier.size()];
     }
     source = scaled.data();
     from_desc = dnnl::memory::desc(user.get_dims(), dnnl::memory::data_type::f32, user.get_strides());
@@ -54,14 +54,14 @@ std::shared_ptr<const PackedWeights::Entry> PackedWeights::Find(
 
 dnnl::memory PackedWeights::Get(OwnedTensor weights, const std::vector<float>& scale,
                                 const dnnl::memory::desc& user, const dnnl::memory::desc& packed) {
-  return Find(std::move(weights), scale, false, user, packed)->packed;
+  return FindOrPack(std::move(weights), scale, false, user, packed)->packed;
 }
 
 std::pair<dnnl::memory, float> PackedWeights::GetInt8(OwnedTensor weights, bool seven_bits,
                                                       const dnnl::memory::desc& user,
                                                       const dnnl::memory::desc& packed) {
   // The cache key records the request; the entry, what was applied.
-  const auto entry = Find(std::move(weights), seven_bits ? std::vector<float>{0.5f} : std::vector<float>{},
+  const auto entry = FindOrPack(std::move(weights), seven_bits ? std::vector<float>{0.5f} : std::vector<float>{},
                           seven_bits, user, packed);
   return {entry->packed, entry->factor};
 }

@@ -41,9 +41,10 @@ class PackedWeights {
     dnnl::memory::desc user, layout;
     dnnl::memory packed;
   };
-  std::shared_ptr<const Entry> Find(OwnedTensor weights, const std::vector<float>& scale,
-                                    bool seven_bits, const dnnl::memory::desc& user,
-                                    const dnnl::memory::desc& packed);
+  // The cached entry for these arguments, packed anew on a miss.
+  std::shared_ptr<const Entry> FindOrPack(OwnedTensor weights, const std::vector<float>& scale,
+                                          bool seven_bits, const dnnl::memory::desc& user,
+                                          const dnnl::memory::desc& packed);
   std::mutex mutex_;
   std::shared_ptr<const Entry> entry_;
 };

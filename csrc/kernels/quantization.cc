@@ -44,7 +44,19 @@ T ScalarInput(const KernelContext& ctx, int index, TF_DataType dtype, const char
 
 }  // namespace
 
-QuantizedOperands::QuantizedOperands(TF_OpKernelConstruction* ctx) {
+void RequireScale(float scale, const char* what) {
+  Require(std::isfinite(scale) && scale > 0,
+          [&] { return std::string(what) + " must be finite and > 0, got " + std::to_string(scale); });
+}
+
+void RequireZeroPoint(int64_t zero_point, bool u8, const char* what) {
+  Require(zero_point >= (u8 ? 0 : -128) && zero_point <= (u8 ? 255 : 127), [&] {
+    return std::string(what) + " " + std::to_string(zero_point) + " is outside the " +
+           (u8 ? "uint8" : "int8") + " range";
+  });
+}
+
+QuantizedOperands::QuantizedOperands(TF_OpKernelConstruction* ctx, bool convolution) {
   if (!TF_OpKernelConstruction_HasAttr(ctx, "Tin", nullptr)) return;
   enabled_ = true;
   src_type_ = OneDnnType(GetTypeAttr(ctx, "Tin"));
@@ -52,13 +64,11 @@ QuantizedOperands::QuantizedOperands(TF_OpKernelConstruction* ctx) {
   out_scale_ = GetFloatAttr(ctx, "out_scale");
   const int64_t zero_point = GetIntAttr(ctx, "out_zero_point");
   if (dst_type_ != memory::data_type::f32) {
-    Require(std::isfinite(out_scale_) && out_scale_ > 0,
-            "out_scale must be finite and > 0, got " + std::to_string(out_scale_));
-    const bool u8 = dst_type_ == memory::data_type::u8;
-    Require(zero_point >= (u8 ? 0 : -128) && zero_point <= (u8 ? 255 : 127),
-            "out_zero_point " + std::to_string(zero_point) + " is outside the output type's range");
+    RequireScale(out_scale_, "out_scale");
+    RequireZeroPoint(zero_point, dst_type_ == memory::data_type::u8, "out_zero_point");
   }
   out_zero_point_ = static_cast<int32_t>(zero_point);
+  seven_bit_weights_ = !CpuHasVnni() && (!convolution || src_type_ == memory::data_type::u8);
 }
 
 memory::data_type QuantizedOperands::weights_type() const {
@@ -86,7 +96,7 @@ dnnl::memory QuantizedOperands::PackWeights(PackedWeights& cache, OwnedTensor we
   // Without VNNI a u8·s8 pair can saturate its int16 sum: oneDNN leaves
   // that to the caller for matmul and for convolutions on u8 (measured: a
   // 20% error), so such weights run at 7 bits, as ONNX Runtime's reduce_range.
-  const auto [memory, factor] = cache.GetInt8(std::move(weights), !CpuHasVnni(), user, packed);
+  const auto [memory, factor] = cache.GetInt8(std::move(weights), seven_bit_weights_, user, packed);
   for (float& scale : values.weight_scales) scale /= factor;
   return memory;
 }
@@ -95,16 +105,11 @@ QuantizedOperands::Values QuantizedOperands::Read(const KernelContext& ctx, int 
                                                   int64_t channels,
                                                   const std::vector<float>& channel_scale) const {
   Values v;
+  if (!enabled_) return v;
   v.src_scale = ScalarInput<float>(ctx, first, TF_FLOAT, "the activations' scale");
-  Require(std::isfinite(v.src_scale) && v.src_scale > 0, [&] {
-    return "the activations' scale must be finite and > 0, got " + std::to_string(v.src_scale);
-  });
+  RequireScale(v.src_scale, "the activations' scale");
   v.src_zero_point = ScalarInput<int32_t>(ctx, first + 1, TF_INT32, "the activations' zero point");
-  const bool u8 = src_type_ == memory::data_type::u8;
-  Require(v.src_zero_point >= (u8 ? 0 : -128) && v.src_zero_point <= (u8 ? 255 : 127), [&] {
-    return "the activations' zero point " + std::to_string(v.src_zero_point) +
-           " is outside their type's range";
-  });
+  RequireZeroPoint(v.src_zero_point, src_type_ == memory::data_type::u8, "the activations' zero point");
   OwnedTensor scales = ctx.input(first + 2);
   const int64_t count = static_cast<int64_t>(TF_TensorElementCount(scales.get()));
   Require(Shape(scales.get()).size() <= 1 && (count == channels || count == 1), [&] {

@@ -27,8 +27,10 @@ bool CpuHasVnni();
 
 class QuantizedOperands {
  public:
-  // Enabled when the node has the quantized ops' "Tin" attr.
-  explicit QuantizedOperands(TF_OpKernelConstruction* ctx);
+  // Enabled when the node has the quantized ops' "Tin" attr. `convolution`:
+  // oneDNN keeps a convolution on s8 activations from saturating by itself
+  // (it halves the weights in its reorder), so only u8 ones need 7 bits.
+  QuantizedOperands(TF_OpKernelConstruction* ctx, bool convolution);
 
   bool enabled() const { return enabled_; }
   // Inputs after the two operands: the activations' scale and zero point,
@@ -52,7 +54,8 @@ class QuantizedOperands {
     int32_t dst_zero_point = 0;
   };
   // Reads the inputs `first`, `first + 1`, `first + 2`. A folded per-channel
-  // `channel_scale` (a BatchNorm's) multiplies the weights' scales.
+  // `channel_scale` (a BatchNorm's) multiplies the weights' scales. Empty
+  // values for a float op.
   Values Read(const KernelContext& ctx, int first, int64_t channels,
               const std::vector<float>& channel_scale) const;
   // The weights packed for the node's primitive, from `cache`: a float op's
@@ -71,11 +74,17 @@ class QuantizedOperands {
   bool enabled_ = false;
   dnnl::memory::data_type src_type_ = dnnl::memory::data_type::f32;
   dnnl::memory::data_type dst_type_ = dnnl::memory::data_type::f32;
+  bool seven_bit_weights_ = false;  // see PackWeights
   float out_scale_ = 1.f;
   int32_t out_zero_point_ = 0;
 };
 
 // TF's dtype for a oneDNN data type of ours (f32, u8, s8).
 TF_DataType TfDtype(dnnl::memory::data_type type);
+
+// KernelErrors unless `scale` is finite and > 0, or `zero_point` fits u8
+// (`u8`) or s8; `what` names the value in the message.
+void RequireScale(float scale, const char* what);
+void RequireZeroPoint(int64_t zero_point, bool u8, const char* what);
 
 }  // namespace int8flow::kernels

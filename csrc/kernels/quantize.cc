@@ -120,11 +120,8 @@ class QuantizeKernel {
         static_zero_point_(GetIntAttr(ctx, "static_zero_point")) {
     Require(dtype_ == TF_UINT8 || dtype_ == TF_INT8, "T must be uint8 or int8");
     if (dynamic_) return;
-    Require(std::isfinite(static_scale_) && static_scale_ > 0,
-            "static_scale must be finite and > 0, got " + std::to_string(static_scale_));
-    const bool u8 = IsUint8(dtype_);
-    Require(static_zero_point_ >= (u8 ? 0 : -128) && static_zero_point_ <= (u8 ? 255 : 127),
-            "static_zero_point " + std::to_string(static_zero_point_) + " is outside T's range");
+    RequireScale(static_scale_, "static_scale");
+    RequireZeroPoint(static_zero_point_, IsUint8(dtype_), "static_zero_point");
   }
 
   void Compute(KernelContext& ctx) {
@@ -148,7 +145,7 @@ class QuantizeKernel {
   void DynamicParameters(const float* x, int64_t n, float& scale, int32_t& zero_point) const {
     const Range r = FiniteRange(x, n);
     if (IsUint8(dtype_)) {
-      scale = (r.max - r.min) / 255.f;
+      scale = r.max / 255.f - r.min / 255.f;  // (max - min) could overflow to inf
       zero_point = scale > 0 ? static_cast<int32_t>(std::nearbyint(-r.min / scale)) : 0;
       zero_point = std::clamp(zero_point, 0, 255);
     } else {
@@ -177,6 +174,7 @@ class DequantizeKernel {
     const float scale = *Data<float>(scale_t.get());
     const int32_t zero_point = *Data<int32_t>(zero_point_t.get());
     Require(std::isfinite(scale), [&] { return "scale must be finite, got " + std::to_string(scale); });
+    RequireZeroPoint(zero_point, IsUint8(dtype_), "zero_point");
     const int64_t n = static_cast<int64_t>(TF_TensorElementCount(x.get()));
     OwnedTensor y = ctx.allocate_output(0, Shape(x.get()), TF_FLOAT);
     if (IsUint8(dtype_))

@@ -76,21 +76,12 @@ void QueryOneDnn(CpuFeatures& cpu) {
   }
   const dnnl_cpu_isa_t isa = isa_fn();
   cpu.onednn_isa = OneDnnIsaName(isa);
-  switch (isa) {
-    case dnnl_cpu_isa_avx512_core_amx:
-    case dnnl_cpu_isa_avx512_core_amx_fp16:
-      cpu.int8_path = "amx";
-      break;
-    case dnnl_cpu_isa_avx2_vnni:
-    case dnnl_cpu_isa_avx2_vnni_2:
-    case dnnl_cpu_isa_avx512_core_vnni:
-    case dnnl_cpu_isa_avx512_core_bf16:
-    case dnnl_cpu_isa_avx512_core_fp16:
-      cpu.int8_path = "vnni";
-      break;
-    default:
-      cpu.int8_path = "avx2";
-  }
+  // Each ISA value is a set of feature bits: one that holds all of VNNI's
+  // (or AMX's) has it, newer ISAs included.
+  const auto has = [isa](dnnl_cpu_isa_t feature) { return (isa & feature) == feature; };
+  cpu.int8_path = has(dnnl_cpu_isa_avx512_core_amx)                                   ? "amx"
+                  : has(dnnl_cpu_isa_avx512_core_vnni) || has(dnnl_cpu_isa_avx2_vnni) ? "vnni"
+                                                                                      : "avx2";
 }
 
 CpuFeatures DetectCpu() {
