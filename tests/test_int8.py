@@ -181,3 +181,33 @@ def test_quantize_setting_off_and_bogus(installed: Path) -> None:
         assert "_QcpuQuantizedMatMul" not in r["ops"], r["ops"]
         warnings = [line for line in result.stderr.splitlines() if "INT8FLOW_QUANTIZE" in line]
         assert len(warnings) == (1 if env else 0), result.stderr[-2000:]
+
+
+def test_enable_int8_switches_functions_traced_after_it(installed: Path) -> None:
+    """int8flow.enable_int8("dynamic") without the environment variable: functions
+    traced afterwards run INT8; after enable_int8("off"), new ones run FP32."""
+    code = """
+        import numpy as np, tensorflow as tf, int8flow
+        w = tf.Variable(np.random.default_rng(0).standard_normal((64, 32)).astype("float32"))
+        x = np.random.default_rng(1).standard_normal((4, 64)).astype("float32")
+        def ran_int8():
+            int8flow.reset_stats(); int8flow.record_op_stats(True)
+            tf.function(lambda t: tf.nn.relu(tf.matmul(t, w)))(x)
+            return "_QcpuQuantizedMatMul" in int8flow.stats()["ops"]
+        before = ran_int8()
+        int8flow.enable_int8("dynamic")
+        on = ran_int8()
+        int8flow.enable_int8("off")
+        off = ran_int8()
+        try:
+            int8flow.enable_int8("static")
+            bad = "no error"
+        except ValueError as e:
+            bad = str(e)
+        print(before, on, off, "|", bad)
+    """
+    result = run_python(code)
+    assert result.returncode == 0, result.stderr[-3000:]
+    flags, bad = result.stdout.strip().splitlines()[-1].split(" | ")
+    assert flags == "False True False", result.stdout
+    assert "must be 'dynamic' or 'off'" in bad, bad

@@ -61,7 +61,7 @@ void Optimize(void*, const TF_Buffer* graph_buf, const TF_GrapplerItem* item,
     for (const auto& [pattern, count] : ApplyFusions(graph, shapes, NodesToPreserve(item)))
       runtime::RecordFusions(pattern, count);
   }
-  if (runtime::GetSettings().quantize_dynamic && kernels::KernelsRegistered())
+  if (runtime::QuantizeDynamic() && kernels::KernelsRegistered())
     for (const auto& [rewrite, count] : QuantizeDynamically(graph)) runtime::RecordFusions(rewrite, count);
   if (kernels::KernelsRegistered()) RenameToPrivateTwins(graph);
   // A function's arguments and results sit where its callers' tensors are:

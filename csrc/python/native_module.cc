@@ -62,6 +62,8 @@ PYBIND11_MODULE(_native, m) {
   m.def("stats", &Stats, "Copy and device-memory counters since the last reset.");
   m.def("reset_stats", &rt::ResetStats, "Zero the copy and allocation counters.");
   m.def("record_op_stats", &rt::SetOpStats, "Turn per-op counters on or off.");
+  m.def("set_quantize_dynamic", &rt::SetQuantizeDynamic, "Turn the dynamic INT8 rewrite on or off.");
+  m.def("quantize_dynamic", &rt::QuantizeDynamic, "Whether the dynamic INT8 rewrite is on.");
   m.def("load_state", &LoadState, "Whether the plugin initialised in this process, and why not.");
   m.def("cpu_features", &CpuFeatures, "CPU flags, core count and the oneDNN ISA.");
   m.def("settings", &Settings, "Settings read from INT8FLOW_* environment variables.");

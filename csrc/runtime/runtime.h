@@ -120,6 +120,10 @@ struct Settings {
   std::string test_fault;           // INT8FLOW_TEST_FAULT (tests only)
 };
 INT8FLOW_EXPORT const Settings& GetSettings();
+// Whether the graph pass quantizes dynamically: INT8FLOW_QUANTIZE at first,
+// then int8flow.enable_int8(). Graphs optimized later follow the new value.
+INT8FLOW_EXPORT bool QuantizeDynamic();
+INT8FLOW_EXPORT void SetQuantizeDynamic(bool enabled);
 // True when the tests asked to inject `fault` (see docs/architecture.md).
 INT8FLOW_EXPORT bool FaultInjected(const char* fault);
 

@@ -85,6 +85,16 @@ const Settings& GetSettings() {
 
 bool FaultInjected(const char* fault) { return GetSettings().test_fault == fault; }
 
+namespace {
+std::atomic<bool>& quantize_dynamic() {
+  static std::atomic<bool> enabled{GetSettings().quantize_dynamic};
+  return enabled;
+}
+}  // namespace
+
+bool QuantizeDynamic() { return quantize_dynamic().load(); }
+void SetQuantizeDynamic(bool enabled) { quantize_dynamic().store(enabled); }
+
 void WarnOnce(const std::string& message) {
   static std::mutex mu;
   static std::set<std::string> said;

@@ -13,8 +13,8 @@ from int8flow import _native
 
 __version__: str = importlib.metadata.version("int8flow")
 DEVICE_TYPE = "QCPU"
-__all__ = ["DEVICE_TYPE", "cpu_features", "devices", "is_loaded", "load_state", "record_op_stats",
-           "reset_stats", "stats", "stats_table"]
+__all__ = ["DEVICE_TYPE", "cpu_features", "devices", "enable_int8", "is_loaded", "load_state",
+           "record_op_stats", "reset_stats", "stats", "stats_table"]
 
 
 def is_loaded() -> bool:
@@ -51,6 +51,15 @@ def record_op_stats(enabled: bool = True) -> None:
     """Turn the per-op counters of `stats()["ops"]` on or off. Off, a kernel pays one
     atomic load for them; on, two clock reads and a map update."""
     _native.record_op_stats(enabled)
+
+
+def enable_int8(mode: str = "dynamic") -> None:
+    """Run QCPU's MatMuls and convolutions in INT8 (`"dynamic"`: activation ranges found
+    per call) or not (`"off"`), as `INT8FLOW_QUANTIZE` does. Applies to functions
+    TensorFlow optimizes from now on; traced ones keep what they were built with."""
+    if mode not in ("dynamic", "off"):
+        raise ValueError(f"mode must be 'dynamic' or 'off', got {mode!r}")
+    _native.set_quantize_dynamic(mode == "dynamic")
 
 
 def stats_table() -> str:
