@@ -39,6 +39,16 @@ def int8flow_lines(stderr: str) -> list[str]:
     return [line for line in stderr.splitlines() if line.startswith("int8flow: ")]
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--long", action="store_true",
+                     help="long profiles: thousands of fuzzed graphs instead of CI's few dozen")
+
+
+@pytest.fixture(scope="session")
+def long_run(request: pytest.FixtureRequest) -> bool:
+    return bool(request.config.getoption("--long"))
+
+
 @pytest.fixture(scope="session")
 def installed() -> Path:
     if not PLUGIN.is_file():
