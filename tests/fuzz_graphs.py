@@ -19,7 +19,8 @@ Each graph runs three ways:
   its scale).
 
 Usage: python fuzz_graphs.py EXAMPLES. It exits 1 with the falsifying example
-printed. Examples found failing are kept below as @example regressions.
+printed. None has failed so far; one that does is to be kept here as an
+@example regression.
 """
 from __future__ import annotations
 
@@ -27,7 +28,7 @@ import sys
 
 import numpy as np
 import tensorflow as tf
-from hypothesis import HealthCheck, example, given, settings
+from hypothesis import HealthCheck, given, reject, settings
 from hypothesis import strategies as st
 
 import int8flow
@@ -126,7 +127,13 @@ def run(body, x, device: str) -> list[np.ndarray]:
 def check(spec: dict) -> None:
     body, x = build(spec)
     int8flow.enable_int8("off")
-    ref = run(body, x, CPU)
+    try:
+        ref = run(body, x, CPU)
+    except tf.errors.OpError as e:
+        # Stock TF's own CPU kernel failed (its oneDNN depthwise conv cannot
+        # reorder some shapes): no reference to compare with. Said, then skipped.
+        print("stock TF failed on", spec, "|", str(e).splitlines()[-1][:200], file=sys.stderr)
+        reject()
     fp32 = run(body, x, QCPU)
     int8flow.enable_int8("dynamic")
     try:
