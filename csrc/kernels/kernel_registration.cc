@@ -12,57 +12,60 @@ void CheckAttr(const OwnedStatus& status, const char* name) {
   if (!status.ok()) throw KernelError(std::string("attr '") + name + "': " + status.message());
 }
 
-// list_size and total_size as TF reports them for attr `name`.
+// list_size and total_size as TF reports them for attr `name`, with the -1
+// TF reports for an empty list (or a scalar) read as 0.
 std::pair<int32_t, int32_t> AttrSize(TF_OpKernelConstruction* ctx, const char* name) {
   OwnedStatus status;
   int32_t list_size = 0;
   int32_t total_size = 0;
   TF_OpKernelConstruction_GetAttrSize(ctx, name, &list_size, &total_size, status.get());
   CheckAttr(status, name);
-  return {list_size, total_size};
+  return {std::max(list_size, 0), std::max(total_size, 0)};
+}
+
+// A scalar attr through its C API getter.
+template <class Value>
+Value ScalarAttr(TF_OpKernelConstruction* ctx, const char* name,
+                 void (*get)(TF_OpKernelConstruction*, const char*, Value*, TF_Status*)) {
+  OwnedStatus status;
+  Value value{};
+  get(ctx, name, &value, status.get());
+  CheckAttr(status, name);
+  return value;
+}
+
+// A list attr of numbers or types through its C API getter.
+template <class Value>
+std::vector<Value> ListAttr(TF_OpKernelConstruction* ctx, const char* name,
+                            void (*get)(TF_OpKernelConstruction*, const char*, Value*, int, TF_Status*)) {
+  const int32_t count = AttrSize(ctx, name).first;
+  std::vector<Value> values(static_cast<size_t>(count));
+  OwnedStatus status;
+  get(ctx, name, values.data(), count, status.get());
+  CheckAttr(status, name);
+  return values;
 }
 
 }  // namespace
 
 bool GetBoolAttr(TF_OpKernelConstruction* ctx, const char* name) {
-  OwnedStatus status;
-  TF_Bool value = 0;
-  TF_OpKernelConstruction_GetAttrBool(ctx, name, &value, status.get());
-  CheckAttr(status, name);
-  return value != 0;
+  return ScalarAttr<TF_Bool>(ctx, name, TF_OpKernelConstruction_GetAttrBool) != 0;
 }
 
 float GetFloatAttr(TF_OpKernelConstruction* ctx, const char* name) {
-  OwnedStatus status;
-  float value = 0;
-  TF_OpKernelConstruction_GetAttrFloat(ctx, name, &value, status.get());
-  CheckAttr(status, name);
-  return value;
+  return ScalarAttr<float>(ctx, name, TF_OpKernelConstruction_GetAttrFloat);
 }
 
 int64_t GetIntAttr(TF_OpKernelConstruction* ctx, const char* name) {
-  OwnedStatus status;
-  int64_t value = 0;
-  TF_OpKernelConstruction_GetAttrInt64(ctx, name, &value, status.get());
-  CheckAttr(status, name);
-  return value;
+  return ScalarAttr<int64_t>(ctx, name, TF_OpKernelConstruction_GetAttrInt64);
 }
 
 TF_DataType GetTypeAttr(TF_OpKernelConstruction* ctx, const char* name) {
-  OwnedStatus status;
-  TF_DataType value = TF_FLOAT;
-  TF_OpKernelConstruction_GetAttrType(ctx, name, &value, status.get());
-  CheckAttr(status, name);
-  return value;
+  return ScalarAttr<TF_DataType>(ctx, name, TF_OpKernelConstruction_GetAttrType);
 }
 
 std::vector<TF_DataType> GetTypeListAttr(TF_OpKernelConstruction* ctx, const char* name) {
-  const int32_t count = std::max(AttrSize(ctx, name).first, 0);  // an empty list reports -1
-  std::vector<TF_DataType> values(static_cast<size_t>(count));
-  OwnedStatus status;
-  TF_OpKernelConstruction_GetAttrTypeList(ctx, name, values.data(), count, status.get());
-  CheckAttr(status, name);
-  return values;
+  return ListAttr<TF_DataType>(ctx, name, TF_OpKernelConstruction_GetAttrTypeList);
 }
 
 std::string GetStringAttr(TF_OpKernelConstruction* ctx, const char* name) {
@@ -75,9 +78,7 @@ std::string GetStringAttr(TF_OpKernelConstruction* ctx, const char* name) {
 }
 
 std::vector<std::string> GetStringListAttr(TF_OpKernelConstruction* ctx, const char* name) {
-  // An empty list reports sizes of -1.
-  const auto [reported_count, reported_total] = AttrSize(ctx, name);
-  const int32_t count = std::max(reported_count, 0), total = std::max(reported_total, 0);
+  const auto [count, total] = AttrSize(ctx, name);
   std::vector<char*> values(count);
   std::vector<size_t> lengths(count);
   std::string storage(static_cast<size_t>(total), '\0');
@@ -91,12 +92,7 @@ std::vector<std::string> GetStringListAttr(TF_OpKernelConstruction* ctx, const c
 }
 
 std::vector<int64_t> GetIntListAttr(TF_OpKernelConstruction* ctx, const char* name) {
-  const int32_t count = AttrSize(ctx, name).first;
-  std::vector<int64_t> values(static_cast<size_t>(std::max(count, 0)));
-  OwnedStatus status;
-  TF_OpKernelConstruction_GetAttrInt64List(ctx, name, values.data(), count, status.get());
-  CheckAttr(status, name);
-  return values;
+  return ListAttr<int64_t>(ctx, name, TF_OpKernelConstruction_GetAttrInt64List);
 }
 
 std::string NodeName(TF_OpKernelConstruction* ctx) {
