@@ -109,8 +109,8 @@ class BatchMatMulKernel {
                                 : memory(p->b, Engine(), TF_TensorData(y.get()))},
         {DNNL_ARG_DST, memory(p->dst, Engine(), TF_TensorData(result.get()))}};
     if (!bias.empty()) {
-      void* data = fused_.bias_only() ? TF_TensorData(args[0].get()) : bias.data();
-      exec_args.emplace(DNNL_ARG_BIAS, memory(BiasDesc(out.size(), n), Engine(), data));
+      exec_args.emplace(DNNL_ARG_BIAS,
+                        memory(BiasDesc(out.size(), n), Engine(), fused_.BiasData(args, bias)));
     }
     if (addend)
       exec_args.emplace(fused_.addend_arg_id(), memory(AddendDesc(out), Engine(), TF_TensorData(addend)));

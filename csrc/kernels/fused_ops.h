@@ -36,8 +36,11 @@ class FusedOps {
   // The index among `args` of the Add's input.
   int addend_arg() const { return affine_args_; }
   bool empty() const { return affine_.empty() && post_ops_.empty(); }
-  // True when the affine part is a single BiasAdd: its arg is the bias as is.
-  bool bias_only() const { return affine_.size() == 1 && affine_[0] == kBias; }
+  // The bias to hand oneDNN: a lone BiasAdd's arg in place, else `folded`
+  // (FoldAffine's bias).
+  void* BiasData(const std::vector<OwnedTensor>& args, std::vector<float>& folded) const {
+    return bias_only() ? TF_TensorData(args[0].get()) : folded.data();
+  }
 
   // Folds the affine args (the first of the op's `args`, each a vector of
   // `channels`) into one scale and one bias: y = x * scale + bias. Either
@@ -66,6 +69,8 @@ class FusedOps {
   void ReadArgTypes(TF_OpKernelConstruction* ctx);
 
   enum Affine { kBias, kScale, kBatchNorm, kFusedBatchNorm };
+  // True when the affine part is a single BiasAdd: its arg is the bias as is.
+  bool bias_only() const { return affine_.size() == 1 && affine_[0] == kBias; }
   struct PostOp {
     const Activation* activation;  // nullptr: the Add
     float alpha;

@@ -69,9 +69,7 @@ class MatMulKernel {
                                                   p->packed_weights, quantization)},
         {DNNL_ARG_DST, memory(p->dst, Engine(), TF_TensorData(out.get()))}};
     if (!bias.empty()) {
-      // A lone BiasAdd's vector is used in place; folded ones from `bias`.
-      void* data = fused_.bias_only() ? TF_TensorData(args[0].get()) : bias.data();
-      exec_args.emplace(DNNL_ARG_BIAS, memory(p->bias, Engine(), data));
+      exec_args.emplace(DNNL_ARG_BIAS, memory(p->bias, Engine(), fused_.BiasData(args, bias)));
     }
     if (addend)
       exec_args.emplace(fused_.addend_arg_id(), memory(p->addend, Engine(), TF_TensorData(addend)));

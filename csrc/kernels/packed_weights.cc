@@ -10,11 +10,13 @@ std::shared_ptr<const PackedWeights::Entry> PackedWeights::FindOrPack(
   {
     std::lock_guard<std::mutex> lock(mutex_);
     if (entry_ && TF_TensorData(entry_->source.get()) == TF_TensorData(weights.get()) &&
-        entry_->user == user && entry_->layout == packed && entry_->scale == scale)
+        entry_->user == user && entry_->layout == packed && entry_->scale == scale &&
+        entry_->seven_bits == seven_bits)
       return entry_;  // a dnnl::memory shares its buffer: safe past a repack
   }
   auto entry = std::make_shared<Entry>();
   entry->scale = scale;
+  entry->seven_bits = seven_bits;
   entry->user = user;
   entry->layout = packed;
   entry->packed = dnnl::memory(packed, Engine());
@@ -60,9 +62,7 @@ dnnl::memory PackedWeights::Get(OwnedTensor weights, const std::vector<float>& s
 std::pair<dnnl::memory, float> PackedWeights::GetInt8(OwnedTensor weights, bool seven_bits,
                                                       const dnnl::memory::desc& user,
                                                       const dnnl::memory::desc& packed) {
-  // The cache key records the request; the entry, what was applied.
-  const auto entry = FindOrPack(std::move(weights), seven_bits ? std::vector<float>{0.5f} : std::vector<float>{},
-                          seven_bits, user, packed);
+  const auto entry = FindOrPack(std::move(weights), {}, seven_bits, user, packed);
   return {entry->packed, entry->factor};
 }
 

@@ -37,6 +37,7 @@ class PackedWeights {
   struct Entry {
     OwnedTensor source;
     std::vector<float> scale;  // as asked for
+    bool seven_bits = false;   // as asked for (GetInt8)
     float factor = 1.f;        // GetInt8's, as applied
     dnnl::memory::desc user, layout;
     dnnl::memory packed;
