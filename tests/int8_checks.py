@@ -260,6 +260,24 @@ def quantize_case(name: str, x: np.ndarray, dtype: str, scale: float | None = No
            s / 2 * (1 + 4 * EPS) + 4 * EPS * np.abs(x_in), d.device)
 
 
+def nonfinite_case(name: str, x: np.ndarray, dtype: str) -> None:
+    """A per-call range over NaN or Inf: scale NaN, every value the zero point 0,
+    and all-NaN out of Dequantize and of quantized ops, even past a fused ReLU,
+    which would turn a NaN into 0."""
+    with tf.device(QCPU):
+        q, s, z = ops.quantize(x, dtype)
+        d = ops.dequantize(q, s, z)
+        m = ops.quantized_matmul(tf.reshape(q, (2, 3)), np.ones((3, 4), np.int8), s, z, np.ones(4, np.float32),
+                                 bias=np.ones(4, np.float32), activation="relu")
+        c = ops.quantized_conv2d(tf.reshape(q, (1, 2, 3, 1)), np.ones((1, 1, 1, 2), np.int8), s, z,
+                                 np.ones(2, np.float32), activation="relu")
+    record(name + " scale is NaN", np.isnan(s.numpy()), True, 0.0, s.device)
+    record(name + " values are the zero point", np.float32(z) + q.numpy().astype(np.float32), np.zeros_like(x), 0.0,
+           q.device)
+    for what, got in (("dequantize", d), ("matmul+relu", m), ("conv+relu", c)):
+        record(f"{name} {what} is all NaN", np.isnan(got.numpy()), np.ones(got.shape, bool), 0.0, got.device)
+
+
 def end_to_end(name: str, m: int, k: int, n: int) -> None:
     x = rng.standard_normal((m, k)).astype(np.float32)
     w = rng.standard_normal((k, n)).astype(np.float32)
@@ -340,8 +358,11 @@ quantize_case("Quantize dynamic u8 large (parallel)", rng.standard_normal(300_00
 quantize_case("Quantize dynamic u8 all zeros", np.zeros((4, 4), np.float32), "uint8")
 quantize_case("Quantize dynamic u8 empty", np.zeros((0, 3), np.float32), "uint8")
 special = np.array([np.nan, np.inf, -np.inf, 1.5, -0.5, 0.0], np.float32)
-quantize_case("Quantize dynamic u8 NaN and Inf", special, "uint8")
-quantize_case("Quantize dynamic s8 NaN and Inf", special, "int8")
+quantize_case("Quantize static u8 NaN and Inf", special, "uint8", 0.05, 30)
+quantize_case("Quantize static s8 NaN and Inf", special, "int8", 0.05, 0)
+nonfinite_case("Quantize dynamic u8 NaN and Inf", special, "uint8")
+nonfinite_case("Quantize dynamic s8 NaN and Inf", special, "int8")
+nonfinite_case("Quantize dynamic u8 one Inf", np.array([1.0, -2.0, np.inf, 0.5, 3.0, 0.0], np.float32), "uint8")
 quantize_case("Quantize dynamic u8 range beyond float32 max", np.array([3e38, -3e38, 1.0], np.float32), "uint8")
 quantize_case("Quantize static u8", x, "uint8", 0.05, 30)
 quantize_case("Quantize static s8 saturating", x * 100, "int8", 0.05, 0)

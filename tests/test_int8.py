@@ -31,7 +31,7 @@ def test_int8_ops_within_bound(installed: Path, tmp_path: Path, isa: str) -> Non
     if isa == "AVX2":
         assert checks["isa"] == "avx2" and checks["seven_bit_cpu"], checks["isa"]
     results = checks["results"]
-    assert len(results) == 99, len(results)  # a check that stops running must not pass silently
+    assert len(results) == 110, len(results)  # a check that stops running must not pass silently
     for group in ["QuantizedMatMul", "QuantizedBatchMatMul", "QuantizedConv2D", "QuantizedDepthwiseConv2D",
                   "Quantize"]:
         assert any(r["name"].startswith(group) for r in results), group
@@ -69,6 +69,9 @@ BAD_INPUT = """
                                                           addend=(np.ones((2, 4), np.uint8), 0.0, 0)),
         "fused K=0": lambda: ops.quantized_matmul(np.zeros((2, 0), np.uint8), np.zeros((0, 4), np.int8), 0.1, 3,
                                                   np.ones(4, np.float32), bias=np.ones(4, np.float32)),
+        "non-finite into int8": lambda: ops.quantized_matmul(a, w, float("nan"), 3, np.ones(4, np.float32),
+                                                             out_dtype="uint8", out_scale=0.1),
+        "dequantize scale Inf": lambda: ops.dequantize(np.ones(3, np.uint8), float("inf"), 0),
     }
     for name, case in cases.items():
         try:
@@ -83,7 +86,7 @@ def test_bad_input_gives_tf_errors(installed: Path) -> None:
     result = run_python(BAD_INPUT)
     assert result.returncode == 0, result.stderr[-3000:]
     lines = dict(line.split(" | ", 1) for line in result.stdout.splitlines() if " | " in line)
-    assert len(lines) == 15 and "NO ERROR" not in result.stdout, result.stdout
+    assert len(lines) == 17 and "NO ERROR" not in result.stdout, result.stdout
     expected = {"scales length": "one per output channel (4)", "activation scale 0": "must be finite and > 0",
                 "activation scale vector": "must be a single float", "zero point range": "outside the uint8 range",
                 "negative weight scale": ">= 0", "inner dims": "Matrix size-incompatible",
@@ -92,9 +95,54 @@ def test_bad_input_gives_tf_errors(installed: Path) -> None:
                 "static scale 0": "static_scale must be finite and > 0",
                 "static zero point": "outside the int8 range", "dequantize scale shape": "single values",
                 "int8 addend scale": "addend_scale must be finite and > 0",
-                "fused K=0": "need an inner dimension > 0"}
+                "fused K=0": "need an inner dimension > 0",
+                "non-finite into int8": "an int8 output cannot represent that",
+                "dequantize scale Inf": "must be finite or NaN"}
     for name, fragment in expected.items():
         assert fragment in lines[name], (name, lines[name])
+
+
+def test_dynamic_int8_turns_non_finite_activations_into_nan(installed: Path) -> None:
+    # FP32 turns a NaN row into zeros past the ReLU; INT8 has no scale for a
+    # tensor holding NaN or Inf, and must not make a finite answer up.
+    result = run_python("""
+        import numpy as np, tensorflow as tf, keras, int8flow
+        model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(4, activation="relu")])
+        x = np.ones((3, 8), np.float32)
+        for bad in (np.nan, np.inf):
+            x[1, 2] = bad
+            print(bool(np.isnan(tf.function(lambda t: model(t, training=False))(x).numpy()).all()))
+        print("INT8 dynamic _QcpuFusedMatMul" in int8flow.stats()["fusions"])
+        """, INT8FLOW_QUANTIZE="dynamic")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.split() == ["True", "True", "True"], result.stdout
+
+
+def test_dynamic_int8_refuses_non_finite_weights(installed: Path) -> None:
+    # NaN or Inf weights have no per-channel scale: a TF error that names them,
+    # where FP32 would quietly give NaN. Each assignment is a new buffer, so
+    # the cached quantized weights of the first call cannot hide the second.
+    result = run_python("""
+        import numpy as np, tensorflow as tf, keras
+        layer = keras.layers.Dense(3)
+        model = keras.Sequential([keras.Input((4,)), layer])
+        call = tf.function(lambda x: model(x, training=False))
+        x = np.ones((2, 4), np.float32)
+        call(x)
+        for name, bad in (("NaN", np.nan), ("Inf", np.inf)):
+            w = np.ones((4, 3), np.float32)
+            w[1, 2] = bad
+            layer.kernel.assign(w)
+            try:
+                call(x)
+                print(name, "| NO ERROR")
+            except tf.errors.InvalidArgumentError as e:
+                print(name, "|", e.message.splitlines()[0])
+        """, INT8FLOW_QUANTIZE="dynamic")
+    assert result.returncode == 0, result.stderr[-3000:]
+    lines = dict(line.split(" | ", 1) for line in result.stdout.splitlines() if " | " in line)
+    assert "hold NaN" in lines["NaN"], lines
+    assert "channel 2 are not finite" in lines["Inf"], lines
 
 
 def test_profile_tags_int8_kernels(installed: Path, tmp_path: Path) -> None:

@@ -88,6 +88,7 @@ class BatchMatMulKernel {
     QuantizedOperands::Values quantization = quantized_.Read(ctx, 2, n, scale);
     const TF_Tensor* addend = fused_.Addend(args, out);
     OwnedTensor result = ctx.allocate_output(0, out, quantized_.out_dtype());
+    if (quantized_.FillNonFinite(quantization, result.get())) return;
     if (NumElements(out) == 0) return;
     if (k == 0) {
       // oneDNN leaves an empty product's output unwritten, bias and all.

@@ -75,6 +75,7 @@ class ConvKernel {
     const auto& out_shape = p->out_shape;
     const TF_Tensor* addend = fused_.Addend(args, out_shape);
     OwnedTensor out = ctx.allocate_output(0, out_shape, quantized_.out_dtype());
+    if (quantized_.FillNonFinite(quantization, out.get())) return;
     if (NumElements(out_shape) == 0) return;
     if (NumElements(in) == 0 || NumElements(f) == 0) {
       // An empty sum: the output is the fused ops applied to zero. Only

@@ -56,6 +56,7 @@ class MatMulKernel {
     const TF_Tensor* addend = fused_.Addend(args, out_shape);
 
     OwnedTensor out = ctx.allocate_output(0, out_shape, quantized_.out_dtype());
+    if (quantized_.FillNonFinite(quantization, out.get())) return;
     if (m == 0 || n == 0) return;
     if (k == 0) {
       // oneDNN leaves an empty product's output unwritten, bias and all.

@@ -1,5 +1,6 @@
 #include "kernels/quantization.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -107,7 +108,10 @@ QuantizedOperands::Values QuantizedOperands::Read(const KernelContext& ctx, int 
   Values v;
   if (!enabled_) return v;
   v.src_scale = ScalarInput<float>(ctx, first, TF_FLOAT, "the activations' scale");
-  RequireScale(v.src_scale, "the activations' scale");
+  v.nonfinite_src = std::isnan(v.src_scale);
+  Require(!v.nonfinite_src || dst_type_ == memory::data_type::f32,
+          "the activations hold NaN or Inf (their scale is NaN): an int8 output cannot represent that");
+  if (!v.nonfinite_src) RequireScale(v.src_scale, "the activations' scale");
   v.src_zero_point = ScalarInput<int32_t>(ctx, first + 1, TF_INT32, "the activations' zero point");
   RequireZeroPoint(v.src_zero_point, src_type_ == memory::data_type::u8, "the activations' zero point");
   OwnedTensor scales = ctx.input(first + 2);
@@ -147,6 +151,13 @@ void QuantizedOperands::AddArgs(Values& v, std::unordered_map<int, memory>& args
     args.emplace(DNNL_ARG_ATTR_SCALES | DNNL_ARG_DST, f32(&v.dst_scale, 1));
     args.emplace(DNNL_ARG_ATTR_ZERO_POINTS | DNNL_ARG_DST, s32(&v.dst_zero_point));
   }
+}
+
+bool QuantizedOperands::FillNonFinite(const Values& values, TF_Tensor* out) const {
+  if (!values.nonfinite_src) return false;
+  float* y = static_cast<float*>(TF_TensorData(out));
+  std::fill(y, y + TF_TensorElementCount(out), std::numeric_limits<float>::quiet_NaN());
+  return true;
 }
 
 void QuantizedOperands::FillZero(TF_Tensor* out) const {

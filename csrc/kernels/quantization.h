@@ -52,10 +52,13 @@ class QuantizedOperands {
     std::vector<float> weight_scales;
     float dst_scale = 1.f;
     int32_t dst_zero_point = 0;
+    bool nonfinite_src = false;  // src_scale is NaN: the activations held NaN or +-Inf
   };
   // Reads the inputs `first`, `first + 1`, `first + 2`. A folded per-channel
   // `channel_scale` (a BatchNorm's) multiplies the weights' scales. Empty
-  // values for a float op.
+  // values for a float op. An activations' scale of NaN (the dynamic scale of
+  // non-finite values) sets `nonfinite_src`; it is an error for an int8
+  // output, which cannot hold NaN.
   Values Read(const KernelContext& ctx, int first, int64_t channels,
               const std::vector<float>& channel_scale) const;
   // The weights packed for the node's primitive, from `cache`: a float op's
@@ -69,6 +72,10 @@ class QuantizedOperands {
   void AddArgs(Values& values, std::unordered_map<int, dnnl::memory>& args) const;
   // Fills `out` with what an all-zero result with no post-ops becomes.
   void FillZero(TF_Tensor* out) const;
+  // Fills `out` with NaN when the activations were not finite, and says so:
+  // the kernel then skips its primitive. Every element, because one NaN or
+  // Inf in a tensor leaves no finite scale to quantize the rest with.
+  bool FillNonFinite(const Values& values, TF_Tensor* out) const;
 
  private:
   bool enabled_ = false;

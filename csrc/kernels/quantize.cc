@@ -4,16 +4,19 @@
 // Rounding and non-finite values, the same in every mode:
 //   q = clamp(round_half_even(x * (1 / scale)) + zero_point, qmin, qmax),
 //   NaN becomes the zero point (0.0), +-Inf the end of the range. A dynamic
-//   range is the finite values' [min, max], widened to hold 0 so that 0.0 is
-//   exact: u8 maps it onto [0, 255] with a zero point, s8 onto [-127, 127]
-//   symmetrically (zero point 0). An all-zero, all-NaN or empty tensor gets
-//   scale 1.
+//   range is the values' [min, max], widened to hold 0 so that 0.0 is exact:
+//   u8 maps it onto [0, 255] with a zero point, s8 onto [-127, 127]
+//   symmetrically (zero point 0). An all-zero or empty tensor gets scale 1.
+//   A tensor holding NaN or +-Inf gets scale NaN: it has no finite range, and
+//   the quantized ops and Dequantize turn that scale into NaN outputs, so a
+//   non-finite input is never silently replaced by a finite result.
 #include "kernels/quantize.h"
 
 #include <algorithm>
 #include <cfloat>
 #include <cmath>
 #include <cstdint>
+#include <limits>
 #include <mutex>
 #include <vector>
 
@@ -48,27 +51,30 @@ void ForChunks(int64_t n, Body body) {
 
 struct Range {
   float min = 0.f, max = 0.f;
+  bool finite = true;  // no NaN or +-Inf among the values
 };
 
-// The finite values' range, with 0 in it.
-INT8FLOW_VECTOR_CLONES Range FiniteRangeOf(const float* x, int64_t n) {
+// The finite values' range, with 0 in it, and whether all values are finite.
+INT8FLOW_VECTOR_CLONES Range RangeOf(const float* x, int64_t n) {
   float lo = 0.f, hi = 0.f;
-#pragma omp simd reduction(min : lo) reduction(max : hi)
+  int nonfinite = 0;
+#pragma omp simd reduction(min : lo) reduction(max : hi) reduction(| : nonfinite)
   for (int64_t i = 0; i < n; ++i) {
     const float v = x[i];
-    // NaN and +-Inf count as 0, which the range holds anyway.
-    const float finite = (v >= -FLT_MAX) & (v <= FLT_MAX) ? v : 0.f;
-    lo = std::min(lo, finite);
-    hi = std::max(hi, finite);
+    const bool finite = (v >= -FLT_MAX) & (v <= FLT_MAX);
+    nonfinite |= !finite;
+    lo = std::min(lo, finite ? v : 0.f);
+    hi = std::max(hi, finite ? v : 0.f);
   }
-  return {lo, hi};
+  return {lo, hi, nonfinite == 0};
 }
 
-Range FiniteRange(const float* x, int64_t n) {
+Range ValueRange(const float* x, int64_t n) {
   std::vector<Range> parts(omp_get_max_threads());
-  ForChunks(n, [&](int64_t begin, int64_t end, int part) { parts[part] = FiniteRangeOf(x + begin, end - begin); });
+  ForChunks(n, [&](int64_t begin, int64_t end, int part) { parts[part] = RangeOf(x + begin, end - begin); });
   Range all;
-  for (const Range& r : parts) all = {std::min(all.min, r.min), std::max(all.max, r.max)};
+  for (const Range& r : parts)
+    all = {std::min(all.min, r.min), std::max(all.max, r.max), all.finite && r.finite};
   return all;
 }
 
@@ -143,7 +149,12 @@ class QuantizeKernel {
 
  private:
   void DynamicParameters(const float* x, int64_t n, float& scale, int32_t& zero_point) const {
-    const Range r = FiniteRange(x, n);
+    const Range r = ValueRange(x, n);
+    if (!r.finite) {
+      scale = std::numeric_limits<float>::quiet_NaN();
+      zero_point = 0;
+      return;
+    }
     if (IsUint8(dtype_)) {
       scale = r.max / 255.f - r.min / 255.f;  // (max - min) could overflow to inf
       zero_point = scale > 0 ? static_cast<int32_t>(std::nearbyint(-r.min / scale)) : 0;
@@ -173,7 +184,9 @@ class DequantizeKernel {
                 ShapeString(Shape(scale_t.get())) + " and " + ShapeString(Shape(zero_point_t.get())));
     const float scale = *Data<float>(scale_t.get());
     const int32_t zero_point = *Data<int32_t>(zero_point_t.get());
-    Require(std::isfinite(scale), [&] { return "scale must be finite, got " + std::to_string(scale); });
+    // NaN is the scale of a dynamic quantize of non-finite values: NaN out.
+    Require(std::isfinite(scale) || std::isnan(scale),
+            [&] { return "scale must be finite or NaN, got " + std::to_string(scale); });
     RequireZeroPoint(zero_point, IsUint8(dtype_), "zero_point");
     const int64_t n = static_cast<int64_t>(TF_TensorElementCount(x.get()));
     OwnedTensor y = ctx.allocate_output(0, Shape(x.get()), TF_FLOAT);

@@ -32,7 +32,9 @@ def quantize_weights(w: np.ndarray, reduce_range: bool = False) -> tuple[np.ndar
 def quantize(x: Any, dtype: Any = "uint8", scale: float | None = None,
              zero_point: int = 0) -> tuple[Any, Any, Any]:
     """`(q, scale, zero_point)`: x in u8/s8. With no `scale`, the range is x's own,
-    found per call (u8 asymmetric, s8 symmetric); NaN becomes the zero point."""
+    found per call (u8 asymmetric, s8 symmetric). NaN becomes the zero point and ±Inf
+    saturates, except that a per-call range over NaN or ±Inf gives scale NaN, which
+    `dequantize` and the quantized ops turn into all-NaN outputs."""
     import tensorflow as tf
 
     attrs = {"T": tf.as_dtype(dtype)}
