@@ -38,6 +38,26 @@ dnnl::primitive_attr UserScratchpadAttr();
 void Execute(KernelContext& ctx, const dnnl::primitive& primitive,
              const dnnl::memory::desc& scratchpad, std::unordered_map<int, dnnl::memory> args);
 
+// One cache's share of int8flow.stats()["caches"]: Set() reports what the
+// cache holds now and the destructor gives it back, so the totals follow
+// kernels as TF creates and frees them. Callers serialize Set (their lock).
+class CacheAccount {
+ public:
+  explicit CacheAccount(runtime::CacheKind kind) : kind_(kind) {}
+  CacheAccount(const CacheAccount&) = delete;
+  CacheAccount& operator=(const CacheAccount&) = delete;
+  ~CacheAccount() { Set(0, 0); }
+  void Set(int64_t entries, int64_t bytes) {
+    runtime::RecordCacheChange(kind_, entries - entries_, bytes - bytes_);
+    entries_ = entries;
+    bytes_ = bytes;
+  }
+
+ private:
+  const runtime::CacheKind kind_;
+  int64_t entries_ = 0, bytes_ = 0;
+};
+
 // A bounded, thread-safe cache of primitives keyed by shape. Kernels key it by
 // the dims of their inputs; it never holds data, only compiled primitives.
 template <class Entry>
@@ -52,12 +72,14 @@ class PrimitiveCache {
     if (entries_.size() >= kCapacity) entries_.clear();
     auto entry = std::make_shared<const Entry>(make());
     entries_.emplace(key, entry);
+    account_.Set(static_cast<int64_t>(entries_.size()), 0);
     return entry;
   }
 
  private:
   static constexpr size_t kCapacity = 16;
   std::mutex mutex_;
+  CacheAccount account_{runtime::CacheKind::kPrimitives};
   std::map<std::vector<int64_t>, std::shared_ptr<const Entry>> entries_;
 };
 

@@ -51,6 +51,7 @@ std::shared_ptr<const PackedWeights::Entry> PackedWeights::FindOrPack(
   entry->source = std::move(weights);
   std::lock_guard<std::mutex> lock(mutex_);
   entry_ = entry;
+  account_.Set(1, static_cast<int64_t>(packed.get_size()));
   return entry;
 }
 

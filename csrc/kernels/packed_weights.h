@@ -48,6 +48,7 @@ class PackedWeights {
                                           const dnnl::memory::desc& packed);
   std::mutex mutex_;
   std::shared_ptr<const Entry> entry_;
+  CacheAccount account_{runtime::CacheKind::kPackedWeights};
 };
 
 }  // namespace int8flow::kernels

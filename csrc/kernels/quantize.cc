@@ -262,12 +262,14 @@ class QuantizeWeightsKernel {
     source_ = std::move(w);
     q_ = std::move(q);
     scales_ = std::move(scales);
+    account_.Set(1, n + channels * static_cast<int64_t>(sizeof(float)));
   }
 
   const int64_t channel_axis_;
   const float levels_;
   std::mutex mutex_;
   OwnedTensor source_, q_, scales_;
+  CacheAccount account_{runtime::CacheKind::kQuantizedWeights};
 };
 
 }  // namespace

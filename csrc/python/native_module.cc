@@ -24,7 +24,13 @@ py::dict Stats() {
     ops[py::str(op)] = py::dict(py::arg("count") = t.count, py::arg("total_ms") = t.total_ns * 1e-6,
                                 py::arg("int8_ms") = t.int8_ns * 1e-6,
                                 py::arg("fp32_ms") = t.fp32_ns * 1e-6);
-  return py::dict(py::arg("copies") = copies, py::arg("memory") = memory,
+  const char* cache_kinds[rt::kNumCacheKinds] = {"packed_weights", "quantized_weights", "primitives"};
+  py::dict caches;
+  for (int i = 0; i < rt::kNumCacheKinds; ++i) {
+    const rt::CacheUsage u = rt::CacheUsageOf(static_cast<rt::CacheKind>(i));
+    caches[cache_kinds[i]] = py::dict(py::arg("entries") = u.entries, py::arg("bytes") = u.bytes);
+  }
+  return py::dict(py::arg("copies") = copies, py::arg("memory") = memory, py::arg("caches") = caches,
                   py::arg("fusions") = rt::FusionCounts(),
                   py::arg("cpu_ops") = rt::CpuOpCounts(), py::arg("ops") = ops,
                   py::arg("recording_ops") = (rt::RecordingMode() & rt::kOpStats) != 0);

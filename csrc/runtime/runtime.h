@@ -33,6 +33,17 @@ INT8FLOW_EXPORT void RecordFree(int64_t bytes);
 INT8FLOW_EXPORT StatsSnapshot Stats();
 INT8FLOW_EXPORT void ResetStats();
 
+// What the kernels' caches hold now, by kind (never reset: it is memory held,
+// not a count of events). Each cache reports its own change as it changes.
+enum class CacheKind { kPackedWeights = 0, kQuantizedWeights = 1, kPrimitives = 2 };
+inline constexpr int kNumCacheKinds = 3;
+struct CacheUsage {
+  int64_t entries = 0;
+  int64_t bytes = 0;  // 0 for primitives: oneDNN does not say how big its JIT code is
+};
+INT8FLOW_EXPORT void RecordCacheChange(CacheKind kind, int64_t entries, int64_t bytes);
+INT8FLOW_EXPORT CacheUsage CacheUsageOf(CacheKind kind);
+
 // Rewrites the graph pass made, by fusion pattern, since the process started
 // (graphs are optimized once, so ResetStats leaves these alone).
 INT8FLOW_EXPORT void RecordFusions(const std::string& pattern, int64_t count);

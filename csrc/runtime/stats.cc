@@ -14,6 +14,8 @@ struct Counters {
   std::atomic<int64_t> bytes_in_use{0};
   std::atomic<int64_t> peak_bytes_in_use{0};
   std::atomic<int64_t> largest_alloc_size{0};
+  std::atomic<int64_t> cache_entries[kNumCacheKinds]{};
+  std::atomic<int64_t> cache_bytes[kNumCacheKinds]{};
 };
 
 Counters& counters() {
@@ -80,6 +82,17 @@ void RecordAlloc(int64_t bytes) {
 }
 
 void RecordFree(int64_t bytes) { counters().bytes_in_use.fetch_sub(bytes); }
+
+void RecordCacheChange(CacheKind kind, int64_t entries, int64_t bytes) {
+  const int i = static_cast<int>(kind);
+  counters().cache_entries[i].fetch_add(entries, std::memory_order_relaxed);
+  counters().cache_bytes[i].fetch_add(bytes, std::memory_order_relaxed);
+}
+
+CacheUsage CacheUsageOf(CacheKind kind) {
+  const int i = static_cast<int>(kind);
+  return {counters().cache_entries[i].load(), counters().cache_bytes[i].load()};
+}
 
 StatsSnapshot Stats() {
   const Counters& c = counters();

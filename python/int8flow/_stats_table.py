@@ -37,4 +37,6 @@ def format_stats(stats: dict[str, Any]) -> str:
         out.append("ops placed on CPU (fallbacks): none")
     out += ["", *_rows(["copies", "count", "bytes"],
                        [[kind, str(c["count"]), str(c["bytes"])] for kind, c in stats["copies"].items()])]
+    out += ["", *_rows(["caches held", "entries", "bytes"],
+                       [[kind, str(c["entries"]), str(c["bytes"])] for kind, c in stats["caches"].items()])]
     return "\n".join(out)

@@ -80,6 +80,23 @@ def mlp() -> "keras.Model":
     ], name="mlp")
 
 
+def small_cnn() -> "keras.Model":
+    """A small image classifier on 32x32x3 with one of each layer the pass fuses:
+    conv + batch norm + relu, depthwise conv + relu6, a residual add, pooling,
+    a gelu dense layer and layer norm; fast enough for thousands of calls."""
+    import keras
+
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((32, 32, 3))
+    x = keras.layers.Conv2D(16, 3, strides=2, padding="same")(inputs)
+    x = keras.layers.ReLU()(keras.layers.BatchNormalization()(x))
+    y = keras.layers.DepthwiseConv2D(3, padding="same", activation="relu6")(x)
+    x = keras.layers.Add()([x, keras.layers.Conv2D(16, 1)(y)])
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    x = keras.layers.LayerNormalization()(keras.layers.Dense(64, activation="gelu")(x))
+    return keras.Model(inputs, keras.layers.Dense(10)(x), name="cnn")
+
+
 MODELS: dict[str, ModelSpec] = {
     "resnet50": ModelSpec("resnet50", _application("ResNet50"), _images(224), True),
     "mobilenetv2": ModelSpec("mobilenetv2", _application("MobileNetV2"), _images(224), True),
@@ -87,4 +104,5 @@ MODELS: dict[str, ModelSpec] = {
     "bert": ModelSpec("bert", lambda: bert_encoder(4), _token_ids, True),
     "bert12": ModelSpec("bert12", lambda: bert_encoder(12), _token_ids, True),
     "mlp": ModelSpec("mlp", mlp, _features, True),
+    "cnn": ModelSpec("cnn", small_cnn, _images(32), True),
 }

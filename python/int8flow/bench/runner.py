@@ -204,9 +204,13 @@ def parse(argv: list[str] | None) -> Settings:
 
 
 def main(argv: list[str] | None = None) -> int:
-    if "--layers" in (sys.argv[1:] if argv is None else argv):
+    args = sys.argv[1:] if argv is None else argv
+    if "--layers" in args:
         from int8flow.bench.layers import main as layers
         return layers(argv)
+    if "--soak" in args:
+        from int8flow.bench.soak import main as soak
+        return soak(argv)
     s = parse(argv)
     (s.out / "logs").mkdir(parents=True, exist_ok=True)
     steps_per_group = len(s.variants) * (2 + s.rounds + (s.load_threads > 0))
