@@ -145,6 +145,38 @@ def test_dynamic_int8_refuses_non_finite_weights(installed: Path) -> None:
     assert "channel 2 are not finite" in lines["Inf"], lines
 
 
+def test_attr_our_op_does_not_declare_is_a_tf_error(installed: Path) -> None:
+    # Eagerly TF itself refuses it; in a graph TF would ignore it, so the
+    # kernel refuses it: a graph from a newer int8flow must not run altered.
+    result = run_python("""
+        import numpy as np, tensorflow as tf
+        from int8flow import ops
+        graph = tf.Graph()
+        with graph.as_default():
+            x = tf.compat.v1.placeholder(tf.float32, [2, 3])
+            ops.quantize(x)
+        graph_def = graph.as_graph_def()
+        node = next(n for n in graph_def.node if n.op == "_QcpuQuantize")
+        for attrs in ({}, {"bogus": 1}):
+            for name, value in attrs.items():
+                node.attr[name].i = value
+            imported = tf.Graph()
+            with imported.as_default():
+                tf.compat.v1.import_graph_def(graph_def, name="")
+            try:
+                with tf.compat.v1.Session(graph=imported) as session:
+                    session.run(node.name + ":0", {x.name: np.ones((2, 3), np.float32)})
+                print("ran")
+            except tf.errors.InvalidArgumentError as e:
+                print(" ".join(e.message.split())[:300])
+        """)
+    assert result.returncode == 0, result.stderr[-3000:]
+    ran, refused = result.stdout.strip().splitlines()[-2:]
+    assert ran == "ran", ran
+    assert ("_QcpuQuantize has no attr 'bogus' in this int8flow "
+            "(it has T, mode, static_scale, static_zero_point)") in refused, refused
+
+
 def test_profile_tags_int8_kernels(installed: Path, tmp_path: Path) -> None:
     code = f"""
         import glob, numpy as np, tensorflow as tf

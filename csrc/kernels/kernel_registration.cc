@@ -46,6 +46,17 @@ std::vector<Value> ListAttr(TF_OpKernelConstruction* ctx, const char* name,
   return values;
 }
 
+tensorflow::NodeDef ReadNodeDef(TF_OpKernelConstruction* ctx) {
+  OwnedStatus status;
+  TF_Buffer* buffer = TF_OpKernelConstruction_GetNodeDef(ctx, status.get());
+  if (!status.ok()) throw KernelError("reading the NodeDef: " + status.message(), TF_INTERNAL);
+  tensorflow::NodeDef node;
+  const bool parsed = node.ParseFromArray(buffer->data, static_cast<int>(buffer->length));
+  TF_DeleteBuffer(buffer);
+  if (!parsed) throw KernelError("cannot parse the NodeDef", TF_INTERNAL);
+  return node;
+}
+
 }  // namespace
 
 bool GetBoolAttr(TF_OpKernelConstruction* ctx, const char* name) {
@@ -100,14 +111,17 @@ std::string NodeName(TF_OpKernelConstruction* ctx) {
   return std::string(view.data, view.len);
 }
 
+void RejectUndeclaredAttrs(TF_OpKernelConstruction* ctx) {
+  const tensorflow::NodeDef node = ReadNodeDef(ctx);
+  const std::string attr = UndeclaredAttr(node);
+  if (attr.empty()) return;
+  throw KernelError(node.op() + " has no attr '" + attr +
+                    "' in this int8flow (it has " + DeclaredAttrList(node.op()) +
+                    "); was the graph written by a newer int8flow?");
+}
+
 std::string OpType(TF_OpKernelConstruction* ctx) {
-  OwnedStatus status;
-  TF_Buffer* buffer = TF_OpKernelConstruction_GetNodeDef(ctx, status.get());
-  if (!status.ok()) throw KernelError("reading the NodeDef: " + status.message(), TF_INTERNAL);
-  tensorflow::NodeDef node;
-  const bool parsed = node.ParseFromArray(buffer->data, static_cast<int>(buffer->length));
-  TF_DeleteBuffer(buffer);
-  if (!parsed) throw KernelError("cannot parse the NodeDef", TF_INTERNAL);
+  const tensorflow::NodeDef node = ReadNodeDef(ctx);
   // A private twin or a oneDNN rename computes what its standard op does.
   for (const std::string prefix : {PrivateTwinName(""), std::string("_MklNative"), std::string("_Mkl")})
     if (node.op().rfind(prefix, 0) == 0 && HasPrivateTwin(node.op().substr(prefix.size())))

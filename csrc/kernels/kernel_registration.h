@@ -110,6 +110,9 @@ std::string NodeName(TF_OpKernelConstruction* ctx);
 // The op of the node being built, a private twin read as its standard op:
 // lets one kernel class serve several ops.
 std::string OpType(TF_OpKernelConstruction* ctx);
+// KernelErrors when the node holds an attr its op (one of ours) does not
+// declare: TF's graph runtime would let it through, ignored.
+void RejectUndeclaredAttrs(TF_OpKernelConstruction* ctx);
 
 struct KernelSpec {
   const char* op;
@@ -155,6 +158,7 @@ void RegisterKernel(const KernelSpec& spec, const char* device_type, TF_Status* 
   using Instance = detail::KernelInstance<Kernel>;
   auto create = [](TF_OpKernelConstruction* ctx) -> void* {
     try {
+      RejectUndeclaredAttrs(ctx);
       return new Instance(ctx);
     } catch (const KernelError& e) {
       detail::FailConstruction(ctx, e.code(), e.what());

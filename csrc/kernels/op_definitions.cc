@@ -48,8 +48,19 @@ struct OpSignature {
   void (*shape_fn)(TF_ShapeInferenceContext*, TF_Status*);
 };
 
+// Our ops' attr names, by op, as Define declared them.
+std::map<std::string, std::vector<std::string>>& DeclaredAttrs() {
+  static std::map<std::string, std::vector<std::string>> attrs;
+  return attrs;
+}
+
 void Define(const OpSignature& signature, TF_Status* status) {
   if (TF_GetCode(status) != TF_OK) return;
+  std::vector<std::string>& names = DeclaredAttrs()[signature.name];
+  for (const char* attr : signature.attrs) {
+    const std::string spec = attr;
+    names.push_back(spec.substr(0, spec.find(':')));
+  }
   TF_OpDefinitionBuilder* op = TF_NewOpDefinitionBuilder(signature.name);
   for (const char* input : signature.inputs) TF_OpDefinitionBuilderAddInput(op, input);
   for (const char* output : signature.outputs) TF_OpDefinitionBuilderAddOutput(op, output);
@@ -76,6 +87,24 @@ std::map<std::string, std::vector<TypeConstraints>>& Twins() {
 }
 
 }  // namespace
+
+std::string UndeclaredAttr(const tensorflow::NodeDef& node) {
+  // Written once at load (RegisterOpDefinitions), read-only after: no lock.
+  const auto declared = DeclaredAttrs().find(node.op());
+  if (declared == DeclaredAttrs().end()) return "";
+  for (const auto& [name, value] : node.attr()) {
+    if (name[0] == '_') continue;  // TF's and Grappler's own annotations
+    if (std::find(declared->second.begin(), declared->second.end(), name) == declared->second.end())
+      return name;
+  }
+  return "";
+}
+
+std::string DeclaredAttrList(const std::string& op) {
+  std::string list;
+  for (const std::string& name : DeclaredAttrs()[op]) list += (list.empty() ? "" : ", ") + name;
+  return list;
+}
 
 std::string PrivateTwinName(const std::string& op) { return "_Qcpu" + op; }
 

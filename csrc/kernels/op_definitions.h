@@ -53,6 +53,13 @@ inline constexpr char kQuantizedConv2D[] = "_QcpuQuantizedConv2D";
 inline constexpr char kQuantizedDepthwiseConv2D[] = "_QcpuQuantizedDepthwiseConv2dNative";
 
 void RegisterOpDefinitions(TF_Status* status);
+// For a node of one of our ops above: an attr it holds that the op does not
+// declare (names starting with "_" are TF's annotations), or "". TF's eager
+// runtime rejects such attrs but its graph runtime ignores them, and a
+// graph written for a newer int8flow must not run with an attr dropped.
+std::string UndeclaredAttr(const tensorflow::NodeDef& node);
+// The op's declared attr names, ", "-joined.
+std::string DeclaredAttrList(const std::string& op);
 
 // TF's oneDNN layout pass (on unless TF_ENABLE_ONEDNN_OPTS=0) rewrites
 // MatMul, Softmax, Conv2D, Relu... into _Mkl ops on every device whose name
