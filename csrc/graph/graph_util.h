@@ -1,9 +1,11 @@
 // Small GraphDef helpers the passes share.
 #pragma once
 
+#include <set>
 #include <string>
 
 #include "device/platform.h"
+#include "tensorflow/core/framework/graph.pb.h"
 #include "tensorflow/core/framework/node_def.pb.h"
 
 namespace int8flow::graph {
@@ -33,6 +35,22 @@ inline TensorRef ParseTensorRef(const std::string& input) {
   const auto colon = input.rfind(':');
   if (colon == std::string::npos) return {input, 0};
   return {input.substr(0, colon), std::stoi(input.substr(colon + 1))};
+}
+
+// Deletes the nodes named in `names`, keeping the others' order.
+inline void RemoveNodes(tensorflow::GraphDef& graph, const std::set<std::string>& names) {
+  if (names.empty()) return;
+  auto* nodes = graph.mutable_node();
+  for (int i = nodes->size() - 1; i >= 0; --i)
+    if (names.count(nodes->Get(i).name())) nodes->DeleteSubrange(i, 1);
+}
+
+// The nodes some other node reads, by data or control edge.
+inline std::set<std::string> ConsumedNodes(const tensorflow::GraphDef& graph) {
+  std::set<std::string> consumed;
+  for (const tensorflow::NodeDef& node : graph.node())
+    for (const std::string& input : node.input()) consumed.insert(ParseTensorRef(input).node);
+  return consumed;
 }
 
 }  // namespace int8flow::graph

@@ -1,21 +1,32 @@
-// Dynamic INT8 (INT8FLOW_QUANTIZE=dynamic): after fusion, each float MatMul
-// and Conv2D on QCPU, fused or not, becomes its quantized op:
-//   x -> _QcpuQuantize (u8, range found per call) --+
-//   w -> _QcpuQuantizeWeights (s8, per channel) ----+-> _QcpuQuantized<Op>
+// INT8 after fusion: a float MatMul or Conv2D on QCPU, fused or not, becomes
+// its quantized op:
+//   x -> _QcpuQuantize (u8) ----------------------+
+//   w -> _QcpuQuantizeWeights (s8, per channel) --+-> _QcpuQuantized<Op>
 // keeping the node's name, its fused ops (bias, folded BatchNorm, residual
-// add, activation) and a float output. Depthwise convolutions stay FP32: a
-// depthwise conv does too little work per input byte to pay for quantizing
-// its input (docs/benchmarks.md, INT8 layers).
+// add, activation) and a float output. Two triggers:
+// - static: x comes from an 8-bit FakeQuantWithMinMaxArgs (a QDQ graph, such
+//   as int8flow.quantize saves): x is quantized with that node's range,
+//   always;
+// - dynamic (INT8FLOW_QUANTIZE=dynamic): any other x, its range found per
+//   call.
+// The weights are quantized once per buffer either way: a QDQ graph's
+// int8 Const -> Dequantize weights reach the pass folded into a float Const
+// by TF's constant folding, and quantize back to the same s8 values.
+// Depthwise convolutions stay FP32: a depthwise conv does too little work
+// per input byte to pay for quantizing its input (docs/benchmarks.md).
 #pragma once
 
 #include <map>
+#include <set>
 #include <string>
 
 #include "tensorflow/core/framework/graph.pb.h"
 
 namespace int8flow::graph {
 
-// Rewrites `graph` in place; returns the count of rewrites by op.
-std::map<std::string, int> QuantizeDynamically(tensorflow::GraphDef& graph);
+// Rewrites `graph` in place; returns the count of rewrites by trigger and op.
+// A FakeQuant this leaves unread is removed, unless in `preserve`.
+std::map<std::string, int> QuantizeForInt8(tensorflow::GraphDef& graph, bool dynamic,
+                                           const std::set<std::string>& preserve);
 
 }  // namespace int8flow::graph

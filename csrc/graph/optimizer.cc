@@ -1,5 +1,8 @@
 #include "graph/optimizer.h"
 
+#include <atomic>
+#include <fstream>
+#include <map>
 #include <set>
 #include <string>
 #include <vector>
@@ -36,12 +39,45 @@ std::set<std::string> NodesToPreserve(const TF_GrapplerItem* item) {
   return preserve;
 }
 
+// A Const on CPU read only by QCPU nodes is copied to QCPU on every call.
+// Constant folding leaves such Consts behind: it gives a folded node's Const
+// that node's device, and a QDQ graph's Dequantize of int8 weights sits on
+// CPU (no QCPU kernel). Moved to QCPU, they are read in place. Integer
+// Consts stay: TF keeps those in host memory for shape inputs.
+void MoveConstantsToQcpu(tensorflow::GraphDef& graph) {
+  std::map<std::string, std::vector<const tensorflow::NodeDef*>> readers;
+  for (const tensorflow::NodeDef& node : graph.node())
+    for (const std::string& input : node.input()) readers[ParseTensorRef(input).node].push_back(&node);
+  std::map<std::string, std::string> moves;  // Const -> a QCPU reader's device
+  for (const tensorflow::NodeDef& node : graph.node()) {
+    if (node.op() != "Const" || !OnCpu(node)) continue;
+    const auto dtype = node.attr().find("dtype");
+    if (dtype == node.attr().end() || dtype->second.type() != tensorflow::DT_FLOAT) continue;
+    const auto& users = readers[node.name()];
+    bool all_qcpu = !users.empty();
+    for (const tensorflow::NodeDef* user : users) all_qcpu = all_qcpu && OnQcpu(*user);
+    if (all_qcpu) moves[node.name()] = users.front()->device();
+  }
+  for (tensorflow::NodeDef& node : *graph.mutable_node()) {
+    const auto move = moves.find(node.name());
+    if (move != moves.end()) node.set_device(move->second);
+  }
+}
+
 // Runs last: QCPU nodes become their private twins, out of reach of TF's
 // oneDNN layout pass (kernels/op_definitions.h explains why).
 void RenameToPrivateTwins(tensorflow::GraphDef& graph) {
   for (tensorflow::NodeDef& node : *graph.mutable_node())
     if (OnQcpu(node) && kernels::TwinKernelServes(node))
       node.set_op(kernels::PrivateTwinName(node.op()));
+}
+
+// With INT8FLOW_DUMP_GRAPHS=<folder>: <n>_<stage>.pb, binary GraphDefs, the
+// same n for one graph's "before" and "after".
+void DumpGraph(const std::string& serialized, int64_t n, const char* stage) {
+  const std::string& folder = runtime::GetSettings().dump_graphs;
+  if (folder.empty()) return;
+  std::ofstream(folder + "/" + std::to_string(n) + "_" + stage + ".pb", std::ios::binary) << serialized;
 }
 
 void Optimize(void*, const TF_Buffer* graph_buf, const TF_GrapplerItem* item,
@@ -51,24 +87,32 @@ void Optimize(void*, const TF_Buffer* graph_buf, const TF_GrapplerItem* item,
     // Grappler keeps the input graph when a pass fails; say why.
     return SetError(status, TF_INVALID_ARGUMENT, "QCPU pass could not parse the GraphDef");
   }
+  static std::atomic<int64_t> graphs_seen{0};
+  const int64_t graph_number = graphs_seen++;
+  DumpGraph(std::string(static_cast<const char*>(graph_buf->data), graph_buf->length), graph_number, "before");
   if (SkipXlaOnQcpu(graph) > 0) {
     runtime::WarnOnce(
         "XLA (jit_compile) is skipped for functions placed on QCPU: they run op by op, "
         "without XLA. Set INT8FLOW_DISABLE=1 to use XLA on CPU.");
   }
-  if (runtime::GetSettings().fusion && kernels::KernelsRegistered()) {
-    const GraphShapes shapes(item);
-    for (const auto& [pattern, count] : ApplyFusions(graph, shapes, NodesToPreserve(item)))
-      runtime::RecordFusions(pattern, count);
+  if (kernels::KernelsRegistered()) {
+    const std::set<std::string> preserve = NodesToPreserve(item);
+    if (runtime::GetSettings().fusion) {
+      const GraphShapes shapes(item);
+      for (const auto& [pattern, count] : ApplyFusions(graph, shapes, preserve))
+        runtime::RecordFusions(pattern, count);
+    }
+    for (const auto& [rewrite, count] : QuantizeForInt8(graph, runtime::QuantizeDynamic(), preserve))
+      runtime::RecordFusions(rewrite, count);
+    MoveConstantsToQcpu(graph);
+    RenameToPrivateTwins(graph);
   }
-  if (runtime::QuantizeDynamic() && kernels::KernelsRegistered())
-    for (const auto& [rewrite, count] : QuantizeDynamically(graph)) runtime::RecordFusions(rewrite, count);
-  if (kernels::KernelsRegistered()) RenameToPrivateTwins(graph);
   // A function's arguments and results sit where its callers' tensors are:
   // boundaries, not fallbacks.
   for (const tensorflow::NodeDef& node : graph.node())
     if (OnCpu(node) && node.op() != "_Arg" && node.op() != "_Retval") runtime::RecordCpuOp(node.op());
   const std::string bytes = graph.SerializeAsString();
+  DumpGraph(bytes, graph_number, "after");
   SetGraphOutput(optimized_graph_buf, bytes.data(), bytes.size());
   SetOk(status);
 }

@@ -71,7 +71,7 @@ class Matcher {
     labels_.clear();
     for (size_t i = 0; i < pattern.nodes.size(); ++i) labels_[pattern.nodes[i].label] = i;
     std::unordered_set<const NodeDef*> consumed;
-    std::unordered_set<std::string> removed;
+    std::set<std::string> removed;
     std::vector<NodeDef> added;  // appended after the scan, which holds pointers
     int rewrites = 0;
     for (NodeDef& root : *graph_.mutable_node()) {
@@ -86,11 +86,7 @@ class Matcher {
       ++rewrites;
     }
     for (NodeDef& node : added) *graph_.add_node() = std::move(node);
-    if (!removed.empty()) {
-      auto* nodes = graph_.mutable_node();
-      for (int i = nodes->size() - 1; i >= 0; --i)
-        if (removed.count(nodes->Get(i).name())) nodes->DeleteSubrange(i, 1);
-    }
+    RemoveNodes(graph_, removed);
     return rewrites;
   }
 

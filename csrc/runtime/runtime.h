@@ -128,6 +128,7 @@ struct Settings {
   // default, so nobody's numerics change silently.
   bool quantize_dynamic = false;
   int64_t profile_max_events = 200000;  // INT8FLOW_PROFILE_MAX_EVENTS: a trace's bound
+  std::string dump_graphs;          // INT8FLOW_DUMP_GRAPHS: a folder for each pass's GraphDefs
   std::string test_fault;           // INT8FLOW_TEST_FAULT (tests only)
 };
 INT8FLOW_EXPORT const Settings& GetSettings();

@@ -62,6 +62,7 @@ Settings ReadSettings() {
     if (mode != "dynamic" && mode != "off" && mode != "0")
       WarnOnce(std::string("INT8FLOW_QUANTIZE='") + raw + "' is not 'dynamic' or 'off'; using 'off'");
   }
+  if (const char* dump = std::getenv("INT8FLOW_DUMP_GRAPHS")) s.dump_graphs = dump;
   if (const char* fault = std::getenv("INT8FLOW_TEST_FAULT")) s.test_fault = fault;
   return s;
 }
