@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <unordered_map>
 #include <vector>
 
@@ -17,20 +18,26 @@ using tensorflow::NodeDef;
 struct Rewrite {
   const char* float_op;      // as the fusion pass leaves it
   const char* quantized_op;  // what it becomes
-  // The float op's attrs the quantized op keeps (the rest, such as T and
-  // num_args, it spells its own way).
-  std::vector<const char*> kept_attrs;
-  bool transposable_weights;  // MatMul's transpose_b moves the channel axis
+  // The float op's attrs the quantized op keeps, as {float name, quantized
+  // name} (the rest, such as T and num_args, it spells its own way).
+  std::vector<std::pair<const char*, const char*>> kept_attrs;
+  bool transposable_weights;  // a "transpose_b" moves the channel axis
+  // Only with a stored 2-D int8 matrix (AddStoredInt8Weights): a batch by
+  // one matrix, which the fusion pass leaves unfused when it has no bias.
+  bool stored_matrix_only = false;
 };
 
 const std::vector<Rewrite>& Rewrites() {
   static const std::vector<Rewrite> rewrites = [] {
-    const std::vector<const char*> matmul = {"transpose_b", "fused_ops", "leakyrelu_alpha"};
-    const std::vector<const char*> conv = {"strides",   "padding",   "explicit_paddings",
-                                           "dilations", "fused_ops", "epsilon",
-                                           "leakyrelu_alpha"};
+    using Kept = std::vector<std::pair<const char*, const char*>>;
+    const Kept matmul = {{"transpose_b", "transpose_b"}, {"fused_ops", "fused_ops"},
+                         {"leakyrelu_alpha", "leakyrelu_alpha"}};
+    Kept conv = {{"fused_ops", "fused_ops"}, {"leakyrelu_alpha", "leakyrelu_alpha"}};
+    for (const char* name : {"strides", "padding", "explicit_paddings", "dilations", "epsilon"})
+      conv.emplace_back(name, name);
     return std::vector<Rewrite>{{"MatMul", kernels::kQuantizedMatMul, matmul, true},
                                 {kernels::kFusedMatMul, kernels::kQuantizedMatMul, matmul, true},
+                                {"BatchMatMulV2", kernels::kQuantizedMatMul, {{"adj_y", "transpose_b"}}, true, true},
                                 {"Conv2D", kernels::kQuantizedConv2D, conv, false},
                                 {kernels::kFusedConv2D, kernels::kQuantizedConv2D, conv, false}};
   }();
@@ -41,8 +48,10 @@ const Rewrite* RewriteFor(const NodeDef& node) {
   if (!OnQcpu(node)) return nullptr;
   const auto t = node.attr().find("T");
   if (t == node.attr().end() || t->second.type() != tensorflow::DT_FLOAT) return nullptr;
-  const auto transpose_a = node.attr().find("transpose_a");
-  if (transpose_a != node.attr().end() && transpose_a->second.b()) return nullptr;
+  for (const char* transposed_a : {"transpose_a", "adj_x"}) {
+    const auto it = node.attr().find(transposed_a);
+    if (it != node.attr().end() && it->second.b()) return nullptr;
+  }
   const auto format = node.attr().find("data_format");
   if (format != node.attr().end() && format->second.s() != "NHWC") return nullptr;
   for (const Rewrite& r : Rewrites())
@@ -73,8 +82,107 @@ NodeDef& AddNode(tensorflow::GraphDef& graph, const NodeDef& user, const std::st
   node.set_name(user.name() + "/int8flow_" + suffix);
   node.set_op(op);
   node.set_device(user.device());
-  node.add_input(input);
+  if (!input.empty()) node.add_input(input);
   return node;
+}
+
+// The graph's nodes by name, and the node making a tensor ("name:port").
+class NodeIndex {
+ public:
+  explicit NodeIndex(const tensorflow::GraphDef& graph) : graph_(graph) {
+    for (int i = 0; i < graph.node_size(); ++i) index_[graph.node(i).name()] = i;
+  }
+  // The producer of `tensor` when it is output 0 of a node with op `op`.
+  const NodeDef* Producer(const std::string& tensor, const char* op) const {
+    const TensorRef ref = ParseTensorRef(tensor);
+    const auto it = index_.find(ref.node);
+    if (ref.port != 0 || it == index_.end() || graph_.node(it->second).op() != op) return nullptr;
+    return &graph_.node(it->second);
+  }
+
+ private:
+  const tensorflow::GraphDef& graph_;
+  std::unordered_map<std::string, int> index_;
+};
+
+// A Const's float values, `count` of them (a single value repeats).
+std::vector<float> FloatValues(const NodeDef& constant, size_t count) {
+  const tensorflow::TensorProto& t = constant.attr().at("value").tensor();
+  std::vector<float> values(count);
+  if (t.tensor_content().size() == count * sizeof(float)) {
+    std::memcpy(values.data(), t.tensor_content().data(), t.tensor_content().size());
+  } else if (t.float_val_size() == static_cast<int>(count) || t.float_val_size() == 1) {
+    for (size_t i = 0; i < count; ++i) values[i] = t.float_val(t.float_val_size() == 1 ? 0 : i);
+  } else {
+    values.clear();
+  }
+  return values;
+}
+
+// Weights as a QDQ graph stores them, int8 Const -> Dequantize (SCALED, per
+// tensor or along `channel_axis`), handed to the quantized op as they are: an
+// s8 Const and a Const of scales, added on `user`'s device. TF may not fold
+// that Dequantize (it skips large constants), and then it would run on CPU
+// and copy float weights over every call. False when `dequantize` is not
+// that form; the caller then quantizes the float weights itself.
+bool AddStoredInt8Weights(tensorflow::GraphDef& graph, const NodeIndex& nodes, const NodeDef& dequantize,
+                          int64_t channel_axis, bool matrix_only, const NodeDef& user, std::string& weights,
+                          std::string& scales) {
+  const auto attr = [&](const char* name) {
+    const auto it = dequantize.attr().find(name);
+    return it == dequantize.attr().end() ? AttrValue() : it->second;
+  };
+  if (dequantize.input_size() < 3 || attr("T").type() != tensorflow::DT_QINT8 || attr("mode").s() != "SCALED" ||
+      (attr("dtype").type() != tensorflow::DT_FLOAT && attr("dtype").type() != tensorflow::DT_INVALID))
+    return false;
+  const NodeDef* q = nodes.Producer(dequantize.input(0), "Const");
+  const NodeDef* min = nodes.Producer(dequantize.input(1), "Const");
+  const NodeDef* max = nodes.Producer(dequantize.input(2), "Const");
+  if (!q || !min || !max) return false;
+  const tensorflow::TensorShapeProto& shape = q->attr().at("value").tensor().tensor_shape();
+  const int64_t rank = shape.dim_size();
+  if (matrix_only && rank != 2) return false;
+  const int64_t axis = attr("axis").i() < 0 ? -1 : attr("axis").i();
+  const int64_t wanted = channel_axis < 0 ? channel_axis + rank : channel_axis;
+  if (axis != -1 && axis != wanted) return false;
+  const size_t channels = axis == -1 ? 1 : static_cast<size_t>(shape.dim(axis).size());
+  const std::vector<float> lows = FloatValues(*min, channels), highs = FloatValues(*max, channels);
+  if (lows.empty() || highs.empty()) return false;
+  // TF's SCALED rule: the scale that fits both ends.
+  const float lowest = attr("narrow_range").b() ? -127.f : -128.f;
+  tensorflow::TensorProto scale_values;
+  scale_values.set_dtype(tensorflow::DT_FLOAT);
+  scale_values.mutable_tensor_shape()->add_dim()->set_size(static_cast<int64_t>(channels));
+  for (size_t c = 0; c < channels; ++c) scale_values.add_float_val(std::max(lows[c] / lowest, highs[c] / 127.f));
+
+  NodeDef& s8 = AddNode(graph, user, "weights_s8", "Const", "");
+  *s8.mutable_attr() = q->attr();  // the same bytes, as int8
+  (*s8.mutable_attr())["dtype"].set_type(tensorflow::DT_INT8);
+  (*s8.mutable_attr())["value"].mutable_tensor()->set_dtype(tensorflow::DT_INT8);
+  weights = s8.name();
+  NodeDef& scale = AddNode(graph, user, "weight_scales", "Const", "");
+  (*scale.mutable_attr())["dtype"].set_type(tensorflow::DT_FLOAT);
+  *(*scale.mutable_attr())["value"].mutable_tensor() = std::move(scale_values);
+  scales = scale.name();
+  return true;
+}
+
+// Removes `candidates` (and then the Consts only they read) that nothing reads.
+void RemoveUnread(tensorflow::GraphDef& graph, std::set<std::string> candidates,
+                  const std::set<std::string>& preserve) {
+  while (!candidates.empty()) {
+    const std::set<std::string> consumed = ConsumedNodes(graph);
+    std::set<std::string> dead, next;
+    for (const NodeDef& node : graph.node()) {
+      if (!candidates.count(node.name()) || consumed.count(node.name()) || preserve.count(node.name())) continue;
+      dead.insert(node.name());
+      for (const std::string& input : node.input()) next.insert(ParseTensorRef(input).node);
+    }
+    RemoveNodes(graph, dead);
+    candidates.clear();
+    for (const NodeDef& node : graph.node())
+      if (next.count(node.name()) && node.op() == "Const") candidates.insert(node.name());
+  }
 }
 
 }  // namespace
@@ -82,9 +190,8 @@ NodeDef& AddNode(tensorflow::GraphDef& graph, const NodeDef& user, const std::st
 std::map<std::string, int> QuantizeForInt8(tensorflow::GraphDef& graph, bool dynamic,
                                            const std::set<std::string>& preserve) {
   std::map<std::string, int> counts;
-  std::set<std::string> bypassed;  // FakeQuants whose consumer now reads their input
-  std::unordered_map<std::string, int> index;
-  for (int i = 0; i < graph.node_size(); ++i) index[graph.node(i).name()] = i;
+  std::set<std::string> bypassed;  // FakeQuants and Dequantizes read past
+  const NodeIndex nodes(graph);  // of the original nodes, which keep their places
   const int original_nodes = graph.node_size();  // the loop adds nodes
   for (int i = 0; i < original_nodes; ++i) {
     const Rewrite* rewrite = RewriteFor(graph.node(i));
@@ -96,41 +203,55 @@ std::map<std::string, int> QuantizeForInt8(tensorflow::GraphDef& graph, bool dyn
     if (data_inputs.size() < 2) continue;
     // Activations through a FakeQuant: quantized with its range, whatever
     // the dynamic setting, as the graph's author asked.
-    const TensorRef source = ParseTensorRef(data_inputs[0]);
-    const auto producer = index.find(source.node);
+    const NodeDef* fake_quant = nodes.Producer(data_inputs[0], "FakeQuantWithMinMaxArgs");
     float scale = 1.f;
     int zero_point = 0;
-    const bool fixed_range = source.port == 0 && producer != index.end() &&
-                             FakeQuantParameters(graph.node(producer->second), scale, zero_point) &&
-                             graph.node(producer->second).input_size() > 0;
+    const bool fixed_range = fake_quant && fake_quant->input_size() > 0 &&
+                             FakeQuantParameters(*fake_quant, scale, zero_point);
     if (!fixed_range && !dynamic) continue;
-    const std::string x = fixed_range ? graph.node(producer->second).input(0) : data_inputs[0];
-    if (fixed_range) bypassed.insert(source.node);
+    const std::string x = fixed_range ? fake_quant->input(0) : data_inputs[0];
 
+    // The weights first: a rewrite that needs stored ones may not happen.
+    bool transposed = false;
+    for (const auto& [from, to] : rewrite->kept_attrs) {
+      const auto it = original.attr().find(from);
+      transposed |= rewrite->transposable_weights && std::string(to) == "transpose_b" &&
+                    it != original.attr().end() && it->second.b();
+    }
+    const int64_t channel_axis = transposed ? 0 : -1;
+    std::string weights, weight_scales;
+    const NodeDef* dequantize = nodes.Producer(data_inputs[1], "Dequantize");
+    if (dequantize && AddStoredInt8Weights(graph, nodes, *dequantize, channel_axis, rewrite->stored_matrix_only,
+                                           original, weights, weight_scales)) {
+      bypassed.insert(dequantize->name());
+    } else if (rewrite->stored_matrix_only) {
+      continue;
+    } else {
+      NodeDef& quantized = AddNode(graph, original, "quantize_weights", kernels::kQuantizeWeights, data_inputs[1]);
+      (*quantized.mutable_attr())["channel_axis"].set_i(channel_axis);
+      weights = quantized.name();
+      weight_scales = quantized.name() + ":1";
+    }
+    if (fixed_range) bypassed.insert(fake_quant->name());
     NodeDef& activations = AddNode(graph, original, "quantize_input", kernels::kQuantize, x);
     (*activations.mutable_attr())["T"].set_type(tensorflow::DT_UINT8);
     (*activations.mutable_attr())["mode"].set_s(fixed_range ? "static" : "dynamic");
     (*activations.mutable_attr())["static_scale"].set_f(scale);
     (*activations.mutable_attr())["static_zero_point"].set_i(zero_point);
-    NodeDef& weights = AddNode(graph, original, "quantize_weights", kernels::kQuantizeWeights, data_inputs[1]);
-    const auto transpose_b = original.attr().find("transpose_b");
-    const bool transposed = rewrite->transposable_weights && transpose_b != original.attr().end() &&
-                            transpose_b->second.b();
-    (*weights.mutable_attr())["channel_axis"].set_i(transposed ? 0 : -1);
 
     NodeDef& node = *graph.mutable_node(i);  // add_node may have moved it
     node.set_op(rewrite->quantized_op);
     node.clear_input();
-    for (const std::string& input : {activations.name(), weights.name(), activations.name() + ":1",
-                                     activations.name() + ":2", weights.name() + ":1"})
+    for (const std::string& input : {activations.name(), weights, activations.name() + ":1",
+                                     activations.name() + ":2", weight_scales})
       node.add_input(input);
     for (size_t a = 2; a < data_inputs.size(); ++a) node.add_input(data_inputs[a]);
     for (const std::string& input : control_inputs) node.add_input(input);
     auto& attrs = *node.mutable_attr();
     attrs.clear();
-    for (const char* name : rewrite->kept_attrs) {
-      const auto kept = original.attr().find(name);
-      if (kept != original.attr().end()) attrs[name] = kept->second;
+    for (const auto& [from, to] : rewrite->kept_attrs) {
+      const auto kept = original.attr().find(from);
+      if (kept != original.attr().end()) attrs[to] = kept->second;
     }
     attrs["Tin"].set_type(tensorflow::DT_UINT8);
     attrs["Tout"].set_type(tensorflow::DT_FLOAT);
@@ -142,13 +263,9 @@ std::map<std::string, int> QuantizeForInt8(tensorflow::GraphDef& graph, bool dyn
     for (size_t a = 2; a < data_inputs.size(); ++a) arg_types.add_type(tensorflow::DT_FLOAT);
     ++counts[std::string(fixed_range ? "INT8 static " : "INT8 dynamic ") + rewrite->float_op];
   }
-  // A FakeQuant left with no reader would still run (on CPU: it has no QCPU
-  // kernel), and cost two copies per call.
-  const std::set<std::string> consumed = ConsumedNodes(graph);
-  std::set<std::string> dead;
-  for (const std::string& name : bypassed)
-    if (!consumed.count(name) && !preserve.count(name)) dead.insert(name);
-  RemoveNodes(graph, dead);
+  // A FakeQuant or Dequantize left with no reader would still run (on CPU:
+  // neither has a QCPU kernel), and cost copies every call.
+  RemoveUnread(graph, bypassed, preserve);
   return counts;
 }
 
