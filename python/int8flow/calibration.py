@@ -8,7 +8,8 @@ writes those ranges into the graph in standard TF ops:
   channel).
 Stock TensorFlow runs that graph in float, dequantizing as it goes. With
 int8flow, the graph pass reads each FakeQuant's range and runs the layer on
-the INT8 kernels (graph/int8_rewrite.h). MatMul and Conv2D are quantized;
+the INT8 kernels (graph/int8_rewrite.h). MatMul, Conv2D and BatchMatMulV2
+by a constant matrix (Keras' Dense on 3-D inputs, EinsumDense) are quantized;
 other layers stay FP32.
 """
 from __future__ import annotations
@@ -20,7 +21,7 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 
-QUANTIZED_OPS = ("MatMul", "Conv2D")
+QUANTIZED_OPS = ("MatMul", "BatchMatMulV2", "Conv2D")
 METHODS = ("minmax", "percentile", "kl")
 METRICS = ("top1", "cosine")
 HISTOGRAM_BINS = 2048
@@ -86,6 +87,19 @@ def _producer(nodes: dict[str, Any], tensor: str) -> Any:
     return node
 
 
+def _constant(nodes: dict[str, Any], tensor: str) -> np.ndarray | None:
+    """The value of `tensor` when it is a Const, possibly reshaped by a constant shape."""
+    import tensorflow as tf
+
+    node = _producer(nodes, tensor)
+    if node.op == "Const":
+        return tf.make_ndarray(node.attr["value"].tensor)
+    if node.op == "Reshape":
+        value, shape = _constant(nodes, node.input[0]), _constant(nodes, node.input[1])
+        return None if value is None or shape is None else value.reshape(shape)
+    return None
+
+
 def _flag(node: Any, attr: str) -> bool:
     # Never node.attr[attr] for a missing attr: protobuf would insert an empty
     # AttrValue, which TF then refuses to run.
@@ -93,11 +107,17 @@ def _flag(node: Any, attr: str) -> bool:
 
 
 def _targets(graph_def: Any) -> list[Any]:
-    """Float MatMul/Conv2D nodes whose weights are constants."""
+    """Float MatMul/Conv2D nodes whose weights are constants, and BatchMatMulV2
+    nodes whose second operand is a constant matrix."""
     nodes = {n.name: n for n in graph_def.node}
-    return [n for n in graph_def.node
-            if n.op in QUANTIZED_OPS and n.attr["T"].type == 1 and not _flag(n, "transpose_a")
-            and _producer(nodes, n.input[1]).op == "Const"]
+    targets = []
+    for n in graph_def.node:
+        if n.op not in QUANTIZED_OPS or n.attr["T"].type != 1 or _flag(n, "transpose_a") or _flag(n, "adj_x"):
+            continue
+        weights = _constant(nodes, n.input[1])
+        if weights is not None and (n.op != "BatchMatMulV2" or weights.ndim == 2):
+            targets.append(n)
+    return targets
 
 
 # ---- calibration -------------------------------------------------------------------
@@ -215,8 +235,8 @@ def _qdq_graph(graph_def: Any, targets: list[Any], ranges: list[tuple[float, flo
         fake_quant.attr["num_bits"].i = 8
         fake_quant.attr["narrow_range"].b = False
         fake_quant.attr["T"].type = tf.float32.as_datatype_enum
-        w = tf.make_ndarray(_producer(nodes, node.input[1]).attr["value"].tensor)
-        transposed = _flag(node, "transpose_b")
+        w = _constant(nodes, node.input[1])
+        transposed = _flag(node, "transpose_b") or _flag(node, "adj_y")
         axis = 0 if transposed else w.ndim - 1
         reduce_axes = tuple(a for a in range(w.ndim) if a != axis)
         scale = np.abs(w).max(axis=reduce_axes, keepdims=True) / 127

@@ -28,11 +28,15 @@ class Variant:
     env: dict[str, str] = field(default_factory=dict)  # set before TensorFlow is imported
 
 
+def _folder_bytes(path: Path) -> int:
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+
+
 def _saved_model_bytes(model: "keras.Model", workdir: Path) -> int:  # noqa: F821
     path = workdir / "saved_model"
     shutil.rmtree(path, ignore_errors=True)
     model.export(str(path), format="tf_saved_model", verbose=False)
-    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+    return _folder_bytes(path)
 
 
 def _tf_function(model, calibration, batch, threads, workdir) -> Prepared:
@@ -69,10 +73,14 @@ def _recording_op_stats(prepare: PrepareFn) -> PrepareFn:
     return prepare_recording
 
 
-def _not_built_yet(what: str) -> PrepareFn:
-    def prepare(*_args) -> Prepared:
-        raise Unavailable(f"int8flow has no {what} yet")
-    return prepare
+def _static_int8(model, calibration, batch, threads, workdir) -> Prepared:
+    import int8flow
+
+    quantized = int8flow.quantize(model, np.concatenate(calibration), "percentile", verbose=False)
+    path = workdir / "saved_model_int8"
+    shutil.rmtree(path, ignore_errors=True)
+    quantized.save(path)  # the artifact: a QDQ SavedModel
+    return Prepared(lambda: (lambda x: quantized(x).numpy()), _folder_bytes(path))
 
 
 VARIANTS: dict[str, Variant] = {v.name: v for v in [
@@ -85,8 +93,8 @@ VARIANTS: dict[str, Variant] = {v.name: v for v in [
     Variant("int8flow-int8-dynamic", True, _needs_plugin(_tf_function),
             "int8flow INT8, dynamic activation ranges (INT8FLOW_QUANTIZE=dynamic), tf.function",
             {"INT8FLOW_QUANTIZE": "dynamic"}),
-    Variant("int8flow-int8-static", True, _not_built_yet("static INT8 calibration (issue 8)"),
-            "int8flow INT8, calibrated"),
+    Variant("int8flow-int8-static", True, _needs_plugin(_static_int8),
+            "int8flow INT8, calibrated (int8flow.quantize, percentile), its QDQ graph"),
     Variant("tflite-int8", False, prepare_tflite_int8, "TFLite full-integer INT8, LiteRT + XNNPACK"),
     Variant("onnxruntime-int8", False, prepare_onnxruntime_int8, "ONNX Runtime INT8 (tf2onnx, QDQ)"),
 ]}
