@@ -1,4 +1,4 @@
-"""`int8flow doctor` and `int8flow demo`, as a user runs them."""
+"""`int8flow doctor`, `demo` and `quantize`, as a user runs them."""
 from __future__ import annotations
 
 import subprocess
@@ -31,3 +31,27 @@ def test_demo_runs_a_keras_model_on_qcpu(installed) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
     assert "/physical_device:QCPU:0" in result.stdout
     assert "Keras predict on QCPU: output (8, 10)" in result.stdout
+
+
+def test_quantize_writes_a_saved_model_and_refuses_bad_data(installed, tmp_path) -> None:
+    from conftest import run_python
+
+    made = run_python(f"""
+        import numpy as np, keras
+        keras.utils.set_random_seed(0)
+        model = keras.Sequential([keras.Input((6,)), keras.layers.Dense(8, activation="relu"), keras.layers.Dense(3)])
+        model.save({str(tmp_path / "m.keras")!r})
+        np.savez({str(tmp_path / "calib.npz")!r}, x=np.random.default_rng(0).standard_normal((32, 6)).astype("float32"))
+        np.savez({str(tmp_path / "bad.npz")!r}, x=np.full((4, 6), np.nan, "float32"))
+        """)
+    assert made.returncode == 0, made.stderr[-2000:]
+    out = tmp_path / "int8"
+    result = run_cli("quantize", str(tmp_path / "m.keras"), "--data", str(tmp_path / "calib.npz"),
+                     "--method", "percentile", "--out", str(out))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert (out / "saved_model.pb").is_file() and "int8" in result.stdout
+    bad = run_cli("quantize", str(tmp_path / "m.keras"), "--data", str(tmp_path / "bad.npz"), "--out", str(out))
+    assert bad.returncode == 2 and "NaN or Inf" in bad.stderr, bad.stderr[-2000:]
+    missing = run_cli("quantize", str(tmp_path / "m.keras"), "--data", str(tmp_path / "calib.npz"),
+                      "--key", "y", "--out", str(out))
+    assert missing.returncode == 2 and "has no array 'y' (it has x)" in missing.stderr, missing.stderr[-2000:]

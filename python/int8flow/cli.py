@@ -1,5 +1,6 @@
 """The `int8flow` command: `doctor` checks an install, `demo` shows QCPU at work,
-`bench` measures it against stock TF and the INT8 peers."""
+`quantize` makes a static INT8 SavedModel, `bench` measures it against stock TF
+and the INT8 peers."""
 from __future__ import annotations
 
 import argparse
@@ -115,11 +116,46 @@ def demo() -> int:
     return 0
 
 
+def quantize(args: argparse.Namespace) -> int:
+    """Calibrates a saved Keras model on an .npz and writes its INT8 SavedModel."""
+    import numpy as np
+
+    _import_tensorflow()
+    import keras
+
+    import int8flow
+
+    try:
+        with np.load(args.data) as archive:
+            key = args.key or archive.files[0]
+            if key not in archive.files:
+                raise ValueError(f"{args.data} has no array '{key}' (it has {', '.join(archive.files)})")
+            data = archive[key]
+        model = keras.models.load_model(args.model, compile=False)
+        qmodel = int8flow.quantize(model, data, args.method, percentile=args.percentile,
+                                   accuracy_budget=args.budget, metric=args.metric)
+    except (OSError, ValueError) as e:
+        print(f"int8flow quantize: {e}", file=sys.stderr)
+        return 2
+    qmodel.save(args.out)
+    print(f"INT8 SavedModel: {args.out}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="int8flow", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("doctor", help="check the install and show what QCPU will run on")
     commands.add_parser("demo", help="show the QCPU device running a Keras model")
+    q = commands.add_parser("quantize", help="calibrate a Keras model and save it as an INT8 SavedModel")
+    q.add_argument("model", help="a saved Keras model (.keras)")
+    q.add_argument("--data", required=True, help="calibration samples: an .npz (its first array, or --key)")
+    q.add_argument("--key", help="the array of --data to use")
+    q.add_argument("--method", default="minmax", choices=["minmax", "percentile", "kl"])
+    q.add_argument("--percentile", type=float, default=99.99, help="for --method percentile")
+    q.add_argument("--budget", type=float, help="largest loss against FP32, in --metric")
+    q.add_argument("--metric", default="top1", choices=["top1", "cosine"])
+    q.add_argument("--out", required=True, help="the SavedModel folder to write")
     commands.add_parser("bench", add_help=False,
                         help="benchmark against stock TF, TFLite and ONNX Runtime (--help for options)")
     args, rest = parser.parse_known_args(argv)
@@ -129,6 +165,8 @@ def main(argv: list[str] | None = None) -> int:
         return bench(rest)
     if rest:
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
+    if args.command == "quantize":
+        return quantize(args)
     return {"doctor": doctor, "demo": demo}[args.command]()
 
 
