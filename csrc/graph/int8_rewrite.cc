@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <limits>
 #include <unordered_map>
 #include <vector>
 
@@ -59,23 +60,6 @@ const Rewrite* RewriteFor(const NodeDef& node) {
   return nullptr;
 }
 
-// The u8 scale and zero point of FakeQuantWithMinMaxArgs with 8 bits over
-// [min, max], nudged as TF nudges them so that 0.0 is exact. False for a
-// node that is not one, or whose range is empty.
-bool FakeQuantParameters(const NodeDef& node, float& scale, int& zero_point) {
-  if (node.op() != "FakeQuantWithMinMaxArgs") return false;
-  const auto attr = [&](const char* name) {
-    const auto it = node.attr().find(name);
-    return it == node.attr().end() ? AttrValue() : it->second;
-  };
-  if (attr("num_bits").i() != 8 || attr("narrow_range").b()) return false;
-  const float min = attr("min").f(), max = attr("max").f();
-  scale = (max - min) / 255.f;
-  if (!(scale > 0) || !std::isfinite(scale)) return false;
-  zero_point = static_cast<int>(std::clamp(std::round(-min / scale), 0.f, 255.f));
-  return true;
-}
-
 NodeDef& AddNode(tensorflow::GraphDef& graph, const NodeDef& user, const std::string& suffix,
                  const char* op, const std::string& input) {
   NodeDef& node = *graph.add_node();
@@ -119,6 +103,60 @@ std::vector<float> FloatValues(const NodeDef& constant, size_t count) {
   return values;
 }
 
+AttrValue AttrOf(const NodeDef& node, const char* name) {
+  const auto it = node.attr().find(name);
+  return it == node.attr().end() ? AttrValue() : it->second;
+}
+
+// Activations quantized with a range the graph fixes: the tensor the QDQ
+// node reads, the int8 type and parameters of that range, and the node.
+struct FixedRange {
+  const NodeDef* qdq = nullptr;
+  tensorflow::DataType type = tensorflow::DT_UINT8;
+  float scale = 1.f;
+  int zero_point = 0;
+};
+
+// An 8-bit QDQ node making `tensor`, read as our Quantize's parameters:
+// - FakeQuantWithMinMaxArgs (int8flow.quantize, TF's QAT): u8 over
+//   [min, max], its zero point nudged as TF nudges it so that 0.0 is exact;
+// - QuantizeAndDequantizeV4 with a given constant range, per tensor
+//   (tf.quantization.quantize_and_dequantize_v2): s8 (signed_input) or u8,
+//   zero point 0, with the scale TF derives from whichever end binds.
+// Not found: `range.qdq` stays null.
+FixedRange FixedRangeOf(const NodeIndex& nodes, const std::string& tensor) {
+  FixedRange range;
+  if (const NodeDef* fq = nodes.Producer(tensor, "FakeQuantWithMinMaxArgs")) {
+    if (fq->input_size() < 1 || AttrOf(*fq, "num_bits").i() != 8 || AttrOf(*fq, "narrow_range").b()) return range;
+    const float min = AttrOf(*fq, "min").f(), max = AttrOf(*fq, "max").f();
+    range.scale = (max - min) / 255.f;
+    if (!(range.scale > 0) || !std::isfinite(range.scale)) return range;
+    range.zero_point = static_cast<int>(std::clamp(std::round(-min / range.scale), 0.f, 255.f));
+    range.qdq = fq;
+  } else if (const NodeDef* qdq = nodes.Producer(tensor, "QuantizeAndDequantizeV4")) {
+    const NodeDef* min_node = qdq->input_size() == 3 ? nodes.Producer(qdq->input(1), "Const") : nullptr;
+    const NodeDef* max_node = qdq->input_size() == 3 ? nodes.Producer(qdq->input(2), "Const") : nullptr;
+    if (!min_node || !max_node || !AttrOf(*qdq, "range_given").b() || AttrOf(*qdq, "num_bits").i() != 8 ||
+        AttrOf(*qdq, "narrow_range").b() || AttrOf(*qdq, "axis").i() != -1 ||
+        AttrOf(*qdq, "round_mode").s() != "HALF_TO_EVEN")
+      return range;
+    const std::vector<float> lo = FloatValues(*min_node, 1), hi = FloatValues(*max_node, 1);
+    if (lo.empty() || hi.empty()) return range;
+    const bool is_signed = AttrOf(*qdq, "signed_input").b();
+    const float q_min = is_signed ? -128.f : 0.f, q_max = is_signed ? 127.f : 255.f;
+    // TF: the smaller of the two ends' factors (an end that cannot bind gives none).
+    const float big = std::numeric_limits<float>::max();
+    const float from_min = q_min * lo[0] > 0 ? q_min / lo[0] : big;
+    const float from_max = q_max * hi[0] > 0 ? q_max / hi[0] : big;
+    const float factor = std::min(from_min, from_max);
+    if (!(factor < big) || !(factor > 0)) return range;
+    range.type = is_signed ? tensorflow::DT_INT8 : tensorflow::DT_UINT8;
+    range.scale = 1.f / factor;
+    range.qdq = qdq;
+  }
+  return range;
+}
+
 // Weights as a QDQ graph stores them, int8 Const -> Dequantize (SCALED, per
 // tensor or along `channel_axis`), handed to the quantized op as they are: an
 // s8 Const and a Const of scales, added on `user`'s device. TF may not fold
@@ -128,10 +166,7 @@ std::vector<float> FloatValues(const NodeDef& constant, size_t count) {
 bool AddStoredInt8Weights(tensorflow::GraphDef& graph, const NodeIndex& nodes, const NodeDef& dequantize,
                           int64_t channel_axis, bool matrix_only, const NodeDef& user, std::string& weights,
                           std::string& scales) {
-  const auto attr = [&](const char* name) {
-    const auto it = dequantize.attr().find(name);
-    return it == dequantize.attr().end() ? AttrValue() : it->second;
-  };
+  const auto attr = [&](const char* name) { return AttrOf(dequantize, name); };
   if (dequantize.input_size() < 3 || attr("T").type() != tensorflow::DT_QINT8 || attr("mode").s() != "SCALED" ||
       (attr("dtype").type() != tensorflow::DT_FLOAT && attr("dtype").type() != tensorflow::DT_INVALID))
     return false;
@@ -201,15 +236,12 @@ std::map<std::string, int> QuantizeForInt8(tensorflow::GraphDef& graph, bool dyn
     for (const std::string& input : original.input())
       (input[0] == '^' ? control_inputs : data_inputs).push_back(input);
     if (data_inputs.size() < 2) continue;
-    // Activations through a FakeQuant: quantized with its range, whatever
+    // Activations through a QDQ node: quantized with its range, whatever
     // the dynamic setting, as the graph's author asked.
-    const NodeDef* fake_quant = nodes.Producer(data_inputs[0], "FakeQuantWithMinMaxArgs");
-    float scale = 1.f;
-    int zero_point = 0;
-    const bool fixed_range = fake_quant && fake_quant->input_size() > 0 &&
-                             FakeQuantParameters(*fake_quant, scale, zero_point);
+    const FixedRange range = FixedRangeOf(nodes, data_inputs[0]);
+    const bool fixed_range = range.qdq != nullptr;
     if (!fixed_range && !dynamic) continue;
-    const std::string x = fixed_range ? fake_quant->input(0) : data_inputs[0];
+    const std::string x = fixed_range ? range.qdq->input(0) : data_inputs[0];
 
     // The weights first: a rewrite that needs stored ones may not happen.
     bool transposed = false;
@@ -232,12 +264,12 @@ std::map<std::string, int> QuantizeForInt8(tensorflow::GraphDef& graph, bool dyn
       weights = quantized.name();
       weight_scales = quantized.name() + ":1";
     }
-    if (fixed_range) bypassed.insert(fake_quant->name());
+    if (fixed_range) bypassed.insert(range.qdq->name());
     NodeDef& activations = AddNode(graph, original, "quantize_input", kernels::kQuantize, x);
-    (*activations.mutable_attr())["T"].set_type(tensorflow::DT_UINT8);
+    (*activations.mutable_attr())["T"].set_type(range.type);
     (*activations.mutable_attr())["mode"].set_s(fixed_range ? "static" : "dynamic");
-    (*activations.mutable_attr())["static_scale"].set_f(scale);
-    (*activations.mutable_attr())["static_zero_point"].set_i(zero_point);
+    (*activations.mutable_attr())["static_scale"].set_f(range.scale);
+    (*activations.mutable_attr())["static_zero_point"].set_i(range.zero_point);
 
     NodeDef& node = *graph.mutable_node(i);  // add_node may have moved it
     node.set_op(rewrite->quantized_op);
@@ -253,7 +285,7 @@ std::map<std::string, int> QuantizeForInt8(tensorflow::GraphDef& graph, bool dyn
       const auto kept = original.attr().find(from);
       if (kept != original.attr().end()) attrs[to] = kept->second;
     }
-    attrs["Tin"].set_type(tensorflow::DT_UINT8);
+    attrs["Tin"].set_type(range.type);
     attrs["Tout"].set_type(tensorflow::DT_FLOAT);
     attrs["out_scale"].set_f(1.f);
     attrs["out_zero_point"].set_i(0);
@@ -263,8 +295,8 @@ std::map<std::string, int> QuantizeForInt8(tensorflow::GraphDef& graph, bool dyn
     for (size_t a = 2; a < data_inputs.size(); ++a) arg_types.add_type(tensorflow::DT_FLOAT);
     ++counts[std::string(fixed_range ? "INT8 static " : "INT8 dynamic ") + rewrite->float_op];
   }
-  // A FakeQuant or Dequantize left with no reader would still run (on CPU:
-  // neither has a QCPU kernel), and cost copies every call.
+  // A QDQ node or Dequantize left with no reader would still run (on CPU:
+  // none has a QCPU kernel), and cost copies every call.
   RemoveUnread(graph, bypassed, preserve);
   return counts;
 }

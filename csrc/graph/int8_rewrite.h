@@ -4,14 +4,14 @@
 //   w -> _QcpuQuantizeWeights (s8, per channel) --+-> _QcpuQuantized<Op>
 // keeping the node's name, its fused ops (bias, folded BatchNorm, residual
 // add, activation) and a float output. Two triggers:
-// - static: x comes from an 8-bit FakeQuantWithMinMaxArgs (a QDQ graph, such
-//   as int8flow.quantize saves): x is quantized with that node's range,
-//   always;
+// - static: x comes from an 8-bit QDQ node with a fixed range (a QDQ graph:
+//   FakeQuantWithMinMaxArgs as int8flow.quantize saves, or
+//   QuantizeAndDequantizeV4 with a given range): x is quantized with that
+//   range, always;
 // - dynamic (INT8FLOW_QUANTIZE=dynamic): any other x, its range found per
 //   call.
-// The weights are quantized once per buffer either way: a QDQ graph's
-// int8 Const -> Dequantize weights reach the pass folded into a float Const
-// by TF's constant folding, and quantize back to the same s8 values.
+// Weights stored as int8 Const -> Dequantize (SCALED) feed the kernel as
+// they are; other weights are quantized once per buffer, per channel.
 // Depthwise convolutions stay FP32: a depthwise conv does too little work
 // per input byte to pay for quantizing its input (docs/benchmarks.md).
 #pragma once
