@@ -67,7 +67,7 @@ def enable_int8(mode: str = "dynamic") -> None:
 def quantize(model: Any, calibration_data: Any, method: str = "minmax", **options: Any) -> Any:
     """Static INT8: a `QuantizedModel` of the Keras `model`, calibrated on `calibration_data`
     (`method`: "minmax", "percentile" or "kl"; options: `accuracy_budget`, `metric`,
-    `percentile`, `batch_size`, `verbose`). docs/int8.md has the details."""
+    `keep_ends`, `percentile`, `batch_size`, `verbose`). docs/int8.md has the details."""
     from int8flow.calibration import quantize as run
 
     return run(model, calibration_data, method, **options)

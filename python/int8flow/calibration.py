@@ -341,8 +341,8 @@ class QuantizedModel:
 
 
 def quantize(model: Any, calibration_data: Any, method: str = "minmax", *, percentile: float = 99.99,
-             accuracy_budget: float | None = None, metric: str = "top1", batch_size: int = 32,
-             verbose: bool = True) -> QuantizedModel:
+             accuracy_budget: float | None = None, metric: str = "top1", keep_ends: bool = False,
+             batch_size: int = 32, verbose: bool = True) -> QuantizedModel:
     """Static INT8 for a one-input, one-output Keras model (see the module's docstring).
 
     `method`: how each input range is chosen from the calibration run: `minmax`,
@@ -351,6 +351,8 @@ def quantize(model: Any, calibration_data: Any, method: str = "minmax", *, perce
     against FP32 on the calibration data, in `metric` (`top1`: 1 - top-1 agreement;
     `cosine`: 1 - mean output cosine). Over budget, layers go back to FP32 most
     sensitive first (each one's loss when quantized alone) until the budget holds.
+    `keep_ends`: the first and last quantizable layers (the stem and the
+    classifier, often the most sensitive) stay FP32 from the start.
     """
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
@@ -370,15 +372,18 @@ def quantize(model: Any, calibration_data: Any, method: str = "minmax", *, perce
         qdq = _qdq_graph(graph_def, targets, [None if i in kept else r for i, r in enumerate(ranges)])
         return _loss(reference, _outputs(qdq, input_name, output_name, spec, batches), metric)
 
-    kept: set[int] = set()
+    kept: set[int] = {0, len(targets) - 1} if keep_ends else set()
+    for i in kept:
+        report[i].int8, report[i].reason = False, "keep_ends"
     loss = loss_with(kept)
     if accuracy_budget is not None and loss > accuracy_budget:
+        candidates = [i for i in range(len(targets)) if i not in kept]
         everything = set(range(len(targets)))
-        for i, r in enumerate(report):
-            r.error_alone = loss_with(everything - {i})
+        for n, i in enumerate(candidates):
+            report[i].error_alone = loss_with(everything - {i})
             if verbose:
-                _progress("measuring each layer's sensitivity", i + 1, len(report))
-        for i in sorted(range(len(report)), key=lambda i: -report[i].error_alone):
+                _progress("measuring each layer's sensitivity", n + 1, len(candidates))
+        for i in sorted(candidates, key=lambda i: -report[i].error_alone):
             if loss <= accuracy_budget:
                 break
             kept.add(i)
