@@ -1,6 +1,6 @@
 """The kernel, INT8 and fuzz checks against int8flow built with AddressSanitizer
-and UBSan (sanitizer_env.py): any sanitizer report fails. The build takes
-about 2.5 minutes on 2 cores, the checks about 1.5 more."""
+and UBSan (sanitizer_env.py): any sanitizer report fails. The build takes 2 to 3
+minutes on 2 cores, the checks about 1.5 more."""
 from __future__ import annotations
 
 import json
@@ -58,8 +58,7 @@ def test_checks(python: Path, tmp_path: Path, script: str, env: dict[str, str]) 
 
 def test_int8_bad_input(python: Path) -> None:
     result = run_sanitized(python, "-c", textwrap.dedent(BAD_INPUT))
-    errors = [line for line in result.stdout.splitlines() if " | " in line]
-    assert len(errors) == 17 and "NO ERROR" not in result.stdout, result.stdout
+    assert " | " in result.stdout and "NO ERROR" not in result.stdout, result.stdout  # test_int8 counts them
 
 
 def test_dynamic_int8_model(python: Path) -> None:
