@@ -1,8 +1,11 @@
 // Small GraphDef helpers the passes share.
 #pragma once
 
+#include <cstring>
 #include <set>
 #include <string>
+#include <unordered_map>
+#include <vector>
 
 #include "device/platform.h"
 #include "tensorflow/core/framework/graph.pb.h"
@@ -45,12 +48,27 @@ inline void RemoveNodes(tensorflow::GraphDef& graph, const std::set<std::string>
     if (names.count(nodes->Get(i).name())) nodes->DeleteSubrange(i, 1);
 }
 
-// The nodes some other node reads, by data or control edge.
-inline std::set<std::string> ConsumedNodes(const tensorflow::GraphDef& graph) {
-  std::set<std::string> consumed;
+// Each read node's readers, by data or control edge: node name -> readers.
+// The pointers hold while `graph` gains or loses no node.
+using Readers = std::unordered_map<std::string, std::vector<const tensorflow::NodeDef*>>;
+inline Readers ReadersOf(const tensorflow::GraphDef& graph) {
+  Readers readers;
   for (const tensorflow::NodeDef& node : graph.node())
-    for (const std::string& input : node.input()) consumed.insert(ParseTensorRef(input).node);
-  return consumed;
+    for (const std::string& input : node.input()) readers[ParseTensorRef(input).node].push_back(&node);
+  return readers;
+}
+
+// A float Const's stored values: its tensor_content, or else its float_val
+// (where a single value stands for every element). Empty for anything else.
+inline std::vector<float> ConstFloatValues(const tensorflow::NodeDef& node) {
+  if (node.op() != "Const") return {};
+  const auto it = node.attr().find("value");
+  if (it == node.attr().end() || it->second.tensor().dtype() != tensorflow::DT_FLOAT) return {};
+  const tensorflow::TensorProto& t = it->second.tensor();
+  if (t.tensor_content().empty()) return {t.float_val().begin(), t.float_val().end()};
+  std::vector<float> values(t.tensor_content().size() / sizeof(float));
+  std::memcpy(values.data(), t.tensor_content().data(), values.size() * sizeof(float));
+  return values;
 }
 
 }  // namespace int8flow::graph

@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstring>
 #include <limits>
 #include <unordered_map>
 #include <vector>
@@ -89,17 +88,12 @@ class NodeIndex {
   std::unordered_map<std::string, int> index_;
 };
 
-// A Const's float values, `count` of them (a single value repeats).
+// A float Const's values, `count` of them (a single stored value repeats);
+// empty when it holds another number of them.
 std::vector<float> FloatValues(const NodeDef& constant, size_t count) {
-  const tensorflow::TensorProto& t = constant.attr().at("value").tensor();
-  std::vector<float> values(count);
-  if (t.tensor_content().size() == count * sizeof(float)) {
-    std::memcpy(values.data(), t.tensor_content().data(), t.tensor_content().size());
-  } else if (t.float_val_size() == static_cast<int>(count) || t.float_val_size() == 1) {
-    for (size_t i = 0; i < count; ++i) values[i] = t.float_val(t.float_val_size() == 1 ? 0 : i);
-  } else {
-    values.clear();
-  }
+  std::vector<float> values = ConstFloatValues(constant);
+  if (values.size() == 1) values.resize(count, values[0]);
+  if (values.size() != count) values.clear();
   return values;
 }
 
@@ -108,8 +102,8 @@ AttrValue AttrOf(const NodeDef& node, const char* name) {
   return it == node.attr().end() ? AttrValue() : it->second;
 }
 
-// Activations quantized with a range the graph fixes: the tensor the QDQ
-// node reads, the int8 type and parameters of that range, and the node.
+// Activations quantized with a range the graph fixes: the QDQ node (its
+// input 0 is the float tensor), and the int8 type and parameters of that range.
 struct FixedRange {
   const NodeDef* qdq = nullptr;
   tensorflow::DataType type = tensorflow::DT_UINT8;
@@ -206,10 +200,10 @@ bool AddStoredInt8Weights(tensorflow::GraphDef& graph, const NodeIndex& nodes, c
 void RemoveUnread(tensorflow::GraphDef& graph, std::set<std::string> candidates,
                   const std::set<std::string>& preserve) {
   while (!candidates.empty()) {
-    const std::set<std::string> consumed = ConsumedNodes(graph);
+    const Readers readers = ReadersOf(graph);
     std::set<std::string> dead, next;
     for (const NodeDef& node : graph.node()) {
-      if (!candidates.count(node.name()) || consumed.count(node.name()) || preserve.count(node.name())) continue;
+      if (!candidates.count(node.name()) || readers.count(node.name()) || preserve.count(node.name())) continue;
       dead.insert(node.name());
       for (const std::string& input : node.input()) next.insert(ParseTensorRef(input).node);
     }

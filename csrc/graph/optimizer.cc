@@ -45,18 +45,17 @@ std::set<std::string> NodesToPreserve(const TF_GrapplerItem* item) {
 // CPU (no QCPU kernel). Moved to QCPU, they are read in place. Integer
 // Consts stay: TF keeps those in host memory for shape inputs.
 void MoveConstantsToQcpu(tensorflow::GraphDef& graph) {
-  std::map<std::string, std::vector<const tensorflow::NodeDef*>> readers;
-  for (const tensorflow::NodeDef& node : graph.node())
-    for (const std::string& input : node.input()) readers[ParseTensorRef(input).node].push_back(&node);
+  const Readers readers = ReadersOf(graph);
   std::map<std::string, std::string> moves;  // Const -> a QCPU reader's device
   for (const tensorflow::NodeDef& node : graph.node()) {
     if (node.op() != "Const" || !OnCpu(node)) continue;
     const auto dtype = node.attr().find("dtype");
     if (dtype == node.attr().end() || dtype->second.type() != tensorflow::DT_FLOAT) continue;
-    const auto& users = readers[node.name()];
-    bool all_qcpu = !users.empty();
-    for (const tensorflow::NodeDef* user : users) all_qcpu = all_qcpu && OnQcpu(*user);
-    if (all_qcpu) moves[node.name()] = users.front()->device();
+    const auto users = readers.find(node.name());
+    if (users == readers.end()) continue;
+    bool all_qcpu = true;
+    for (const tensorflow::NodeDef* user : users->second) all_qcpu = all_qcpu && OnQcpu(*user);
+    if (all_qcpu) moves[node.name()] = users->second.front()->device();
   }
   for (tensorflow::NodeDef& node : *graph.mutable_node()) {
     const auto move = moves.find(node.name());
@@ -74,10 +73,11 @@ void RenameToPrivateTwins(tensorflow::GraphDef& graph) {
 
 // With INT8FLOW_DUMP_GRAPHS=<folder>: <n>_<stage>.pb, binary GraphDefs, the
 // same n for one graph's "before" and "after".
-void DumpGraph(const std::string& serialized, int64_t n, const char* stage) {
+void DumpGraph(const void* data, size_t size, int64_t n, const char* stage) {
   const std::string& folder = runtime::GetSettings().dump_graphs;
   if (folder.empty()) return;
-  std::ofstream(folder + "/" + std::to_string(n) + "_" + stage + ".pb", std::ios::binary) << serialized;
+  std::ofstream(folder + "/" + std::to_string(n) + "_" + stage + ".pb", std::ios::binary)
+      .write(static_cast<const char*>(data), static_cast<std::streamsize>(size));
 }
 
 void Optimize(void*, const TF_Buffer* graph_buf, const TF_GrapplerItem* item,
@@ -89,7 +89,7 @@ void Optimize(void*, const TF_Buffer* graph_buf, const TF_GrapplerItem* item,
   }
   static std::atomic<int64_t> graphs_seen{0};
   const int64_t graph_number = graphs_seen++;
-  DumpGraph(std::string(static_cast<const char*>(graph_buf->data), graph_buf->length), graph_number, "before");
+  DumpGraph(graph_buf->data, graph_buf->length, graph_number, "before");
   if (SkipXlaOnQcpu(graph) > 0) {
     runtime::WarnOnce(
         "XLA (jit_compile) is skipped for functions placed on QCPU: they run op by op, "
@@ -112,7 +112,7 @@ void Optimize(void*, const TF_Buffer* graph_buf, const TF_GrapplerItem* item,
   for (const tensorflow::NodeDef& node : graph.node())
     if (OnCpu(node) && node.op() != "_Arg" && node.op() != "_Retval") runtime::RecordCpuOp(node.op());
   const std::string bytes = graph.SerializeAsString();
-  DumpGraph(bytes, graph_number, "after");
+  DumpGraph(bytes.data(), bytes.size(), graph_number, "after");
   SetGraphOutput(optimized_graph_buf, bytes.data(), bytes.size());
   SetOk(status);
 }

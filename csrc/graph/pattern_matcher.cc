@@ -26,15 +26,7 @@ bool IsCommutative(const std::string& op) {
 
 // True when `node` is a float Const whose every element equals `value`.
 bool IsConstEqualTo(const NodeDef& node, double value) {
-  if (node.op() != "Const") return false;
-  const auto it = node.attr().find("value");
-  if (it == node.attr().end() || it->second.tensor().dtype() != tensorflow::DT_FLOAT) return false;
-  const tensorflow::TensorProto& t = it->second.tensor();
-  std::vector<float> values(t.float_val().begin(), t.float_val().end());
-  if (values.empty() && !t.tensor_content().empty()) {
-    values.resize(t.tensor_content().size() / sizeof(float));
-    std::memcpy(values.data(), t.tensor_content().data(), values.size() * sizeof(float));
-  }
+  const std::vector<float> values = ConstFloatValues(node);
   if (values.empty()) return false;
   for (float v : values)
     if (std::fabs(v - value) > 1e-6 * std::fabs(value)) return false;
@@ -98,11 +90,8 @@ class Matcher {
 
   void Index() {
     nodes_.clear();
-    consumers_.clear();
-    for (const NodeDef& node : graph_.node()) {
-      nodes_[node.name()] = &node;
-      for (const auto& input : node.input()) consumers_[ParseTensorRef(input).node].push_back(&node);
-    }
+    for (const NodeDef& node : graph_.node()) nodes_[node.name()] = &node;
+    consumers_ = ReadersOf(graph_);
   }
 
   bool MatchNode(size_t index, const NodeDef& node, Binding& binding) const {
@@ -405,7 +394,7 @@ class Matcher {
   const FusionPattern* pattern_ = nullptr;
   std::unordered_map<std::string, size_t> labels_;
   std::unordered_map<std::string, const NodeDef*> nodes_;
-  std::unordered_map<std::string, std::vector<const NodeDef*>> consumers_;
+  Readers consumers_;
 };
 
 }  // namespace

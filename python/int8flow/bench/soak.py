@@ -25,9 +25,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+from int8flow.bench.worker import MARKER, reply, resident_bytes
+
 MAX_RSS_GROWTH = 0.02
 DISTINCT_INPUTS = 4
-MARKER = "@@int8flow-soak "
 
 
 def run_check(check: str, models: list[str], quantize: str, calls: int,
@@ -50,11 +51,6 @@ def run_check(check: str, models: list[str], quantize: str, calls: int,
 
 # ---- in the child process -----------------------------------------------------
 
-def _resident_bytes() -> int:
-    with open("/proc/self/status") as status:
-        return int(next(line.split()[1] for line in status if line.startswith("VmRSS:"))) * 1024
-
-
 def _prepare(names: list[str]) -> list[tuple[Any, list[Any]]]:
     """(a tf.function of the model, its distinct batch-1 inputs) per model name."""
     import tensorflow as tf
@@ -76,12 +72,12 @@ def _soak(call: Any, inputs: list[Any], calls: int) -> dict[str, Any]:
     warmup = max(200, calls // 10)
     for i in range(warmup):
         call(inputs[i % len(inputs)])
-    rss_before, caches_before = _resident_bytes(), int8flow.stats()["caches"]
+    rss_before, caches_before = resident_bytes(), int8flow.stats()["caches"]
     start = time.perf_counter()
     for i in range(calls):
         call(inputs[i % len(inputs)])
     seconds = time.perf_counter() - start
-    rss_after, caches_after = _resident_bytes(), int8flow.stats()["caches"]
+    rss_after, caches_after = resident_bytes(), int8flow.stats()["caches"]
     growth = rss_after / rss_before - 1
     return {"warmup": warmup, "seconds": seconds, "rss_before": rss_before, "rss_after": rss_after,
             "rss_growth": growth, "caches_before": caches_before, "caches_after": caches_after,
@@ -126,8 +122,7 @@ def _child(config: dict[str, Any]) -> None:
         result = _soak(*prepared[0], config["calls"])
     else:
         result = _threads(prepared, config["threads"], config["calls"], config["timeout_s"])
-    sys.stdout.write(MARKER + json.dumps(result) + "\n")
-    sys.stdout.flush()
+    reply(**result)
     os._exit(0)  # a hung thread must not keep the process alive
 
 
