@@ -168,9 +168,11 @@ def _calibrate(graph_def: Any, input_name: str, spec: Any, targets: list[Any], b
                     s.low, s.high = min(s.low, float(v.min())), max(s.high, float(v.max()))
                     continue
                 lo, hi = min(s.low, 0.0), max(s.high, 0.0)
-                s.histogram += np.histogram(v, HISTOGRAM_BINS, (lo, hi if hi > lo else lo + 1))[0]
-                top = max(-lo, hi)
-                s.magnitudes += np.histogram(np.abs(v), HISTOGRAM_BINS, (0, top if top > 0 else 1))[0]
+                if method == "percentile":
+                    s.histogram += np.histogram(v, HISTOGRAM_BINS, (lo, hi if hi > lo else lo + 1))[0]
+                else:  # kl
+                    top = max(-lo, hi)
+                    s.magnitudes += np.histogram(np.abs(v), HISTOGRAM_BINS, (0, top if top > 0 else 1))[0]
             if verbose:
                 _progress(f"calibrating ({'ranges' if p == 0 else 'histograms'})", i + 1, len(batches))
     return stats
