@@ -184,6 +184,12 @@ for label, x_shape, w_shape, stride, padding, dilation in [
     conv = (lambda t, f, s=stride, p=padding, d=dilation:
             tf.nn.conv2d(t, f, s, p, dilations=d))
     eager(f"Conv2D {label}", conv, [rand(*x_shape), rand(*w_shape)], conv_bound(conv))
+# Eager mode runs these through one kernel (same attrs): each must still get
+# its own filter's output shape and values.
+for label, w_shape in [("shared kernel 1x1x64", (1, 1, 16, 64)), ("shared kernel 1x1x8", (1, 1, 16, 8)),
+                       ("shared kernel 3x3x8", (3, 3, 16, 8)), ("shared kernel 1x1x64 again", (1, 1, 16, 64))]:
+    conv = lambda t, f: tf.nn.conv2d(t, f, 1, "SAME")
+    eager(f"Conv2D {label}", conv, [rand(1, 6, 6, 16), rand(*w_shape)], conv_bound(conv))
 # TF's own CPU Conv2D returns the input's shape, (0, 5, 5, 3), for an empty
 # batch; the right answer is (0, 5, 5, 4).
 with tf.device(QCPU):

@@ -71,7 +71,11 @@ class ConvKernel {
     fused_.FoldAffine(args, channels, scale, bias);
     QuantizedOperands::Values quantization = quantized_.Read(ctx, 2, channels, scale);
 
-    auto p = cache_.Get(in, [&] { return Build(in, f); });
+    // Keyed by both shapes: eager mode shares one kernel among all the
+    // convolutions with the same attrs, whatever their filters.
+    std::vector<int64_t> key = in;
+    key.insert(key.end(), f.begin(), f.end());
+    auto p = cache_.Get(key, [&] { return Build(in, f); });
     const auto& out_shape = p->out_shape;
     const TF_Tensor* addend = fused_.Addend(args, out_shape);
     OwnedTensor out = ctx.allocate_output(0, out_shape, quantized_.out_dtype());
