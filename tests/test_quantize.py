@@ -289,3 +289,51 @@ def test_qdq_graphs_from_tf_quantization_run_in_int8(installed) -> None:
     r = json.loads(result.stdout.strip().splitlines()[-1])
     assert r["fusions"].get("INT8 static _QcpuFusedMatMul") == 2, r["fusions"]
     assert r["True"] < 0.02 and r["False"] < 0.02, r
+
+
+CHAIN = """
+import json, numpy as np, tensorflow as tf, int8flow
+rng = np.random.default_rng(0)
+fq = tf.quantization.fake_quant_with_min_max_args
+if KIND == "matmul":
+    x = rng.uniform(-2, 2, (16, 64)).astype("float32")
+    w1, w2 = (tf.constant(rng.standard_normal(s).astype("float32") / 8) for s in ((64, 32), (32, 32)))
+    layer1 = lambda t: tf.matmul(t, w1)
+    layer2 = lambda t: tf.matmul(t, w2)
+else:
+    x = rng.uniform(-2, 2, (2, 8, 8, 4)).astype("float32")
+    w1, w2 = (tf.constant(rng.standard_normal(s).astype("float32") / 4) for s in ((3, 3, 4, 8), (3, 3, 8, 8)))
+    layer1 = lambda t: tf.nn.conv2d(t, w1, 1, "SAME")
+    layer2 = lambda t: tf.nn.conv2d(t, w2, 1, "SAME")
+b1, b2 = (tf.constant(rng.standard_normal(8 if KIND == "conv" else 32).astype("float32")) for _ in range(2))
+def body(t):
+    h = tf.nn.relu(tf.nn.bias_add(layer1(fq(t, -2.0, 2.0)), b1))
+    # Read twice: quantized by the next layer, and added in after it.
+    return tf.nn.relu(tf.nn.bias_add(layer2(fq(h, 0.0, H_MAX)), b2) + h)
+with tf.device("/CPU:0"):
+    reference = tf.function(body)(x).numpy()  # stock TF: the same QDQ graph, in float
+    h_max = float(tf.reduce_max(tf.nn.relu(tf.nn.bias_add(layer1(x), b1))))
+int8flow.record_op_stats(True)
+got = tf.function(body)(x).numpy()
+stats = int8flow.stats()
+print(json.dumps({"err": float(np.max(np.abs(got - reference)) / np.max(np.abs(reference))),
+                  "h_max": h_max, "fusions": stats["fusions"],
+                  "quantizes": stats["ops"].get("_QcpuQuantize", {}).get("count", 0)}))
+"""
+
+
+@pytest.mark.parametrize("kind", ["matmul", "conv"])
+def test_int8_chains_between_quantized_layers(installed, kind: str) -> None:
+    # Layer 1's output feeds layer 2 through a QDQ node and again as layer 2's
+    # residual add: layer 1 outputs u8 in that QDQ range, which layer 2 reads
+    # both ways; one Quantize runs (the input's), not two. Against stock TF's
+    # float QDQ graph the residual differs by the rounding of h (at most
+    # H_MAX / 510 per element) and each layer by its weights' rounding
+    # (per-channel s8, 1/254 of a column's largest weight, times |x|, summed).
+    result = run_python(CHAIN.replace("KIND", repr(kind)).replace("H_MAX", "8.0"))
+    assert result.returncode == 0, result.stderr[-3000:]
+    r = json.loads(result.stdout.strip().splitlines()[-1])
+    assert r["h_max"] < 8.0, r  # the range holds h: no clipping to account for
+    assert r["fusions"].get("INT8 chained output") == 1, r["fusions"]
+    assert r["quantizes"] == 1, r
+    assert r["err"] < 0.02, r

@@ -22,9 +22,12 @@ struct Rewrite {
   // name} (the rest, such as T and num_args, it spells its own way).
   std::vector<std::pair<const char*, const char*>> kept_attrs;
   bool transposable_weights;  // a "transpose_b" moves the channel axis
-  // Only with a stored 2-D int8 matrix (AddStoredInt8Weights): a batch by
-  // one matrix, which the fusion pass leaves unfused when it has no bias.
-  bool stored_matrix_only = false;
+  // Only with stored int8 weights (AddStoredInt8Weights), of this rank: a
+  // BatchMatMulV2 by one matrix (2), which the fusion pass leaves unfused
+  // when it has no bias; a depthwise conv (4), whose TF filter [kh, kw, ic,
+  // multiplier] has a channel axis of its own (2) only with multiplier 1.
+  int stored_rank = 0;
+  bool depthwise = false;
 };
 
 const std::vector<Rewrite>& Rewrites() {
@@ -37,9 +40,12 @@ const std::vector<Rewrite>& Rewrites() {
       conv.emplace_back(name, name);
     return std::vector<Rewrite>{{"MatMul", kernels::kQuantizedMatMul, matmul, true},
                                 {kernels::kFusedMatMul, kernels::kQuantizedMatMul, matmul, true},
-                                {"BatchMatMulV2", kernels::kQuantizedMatMul, {{"adj_y", "transpose_b"}}, true, true},
+                                {"BatchMatMulV2", kernels::kQuantizedMatMul, {{"adj_y", "transpose_b"}}, true, 2},
                                 {"Conv2D", kernels::kQuantizedConv2D, conv, false},
-                                {kernels::kFusedConv2D, kernels::kQuantizedConv2D, conv, false}};
+                                {kernels::kFusedConv2D, kernels::kQuantizedConv2D, conv, false},
+                                {"DepthwiseConv2dNative", kernels::kQuantizedDepthwiseConv2D, conv, false, 4, true},
+                                {kernels::kFusedDepthwiseConv2D, kernels::kQuantizedDepthwiseConv2D, conv, false, 4,
+                                 true}};
   }();
   return rewrites;
 }
@@ -158,7 +164,7 @@ FixedRange FixedRangeOf(const NodeIndex& nodes, const std::string& tensor) {
 // and copy float weights over every call. False when `dequantize` is not
 // that form; the caller then quantizes the float weights itself.
 bool AddStoredInt8Weights(tensorflow::GraphDef& graph, const NodeIndex& nodes, const NodeDef& dequantize,
-                          int64_t channel_axis, bool matrix_only, const NodeDef& user, std::string& weights,
+                          int64_t channel_axis, const Rewrite& rewrite, const NodeDef& user, std::string& weights,
                           std::string& scales) {
   const auto attr = [&](const char* name) { return AttrOf(dequantize, name); };
   if (dequantize.input_size() < 3 || attr("T").type() != tensorflow::DT_QINT8 || attr("mode").s() != "SCALED" ||
@@ -170,7 +176,8 @@ bool AddStoredInt8Weights(tensorflow::GraphDef& graph, const NodeIndex& nodes, c
   if (!q || !min || !max) return false;
   const tensorflow::TensorShapeProto& shape = q->attr().at("value").tensor().tensor_shape();
   const int64_t rank = shape.dim_size();
-  if (matrix_only && rank != 2) return false;
+  if (rewrite.stored_rank && rank != rewrite.stored_rank) return false;
+  if (rewrite.depthwise && shape.dim(3).size() != 1) return false;
   const int64_t axis = attr("axis").i() < 0 ? -1 : attr("axis").i();
   const int64_t wanted = channel_axis < 0 ? channel_axis + rank : channel_axis;
   if (axis != -1 && axis != wanted) return false;
@@ -214,6 +221,132 @@ void RemoveUnread(tensorflow::GraphDef& graph, std::set<std::string> candidates,
   }
 }
 
+// A quantized op's inputs before its fused ops' args: the two operands, the
+// activations' scale and zero point, the weights' scales.
+constexpr int kQuantizedOperands = 5;
+
+bool IsQuantizedOp(const NodeDef& node) {
+  return node.op() == kernels::kQuantizedMatMul || node.op() == kernels::kQuantizedConv2D ||
+         node.op() == kernels::kQuantizedDepthwiseConv2D;
+}
+
+// The input of a quantized op that its fused Add adds in, or -1.
+int AddendInput(const NodeDef& node) {
+  int input = kQuantizedOperands;
+  const AttrValue fused_ops = AttrOf(node, "fused_ops");  // a copy: the loop must not outlive it
+  for (const std::string& op : fused_ops.list().s()) {
+    if (op == "Add") return input;
+    input += kernels::FusedOpArgs(op);
+  }
+  return -1;
+}
+
+// A quantized op whose float output every reader quantizes again with the
+// same fixed range (static _QcpuQuantize nodes) or adds in through its fused
+// Add. `range` is a Quantize reader, whose T and static parameters it takes.
+struct Int8Chain {
+  std::string producer;
+  const NodeDef* range = nullptr;
+  std::set<std::string> quantizes;  // the Quantize readers it replaces
+  std::set<std::string> adders;     // quantized ops adding it in
+};
+
+bool SameRange(const NodeDef& a, const NodeDef& b) {
+  return AttrOf(a, "T").type() == AttrOf(b, "T").type() &&
+         AttrOf(a, "static_scale").f() == AttrOf(b, "static_scale").f() &&
+         AttrOf(a, "static_zero_point").i() == AttrOf(b, "static_zero_point").i();
+}
+
+// `producer`'s chain, or one with no range when some reader needs floats.
+Int8Chain FindChain(const NodeDef& producer, const Readers& readers) {
+  Int8Chain chain{producer.name()};
+  const auto found = readers.find(producer.name());
+  if (found == readers.end()) return chain;
+  for (const NodeDef* reader : found->second) {
+    for (int i = 0; i < reader->input_size(); ++i) {
+      const TensorRef ref = ParseTensorRef(reader->input(i));
+      if (ref.node != producer.name() || ref.port < 0) continue;  // control edges take any dtype
+      if (reader->op() == kernels::kQuantize && i == 0 && AttrOf(*reader, "mode").s() == "static" &&
+          (chain.range == nullptr || SameRange(*chain.range, *reader))) {
+        chain.range = chain.range ? chain.range : reader;
+        chain.quantizes.insert(reader->name());
+      } else if (IsQuantizedOp(*reader) && i == AddendInput(*reader)) {
+        chain.adders.insert(reader->name());
+      } else {
+        return Int8Chain{producer.name()};
+      }
+    }
+  }
+  return chain;
+}
+
+NodeDef& AddScalarConst(tensorflow::GraphDef& graph, const NodeDef& user, const std::string& suffix,
+                        tensorflow::DataType type) {
+  NodeDef& node = AddNode(graph, user, suffix, "Const", "");
+  (*node.mutable_attr())["dtype"].set_type(type);
+  tensorflow::TensorProto& value = *(*node.mutable_attr())["value"].mutable_tensor();
+  value.set_dtype(type);
+  value.mutable_tensor_shape();  // a scalar
+  return node;
+}
+
+// Int8 between quantized layers: a producer with a chain outputs the int8
+// its readers would have made (requantizing is its primitive's last step),
+// and they read that. This saves a float write and a quantize pass over the
+// tensor, and 3/4 of its bytes. Returns the count of chains made.
+int ChainInt8(tensorflow::GraphDef& graph, const std::set<std::string>& preserve) {
+  std::vector<Int8Chain> chains;
+  {
+    const Readers readers = ReadersOf(graph);
+    for (const NodeDef& node : graph.node())
+      if (IsQuantizedOp(node) && AttrOf(node, "Tout").type() == tensorflow::DT_FLOAT && !preserve.count(node.name()))
+        if (Int8Chain chain = FindChain(node, readers); chain.range) chains.push_back(std::move(chain));
+  }
+  std::map<std::string, int> index;  // of the nodes now; adding more keeps them
+  for (int i = 0; i < graph.node_size(); ++i) index[graph.node(i).name()] = i;
+  std::map<std::string, NodeDef> ranges;  // copies: adding nodes moves the originals
+  for (const Int8Chain& chain : chains) ranges[chain.producer] = *chain.range;
+  std::map<std::string, std::string> renamed;  // a Quantize's outputs -> what replaces them
+  std::map<std::string, const NodeDef*> adders;  // -> the range of what they add in
+  std::set<std::string> removed;
+  for (const Int8Chain& chain : chains) {
+    const NodeDef& range = ranges[chain.producer];
+    const tensorflow::DataType type = AttrOf(range, "T").type();
+    const float out_scale = AttrOf(range, "static_scale").f();
+    const int64_t out_zero_point = AttrOf(range, "static_zero_point").i();
+    auto& attrs = *graph.mutable_node(index[chain.producer])->mutable_attr();
+    attrs["Tout"].set_type(type);
+    attrs["out_scale"].set_f(out_scale);
+    attrs["out_zero_point"].set_i(out_zero_point);
+    const NodeDef producer = graph.node(index[chain.producer]);
+    NodeDef& scale = AddScalarConst(graph, producer, "out_scale", tensorflow::DT_FLOAT);
+    scale.mutable_attr()->at("value").mutable_tensor()->add_float_val(out_scale);
+    NodeDef& zero_point = AddScalarConst(graph, producer, "out_zero_point", tensorflow::DT_INT32);
+    zero_point.mutable_attr()->at("value").mutable_tensor()->add_int_val(static_cast<int32_t>(out_zero_point));
+    for (const std::string& quantize : chain.quantizes) {
+      renamed[quantize] = renamed[quantize + ":0"] = chain.producer;
+      renamed[quantize + ":1"] = scale.name();
+      renamed[quantize + ":2"] = zero_point.name();
+      renamed["^" + quantize] = "^" + chain.producer;
+      removed.insert(quantize);
+    }
+    for (const std::string& adder : chain.adders) adders[adder] = &range;
+  }
+  for (NodeDef& node : *graph.mutable_node()) {
+    for (std::string& input : *node.mutable_input())
+      if (const auto it = renamed.find(input); it != renamed.end()) input = it->second;
+    const auto adder = adders.find(node.name());
+    if (adder == adders.end()) continue;
+    const NodeDef& range = *adder->second;
+    auto& attrs = *node.mutable_attr();
+    attrs["Targs"].mutable_list()->set_type(AddendInput(node) - kQuantizedOperands, AttrOf(range, "T").type());
+    attrs["addend_scale"].set_f(AttrOf(range, "static_scale").f());
+    attrs["addend_zero_point"].set_i(AttrOf(range, "static_zero_point").i());
+  }
+  RemoveNodes(graph, removed);
+  return static_cast<int>(chains.size());
+}
+
 }  // namespace
 
 std::map<std::string, int> QuantizeForInt8(tensorflow::GraphDef& graph, bool dynamic,
@@ -244,13 +377,13 @@ std::map<std::string, int> QuantizeForInt8(tensorflow::GraphDef& graph, bool dyn
       transposed |= rewrite->transposable_weights && std::string(to) == "transpose_b" &&
                     it != original.attr().end() && it->second.b();
     }
-    const int64_t channel_axis = transposed ? 0 : -1;
+    const int64_t channel_axis = transposed ? 0 : rewrite->depthwise ? 2 : -1;
     std::string weights, weight_scales;
     const NodeDef* dequantize = nodes.Producer(data_inputs[1], "Dequantize");
-    if (dequantize && AddStoredInt8Weights(graph, nodes, *dequantize, channel_axis, rewrite->stored_matrix_only,
-                                           original, weights, weight_scales)) {
+    if (dequantize && AddStoredInt8Weights(graph, nodes, *dequantize, channel_axis, *rewrite, original, weights,
+                                           weight_scales)) {
       bypassed.insert(dequantize->name());
-    } else if (rewrite->stored_matrix_only) {
+    } else if (rewrite->stored_rank) {
       continue;
     } else {
       NodeDef& quantized = AddNode(graph, original, "quantize_weights", kernels::kQuantizeWeights, data_inputs[1]);
@@ -292,6 +425,7 @@ std::map<std::string, int> QuantizeForInt8(tensorflow::GraphDef& graph, bool dyn
   // A QDQ node or Dequantize left with no reader would still run (on CPU:
   // none has a QCPU kernel), and cost copies every call.
   RemoveUnread(graph, bypassed, preserve);
+  if (const int chained = ChainInt8(graph, preserve)) counts["INT8 chained output"] = chained;
   return counts;
 }
 

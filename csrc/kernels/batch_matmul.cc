@@ -370,7 +370,7 @@ void RegisterBatchMatMulKernels(const char* device_type, TF_Status* status) {
   RegisterKernel<EinsumKernel>({"Einsum"}, device_type, status);
   if (TF_GetCode(status) != TF_OK) return;
   // Its dtypes are checked by its op definition.
-  RegisterKernel<BatchMatMulKernel>({kQuantizedBatchMatMul, {}}, device_type, status);
+  RegisterKernel<BatchMatMulKernel>({kQuantizedBatchMatMul, {}, {"x_zero_point"}}, device_type, status);
 }
 
 }  // namespace int8flow::kernels

@@ -184,7 +184,7 @@ void RegisterConvKernels(const char* device_type, TF_Status* status) {
   }
   // Their dtypes are checked by their op definitions.
   for (const char* op : {kQuantizedConv2D, kQuantizedDepthwiseConv2D}) {
-    RegisterKernel<ConvKernel>({op, {}}, device_type, status);
+    RegisterKernel<ConvKernel>({op, {}, {"input_zero_point"}}, device_type, status);
     if (TF_GetCode(status) != TF_OK) return;
   }
 }

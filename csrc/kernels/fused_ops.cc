@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "kernels/onednn_util.h"
+#include "kernels/op_definitions.h"
 #include "kernels/quantization.h"
 
 namespace int8flow::kernels {
@@ -17,7 +18,7 @@ FusedOps::FusedOps(TF_OpKernelConstruction* ctx, bool allow_scale) {
       Require(post_ops_.empty(), "fused_ops: '" + op + "' must come before Add and activations");
       affine_.push_back(op == "BiasAdd" ? kBias : op == "Scale" ? kScale : op == "BatchNorm" ? kBatchNorm
                                                                                              : kFusedBatchNorm);
-      affine_args_ += affine_.back() == kBatchNorm ? 5 : affine_.back() == kFusedBatchNorm ? 4 : 1;
+      affine_args_ += FusedOpArgs(op);
       if (affine_.back() == kFusedBatchNorm) epsilon_ = GetFloatAttr(ctx, "epsilon");
     } else if (op == "Add") {
       Require(!has_addend_, "fused_ops may hold one Add");

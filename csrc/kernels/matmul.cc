@@ -118,7 +118,7 @@ void RegisterMatMulKernels(const char* device_type, TF_Status* status) {
     if (TF_GetCode(status) != TF_OK) return;
   }
   // Its dtypes are checked by its op definition.
-  RegisterKernel<MatMulKernel>({kQuantizedMatMul, {}}, device_type, status);
+  RegisterKernel<MatMulKernel>({kQuantizedMatMul, {}, {"a_zero_point"}}, device_type, status);
 }
 
 }  // namespace int8flow::kernels

@@ -25,6 +25,16 @@ inline constexpr char kFusedDepthwiseConv2D[] = "_QcpuFusedDepthwiseConv2dNative
 // dim, gamma and beta holding that dim's size of values, epsilon a scalar.
 inline constexpr char kLayerNorm[] = "_QcpuLayerNorm";
 
+// How many args one entry of `fused_ops` reads: BiasAdd and Scale a vector,
+// BatchNorm mean, variance, gamma, beta and epsilon, FusedBatchNorm TF's
+// scale, offset, mean and variance (epsilon an attr), Add its addend; an
+// activation none.
+inline int FusedOpArgs(const std::string& op) {
+  if (op == "BatchNorm") return 5;
+  if (op == "FusedBatchNorm") return 4;
+  return op == "BiasAdd" || op == "Scale" || op == "Add" ? 1 : 0;
+}
+
 // INT8. A quantized tensor q stands for scale * (q - zero_point).
 // _QcpuQuantize(x) -> (y: u8/s8, scale, zero_point): with mode "dynamic",
 //   the range is x's own, found per call (u8 asymmetric, s8 symmetric); with

@@ -274,11 +274,13 @@ class QuantizeWeightsKernel {
 
 }  // namespace
 
+// Zero points are int32 scalars in host memory, where TF keeps int32 Consts:
+// a chained layer reads a Const one (int8_rewrite.cc) with no copy per call.
 void RegisterQuantizeKernels(const char* device_type, TF_Status* status) {
   for (TF_DataType dtype : {TF_UINT8, TF_INT8}) {
-    RegisterKernel<QuantizeKernel>({kQuantize, {{"T", dtype}}}, device_type, status);
+    RegisterKernel<QuantizeKernel>({kQuantize, {{"T", dtype}}, {"zero_point"}}, device_type, status);
     if (TF_GetCode(status) != TF_OK) return;
-    RegisterKernel<DequantizeKernel>({kDequantize, {{"T", dtype}}}, device_type, status);
+    RegisterKernel<DequantizeKernel>({kDequantize, {{"T", dtype}}, {"zero_point"}}, device_type, status);
     if (TF_GetCode(status) != TF_OK) return;
   }
   RegisterKernel<QuantizeWeightsKernel>({kQuantizeWeights, {}}, device_type, status);

@@ -8,12 +8,14 @@ writes those ranges into the graph in standard TF ops:
   channel).
 Stock TensorFlow runs that graph in float, dequantizing as it goes. With
 int8flow, the graph pass reads each FakeQuant's range and runs the layer on
-the INT8 kernels (graph/int8_rewrite.h). MatMul, Conv2D and BatchMatMulV2
-by a constant matrix (Keras' Dense on 3-D inputs, EinsumDense) are quantized;
-other layers stay FP32.
+the INT8 kernels (graph/int8_rewrite.h), passing int8 straight from one
+quantized layer to the next where it can. MatMul, Conv2D, DepthwiseConv2dNative
+(multiplier 1) and BatchMatMulV2 by a constant matrix (Keras' Dense on 3-D
+inputs, EinsumDense) are quantized; other layers stay FP32.
 """
 from __future__ import annotations
 
+import collections
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,7 +23,7 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 
-QUANTIZED_OPS = ("MatMul", "BatchMatMulV2", "Conv2D")
+QUANTIZED_OPS = ("MatMul", "BatchMatMulV2", "Conv2D", "DepthwiseConv2dNative")
 METHODS = ("minmax", "percentile", "kl")
 METRICS = ("top1", "cosine")
 HISTOGRAM_BINS = 2048
@@ -107,15 +109,18 @@ def _flag(node: Any, attr: str) -> bool:
 
 
 def _targets(graph_def: Any) -> list[Any]:
-    """Float MatMul/Conv2D nodes whose weights are constants, and BatchMatMulV2
-    nodes whose second operand is a constant matrix."""
+    """Float MatMul/Conv2D/DepthwiseConv2dNative nodes whose weights are
+    constants, and BatchMatMulV2 nodes whose second operand is a constant matrix."""
     nodes = {n.name: n for n in graph_def.node}
     targets = []
     for n in graph_def.node:
         if n.op not in QUANTIZED_OPS or n.attr["T"].type != 1 or _flag(n, "transpose_a") or _flag(n, "adj_x"):
             continue
         weights = _constant(nodes, n.input[1])
-        if weights is not None and (n.op != "BatchMatMulV2" or weights.ndim == 2):
+        # One scale per output channel: a depthwise filter [kh, kw, ic, multiplier]
+        # has its own channel axis only with multiplier 1 (Keras' default).
+        if weights is not None and (n.op != "BatchMatMulV2" or weights.ndim == 2) and \
+                (n.op != "DepthwiseConv2dNative" or weights.shape[3] == 1):
             targets.append(n)
     return targets
 
@@ -227,19 +232,24 @@ def _qdq_graph(graph_def: Any, targets: list[Any], ranges: list[tuple[float, flo
     out = tf.compat.v1.GraphDef()
     out.CopyFrom(graph_def)
     nodes = {n.name: n for n in out.node}
+    reads = collections.Counter(i.lstrip("^").split(":")[0] for n in out.node for i in n.input)
     for target, r in zip(targets, ranges):
         if r is None:
             continue
         node = nodes[target.name]
+        # A zero Pad between (Keras' ZeroPadding2D before a strided conv): the
+        # FakeQuant goes before it, which is the same (0.0 is exact), so that
+        # the pass can still fold the Pad into the conv and chain int8 into it.
+        pad = nodes.get(node.input[0])
+        holder = pad if pad is not None and pad.op == "Pad" and reads[pad.name] == 1 else node
         fake_quant = out.node.add(name=f"{node.name}/int8flow_input", op="FakeQuantWithMinMaxArgs",
-                                  input=[node.input[0]])
+                                  input=[holder.input[0]])
         fake_quant.attr["min"].f, fake_quant.attr["max"].f = r
         fake_quant.attr["num_bits"].i = 8
         fake_quant.attr["narrow_range"].b = False
-        fake_quant.attr["T"].type = tf.float32.as_datatype_enum
         w = _constant(nodes, node.input[1])
         transposed = _flag(node, "transpose_b") or _flag(node, "adj_y")
-        axis = 0 if transposed else w.ndim - 1
+        axis = 0 if transposed else 2 if node.op == "DepthwiseConv2dNative" else w.ndim - 1
         reduce_axes = tuple(a for a in range(w.ndim) if a != axis)
         scale = np.abs(w).max(axis=reduce_axes, keepdims=True) / 127
         q = np.where(scale > 0, np.round(w / np.where(scale > 0, scale, 1)), 0).astype(np.int8)
@@ -260,7 +270,7 @@ def _qdq_graph(graph_def: Any, targets: list[Any], ranges: list[tuple[float, flo
         dequantize.attr["narrow_range"].b = True
         dequantize.attr["axis"].i = axis
         dequantize.attr["dtype"].type = tf.float32.as_datatype_enum
-        node.input[0], node.input[1] = fake_quant.name, dequantize.name
+        holder.input[0], node.input[1] = fake_quant.name, dequantize.name
     return out
 
 
