@@ -465,6 +465,10 @@ for activation in ("relu", "relu6", "swish", "elu", "leaky_relu", "sigmoid", "ta
 fused_conv("fused conv+bias+bn+residual relu", False, True, True, True, "relu")
 fused_conv("fused conv+bn+residual", False, False, True, True, "none")
 fused_conv("fused conv+bias relu stride 2", False, True, False, False, "relu", (2, 9, 9, 4), 2)
+# No bias (use_bias=False, its identity BatchNorm folded away by Grappler).
+fused_conv("fused conv relu6", False, False, False, False, "relu6")
+fused_conv("fused conv+residual relu", False, False, False, True, "relu")
+fused_conv("fused depthwise+residual", True, False, False, True, "none")
 fused_conv("fused depthwise+bn relu6", True, False, True, False, "relu6")
 fused_conv("fused depthwise+bn swish stride 2", True, False, True, False, "swish", (1, 11, 11, 5), 2)
 # ZeroPadding2D folded into the conv: MobileNetV2's ((0, 1), (0, 1)) before a

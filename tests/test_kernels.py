@@ -47,6 +47,7 @@ def test_every_fusion_pattern_fired(checks: dict) -> None:
     for pattern in ["gelu (erf)", "gelu (tanh)", "swish", "MatMul+BiasAdd",
                     "MatMul+BiasAdd+activation", "Conv+BatchNorm+activation", "Conv+BatchNorm+Add",
                     "Conv+BiasAdd+BatchNorm+Add+activation", "Conv+BiasAdd+activation",
+                    "Conv+activation", "Conv+Add+activation", "Conv+Add",
                     "LayerNorm", "MatMul+Reshape+BiasAdd", "MatMul+Reshape+BiasAdd+activation",
                     "Pad+Conv+BatchNorm+activation", "Pad+Conv+BiasAdd+BatchNorm+activation",
                     "Pad+Conv+BatchNorm+Add", "Conv+FusedBatchNorm+activation",

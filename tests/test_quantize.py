@@ -300,12 +300,17 @@ if KIND == "matmul":
     w1, w2 = (tf.constant(rng.standard_normal(s).astype("float32") / 8) for s in ((64, 32), (32, 32)))
     layer1 = lambda t: tf.matmul(t, w1)
     layer2 = lambda t: tf.matmul(t, w2)
-else:
+elif KIND == "conv":
     x = rng.uniform(-2, 2, (2, 8, 8, 4)).astype("float32")
     w1, w2 = (tf.constant(rng.standard_normal(s).astype("float32") / 4) for s in ((3, 3, 4, 8), (3, 3, 8, 8)))
     layer1 = lambda t: tf.nn.conv2d(t, w1, 1, "SAME")
     layer2 = lambda t: tf.nn.conv2d(t, w2, 1, "SAME")
-b1, b2 = (tf.constant(rng.standard_normal(8 if KIND == "conv" else 32).astype("float32")) for _ in range(2))
+else:  # depthwise: float Const filters, as a frozen graph has them once TF folds
+    x = rng.uniform(-2, 2, (2, 8, 8, 8)).astype("float32")
+    w1, w2 = (rng.standard_normal((3, 3, 8, 1)).astype("float32") / 2 for _ in range(2))
+    layer1 = lambda t: tf.nn.depthwise_conv2d(t, tf.constant(w1), [1, 1, 1, 1], "SAME")
+    layer2 = lambda t: tf.nn.depthwise_conv2d(t, tf.constant(w2), [1, 1, 1, 1], "SAME")
+b1, b2 = (tf.constant(rng.standard_normal(32 if KIND == "matmul" else 8).astype("float32")) for _ in range(2))
 def body(t):
     h = tf.nn.relu(tf.nn.bias_add(layer1(fq(t, -2.0, 2.0)), b1))
     # Read twice: quantized by the next layer, and added in after it.
@@ -322,7 +327,7 @@ print(json.dumps({"err": float(np.max(np.abs(got - reference)) / np.max(np.abs(r
 """
 
 
-@pytest.mark.parametrize("kind", ["matmul", "conv"])
+@pytest.mark.parametrize("kind", ["matmul", "conv", "depthwise"])
 def test_int8_chains_between_quantized_layers(installed, kind: str) -> None:
     # Layer 1's output feeds layer 2 through a QDQ node and again as layer 2's
     # residual add: layer 1 outputs u8 in that QDQ range, which layer 2 reads

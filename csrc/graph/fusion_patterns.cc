@@ -137,6 +137,9 @@ std::vector<FusionPattern> ConvFusions() {
       {"FusedBatchNorm", {fused_batch_norm("conv")}, fused_batch_norm_captures, {"FusedBatchNorm"}, ""},
       {"BiasAdd+FusedBatchNorm", {{"biased", bias_ops, {"conv", "$bias"}}, fused_batch_norm("biased")},
        concat({"$bias"}, fused_batch_norm_captures), {"BiasAdd", "FusedBatchNorm"}, ""},
+      // None: a conv with no bias (use_bias=False) whose BatchNorm Grappler
+      // folded away (an identity one: scale 1 into the weights, shift 0).
+      {"", {}, {}, {}, ""},
   };
   const std::vector<AttrCopy> attrs = {
       {"conv", "strides", "strides"},     {"conv", "padding", "padding"},
@@ -157,8 +160,10 @@ std::vector<FusionPattern> ConvFusions() {
         for (const Affine& affine : affines) {
           const bool shift = !affine.shift.empty();
           if (residual == kBeforeShift && !shift) continue;
+          // A plain conv is no fusion; a padded one is.
+          if (!padded && affine.nodes.empty() && residual == kNone && !activation) continue;
           FusionPattern row;
-          row.name = std::string(padded ? "Pad+" : "") + "Conv+" + affine.name +
+          row.name = std::string(padded ? "Pad+" : "") + "Conv" + (affine.name.empty() ? "" : "+" + affine.name) +
                      (residual != kNone ? "+Add" : "") + (activation ? "+activation" : "");
           row.nodes = {{"conv", {"Conv2D", "DepthwiseConv2dNative"}, {"$x", "$w"}}};
           if (padded) {
@@ -171,7 +176,7 @@ std::vector<FusionPattern> ConvFusions() {
           row.inputs = {"$x", "$w"};
           row.inputs.insert(row.inputs.end(), affine.captures.begin(), affine.captures.end());
           row.fused_ops = affine.fused_ops;
-          std::string last = "pre";
+          std::string last = affine.nodes.empty() ? "conv" : "pre";
           const auto add_shift = [&] {
             row.nodes.push_back({"shifted", adds, {last, affine.shift}});
             last = "shifted";

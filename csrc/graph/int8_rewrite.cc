@@ -103,9 +103,12 @@ std::vector<float> FloatValues(const NodeDef& constant, size_t count) {
   return values;
 }
 
-AttrValue AttrOf(const NodeDef& node, const char* name) {
+// A reference, so that AttrOf(...).list().s() may head a range-for; an
+// empty value for a missing attr.
+const AttrValue& AttrOf(const NodeDef& node, const char* name) {
+  static const AttrValue* const kMissing = new AttrValue();
   const auto it = node.attr().find(name);
-  return it == node.attr().end() ? AttrValue() : it->second;
+  return it == node.attr().end() ? *kMissing : it->second;
 }
 
 // Activations quantized with a range the graph fixes: the QDQ node (its
@@ -203,6 +206,14 @@ bool AddStoredInt8Weights(tensorflow::GraphDef& graph, const NodeIndex& nodes, c
   return true;
 }
 
+// A depthwise filter TF folded (Grappler folds a QDQ graph's Dequantize of
+// a small one, and a BatchNorm's scale into it): a float Const [kh, kw, ic, 1].
+bool IsFilterOfMultiplierOne(const NodeDef* constant) {
+  if (constant == nullptr) return false;
+  const tensorflow::TensorShapeProto& shape = AttrOf(*constant, "value").tensor().tensor_shape();
+  return AttrOf(*constant, "dtype").type() == tensorflow::DT_FLOAT && shape.dim_size() == 4 && shape.dim(3).size() == 1;
+}
+
 // Removes `candidates` (and then the Consts only they read) that nothing reads.
 void RemoveUnread(tensorflow::GraphDef& graph, std::set<std::string> candidates,
                   const std::set<std::string>& preserve) {
@@ -233,8 +244,7 @@ bool IsQuantizedOp(const NodeDef& node) {
 // The input of a quantized op that its fused Add adds in, or -1.
 int AddendInput(const NodeDef& node) {
   int input = kQuantizedOperands;
-  const AttrValue fused_ops = AttrOf(node, "fused_ops");  // a copy: the loop must not outlive it
-  for (const std::string& op : fused_ops.list().s()) {
+  for (const std::string& op : AttrOf(node, "fused_ops").list().s()) {
     if (op == "Add") return input;
     input += kernels::FusedOpArgs(op);
   }
@@ -383,7 +393,8 @@ std::map<std::string, int> QuantizeForInt8(tensorflow::GraphDef& graph, bool dyn
     if (dequantize && AddStoredInt8Weights(graph, nodes, *dequantize, channel_axis, *rewrite, original, weights,
                                            weight_scales)) {
       bypassed.insert(dequantize->name());
-    } else if (rewrite->stored_rank) {
+    } else if (rewrite->stored_rank && !(rewrite->depthwise && fixed_range &&
+                                         IsFilterOfMultiplierOne(nodes.Producer(data_inputs[1], "Const")))) {
       continue;
     } else {
       NodeDef& quantized = AddNode(graph, original, "quantize_weights", kernels::kQuantizeWeights, data_inputs[1]);
