@@ -480,24 +480,30 @@ fused_conv("fused pad+conv+bias+bn relu stride 2", False, True, True, False, "re
 fused_conv("fused pad+conv+bn+residual", False, False, True, True, "none", (1, 7, 8, 4), 1, ((2, 0), (1, 3)))
 
 
-def layer_norm(name: str, shape: tuple, epsilon: float) -> None:
+def layer_norm(name: str, shape: tuple, epsilon: float, scale: bool = True, center: bool = True) -> None:
     """Keras' LayerNormalization (its graph, fused by the pass) on QCPU and on CPU."""
     import keras
-    layer = keras.layers.LayerNormalization(epsilon=epsilon)
+    layer = keras.layers.LayerNormalization(epsilon=epsilon, scale=scale, center=center)
     layer.build(shape)
-    layer.set_weights([rand(shape[-1]), rand(shape[-1])])
+    layer.set_weights([rand(shape[-1]) for _ in range(scale + center)])
     x = rand(*shape) * 3 + 1
     before = int8flow.stats()["fusions"].get("LayerNorm", 0)
     q, c = traced_on(QCPU, layer, x), traced_on(CPU, layer, x)
     fired = int8flow.stats()["fusions"].get("LayerNorm", 0) - before
     ran_on = q.device if fired == 1 else f"not fused ({fired} LayerNorm fusions)"
     # Normalized values are O(1): float32 moments over the row, both ways.
-    record(name, ran_on, q, c, 1e-5 * (np.abs(c.numpy()) + 1) * (1 + np.abs(layer.beta.numpy())))
+    beta = np.abs(layer.beta.numpy()) if center else 0.0
+    record(name, ran_on, q, c, 1e-5 * (np.abs(c.numpy()) + 1) * (1 + beta))
 
 
 layer_norm("LayerNorm BERT row", (2, 16, 768), 1e-12)
 layer_norm("LayerNorm odd width", (3, 5), 1e-3)
 layer_norm("LayerNorm batch 1", (1, 33), 1e-5)
+# Without beta, gamma or both (center=False / scale=False, or an identity one
+# Grappler simplified): the same fusion, with fewer fused ops.
+layer_norm("LayerNorm no beta", (2, 7, 24), 1e-5, center=False)
+layer_norm("LayerNorm no gamma", (2, 7, 24), 1e-5, scale=False)
+layer_norm("LayerNorm neither", (4, 24), 1e-3, scale=False, center=False)
 
 def residual_of_unknown_shape(name: str) -> None:
     """relu(bn(conv1x1(x)) + x) traced for [None, None, None, C]: Grappler's

@@ -1,6 +1,7 @@
 #include "graph/fusion_patterns.h"
 
 #include <algorithm>
+#include <tuple>
 
 #include "kernels/activations.h"
 #include "kernels/op_definitions.h"
@@ -218,29 +219,58 @@ std::vector<FusionPattern> ConvFusions() {
 
 // Keras' LayerNormalization over the last axis, after Grappler:
 // inv = gamma * rsqrt(var + eps); y = -mean * inv + x * inv + beta, the sum
-// as AddV2(AddN(two), beta) or as one AddN of three.
+// as AddV2(AddN(two), beta), as one AddN of three, or as (shift + beta) +
+// scaled (Grappler's grouping when beta is a variable's). Without gamma
+// (scale=False, or Grappler dropped a Mul by ones) inv is the rsqrt itself;
+// without beta (center=False, or an Add of zeros dropped) the sum is the
+// output. The kernel takes gamma as a fused "Scale", beta as a "BiasAdd".
 std::vector<FusionPattern> LayerNormFusions() {
-  const std::vector<PatternNode> moments = {
-      {"mean", {"Mean"}, {"$x", "$axes"}},
-      {"deviation", {"SquaredDifference"}, {"$x", "mean"}},
-      {"variance", {"Mean"}, {"deviation", "$axes"}},
-      {"var_eps", {"AddV2", "Add"}, {"variance", "$epsilon"}},
-      {"rsqrt", {"Rsqrt"}, {"var_eps"}},
-      {"inv", {"Mul"}, {"$gamma", "rsqrt"}},
-      {"neg", {"Neg"}, {"mean"}},
-      {"shift", {"Mul"}, {"neg", "inv"}},
-      {"scaled", {"Mul"}, {"$x", "inv"}}};
-  const std::vector<ShapeCheck> checks = {{ShapeCheck::kLastAxis, "$axes", "mean"},
-                                          {ShapeCheck::kScalar, "$epsilon", "mean"},
-                                          {ShapeCheck::kVectorOfLastDim, "$gamma", "layer_norm"},
-                                          {ShapeCheck::kVectorOfLastDim, "$beta", "layer_norm"}};
-  const std::vector<std::string> inputs = {"$x", "$gamma", "$beta", "$epsilon"};
-  std::vector<PatternNode> two_adds = moments, one_add = moments;
-  two_adds.push_back({"sum", {"AddN", "AddV2", "Add"}, {"shift", "scaled"}});
-  two_adds.push_back({"layer_norm", {"AddV2", "Add"}, {"sum", "$beta"}});
-  one_add.push_back({"layer_norm", {"AddN"}, {"shift", "scaled", "$beta"}});
-  return {{"LayerNorm", two_adds, checks, kernels::kLayerNorm, inputs},
-          {"LayerNorm", one_add, checks, kernels::kLayerNorm, inputs}};
+  std::vector<FusionPattern> rows;
+  for (const bool scale : {true, false}) {
+    for (const bool center : {true, false}) {
+      const std::string inv = scale ? "inv" : "rsqrt";
+      std::vector<PatternNode> nodes = {
+          {"mean", {"Mean"}, {"$x", "$axes"}},
+          {"deviation", {"SquaredDifference"}, {"$x", "mean"}},
+          {"variance", {"Mean"}, {"deviation", "$axes"}},
+          {"var_eps", {"AddV2", "Add"}, {"variance", "$epsilon"}},
+          {"rsqrt", {"Rsqrt"}, {"var_eps"}}};
+      if (scale) nodes.push_back({"inv", {"Mul"}, {"$gamma", "rsqrt"}});
+      nodes.push_back({"neg", {"Neg"}, {"mean"}});
+      nodes.push_back({"shift", {"Mul"}, {"neg", inv}});
+      nodes.push_back({"scaled", {"Mul"}, {"$x", inv}});
+      FusionPattern row{"LayerNorm", {}, {{ShapeCheck::kLastAxis, "$axes", "mean"},
+                                          {ShapeCheck::kScalar, "$epsilon", "mean"}},
+                        kernels::kLayerNorm, {"$x", "$epsilon"}};
+      for (const auto& [present, capture, op] : {std::tuple{scale, "$gamma", "Scale"}, {center, "$beta", "BiasAdd"}}) {
+        if (!present) continue;
+        row.inputs.push_back(capture);
+        row.fused_ops.push_back(op);
+        row.checks.push_back({ShapeCheck::kVectorOfLastDim, capture, "layer_norm"});
+      }
+      if (!center) {
+        nodes.push_back({"layer_norm", {"AddN", "AddV2", "Add"}, {"shift", "scaled"}});
+        rows.push_back(row);
+        rows.back().nodes = nodes;
+        continue;
+      }
+      std::vector<PatternNode> two_adds = nodes, one_add = nodes, shift_first = nodes;
+      two_adds.push_back({"sum", {"AddN", "AddV2", "Add"}, {"shift", "scaled"}});
+      two_adds.push_back({"layer_norm", {"AddV2", "Add"}, {"sum", "$beta"}});
+      one_add.push_back({"layer_norm", {"AddN"}, {"shift", "scaled", "$beta"}});
+      shift_first.push_back({"shifted", {"AddV2", "Add"}, {"shift", "$beta"}});
+      shift_first.push_back({"layer_norm", {"AddV2", "Add"}, {"shifted", "scaled"}});
+      for (auto* form : {&two_adds, &one_add, &shift_first}) {
+        rows.push_back(row);
+        rows.back().nodes = *form;
+      }
+    }
+  }
+  // Larger first: a row without beta would take a full one's inner sum.
+  std::stable_sort(rows.begin(), rows.end(), [](const FusionPattern& a, const FusionPattern& b) {
+    return a.nodes.size() > b.nodes.size();
+  });
+  return rows;
 }
 
 }  // namespace

@@ -10,7 +10,6 @@ namespace int8flow::kernels {
 
 FusedOps::FusedOps(TF_OpKernelConstruction* ctx, bool allow_scale) {
   if (!TF_OpKernelConstruction_HasAttr(ctx, "fused_ops", nullptr)) return;
-  const float leaky_alpha = GetFloatAttr(ctx, "leakyrelu_alpha");
   for (const std::string& op : GetStringListAttr(ctx, "fused_ops")) {
     const bool affine = op == "BiasAdd" ||
                         (allow_scale && (op == "Scale" || op == "BatchNorm" || op == "FusedBatchNorm"));
@@ -25,7 +24,8 @@ FusedOps::FusedOps(TF_OpKernelConstruction* ctx, bool allow_scale) {
       has_addend_ = true;
       post_ops_.push_back({nullptr, 0.f});
     } else if (const Activation* a = FindActivation(op)) {
-      post_ops_.push_back({a, a->alpha_from_attr ? leaky_alpha : a->alpha});
+      // Read only when used: ops without activations (LayerNorm) lack the attr.
+      post_ops_.push_back({a, a->alpha_from_attr ? GetFloatAttr(ctx, "leakyrelu_alpha") : a->alpha});
     } else {
       throw KernelError("unsupported fused op '" + op + "' in fused_ops");
     }

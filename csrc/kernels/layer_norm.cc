@@ -4,6 +4,7 @@
 
 #include <cstring>
 
+#include "kernels/fused_ops.h"
 #include "kernels/onednn_util.h"
 #include "kernels/op_definitions.h"
 
@@ -14,17 +15,20 @@ using dnnl::memory;
 
 class LayerNormKernel {
  public:
-  explicit LayerNormKernel(TF_OpKernelConstruction*) {}
+  explicit LayerNormKernel(TF_OpKernelConstruction* ctx) : fused_(ctx, /*allow_scale=*/true) {
+    for (const std::string& op : GetStringListAttr(ctx, "fused_ops"))
+      Require(op == "Scale" || op == "BiasAdd",
+              "LayerNorm's fused_ops may hold Scale (gamma) and BiasAdd (beta) only, got '" + op + "'");
+  }
 
   void Compute(KernelContext& ctx) {
-    OwnedTensor x = ctx.input(0), gamma = ctx.input(1), beta = ctx.input(2), eps = ctx.input(3);
+    const std::vector<OwnedTensor> args = fused_.ReadArgs(ctx, 2);
+    OwnedTensor x = ctx.input(0), eps = ctx.input(1);
     const auto shape = Shape(x.get());
     Require(!shape.empty(), "x must have at least one dimension");
     const int64_t channels = shape.back();
-    for (const auto& [what, t] : {std::pair{"gamma", gamma.get()}, {"beta", beta.get()}})
-      Require(static_cast<int64_t>(TF_TensorElementCount(t)) == channels,
-              std::string(what) + " must hold " + std::to_string(channels) + " values, got " +
-                  ShapeString(Shape(t)));
+    std::vector<float> gamma, beta;  // empty when not fused
+    fused_.FoldAffine(args, channels, gamma, beta);
     Require(TF_TensorElementCount(eps.get()) == 1, "epsilon must be a scalar");
     OwnedTensor out = ctx.allocate_output(0, shape, TF_FLOAT);
     if (NumElements(shape) == 0) return;
@@ -33,23 +37,26 @@ class LayerNormKernel {
     const int64_t rows = NumElements(shape) / channels;
     int32_t eps_bits;
     std::memcpy(&eps_bits, &epsilon, sizeof eps_bits);
+    auto flags = dnnl::normalization_flags::none;
+    if (!gamma.empty()) flags |= dnnl::normalization_flags::use_scale;
+    if (!beta.empty()) flags |= dnnl::normalization_flags::use_shift;
     auto p = cache_.Get({rows, channels, eps_bits}, [&] {
       Primitive p;
       p.data = PlainF32({rows, channels});
       p.channel = PlainF32({channels});
       dnnl::layer_normalization_forward::primitive_desc pd(
-          Engine(), dnnl::prop_kind::forward_inference, p.data, p.data, epsilon,
-          dnnl::normalization_flags::use_scale | dnnl::normalization_flags::use_shift,
+          Engine(), dnnl::prop_kind::forward_inference, p.data, p.data, epsilon, flags,
           UserScratchpadAttr());
       p.scratchpad = pd.scratchpad_desc();
       p.primitive = dnnl::layer_normalization_forward(pd);
       return p;
     });
-    Execute(ctx, p->primitive, p->scratchpad,
-            {{DNNL_ARG_SRC, memory(p->data, Engine(), TF_TensorData(x.get()))},
-             {DNNL_ARG_DST, memory(p->data, Engine(), TF_TensorData(out.get()))},
-             {DNNL_ARG_SCALE, memory(p->channel, Engine(), TF_TensorData(gamma.get()))},
-             {DNNL_ARG_SHIFT, memory(p->channel, Engine(), TF_TensorData(beta.get()))}});
+    std::unordered_map<int, memory> exec_args = {
+        {DNNL_ARG_SRC, memory(p->data, Engine(), TF_TensorData(x.get()))},
+        {DNNL_ARG_DST, memory(p->data, Engine(), TF_TensorData(out.get()))}};
+    if (!gamma.empty()) exec_args.emplace(DNNL_ARG_SCALE, memory(p->channel, Engine(), gamma.data()));
+    if (!beta.empty()) exec_args.emplace(DNNL_ARG_SHIFT, memory(p->channel, Engine(), beta.data()));
+    Execute(ctx, p->primitive, p->scratchpad, std::move(exec_args));
   }
 
  private:
@@ -57,6 +64,7 @@ class LayerNormKernel {
     dnnl::layer_normalization_forward primitive;
     memory::desc data, channel, scratchpad;
   };
+  const FusedOps fused_;  // fixed per node: one set of flags for every cached primitive
   PrimitiveCache<Primitive> cache_;
 };
 

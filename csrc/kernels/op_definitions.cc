@@ -192,7 +192,8 @@ void RegisterOpDefinitions(TF_Status* status) {
   for (const char* conv : {kFusedConv2D, kFusedDepthwiseConv2D})
     Register(conv, {"input: T", "filter: T", "args: num_args * T"}, with_float_args(conv_attrs),
              UnknownShape, status);
-  Register(kLayerNorm, {"x: T", "gamma: T", "beta: T", "epsilon: T"}, {}, SameShapeAsInput, status);
+  Register(kLayerNorm, {"x: T", "epsilon: T", "args: num_args * T"},
+           {"num_args: int >= 0 = 0", "fused_ops: list(string) = []"}, SameShapeAsInput, status);
   // The activations with no TF op of their own (activations.h).
   for (const Activation& activation : Activations())
     if (activation.op[0] == '_') Register(activation.op, {"x: T"}, {}, SameShapeAsInput, status);

@@ -21,8 +21,10 @@ inline constexpr char kFusedMatMul[] = "_QcpuFusedMatMul";
 // "Scale" included (a folded BatchNorm).
 inline constexpr char kFusedConv2D[] = "_QcpuFusedConv2D";
 inline constexpr char kFusedDepthwiseConv2D[] = "_QcpuFusedDepthwiseConv2dNative";
-// _QcpuLayerNorm(x, gamma, beta, epsilon): layer normalization over the last
-// dim, gamma and beta holding that dim's size of values, epsilon a scalar.
+// _QcpuLayerNorm(x, epsilon, args...): layer normalization over the last
+// dim, epsilon a scalar, then `fused_ops`: "Scale" (gamma) and "BiasAdd"
+// (beta), each a vector of that dim's size, either or both or neither
+// (Keras' scale=False / center=False, or Grappler folding an identity one).
 inline constexpr char kLayerNorm[] = "_QcpuLayerNorm";
 
 // How many args one entry of `fused_ops` reads: BiasAdd and Scale a vector,
