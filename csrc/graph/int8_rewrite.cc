@@ -160,6 +160,12 @@ FixedRange FixedRangeOf(const NodeIndex& nodes, const std::string& tensor) {
   return range;
 }
 
+// A depthwise filter [kh, kw, ic, multiplier] whose channel axis (2) holds
+// every output channel: multiplier 1.
+bool IsMultiplierOne(const tensorflow::TensorShapeProto& shape) {
+  return shape.dim_size() == 4 && shape.dim(3).size() == 1;
+}
+
 // Weights as a QDQ graph stores them, int8 Const -> Dequantize (SCALED, per
 // tensor or along `channel_axis`), handed to the quantized op as they are: an
 // s8 Const and a Const of scales, added on `user`'s device. TF may not fold
@@ -180,7 +186,7 @@ bool AddStoredInt8Weights(tensorflow::GraphDef& graph, const NodeIndex& nodes, c
   const tensorflow::TensorShapeProto& shape = q->attr().at("value").tensor().tensor_shape();
   const int64_t rank = shape.dim_size();
   if (rewrite.stored_rank && rank != rewrite.stored_rank) return false;
-  if (rewrite.depthwise && shape.dim(3).size() != 1) return false;
+  if (rewrite.depthwise && !IsMultiplierOne(shape)) return false;
   const int64_t axis = attr("axis").i() < 0 ? -1 : attr("axis").i();
   const int64_t wanted = channel_axis < 0 ? channel_axis + rank : channel_axis;
   if (axis != -1 && axis != wanted) return false;
@@ -209,9 +215,8 @@ bool AddStoredInt8Weights(tensorflow::GraphDef& graph, const NodeIndex& nodes, c
 // A depthwise filter TF folded (Grappler folds a QDQ graph's Dequantize of
 // a small one, and a BatchNorm's scale into it): a float Const [kh, kw, ic, 1].
 bool IsFilterOfMultiplierOne(const NodeDef* constant) {
-  if (constant == nullptr) return false;
-  const tensorflow::TensorShapeProto& shape = AttrOf(*constant, "value").tensor().tensor_shape();
-  return AttrOf(*constant, "dtype").type() == tensorflow::DT_FLOAT && shape.dim_size() == 4 && shape.dim(3).size() == 1;
+  return constant != nullptr && AttrOf(*constant, "dtype").type() == tensorflow::DT_FLOAT &&
+         IsMultiplierOne(AttrOf(*constant, "value").tensor().tensor_shape());
 }
 
 // Removes `candidates` (and then the Consts only they read) that nothing reads.
@@ -251,21 +256,25 @@ int AddendInput(const NodeDef& node) {
   return -1;
 }
 
+// A static _QcpuQuantize node's range (`qdq` is that node).
+FixedRange StaticRangeOf(const NodeDef& quantize) {
+  return {&quantize, AttrOf(quantize, "T").type(), AttrOf(quantize, "static_scale").f(),
+          static_cast<int>(AttrOf(quantize, "static_zero_point").i())};
+}
+
+bool SameRange(const FixedRange& a, const FixedRange& b) {
+  return a.type == b.type && a.scale == b.scale && a.zero_point == b.zero_point;
+}
+
 // A quantized op whose float output every reader quantizes again with the
 // same fixed range (static _QcpuQuantize nodes) or adds in through its fused
-// Add. `range` is a Quantize reader, whose T and static parameters it takes.
+// Add: it outputs `range`. No chain when `range.qdq` is null.
 struct Int8Chain {
   std::string producer;
-  const NodeDef* range = nullptr;
+  FixedRange range;
   std::set<std::string> quantizes;  // the Quantize readers it replaces
   std::set<std::string> adders;     // quantized ops adding it in
 };
-
-bool SameRange(const NodeDef& a, const NodeDef& b) {
-  return AttrOf(a, "T").type() == AttrOf(b, "T").type() &&
-         AttrOf(a, "static_scale").f() == AttrOf(b, "static_scale").f() &&
-         AttrOf(a, "static_zero_point").i() == AttrOf(b, "static_zero_point").i();
-}
 
 // `producer`'s chain, or one with no range when some reader needs floats.
 Int8Chain FindChain(const NodeDef& producer, const Readers& readers) {
@@ -277,8 +286,8 @@ Int8Chain FindChain(const NodeDef& producer, const Readers& readers) {
       const TensorRef ref = ParseTensorRef(reader->input(i));
       if (ref.node != producer.name() || ref.port < 0) continue;  // control edges take any dtype
       if (reader->op() == kernels::kQuantize && i == 0 && AttrOf(*reader, "mode").s() == "static" &&
-          (chain.range == nullptr || SameRange(*chain.range, *reader))) {
-        chain.range = chain.range ? chain.range : reader;
+          (chain.range.qdq == nullptr || SameRange(chain.range, StaticRangeOf(*reader)))) {
+        if (chain.range.qdq == nullptr) chain.range = StaticRangeOf(*reader);
         chain.quantizes.insert(reader->name());
       } else if (IsQuantizedOp(*reader) && i == AddendInput(*reader)) {
         chain.adders.insert(reader->name());
@@ -310,29 +319,24 @@ int ChainInt8(tensorflow::GraphDef& graph, const std::set<std::string>& preserve
     const Readers readers = ReadersOf(graph);
     for (const NodeDef& node : graph.node())
       if (IsQuantizedOp(node) && AttrOf(node, "Tout").type() == tensorflow::DT_FLOAT && !preserve.count(node.name()))
-        if (Int8Chain chain = FindChain(node, readers); chain.range) chains.push_back(std::move(chain));
+        if (Int8Chain chain = FindChain(node, readers); chain.range.qdq) chains.push_back(std::move(chain));
   }
   std::map<std::string, int> index;  // of the nodes now; adding more keeps them
   for (int i = 0; i < graph.node_size(); ++i) index[graph.node(i).name()] = i;
-  std::map<std::string, NodeDef> ranges;  // copies: adding nodes moves the originals
-  for (const Int8Chain& chain : chains) ranges[chain.producer] = *chain.range;
   std::map<std::string, std::string> renamed;  // a Quantize's outputs -> what replaces them
-  std::map<std::string, const NodeDef*> adders;  // -> the range of what they add in
+  std::map<std::string, FixedRange> adders;    // -> the range of what they add in
   std::set<std::string> removed;
   for (const Int8Chain& chain : chains) {
-    const NodeDef& range = ranges[chain.producer];
-    const tensorflow::DataType type = AttrOf(range, "T").type();
-    const float out_scale = AttrOf(range, "static_scale").f();
-    const int64_t out_zero_point = AttrOf(range, "static_zero_point").i();
+    const FixedRange& range = chain.range;
     auto& attrs = *graph.mutable_node(index[chain.producer])->mutable_attr();
-    attrs["Tout"].set_type(type);
-    attrs["out_scale"].set_f(out_scale);
-    attrs["out_zero_point"].set_i(out_zero_point);
+    attrs["Tout"].set_type(range.type);
+    attrs["out_scale"].set_f(range.scale);
+    attrs["out_zero_point"].set_i(range.zero_point);
     const NodeDef producer = graph.node(index[chain.producer]);
     NodeDef& scale = AddScalarConst(graph, producer, "out_scale", tensorflow::DT_FLOAT);
-    scale.mutable_attr()->at("value").mutable_tensor()->add_float_val(out_scale);
+    scale.mutable_attr()->at("value").mutable_tensor()->add_float_val(range.scale);
     NodeDef& zero_point = AddScalarConst(graph, producer, "out_zero_point", tensorflow::DT_INT32);
-    zero_point.mutable_attr()->at("value").mutable_tensor()->add_int_val(static_cast<int32_t>(out_zero_point));
+    zero_point.mutable_attr()->at("value").mutable_tensor()->add_int_val(range.zero_point);
     for (const std::string& quantize : chain.quantizes) {
       renamed[quantize] = renamed[quantize + ":0"] = chain.producer;
       renamed[quantize + ":1"] = scale.name();
@@ -340,18 +344,18 @@ int ChainInt8(tensorflow::GraphDef& graph, const std::set<std::string>& preserve
       renamed["^" + quantize] = "^" + chain.producer;
       removed.insert(quantize);
     }
-    for (const std::string& adder : chain.adders) adders[adder] = &range;
+    for (const std::string& adder : chain.adders) adders[adder] = range;
   }
   for (NodeDef& node : *graph.mutable_node()) {
     for (std::string& input : *node.mutable_input())
       if (const auto it = renamed.find(input); it != renamed.end()) input = it->second;
     const auto adder = adders.find(node.name());
     if (adder == adders.end()) continue;
-    const NodeDef& range = *adder->second;
+    const FixedRange& range = adder->second;
     auto& attrs = *node.mutable_attr();
-    attrs["Targs"].mutable_list()->set_type(AddendInput(node) - kQuantizedOperands, AttrOf(range, "T").type());
-    attrs["addend_scale"].set_f(AttrOf(range, "static_scale").f());
-    attrs["addend_zero_point"].set_i(AttrOf(range, "static_zero_point").i());
+    attrs["Targs"].mutable_list()->set_type(AddendInput(node) - kQuantizedOperands, range.type);
+    attrs["addend_scale"].set_f(range.scale);
+    attrs["addend_zero_point"].set_i(range.zero_point);
   }
   RemoveNodes(graph, removed);
   return static_cast<int>(chains.size());

@@ -12,8 +12,8 @@
 //   call.
 // Weights stored as int8 Const -> Dequantize (SCALED) feed the kernel as
 // they are; other weights are quantized once per buffer, per channel.
-// Depthwise convolutions run INT8 only with stored int8 weights (a QDQ
-// graph), which int8_rewrite.cc then chains to their neighbours: dynamic INT8
+// Depthwise convolutions (multiplier 1) run INT8 only in static INT8, with
+// stored int8 or constant filters, chained to their neighbours: dynamic INT8
 // leaves them FP32, as they do too little work per input byte to pay for
 // quantizing their input per call (docs/benchmarks.md).
 // A quantized layer whose output every reader quantizes again with one fixed
