@@ -52,10 +52,13 @@ def record(name: str, got: tf.Tensor | np.ndarray, ref: np.ndarray, bound: np.nd
                     "shape": list(got_np.shape), "ok": ok})
 
 
-def u8_activations(shape: tuple, full_range: bool = False):
-    """(q, scale, zero_point) for u8 activations: random, or every value 255."""
+def u8_activations(shape: tuple, full_range: bool = False, zero_point: int | None = None):
+    """(q, scale, zero_point) for u8 activations: random, or every value 255; the
+    zero point 117 (0 for full range) unless given."""
     q = np.full(shape, 255, np.uint8) if full_range else rng.integers(0, 256, shape, dtype=np.uint8)
-    return q, np.float32(0.02), np.int32(0 if full_range else 117)
+    if zero_point is None:
+        zero_point = 0 if full_range else 117
+    return q, np.float32(0.02), np.int32(zero_point)
 
 
 def weights(shape: tuple, full_range: bool = False, zero_channel: bool = False):
@@ -85,8 +88,8 @@ def float_bound(magnitude: np.ndarray, bias: np.ndarray | None, ref: np.ndarray,
 def matmul_case(name: str, m: int, k: int, n: int, *, activation: str | None = None, bias: bool = False,
                 addend: bool = False, full_range: bool = False, zero_channel: bool = False,
                 out_dtype: str = "float32", signed: bool = False, batch: tuple = (),
-                int8_addend: str | None = None) -> None:
-    a, sa, za = u8_activations((*batch, m, k), full_range)
+                int8_addend: str | None = None, zero_point: int | None = None) -> None:
+    a, sa, za = u8_activations((*batch, m, k), full_range, zero_point)
     if signed:
         a, za = (a.astype(np.int16) - 128).astype(np.int8), np.int32(0)
     w, ws = weights((k, n), full_range, zero_channel)
@@ -176,8 +179,8 @@ def conv_case(name: str, shape: tuple, filter_shape: tuple, *, strides=1, paddin
               depthwise: bool = False, activation: str | None = None, bias: bool = False,
               scale: bool = False, addend: bool = False, zero_channel: bool = False,
               out_dtype: str = "float32", full_range: bool = False, int8_addend: bool = False,
-              signed: bool = False) -> None:
-    x, sx, zx = u8_activations(shape, full_range)
+              signed: bool = False, zero_point: int | None = None, out_zero_point: int = 3) -> None:
+    x, sx, zx = u8_activations(shape, full_range, zero_point)
     if signed:  # s8 activations, symmetric
         x, zx = (x.astype(np.int16) - 128).astype(np.int8), np.int32(0)
     channels = filter_shape[2] * filter_shape[3] if depthwise else filter_shape[3]
@@ -224,9 +227,10 @@ def conv_case(name: str, shape: tuple, filter_shape: tuple, *, strides=1, paddin
         else:
             got = ops.quantized_conv2d(x, w, sx, zx, ws, strides=strides, padding=padding,
                                        dilations=dilations, depthwise=depthwise, out_dtype=out_dtype,
-                                       out_scale=0.05, out_zero_point=3, **fused)
+                                       out_scale=0.05, out_zero_point=out_zero_point, **fused)
             lo, hi = (-128, 127) if out_dtype == "int8" else (0, 255)
-            record(name, got, np.clip(np.round(ref / 0.05) + 3, lo, hi), 1.0 + np.max(slack) / 0.05)
+            record(name, got, np.clip(np.round(ref / 0.05) + out_zero_point, lo, hi),
+                   1.0 + np.max(slack) / 0.05)
 
 
 def quantize_case(name: str, x: np.ndarray, dtype: str, scale: float | None = None, zp: int = 0) -> None:
@@ -349,6 +353,15 @@ conv_case("QuantizedDepthwiseConv2D no zero point (after a ReLU), saturation-pro
           depthwise=True, full_range=True)
 conv_case("QuantizedDepthwiseConv2D bias+relu6", (1, 8, 8, 16), (3, 3, 16, 1), depthwise=True, bias=True,
           activation="relu6")
+# Zero points of 0 get primitives without zero-point arguments (oneDNN's faster
+# AMX convolutions take none): one kernel, the activations' zero point 0, then
+# 117, then 0 again, must switch primitive (and weight layout) each call.
+for zp in [0, 117, 0]:
+    conv_case(f"QuantizedConv2D zero points in {zp} and out 0, requantized u8", (1, 8, 8, 16), (3, 3, 16, 16),
+              bias=True, activation="relu", out_dtype="uint8", zero_point=zp, out_zero_point=0)
+    conv_case(f"QuantizedConv2D 1x1 zero point {zp}, residual", (1, 6, 6, 32), (1, 1, 32, 64), bias=True,
+              addend=True, activation="relu", zero_point=zp)
+    matmul_case(f"QuantizedMatMul zero point {zp}", 8, 96, 40, bias=True, zero_point=zp)
 # --- quantize / dequantize ----------------------------------------------------
 x = rng.standard_normal((3, 50)).astype(np.float32) * 3 + 1
 quantize_case("Quantize dynamic u8", x, "uint8")

@@ -102,7 +102,8 @@ class BatchMatMulKernel {
     // activations (attention), new every call; quantized, they are packed
     // anyway, to reach 7 bits on CPUs without VNNI (quantization.h).
     const bool pack = NumElements(yp) == k * n || quantized_.enabled();
-    auto p = cache_.Get(key, [&] { return Build(xp, yp, out, n, pack); });
+    key.push_back(quantized_.ZeroPointsUsed(quantization));
+    auto p = cache_.Get(key, [&] { return Build(xp, yp, out, n, pack, quantization); });
     std::unordered_map<int, memory> exec_args = {
         {DNNL_ARG_SRC, memory(p->a, Engine(), TF_TensorData(x.get()))},
         {DNNL_ARG_WEIGHTS, pack ? quantized_.PackWeights(weights_, std::move(y), {}, p->b, p->packed_b,
@@ -121,10 +122,11 @@ class BatchMatMulKernel {
 
  private:
   MatMulStep Build(const std::vector<int64_t>& xp, const std::vector<int64_t>& yp,
-                   const std::vector<int64_t>& out, int64_t n, bool pack) const {
+                   const std::vector<int64_t>& out, int64_t n, bool pack,
+                   const QuantizedOperands::Values& quantization) const {
     dnnl::primitive_attr attr = UserScratchpadAttr();
     attr.set_post_ops(fused_.MakePostOps(AddendDesc(out)));
-    quantized_.Configure(attr, /*weights_mask=*/1 << (out.size() - 1));  // a scale per column
+    quantized_.Configure(attr, /*weights_mask=*/1 << (out.size() - 1), quantization);  // a scale per column
     const memory::dims dst_dims = OneDnnDims(out);
     return MakeMatMul(Operand(xp, adj_x_, quantized_.src_type()),
                       Operand(yp, adj_y_, quantized_.weights_type()),

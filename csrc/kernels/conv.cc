@@ -75,7 +75,8 @@ class ConvKernel {
     // convolutions with the same attrs, whatever their filters.
     std::vector<int64_t> key = in;
     key.insert(key.end(), f.begin(), f.end());
-    auto p = cache_.Get(key, [&] { return Build(in, f); });
+    key.push_back(quantized_.ZeroPointsUsed(quantization));
+    auto p = cache_.Get(key, [&] { return Build(in, f, quantization); });
     const auto& out_shape = p->out_shape;
     const TF_Tensor* addend = fused_.Addend(args, out_shape);
     OwnedTensor out = ctx.allocate_output(0, out_shape, quantized_.out_dtype());
@@ -101,7 +102,8 @@ class ConvKernel {
   }
 
  private:
-  ConvPrimitive Build(const std::vector<int64_t>& in, const std::vector<int64_t>& f) const {
+  ConvPrimitive Build(const std::vector<int64_t>& in, const std::vector<int64_t>& f,
+                      const QuantizedOperands::Values& quantization) const {
     const int64_t n = in[0], ih = in[1], iw = in[2], ic = in[3];
     const int64_t kh = f[0], kw = f[1];
     const int64_t groups = depthwise_ ? ic : ic / f[2];
@@ -146,7 +148,7 @@ class ConvKernel {
     dnnl::primitive_attr attr = UserScratchpadAttr();
     attr.set_post_ops(fused_.MakePostOps(p.addend));
     // A scale per output channel: dim 0 of the weights, dims 0-1 when grouped.
-    quantized_.Configure(attr, /*weights_mask=*/groups == 1 ? 1 : 3);
+    quantized_.Configure(attr, /*weights_mask=*/groups == 1 ? 1 : 3, quantization);
     const memory::dims strides = {strides_[1], strides_[2]};
     const memory::dims dilations = {dilations_[1] - 1, dilations_[2] - 1};
     const memory::dims pad_l = {top, left}, pad_r = {bottom, right};

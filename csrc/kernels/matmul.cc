@@ -63,7 +63,8 @@ class MatMulKernel {
       Require(fused_.empty(), "fused MatMuls need an inner dimension > 0");
       return quantized_.FillZero(out.get());
     }
-    auto p = cache_.Get({m, k, n}, [&] { return Build(m, k, n); });
+    auto p = cache_.Get({m, k, n, quantized_.ZeroPointsUsed(quantization)},
+                        [&] { return Build(m, k, n, quantization); });
     std::unordered_map<int, memory> exec_args = {
         {DNNL_ARG_SRC, memory(p->src, Engine(), TF_TensorData(a.get()))},
         {DNNL_ARG_WEIGHTS, quantized_.PackWeights(weights_, std::move(b), {}, p->weights,
@@ -79,7 +80,8 @@ class MatMulKernel {
   }
 
  private:
-  MatMulPrimitive Build(int64_t m, int64_t k, int64_t n) const {
+  MatMulPrimitive Build(int64_t m, int64_t k, int64_t n,
+                        const QuantizedOperands::Values& quantization) const {
     MatMulPrimitive p;
     // A transposed operand is the same buffer read with swapped strides.
     p.src = memory::desc({m, k}, quantized_.src_type(),
@@ -91,7 +93,7 @@ class MatMulKernel {
     p.addend = memory::desc({m, n}, fused_.addend_type(), memory::dims{n, 1});
     dnnl::primitive_attr attr = UserScratchpadAttr();
     attr.set_post_ops(fused_.MakePostOps(p.addend));
-    quantized_.Configure(attr, /*weights_mask=*/1 << 1);  // a scale per column of b
+    quantized_.Configure(attr, /*weights_mask=*/1 << 1, quantization);  // a scale per column of b
     // Weights in the layout oneDNN prefers, packed once (packed_weights.h).
     const memory::desc any_weights({k, n}, quantized_.weights_type(), memory::format_tag::any);
     dnnl::matmul::primitive_desc pd =

@@ -78,15 +78,21 @@ memory::data_type QuantizedOperands::weights_type() const {
 
 TF_DataType QuantizedOperands::out_dtype() const { return TfDtype(dst_type_); }
 
-void QuantizedOperands::Configure(dnnl::primitive_attr& attr, int weights_mask) const {
+int QuantizedOperands::ZeroPointsUsed(const Values& v) const {
+  if (!enabled_) return 0;
+  return (v.src_zero_point != 0 ? 1 : 0) |
+         (dst_type_ != memory::data_type::f32 && v.dst_zero_point != 0 ? 2 : 0);
+}
+
+void QuantizedOperands::Configure(dnnl::primitive_attr& attr, int weights_mask,
+                                  const Values& values) const {
   if (!enabled_) return;
+  const int zero_points = ZeroPointsUsed(values);
   attr.set_scales_mask(DNNL_ARG_SRC, 0);
-  attr.set_zero_points_mask(DNNL_ARG_SRC, 0);
+  if (zero_points & 1) attr.set_zero_points_mask(DNNL_ARG_SRC, 0);
   attr.set_scales_mask(DNNL_ARG_WEIGHTS, weights_mask);
-  if (dst_type_ != memory::data_type::f32) {
-    attr.set_scales_mask(DNNL_ARG_DST, 0);
-    attr.set_zero_points_mask(DNNL_ARG_DST, 0);
-  }
+  if (dst_type_ != memory::data_type::f32) attr.set_scales_mask(DNNL_ARG_DST, 0);
+  if (zero_points & 2) attr.set_zero_points_mask(DNNL_ARG_DST, 0);
 }
 
 dnnl::memory QuantizedOperands::PackWeights(PackedWeights& cache, OwnedTensor weights,
@@ -143,14 +149,14 @@ void QuantizedOperands::AddArgs(Values& v, std::unordered_map<int, memory>& args
   const auto s32 = [](int32_t* data) {
     return memory(memory::desc({1}, memory::data_type::s32, memory::format_tag::a), Engine(), data);
   };
+  const int zero_points = ZeroPointsUsed(v);
   args.emplace(DNNL_ARG_ATTR_SCALES | DNNL_ARG_SRC, f32(&v.src_scale, 1));
-  args.emplace(DNNL_ARG_ATTR_ZERO_POINTS | DNNL_ARG_SRC, s32(&v.src_zero_point));
+  if (zero_points & 1) args.emplace(DNNL_ARG_ATTR_ZERO_POINTS | DNNL_ARG_SRC, s32(&v.src_zero_point));
   args.emplace(DNNL_ARG_ATTR_SCALES | DNNL_ARG_WEIGHTS,
                f32(v.weight_scales.data(), static_cast<int64_t>(v.weight_scales.size())));
-  if (dst_type_ != memory::data_type::f32) {
+  if (dst_type_ != memory::data_type::f32)
     args.emplace(DNNL_ARG_ATTR_SCALES | DNNL_ARG_DST, f32(&v.dst_scale, 1));
-    args.emplace(DNNL_ARG_ATTR_ZERO_POINTS | DNNL_ARG_DST, s32(&v.dst_zero_point));
-  }
+  if (zero_points & 2) args.emplace(DNNL_ARG_ATTR_ZERO_POINTS | DNNL_ARG_DST, s32(&v.dst_zero_point));
 }
 
 bool QuantizedOperands::FillNonFinite(const Values& values, TF_Tensor* out) const {

@@ -41,10 +41,6 @@ class QuantizedOperands {
   dnnl::memory::data_type dst_type() const { return dst_type_; }
   TF_DataType out_dtype() const;
 
-  // Scale and zero-point masks; `weights_mask`: oneDNN's mask selecting the
-  // output-channel dim of the weights.
-  void Configure(dnnl::primitive_attr& attr, int weights_mask) const;
-
   // One call's values.
   struct Values {
     float src_scale = 1.f;
@@ -67,6 +63,15 @@ class QuantizedOperands {
   dnnl::memory PackWeights(PackedWeights& cache, OwnedTensor weights,
                            const std::vector<float>& float_scale, const dnnl::memory::desc& user,
                            const dnnl::memory::desc& packed, Values& values) const;
+  // Which zero points a primitive for `values` takes (bit 0: the
+  // activations', bit 1: the output's): only the nonzero ones. A zero one is
+  // the common case (activations after a ReLU), and with any zero point
+  // oneDNN 3.2 leaves its brgemm convolutions for older AMX kernels,
+  // measured 1.3-2x slower. Part of the primitive cache key.
+  int ZeroPointsUsed(const Values& values) const;
+  // Scale masks, and zero-point masks as ZeroPointsUsed says; `weights_mask`:
+  // oneDNN's mask selecting the output-channel dim of the weights.
+  void Configure(dnnl::primitive_attr& attr, int weights_mask, const Values& values) const;
   // Adds the runtime scale and zero-point arguments; they point into
   // `values`, which must outlive the execution.
   void AddArgs(Values& values, std::unordered_map<int, dnnl::memory>& args) const;
