@@ -82,7 +82,7 @@ def test_accuracy_and_latency_arithmetic() -> None:
 
 
 def test_layer_benchmark_runs_every_column(installed, tmp_path: Path) -> None:
-    """`int8flow bench --layers`: one BERT and one MobileNetV2 layer, all five
+    """`int8flow bench --layers`: one BERT and one MobileNetV2 layer, all six
     columns timed (TF's own int8 ops included), GOPS reported."""
     out = tmp_path / "layers.json"
     result = subprocess.run(
@@ -94,5 +94,5 @@ def test_layer_benchmark_runs_every_column(installed, tmp_path: Path) -> None:
     assert data["cpu"]["int8_path"] in ("amx", "vnni", "avx2")
     assert len(data["rows"]) == 7, [r["layer"] for r in data["rows"]]
     for row in data["rows"]:
-        assert set(row["ms"]) == {"int8", "int8_u8", "f32", "tf_f32", "tf_int8"}, row
+        assert set(row["ms"]) == {"int8", "int8_u8", "int8_relu", "f32", "tf_f32", "tf_int8"}, row
         assert all(v > 0 for v in row["gops"].values()), row

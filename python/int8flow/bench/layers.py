@@ -1,12 +1,15 @@
 """`int8flow bench --layers`: INT8 against FP32, layer by layer, in one process.
 
 Real conv/matmul shapes of ResNet50, MobileNetV2 and a BERT-base encoder
-(seq 128). For each layer and batch five columns are timed interleaved, round
+(seq 128). For each layer and batch six columns are timed interleaved, round
 after round, so drift hits them alike; each reads its input on its own device:
 - `int8`: int8flow on QCPU: per-call dynamic u8 quantization of the float input,
   then the quantized op on pre-packed per-channel s8 weights, float output;
 - `int8_u8`: the quantized op alone, u8 in and requantized u8 out: a layer
-  inside a chain of int8 layers;
+  inside a chain of int8 layers, here with zero points of 128;
+- `int8_relu`: the same with zero points of 0, as inside a CNN: the input
+  comes after a ReLU, and a fused ReLU makes the output >= 0. oneDNN 3.2 runs
+  that case on faster AMX kernels (kernels/quantization.h);
 - `f32`: int8flow's oneDNN FP32 kernel on QCPU;
 - `tf_f32`: stock TF's CPU op (its own oneDNN);
 - `tf_int8`: stock TF's quantized op on CPU (QuantizedMatMulWithBiasAndDequantize,
@@ -26,7 +29,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-COLUMNS = ["int8", "int8_u8", "f32", "tf_f32", "tf_int8"]
+COLUMNS = ["int8", "int8_u8", "int8_relu", "f32", "tf_f32", "tf_int8"]
 # Each timed call runs the layer this many times: a tf.function call costs
 # about 0.3 ms here, as much as a small layer at batch 1.
 REPEATS = 8
@@ -111,6 +114,12 @@ def build(layer: Layer, batch: int) -> dict[str, tuple[Callable[[Any], Any], Any
     def int8flow_u8(t: Any) -> Any:
         return quantized(t, x_scale, 128, out_dtype="uint8", out_scale=0.05, out_zero_point=128)
 
+    relu_u8 = np.clip(np.round(np.maximum(x, 0) / x_scale), 0, 255).astype(np.uint8)
+
+    def int8flow_relu(t: Any) -> Any:
+        return quantized(t, x_scale, 0, activation="relu", out_dtype="uint8", out_scale=0.05,
+                         out_zero_point=0)
+
     def tf_int8(t: Any) -> Any:
         q = tf.quantization.quantize(t, -4.0, 4.0, tf.quint8, mode="MIN_FIRST" if layer.kind == "matmul"
                                      else "SCALED")
@@ -138,7 +147,7 @@ def build(layer: Layer, batch: int) -> dict[str, tuple[Callable[[Any], Any], Any
 
     qcpu, cpu = "/device:QCPU:0", "/device:CPU:0"
     return {"int8": on(qcpu, int8flow_int8, x), "int8_u8": on(qcpu, int8flow_u8, x_u8),
-            "f32": on(qcpu, float_op, x), "tf_f32": on(cpu, float_op, x), "tf_int8": on(cpu, tf_int8, x)}
+            "int8_relu": on(qcpu, int8flow_relu, relu_u8), "f32": on(qcpu, float_op, x), "tf_f32": on(cpu, float_op, x), "tf_int8": on(cpu, tf_int8, x)}
 
 
 def time_call(fn: Callable[[Any], Any], x: Any, min_seconds: float) -> float:
@@ -181,11 +190,12 @@ def format_row(r: dict[str, Any]) -> str:
     cells = [f"{gops[c]:7.1f}" if c in gops else "    n/a" for c in COLUMNS]
     ratio = lambda a, b: f"{ms[b] / ms[a]:5.2f}x" if a in ms and b in ms else "  n/a"  # noqa: E731
     return (f"{r['model']:<12} {r['layer']:<22} {r['batch']:>3} " + " ".join(cells) +
-            f"   {ratio('int8', 'f32')} {ratio('int8', 'tf_int8')} {ratio('int8_u8', 'f32')}")
+            f"   {ratio('int8', 'f32')} {ratio('int8', 'tf_int8')} {ratio('int8_u8', 'f32')}"
+            f" {ratio('int8_relu', 'f32')}")
 
 
 HEADER = (f"{'model':<12} {'layer':<22} {'b':>3} " + " ".join(f"{c:>7}" for c in COLUMNS) +
-          "   (GOPS); int8/f32, int8/tf_int8, int8_u8/f32")
+          "   (GOPS); int8/f32, int8/tf_int8, int8_u8/f32, int8_relu/f32")
 
 
 def main(argv: list[str] | None = None) -> int:
