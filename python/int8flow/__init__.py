@@ -68,9 +68,11 @@ def quantize(model: Any, calibration_data: Any, method: str = "minmax", **option
     """Static INT8: a `QuantizedModel` of the Keras `model`, calibrated on `calibration_data`
     (`method`: "minmax", "percentile" or "kl"; options: `accuracy_budget`, `metric`,
     `keep_ends`, `percentile`, `batch_size`, `verbose`). docs/int8.md has the details."""
-    from int8flow.calibration import quantize as run
+    from int8flow.calibration import quantize as run, release_memory
 
-    return run(model, calibration_data, method, **options)
+    quantized = run(model, calibration_data, method, **options)
+    release_memory()  # now that run's calibration graphs are unreachable
+    return quantized
 
 
 def stats_table() -> str:
