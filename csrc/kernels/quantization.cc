@@ -80,8 +80,8 @@ TF_DataType QuantizedOperands::out_dtype() const { return TfDtype(dst_type_); }
 
 int QuantizedOperands::ZeroPointsUsed(const Values& v) const {
   if (!enabled_) return 0;
-  return (v.src_zero_point != 0 ? 1 : 0) |
-         (dst_type_ != memory::data_type::f32 && v.dst_zero_point != 0 ? 2 : 0);
+  return (v.src_zero_point != 0 ? kSrcZeroPoint : 0) |
+         (dst_type_ != memory::data_type::f32 && v.dst_zero_point != 0 ? kDstZeroPoint : 0);
 }
 
 void QuantizedOperands::Configure(dnnl::primitive_attr& attr, int weights_mask,
@@ -89,10 +89,10 @@ void QuantizedOperands::Configure(dnnl::primitive_attr& attr, int weights_mask,
   if (!enabled_) return;
   const int zero_points = ZeroPointsUsed(values);
   attr.set_scales_mask(DNNL_ARG_SRC, 0);
-  if (zero_points & 1) attr.set_zero_points_mask(DNNL_ARG_SRC, 0);
+  if (zero_points & kSrcZeroPoint) attr.set_zero_points_mask(DNNL_ARG_SRC, 0);
   attr.set_scales_mask(DNNL_ARG_WEIGHTS, weights_mask);
   if (dst_type_ != memory::data_type::f32) attr.set_scales_mask(DNNL_ARG_DST, 0);
-  if (zero_points & 2) attr.set_zero_points_mask(DNNL_ARG_DST, 0);
+  if (zero_points & kDstZeroPoint) attr.set_zero_points_mask(DNNL_ARG_DST, 0);
 }
 
 dnnl::memory QuantizedOperands::PackWeights(PackedWeights& cache, OwnedTensor weights,
@@ -151,12 +151,14 @@ void QuantizedOperands::AddArgs(Values& v, std::unordered_map<int, memory>& args
   };
   const int zero_points = ZeroPointsUsed(v);
   args.emplace(DNNL_ARG_ATTR_SCALES | DNNL_ARG_SRC, f32(&v.src_scale, 1));
-  if (zero_points & 1) args.emplace(DNNL_ARG_ATTR_ZERO_POINTS | DNNL_ARG_SRC, s32(&v.src_zero_point));
+  if (zero_points & kSrcZeroPoint)
+    args.emplace(DNNL_ARG_ATTR_ZERO_POINTS | DNNL_ARG_SRC, s32(&v.src_zero_point));
   args.emplace(DNNL_ARG_ATTR_SCALES | DNNL_ARG_WEIGHTS,
                f32(v.weight_scales.data(), static_cast<int64_t>(v.weight_scales.size())));
   if (dst_type_ != memory::data_type::f32)
     args.emplace(DNNL_ARG_ATTR_SCALES | DNNL_ARG_DST, f32(&v.dst_scale, 1));
-  if (zero_points & 2) args.emplace(DNNL_ARG_ATTR_ZERO_POINTS | DNNL_ARG_DST, s32(&v.dst_zero_point));
+  if (zero_points & kDstZeroPoint)
+    args.emplace(DNNL_ARG_ATTR_ZERO_POINTS | DNNL_ARG_DST, s32(&v.dst_zero_point));
 }
 
 bool QuantizedOperands::FillNonFinite(const Values& values, TF_Tensor* out) const {

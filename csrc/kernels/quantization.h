@@ -63,11 +63,12 @@ class QuantizedOperands {
   dnnl::memory PackWeights(PackedWeights& cache, OwnedTensor weights,
                            const std::vector<float>& float_scale, const dnnl::memory::desc& user,
                            const dnnl::memory::desc& packed, Values& values) const;
-  // Which zero points a primitive for `values` takes (bit 0: the
-  // activations', bit 1: the output's): only the nonzero ones. A zero one is
-  // the common case (activations after a ReLU), and with any zero point
-  // oneDNN 3.2 leaves its brgemm convolutions for older AMX kernels,
-  // measured 1.3-2x slower. Part of the primitive cache key.
+  // Which zero points a primitive for `values` takes, as kSrcZeroPoint |
+  // kDstZeroPoint bits: only the nonzero ones. A zero one is the common case
+  // (activations after a ReLU), and with any zero point oneDNN 3.2 leaves its
+  // brgemm convolutions for older AMX kernels, measured 1.3-2x slower. Part
+  // of the primitive cache key.
+  static constexpr int kSrcZeroPoint = 1, kDstZeroPoint = 2;
   int ZeroPointsUsed(const Values& values) const;
   // Scale masks, and zero-point masks as ZeroPointsUsed says; `weights_mask`:
   // oneDNN's mask selecting the output-channel dim of the weights.

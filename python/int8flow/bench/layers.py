@@ -147,7 +147,8 @@ def build(layer: Layer, batch: int) -> dict[str, tuple[Callable[[Any], Any], Any
 
     qcpu, cpu = "/device:QCPU:0", "/device:CPU:0"
     return {"int8": on(qcpu, int8flow_int8, x), "int8_u8": on(qcpu, int8flow_u8, x_u8),
-            "int8_relu": on(qcpu, int8flow_relu, relu_u8), "f32": on(qcpu, float_op, x), "tf_f32": on(cpu, float_op, x), "tf_int8": on(cpu, tf_int8, x)}
+            "int8_relu": on(qcpu, int8flow_relu, relu_u8), "f32": on(qcpu, float_op, x),
+            "tf_f32": on(cpu, float_op, x), "tf_int8": on(cpu, tf_int8, x)}
 
 
 def time_call(fn: Callable[[Any], Any], x: Any, min_seconds: float) -> float:
