@@ -258,6 +258,12 @@ for label, shape, ksize, stride, padding in [
           [rand(*shape)], exact)
     eager(f"AvgPool {label}", lambda t, k=ksize, s=stride, p=padding: tf.nn.avg_pool2d(t, k, s, p),
           [rand(*shape)], avg_bound)
+# Int8 MaxPool (the int8 pass quantizes before a MaxPool), and explicit padding.
+for dtype, low in [(np.uint8, 0), (np.int8, -128)]:
+    eager(f"MaxPool {np.dtype(dtype).name} 3x3 stride 2 SAME", lambda t: tf.nn.max_pool2d(t, 3, 2, "SAME"),
+          [rng.integers(low, 128, (2, 7, 8, 3)).astype(dtype)], exact)
+eager("MaxPool explicit padding", lambda t: tf.nn.max_pool2d(t, 3, 2, [[0, 0], [1, 2], [2, 0], [0, 0]]),
+      [rand(1, 9, 8, 5)], exact)
 sum_bound = lambda axis: (lambda ref, x: 1e-6 * np.sum(np.abs(x), axis=axis, keepdims=False) + 1e-30)
 for axis, keepdims, shape in [((1, 2), False, (2, 7, 7, 16)), ((1, 2), True, (1, 5, 5, 3)),
                               (-1, True, (4, 128)), ((0,), False, (6, 5)), ((), False, (3, 2)),
@@ -478,6 +484,49 @@ fused_conv("fused pad+depthwise+bn relu6 stride 2", True, False, True, False, "r
 fused_conv("fused pad+conv+bias+bn relu stride 2", False, True, True, False, "relu", (2, 9, 9, 3), 2,
            ((3, 3), (3, 3)))
 fused_conv("fused pad+conv+bn+residual", False, False, True, True, "none", (1, 7, 8, 4), 1, ((2, 0), (1, 3)))
+
+
+def residual_of_shared_conv() -> None:
+    """MobileNetV2's residual: Add(conv_a, conv_b) where conv_a also feeds
+    conv_b's input. The Add fuses into conv_b, the one read only by it."""
+    w_a, w_b = tf.Variable(rand(1, 1, 6, 8)), tf.Variable(rand(3, 3, 8, 8))
+    x = rand(1, 9, 9, 6)
+
+    def body(t):
+        a = tf.nn.conv2d(t, w_a, 1, "SAME")
+        return a + tf.nn.conv2d(tf.nn.relu(a), w_b, 1, "SAME")
+    before = int8flow.stats()["fusions"].get("Conv+Add", 0)
+    q, c = traced_on(QCPU, body, x), traced_on(CPU, body, x)
+    fired = int8flow.stats()["fusions"].get("Conv+Add", 0) - before
+    with tf.device(CPU):
+        a_abs = tf.nn.conv2d(np.abs(x), np.abs(w_a.numpy()), 1, "SAME")
+        scale = a_abs + tf.nn.conv2d(a_abs, np.abs(w_b.numpy()), 1, "SAME")
+    # conv_a's error, carried through conv_b, within the same 1e-5 relative per sum.
+    record("fused conv+residual of a shared conv", q.device if fired == 1 else f"not fused ({fired})", q, c,
+           3e-5 * scale.numpy().astype(np.float64) + 1e-6)
+
+
+residual_of_shared_conv()
+
+
+def padded_max_pool(name: str, relu: bool, pad: int, fuses: bool) -> None:
+    """ResNet's stem pool, ZeroPadding2D then a VALID MaxPool: the pool pads
+    instead only on input >= 0 and paddings smaller than its window."""
+    x = rand(1, 9, 9, 4)
+
+    def body(t):
+        t = tf.nn.relu(t) if relu else t
+        return tf.nn.max_pool2d(tf.pad(t, [[0, 0], [pad, pad], [pad, pad], [0, 0]]), 3, 2, "VALID")
+    before = int8flow.stats()["fusions"].get("Pad+MaxPool", 0)
+    q, c = traced_on(QCPU, body, x), traced_on(CPU, body, x)
+    fired = int8flow.stats()["fusions"].get("Pad+MaxPool", 0) - before
+    record(name, q.device if fired == int(fuses) else f"{fired} Pad+MaxPool fusions, expected {int(fuses)}",
+           q, c, 0.0)
+
+
+padded_max_pool("fused pad+maxpool after relu", True, 1, True)
+padded_max_pool("fused pad+maxpool, input may be negative: not fused", False, 1, False)
+padded_max_pool("fused pad+maxpool, a window all padding: not fused", True, 3, False)
 
 
 def layer_norm(name: str, shape: tuple, epsilon: float, scale: bool = True, center: bool = True) -> None:

@@ -51,7 +51,7 @@ def test_every_fusion_pattern_fired(checks: dict) -> None:
                     "LayerNorm", "MatMul+Reshape+BiasAdd", "MatMul+Reshape+BiasAdd+activation",
                     "Pad+Conv+BatchNorm+activation", "Pad+Conv+BiasAdd+BatchNorm+activation",
                     "Pad+Conv+BatchNorm+Add", "Conv+FusedBatchNorm+activation",
-                    "Conv+BiasAdd+FusedBatchNorm"]:
+                    "Conv+BiasAdd+FusedBatchNorm", "Pad+MaxPool"]:
         assert fusions.get(pattern, 0) > 0, (pattern, fusions)
     # Grappler's arithmetic optimizer may regroup (x@w + b) + r as AddN(x@w, r) + b.
     for residual in ["MatMul+BiasAdd+Add", "MatMul+BiasAdd+Add+activation"]:

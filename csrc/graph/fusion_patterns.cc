@@ -308,6 +308,24 @@ const std::vector<FusionPattern>& FusionPatterns() {
     for (FusionPattern& p : LayerNormFusions()) t.push_back(std::move(p));
     for (FusionPattern& p : MatMulFusions()) t.push_back(std::move(p));
     for (FusionPattern& p : ConvFusions()) t.push_back(std::move(p));
+    // Keras' ZeroPadding2D before a VALID MaxPool (ResNet's stem). On input
+    // >= 0 a zero pad never changes a max when every window holds an input
+    // element, so the pool pads instead (its explicit padding takes no part
+    // in the max), with no extra pass over memory. After the conv rows,
+    // which leave a fused conv ending in the Relu as the input's producer.
+    t.push_back({"Pad+MaxPool",
+                 {{"pad", {"Pad"}, {"$x", "$paddings"}},
+                  {"pool", {"MaxPool"}, {"pad"}, {}, {{"padding", "VALID"}, {"data_format", "NHWC"}}}},
+                 {{ShapeCheck::kSpatialPaddings, "$paddings", ""},
+                  {ShapeCheck::kPaddingsInsideWindow, "$paddings", "pool"},
+                  {ShapeCheck::kNonNegative, "$x", ""}},
+                 "MaxPool",
+                 {"$x"},
+                 {},
+                 {{"pool", "ksize", "ksize"}, {"pool", "strides", "strides"}, {"pool", "data_format", "data_format"}},
+                 "",
+                 {{"$paddings", "explicit_paddings"}},
+                 {{"padding", "EXPLICIT"}}});
     return t;
   }();
   return table;

@@ -44,6 +44,13 @@ struct ShapeCheck {
     // `capture` is an int Const [4, 2] of NHWC paddings, >= 0, none on the
     // batch and channel dims (`label` is unused).
     kSpatialPaddings,
+    // `capture`'s paddings are each smaller than pooling node `label`'s
+    // window in their dim: every window holds an input element.
+    kPaddingsInsideWindow,
+    // `capture` comes from a Relu or Relu6, alone or as a fused op's last
+    // (`label` is unused): it is >= 0. Not a shape check; it lives here as
+    // the one other condition a pattern needs.
+    kNonNegative,
   } kind;
   std::string capture, label;
   std::string of = "";

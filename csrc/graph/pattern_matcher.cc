@@ -61,7 +61,11 @@ class Matcher {
     pattern_ = &pattern;
     Index();
     labels_.clear();
-    for (size_t i = 0; i < pattern.nodes.size(); ++i) labels_[pattern.nodes[i].label] = i;
+    label_reads_.clear();
+    for (size_t i = 0; i < pattern.nodes.size(); ++i) {
+      labels_[pattern.nodes[i].label] = i;
+      for (const std::string& input : pattern.nodes[i].inputs) ++label_reads_[input];
+    }
     std::unordered_set<const NodeDef*> consumed;
     std::set<std::string> removed;
     std::vector<NodeDef> added;  // appended after the scan, which holds pointers
@@ -150,6 +154,12 @@ class Matcher {
     if (spec[0] == '=') return IsConstEqualTo(*producer->second, std::stod(spec.substr(1)));
     const auto bound = binding.nodes.find(spec);
     if (bound != binding.nodes.end()) return bound->second == producer->second;
+    // A node inside a match may feed only the match (Fusable). Ruling out
+    // one read more often here lets a commutative op's other order match:
+    // MobileNetV2's Add(project_a, project_b), where project_a also feeds
+    // the next block, fuses into project_b.
+    const auto readers = consumers_.find(ref.node);
+    if (readers != consumers_.end() && readers->second.size() > label_reads_.at(spec)) return false;
     return MatchNode(labels_.at(spec), *producer->second, binding);
   }
 
@@ -219,8 +229,21 @@ class Matcher {
 
   static bool CanCheck(const ShapeCheck& check, const Binding& binding) {
     return check.kind == ShapeCheck::kScalar || check.kind == ShapeCheck::kMatrix ||
-           check.kind == ShapeCheck::kSpatialPaddings ||
+           check.kind == ShapeCheck::kSpatialPaddings || check.kind == ShapeCheck::kNonNegative ||
            (binding.nodes.count(check.label) > 0 && (check.of.empty() || binding.nodes.count(check.of) > 0));
+  }
+
+  // Output 0 of a Relu or Relu6, or of a fused op whose last step is one.
+  bool IsNonNegative(const TensorRef& tensor) const {
+    const auto producer = nodes_.find(tensor.node);
+    if (producer == nodes_.end() || tensor.port != 0) return false;
+    const NodeDef& node = *producer->second;
+    std::string last = node.op();
+    if (const auto fused = node.attr().find("fused_ops"); fused != node.attr().end()) {
+      const auto& ops = fused->second.list().s();
+      last = ops.empty() ? "" : ops[ops.size() - 1];
+    }
+    return last == "Relu" || last == "Relu6";
   }
 
   // A variable read (maybe reshaped). The variables of the function Keras
@@ -258,6 +281,18 @@ class Matcher {
 
   bool Holds(const ShapeCheck& check, const Binding& binding) const {
     const TensorRef captured = ParseTensorRef(binding.captures.at(check.capture));
+    if (check.kind == ShapeCheck::kNonNegative) return IsNonNegative(captured);
+    if (check.kind == ShapeCheck::kPaddingsInsideWindow) {
+      const auto paddings = ConstOf(captured);
+      const auto window = binding.nodes.at(check.label)->attr().find("ksize");
+      if (!paddings || paddings->size() != 8 || window == binding.nodes.at(check.label)->attr().end() ||
+          window->second.list().i_size() != 4)
+        return false;
+      for (int d = 0; d < 4; ++d)
+        if ((*paddings)[2 * d] >= window->second.list().i(d) || (*paddings)[2 * d + 1] >= window->second.list().i(d))
+          return false;
+      return true;
+    }
     const auto shape = ShapeOf(captured);
     if (check.kind != ShapeCheck::kSameShape && check.kind != ShapeCheck::kLastAxis &&
         IsVariableRead(captured)) {
@@ -393,6 +428,7 @@ class Matcher {
   const std::set<std::string>& preserve_;
   const FusionPattern* pattern_ = nullptr;
   std::unordered_map<std::string, size_t> labels_;
+  std::unordered_map<std::string, size_t> label_reads_;  // label -> the pattern's reads of it
   std::unordered_map<std::string, const NodeDef*> nodes_;
   Readers consumers_;
 };

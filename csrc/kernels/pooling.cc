@@ -1,8 +1,12 @@
-// MaxPool and AvgPool (NHWC, float32) on oneDNN's pooling primitive. TF's
-// AvgPool leaves padding out of the average, as pooling_avg_exclude_padding.
+// MaxPool and AvgPool (NHWC) on oneDNN's pooling primitive: float32, and
+// MaxPool on int8 too (the int8 pass quantizes before a MaxPool, which
+// commutes with quantizing). TF's AvgPool leaves padding out of the average,
+// as pooling_avg_exclude_padding; MaxPool's explicit padding takes no part in
+// the max, as in oneDNN.
 #include "kernels/pooling.h"
 
 #include "kernels/onednn_util.h"
+#include "kernels/quantization.h"
 
 namespace int8flow::kernels {
 namespace {
@@ -24,7 +28,19 @@ class PoolKernel {
     Require(strides_.size() == 4 && strides_[0] == 1 && strides_[3] == 1 && strides_[1] > 0 &&
                 strides_[2] > 0,
             "strides must be [1, h, w, 1] with positive h and w");
-    Require(padding_ == "SAME" || padding_ == "VALID", "padding must be SAME or VALID");
+    Require(padding_ == "SAME" || padding_ == "VALID" || padding_ == "EXPLICIT",
+            "padding must be SAME, VALID or EXPLICIT");
+    if (padding_ == "EXPLICIT") {
+      explicit_paddings_ = GetIntListAttr(ctx, "explicit_paddings");
+      Require(explicit_paddings_.size() == 8 && explicit_paddings_[0] == 0 && explicit_paddings_[1] == 0 &&
+                  explicit_paddings_[6] == 0 && explicit_paddings_[7] == 0,
+              "explicit_paddings must hold 8 values, 0 for the batch and channel dims");
+      // A window wholly inside the padding would have nothing to take the max of.
+      for (int d = 0; d < 2; ++d)
+        Require(explicit_paddings_[2 + 2 * d] >= 0 && explicit_paddings_[3 + 2 * d] >= 0 &&
+                    explicit_paddings_[2 + 2 * d] < ksize_[1 + d] && explicit_paddings_[3 + 2 * d] < ksize_[1 + d],
+                "explicit_paddings must be >= 0 and smaller than the window");
+    }
   }
 
   void Compute(KernelContext& ctx) {
@@ -36,23 +52,28 @@ class PoolKernel {
       SamePadding(in[1], ksize_[1], strides_[1], 1, oh, top, bottom);
       SamePadding(in[2], ksize_[2], strides_[2], 1, ow, left, right);
     } else {
-      Require(in[1] >= ksize_[1] && in[2] >= ksize_[2],
+      if (padding_ == "EXPLICIT") {
+        top = explicit_paddings_[2], bottom = explicit_paddings_[3];
+        left = explicit_paddings_[4], right = explicit_paddings_[5];
+      }
+      Require(in[1] + top + bottom >= ksize_[1] && in[2] + left + right >= ksize_[2],
               "the window [" + std::to_string(ksize_[1]) + ", " + std::to_string(ksize_[2]) +
                   "] is larger than the input " + ShapeString(in));
-      oh = (in[1] - ksize_[1]) / strides_[1] + 1;
-      ow = (in[2] - ksize_[2]) / strides_[2] + 1;
+      oh = (in[1] + top + bottom - ksize_[1]) / strides_[1] + 1;
+      ow = (in[2] + left + right - ksize_[2]) / strides_[2] + 1;
     }
     const std::vector<int64_t> out = {in[0], oh, ow, in[3]};
-    OwnedTensor output = ctx.allocate_output(0, out, TF_FLOAT);
+    const TF_DataType dtype = TF_TensorType(input.get());
+    OwnedTensor output = ctx.allocate_output(0, out, dtype);
     // _MklNativeMaxPool (op_definitions.h) has a workspace output for
     // training; inference needs none.
     if (TF_NumOutputs(ctx.raw()) > 1) ctx.allocate_output(1, {0}, TF_UINT8);
     if (NumElements(out) == 0) return;
     auto p = cache_.Get(in, [&] {
       Primitive p;
-      p.src = memory::desc({in[0], in[3], in[1], in[2]}, memory::data_type::f32,
-                           memory::format_tag::nhwc);
-      p.dst = memory::desc({in[0], in[3], oh, ow}, memory::data_type::f32, memory::format_tag::nhwc);
+      const memory::data_type type = OneDnnType(dtype);
+      p.src = memory::desc({in[0], in[3], in[1], in[2]}, type, memory::format_tag::nhwc);
+      p.dst = memory::desc({in[0], in[3], oh, ow}, type, memory::format_tag::nhwc);
       dnnl::pooling_forward::primitive_desc pd(
           Engine(), dnnl::prop_kind::forward_inference, algorithm_, p.src, p.dst,
           {strides_[1], strides_[2]}, {ksize_[1], ksize_[2]}, {0, 0}, {top, left},
@@ -75,6 +96,7 @@ class PoolKernel {
   const dnnl::algorithm algorithm_;
   const std::vector<int64_t> ksize_, strides_;
   const std::string padding_;
+  std::vector<int64_t> explicit_paddings_;
   PrimitiveCache<Primitive> cache_;
 };
 
@@ -83,6 +105,10 @@ class PoolKernel {
 void RegisterPoolingKernels(const char* device_type, TF_Status* status) {
   for (const char* op : {"MaxPool", "AvgPool"}) {
     RegisterKernel<PoolKernel>({op}, device_type, status);
+    if (TF_GetCode(status) != TF_OK) return;
+  }
+  for (const TF_DataType dtype : {TF_UINT8, TF_INT8}) {
+    RegisterKernel<PoolKernel>({"MaxPool", {{"T", dtype}}}, device_type, status);
     if (TF_GetCode(status) != TF_OK) return;
   }
 }
