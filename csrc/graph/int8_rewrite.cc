@@ -3,11 +3,13 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <tuple>
 #include <unordered_map>
 #include <vector>
 
 #include "graph/graph_util.h"
 #include "kernels/op_definitions.h"
+#include "kernels/quantization.h"
 
 namespace int8flow::graph {
 namespace {
@@ -122,7 +124,8 @@ struct FixedRange {
 
 // An 8-bit QDQ node making `tensor`, read as our Quantize's parameters:
 // - FakeQuantWithMinMaxArgs (int8flow.quantize, TF's QAT): u8 over
-//   [min, max], its zero point nudged as TF nudges it so that 0.0 is exact;
+//   [min, max], its zero point nudged as TF nudges it so that 0.0 is exact
+//   (on AMX, s8 symmetric when that zero point is not 0);
 // - QuantizeAndDequantizeV4 with a given constant range, per tensor
 //   (tf.quantization.quantize_and_dequantize_v2): s8 (signed_input) or u8,
 //   zero point 0, with the scale TF derives from whichever end binds.
@@ -136,6 +139,15 @@ FixedRange FixedRangeOf(const NodeIndex& nodes, const std::string& tensor) {
     if (!(range.scale > 0) || !std::isfinite(range.scale)) return range;
     range.zero_point = static_cast<int>(std::clamp(std::round(-min / range.scale), 0.f, 255.f));
     range.qdq = fq;
+    // With any zero point oneDNN 3.2 leaves its brgemm AMX kernels for
+    // slower ones (1.3-3x a layer, measured), and AMX takes s8 activations
+    // natively: there a range around 0 runs s8, symmetric. Elsewhere s8
+    // costs more than the zero point (VNNI) or than float (AVX2).
+    if (range.zero_point != 0 && kernels::CpuHasAmx()) {
+      range.type = tensorflow::DT_INT8;
+      range.scale = std::max(-min, max) / 127.f;
+      range.zero_point = 0;
+    }
   } else if (const NodeDef* qdq = nodes.Producer(tensor, "QuantizeAndDequantizeV4")) {
     const NodeDef* min_node = qdq->input_size() == 3 ? nodes.Producer(qdq->input(1), "Const") : nullptr;
     const NodeDef* max_node = qdq->input_size() == 3 ? nodes.Producer(qdq->input(2), "Const") : nullptr;
@@ -164,6 +176,19 @@ FixedRange FixedRangeOf(const NodeIndex& nodes, const std::string& tensor) {
 // every output channel: multiplier 1.
 bool IsMultiplierOne(const tensorflow::TensorShapeProto& shape) {
   return shape.dim_size() == 4 && shape.dim(3).size() == 1;
+}
+
+// A quantized op's weights as two Consts on `user`'s device: s8 values and
+// their scales, named into `weights` and `scales`.
+void AddWeightConsts(tensorflow::GraphDef& graph, const NodeDef& user, tensorflow::TensorProto s8_values,
+                     tensorflow::TensorProto scale_values, std::string& weights, std::string& scales) {
+  for (auto [suffix, dtype, value, name] : {std::tuple{"weights_s8", tensorflow::DT_INT8, &s8_values, &weights},
+                                            std::tuple{"weight_scales", tensorflow::DT_FLOAT, &scale_values, &scales}}) {
+    NodeDef& node = AddNode(graph, user, suffix, "Const", "");
+    (*node.mutable_attr())["dtype"].set_type(dtype);
+    *(*node.mutable_attr())["value"].mutable_tensor() = std::move(*value);
+    *name = node.name();
+  }
 }
 
 // Weights as a QDQ graph stores them, int8 Const -> Dequantize (SCALED, per
@@ -200,15 +225,47 @@ bool AddStoredInt8Weights(tensorflow::GraphDef& graph, const NodeIndex& nodes, c
   scale_values.mutable_tensor_shape()->add_dim()->set_size(static_cast<int64_t>(channels));
   for (size_t c = 0; c < channels; ++c) scale_values.add_float_val(std::max(lows[c] / lowest, highs[c] / 127.f));
 
-  NodeDef& s8 = AddNode(graph, user, "weights_s8", "Const", "");
-  *s8.mutable_attr() = q->attr();  // the same bytes, as int8
-  (*s8.mutable_attr())["dtype"].set_type(tensorflow::DT_INT8);
-  (*s8.mutable_attr())["value"].mutable_tensor()->set_dtype(tensorflow::DT_INT8);
-  weights = s8.name();
-  NodeDef& scale = AddNode(graph, user, "weight_scales", "Const", "");
-  (*scale.mutable_attr())["dtype"].set_type(tensorflow::DT_FLOAT);
-  *(*scale.mutable_attr())["value"].mutable_tensor() = std::move(scale_values);
-  scales = scale.name();
+  tensorflow::TensorProto s8_values = q->attr().at("value").tensor();  // the same bytes, as int8
+  s8_values.set_dtype(tensorflow::DT_INT8);
+  AddWeightConsts(graph, user, std::move(s8_values), std::move(scale_values), weights, scales);
+  return true;
+}
+
+// Float weights held in a Const (Grappler folds a QDQ graph's small
+// Dequantizes, and BatchNorm scales, into them) are quantized here, once, as
+// _QcpuQuantizeWeights would on first use: the s8 Const and Const of scales
+// then need no node to run per call. False when `constant` is not a float
+// Const of the expected layout, or holds NaN or Inf (the kernel then says so).
+bool AddQuantizedConstWeights(tensorflow::GraphDef& graph, const NodeDef* constant, int64_t channel_axis,
+                              const NodeDef& user, std::string& weights, std::string& scales) {
+  if (constant == nullptr || AttrOf(*constant, "dtype").type() != tensorflow::DT_FLOAT) return false;
+  const tensorflow::TensorShapeProto& shape = AttrOf(*constant, "value").tensor().tensor_shape();
+  const int64_t rank = shape.dim_size();
+  const int64_t axis = channel_axis < 0 ? channel_axis + rank : channel_axis;
+  if (axis < 0 || axis >= rank) return false;
+  int64_t count = 1, inner = 1;
+  for (int64_t d = 0; d < rank; ++d) {
+    count *= shape.dim(d).size();
+    if (d > axis) inner *= shape.dim(d).size();
+  }
+  const int64_t channels = shape.dim(axis).size();
+  const std::vector<float> w = FloatValues(*constant, static_cast<size_t>(count));
+  if (w.empty()) return false;
+  std::string q(static_cast<size_t>(count), '\0');
+  tensorflow::TensorProto scale_values;
+  scale_values.set_dtype(tensorflow::DT_FLOAT);
+  scale_values.mutable_tensor_shape()->add_dim()->set_size(channels);
+  scale_values.mutable_float_val()->Resize(static_cast<int>(channels), 0.f);
+  if (!kernels::QuantizeWeightsPerChannel(w.data(), count, channels, inner, kernels::WeightLevels(),
+                                          reinterpret_cast<int8_t*>(q.data()),
+                                          scale_values.mutable_float_val()->mutable_data())
+           .empty())
+    return false;
+  tensorflow::TensorProto s8_values;
+  s8_values.set_dtype(tensorflow::DT_INT8);
+  *s8_values.mutable_tensor_shape() = shape;
+  s8_values.set_tensor_content(std::move(q));
+  AddWeightConsts(graph, user, std::move(s8_values), std::move(scale_values), weights, scales);
   return true;
 }
 
@@ -297,6 +354,60 @@ Int8Chain FindChain(const NodeDef& producer, const Readers& readers) {
     }
   }
   return chain;
+}
+
+// MaxPool commutes with quantizing (a rounding, non-decreasing map), so the
+// static Quantize of a MaxPool's output may run on its input instead, the
+// pool then on int8: a quarter of the bytes, and the pool's producer may
+// chain int8 into it (ResNet's stem). Only for a MaxPool read by Quantizes
+// alone, all with one range (one per quantized reader): the first moves,
+// the rest read through it. Returns how many moved.
+int QuantizeBeforeMaxPool(tensorflow::GraphDef& graph, const std::set<std::string>& preserve) {
+  std::map<std::string, std::vector<std::string>> quantizes_of;  // MaxPool -> its readers, Quantizes
+  {
+    const Readers readers = ReadersOf(graph);
+    for (const NodeDef& pool : graph.node()) {
+      const auto found = readers.find(pool.name());
+      if (pool.op() != "MaxPool" || AttrOf(pool, "T").type() != tensorflow::DT_FLOAT || preserve.count(pool.name()) ||
+          found == readers.end())
+        continue;
+      std::vector<std::string> quantizes;
+      for (const NodeDef* reader : found->second) {
+        const bool same = reader->op() == kernels::kQuantize && AttrOf(*reader, "mode").s() == "static" &&
+                          reader->input_size() == 1 && reader->input(0) == pool.name() &&
+                          reader->device() == pool.device() &&
+                          SameRange(StaticRangeOf(*reader), StaticRangeOf(*found->second.front()));
+        if (!same) break;
+        quantizes.push_back(reader->name());
+      }
+      if (quantizes.size() == found->second.size()) quantizes_of[pool.name()] = quantizes;
+    }
+  }
+  std::map<std::string, NodeDef*> by_name;
+  for (NodeDef& node : *graph.mutable_node()) by_name[node.name()] = &node;
+  std::map<std::string, std::string> renamed;  // the Quantizes' outputs -> what replaces them
+  std::set<std::string> removed;
+  for (const auto& [pool_name, quantizes] : quantizes_of) {
+    NodeDef& pool = *by_name.at(pool_name);
+    NodeDef& moved = *by_name.at(quantizes.front());
+    *moved.mutable_input(0) = pool.input(0);
+    *pool.mutable_input(0) = moved.name();
+    (*pool.mutable_attr())["T"].set_type(AttrOf(moved, "T").type());
+    for (const std::string& quantize : quantizes) {
+      renamed[quantize] = renamed[quantize + ":0"] = pool_name;
+      renamed[quantize + ":1"] = moved.name() + ":1";
+      renamed[quantize + ":2"] = moved.name() + ":2";
+      renamed["^" + quantize] = "^" + pool_name;
+      if (quantize != moved.name()) removed.insert(quantize);
+    }
+  }
+  for (NodeDef& node : *graph.mutable_node()) {
+    if (quantizes_of.count(node.name())) continue;  // a moved pool reads its Quantize
+    for (std::string& input : *node.mutable_input())
+      if (const auto it = renamed.find(input); it != renamed.end()) input = it->second;
+  }
+  RemoveNodes(graph, removed);
+  return static_cast<int>(quantizes_of.size());
 }
 
 NodeDef& AddScalarConst(tensorflow::GraphDef& graph, const NodeDef& user, const std::string& suffix,
@@ -400,6 +511,9 @@ std::map<std::string, int> QuantizeForInt8(tensorflow::GraphDef& graph, bool dyn
     } else if (rewrite->stored_rank && !(rewrite->depthwise && fixed_range &&
                                          IsFilterOfMultiplierOne(nodes.Producer(data_inputs[1], "Const")))) {
       continue;
+    } else if (const NodeDef* constant = nodes.Producer(data_inputs[1], "Const");
+               AddQuantizedConstWeights(graph, constant, channel_axis, original, weights, weight_scales)) {
+      bypassed.insert(constant->name());
     } else {
       NodeDef& quantized = AddNode(graph, original, "quantize_weights", kernels::kQuantizeWeights, data_inputs[1]);
       (*quantized.mutable_attr())["channel_axis"].set_i(channel_axis);
@@ -440,6 +554,7 @@ std::map<std::string, int> QuantizeForInt8(tensorflow::GraphDef& graph, bool dyn
   // A QDQ node or Dequantize left with no reader would still run (on CPU:
   // none has a QCPU kernel), and cost copies every call.
   RemoveUnread(graph, bypassed, preserve);
+  if (const int moved = QuantizeBeforeMaxPool(graph, preserve)) counts["INT8 MaxPool"] = moved;
   if (const int chained = ChainInt8(graph, preserve)) counts["INT8 chained output"] = chained;
   return counts;
 }

@@ -13,6 +13,30 @@ using dnnl::memory;
 
 bool CpuHasVnni() { return runtime::GetCpuFeatures().int8_path != "avx2"; }
 
+bool CpuHasAmx() { return runtime::GetCpuFeatures().int8_path == "amx"; }
+
+float WeightLevels() { return CpuHasVnni() ? 127.f : 63.f; }
+
+std::string QuantizeWeightsPerChannel(const float* w, int64_t count, int64_t channels, int64_t inner,
+                                      float levels, int8_t* q, float* scales) {
+  std::vector<float> max_abs(channels, 0.f);
+  for (int64_t i = 0; i < count; ++i) {
+    if (w[i] != w[i]) return "the weights hold NaN: cannot quantize them";
+    float& m = max_abs[(i / inner) % channels];
+    m = std::max(m, std::fabs(w[i]));
+  }
+  for (int64_t c = 0; c < channels; ++c) {
+    if (!std::isfinite(max_abs[c]))
+      return "weights of channel " + std::to_string(c) + " are not finite: cannot quantize them";
+    scales[c] = max_abs[c] / levels;
+  }
+  for (int64_t i = 0; i < count; ++i) {
+    const float scale = scales[(i / inner) % channels];
+    q[i] = scale > 0 ? static_cast<int8_t>(std::nearbyint(std::clamp(w[i] / scale, -levels, levels))) : 0;
+  }
+  return "";
+}
+
 TF_DataType TfDtype(memory::data_type type) {
   switch (type) {
     case memory::data_type::u8: return TF_UINT8;
@@ -20,8 +44,6 @@ TF_DataType TfDtype(memory::data_type type) {
     default: return TF_FLOAT;
   }
 }
-
-namespace {
 
 memory::data_type OneDnnType(TF_DataType dtype) {
   switch (dtype) {
@@ -31,6 +53,8 @@ memory::data_type OneDnnType(TF_DataType dtype) {
     default: throw KernelError("unsupported dtype " + std::to_string(dtype) + " for a quantized op");
   }
 }
+
+namespace {
 
 // A scalar input: its one value, or a clear error.
 template <class T>

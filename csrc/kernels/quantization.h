@@ -25,6 +25,21 @@ namespace int8flow::kernels {
 // saturate past 32767.
 bool CpuHasVnni();
 
+// Whether oneDNN runs int8 on AMX, whose tile instructions take s8 and u8
+// activations alike.
+bool CpuHasAmx();
+
+// The largest |q| of quantized weights here: 127, or 63 (7 bits) without
+// VNNI, where no u8·s8 pair then saturates.
+float WeightLevels();
+
+// Symmetric per-channel s8 of `count` float weights, element i in channel
+// (i / inner) % channels: `q`, and `scales` (one per channel, 0 for a channel
+// of zeros, whose weights stay 0). Returns what is wrong with the weights
+// (NaN or Inf), or "" when they are quantized.
+std::string QuantizeWeightsPerChannel(const float* w, int64_t count, int64_t channels, int64_t inner,
+                                      float levels, int8_t* q, float* scales);
+
 class QuantizedOperands {
  public:
   // Enabled when the node has the quantized ops' "Tin" attr. `convolution`:
@@ -92,8 +107,10 @@ class QuantizedOperands {
   int32_t out_zero_point_ = 0;
 };
 
-// TF's dtype for a oneDNN data type of ours (f32, u8, s8).
+// TF's dtype for a oneDNN data type of ours (f32, u8, s8), and back; another
+// dtype is a KernelError.
 TF_DataType TfDtype(dnnl::memory::data_type type);
+dnnl::memory::data_type OneDnnType(TF_DataType dtype);
 
 // KernelErrors unless `scale` is finite and > 0, or `zero_point` fits u8
 // (`u8`) or s8; `what` names the value in the message.

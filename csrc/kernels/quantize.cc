@@ -206,8 +206,7 @@ class DequantizeKernel {
 class QuantizeWeightsKernel {
  public:
   explicit QuantizeWeightsKernel(TF_OpKernelConstruction* ctx)
-      : channel_axis_(GetIntAttr(ctx, "channel_axis")),
-        levels_(CpuHasVnni() ? 127.f : 63.f) {}  // 7 bits: no u8·s8 pair saturates
+      : channel_axis_(GetIntAttr(ctx, "channel_axis")), levels_(WeightLevels()) {}
 
   void Compute(KernelContext& ctx) {
     OwnedTensor w = ctx.input(0);
@@ -234,31 +233,12 @@ class QuantizeWeightsKernel {
     int64_t inner = 1;
     for (int64_t d = axis + 1; d < rank; ++d) inner *= shape[d];
     const int64_t n = NumElements(shape);
-    const float* x = Data<float>(w.get());
-    // Element i belongs to channel (i / inner) % channels.
-    std::vector<float> max_abs(channels, 0.f);
-    bool nan = false;
-    for (int64_t i = 0; i < n; ++i) {
-      float& m = max_abs[(i / inner) % channels];
-      m = std::max(m, std::fabs(x[i]));
-      nan |= x[i] != x[i];
-    }
-    Require(!nan, "the weights hold NaN: cannot quantize them");
     OwnedTensor q = ctx.allocate_output(0, shape, TF_INT8);
     OwnedTensor scales = ctx.allocate_output(1, {channels}, TF_FLOAT);
-    float* s = Data<float>(scales.get());
-    for (int64_t c = 0; c < channels; ++c) {
-      Require(std::isfinite(max_abs[c]), [&] {
-        return "weights of channel " + std::to_string(c) + " are not finite: cannot quantize them";
-      });
-      s[c] = max_abs[c] / levels_;  // 0 for a channel of zeros: its weights stay 0
-    }
-    int8_t* out = Data<int8_t>(q.get());
-    for (int64_t i = 0; i < n; ++i) {
-      const float scale = s[(i / inner) % channels];
-      out[i] = scale > 0 ? static_cast<int8_t>(std::nearbyint(std::clamp(x[i] / scale, -levels_, levels_)))
-                         : 0;
-    }
+    const std::string error =
+        QuantizeWeightsPerChannel(Data<float>(w.get()), n, channels, inner, levels_, Data<int8_t>(q.get()),
+                                  Data<float>(scales.get()));
+    Require(error.empty(), error);
     source_ = std::move(w);
     q_ = std::move(q);
     scales_ = std::move(scales);
