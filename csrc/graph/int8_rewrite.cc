@@ -374,7 +374,8 @@ int QuantizeBeforeMaxPool(tensorflow::GraphDef& graph, const std::set<std::strin
       std::vector<std::string> quantizes;
       for (const NodeDef* reader : found->second) {
         const bool same = reader->op() == kernels::kQuantize && AttrOf(*reader, "mode").s() == "static" &&
-                          reader->input_size() == 1 && reader->input(0) == pool.name() &&
+                          reader->input_size() == 1 && ParseTensorRef(reader->input(0)).node == pool.name() &&
+                          ParseTensorRef(reader->input(0)).port == 0 &&
                           reader->device() == pool.device() &&
                           SameRange(StaticRangeOf(*reader), StaticRangeOf(*found->second.front()));
         if (!same) break;
