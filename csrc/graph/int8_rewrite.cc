@@ -240,23 +240,18 @@ bool AddQuantizedConstWeights(tensorflow::GraphDef& graph, const NodeDef* consta
                               const NodeDef& user, std::string& weights, std::string& scales) {
   if (constant == nullptr || AttrOf(*constant, "dtype").type() != tensorflow::DT_FLOAT) return false;
   const tensorflow::TensorShapeProto& shape = AttrOf(*constant, "value").tensor().tensor_shape();
-  const int64_t rank = shape.dim_size();
-  const int64_t axis = channel_axis < 0 ? channel_axis + rank : channel_axis;
-  if (axis < 0 || axis >= rank) return false;
-  int64_t count = 1, inner = 1;
-  for (int64_t d = 0; d < rank; ++d) {
-    count *= shape.dim(d).size();
-    if (d > axis) inner *= shape.dim(d).size();
-  }
-  const int64_t channels = shape.dim(axis).size();
-  const std::vector<float> w = FloatValues(*constant, static_cast<size_t>(count));
+  std::vector<int64_t> dims;
+  for (const auto& dim : shape.dim()) dims.push_back(dim.size());
+  const std::optional<kernels::WeightChannels> layout = kernels::WeightChannelsOf(dims, channel_axis);
+  if (!layout) return false;
+  const std::vector<float> w = FloatValues(*constant, static_cast<size_t>(layout->count));
   if (w.empty()) return false;
-  std::string q(static_cast<size_t>(count), '\0');
+  std::string q(static_cast<size_t>(layout->count), '\0');
   tensorflow::TensorProto scale_values;
   scale_values.set_dtype(tensorflow::DT_FLOAT);
-  scale_values.mutable_tensor_shape()->add_dim()->set_size(channels);
-  scale_values.mutable_float_val()->Resize(static_cast<int>(channels), 0.f);
-  if (!kernels::QuantizeWeightsPerChannel(w.data(), count, channels, inner, kernels::WeightLevels(),
+  scale_values.mutable_tensor_shape()->add_dim()->set_size(layout->channels);
+  scale_values.mutable_float_val()->Resize(static_cast<int>(layout->channels), 0.f);
+  if (!kernels::QuantizeWeightsPerChannel(w.data(), *layout, kernels::WeightLevels(),
                                           reinterpret_cast<int8_t*>(q.data()),
                                           scale_values.mutable_float_val()->mutable_data())
            .empty())
@@ -373,9 +368,9 @@ int QuantizeBeforeMaxPool(tensorflow::GraphDef& graph, const std::set<std::strin
         continue;
       std::vector<std::string> quantizes;
       for (const NodeDef* reader : found->second) {
+        const TensorRef read = ParseTensorRef(reader->input(0));
         const bool same = reader->op() == kernels::kQuantize && AttrOf(*reader, "mode").s() == "static" &&
-                          reader->input_size() == 1 && ParseTensorRef(reader->input(0)).node == pool.name() &&
-                          ParseTensorRef(reader->input(0)).port == 0 &&
+                          reader->input_size() == 1 && read.node == pool.name() && read.port == 0 &&
                           reader->device() == pool.device() &&
                           SameRange(StaticRangeOf(*reader), StaticRangeOf(*found->second.front()));
         if (!same) break;
@@ -478,7 +473,7 @@ int ChainInt8(tensorflow::GraphDef& graph, const std::set<std::string>& preserve
 std::map<std::string, int> QuantizeForInt8(tensorflow::GraphDef& graph, bool dynamic,
                                            const std::set<std::string>& preserve) {
   std::map<std::string, int> counts;
-  std::set<std::string> bypassed;  // FakeQuants and Dequantizes read past
+  std::set<std::string> bypassed;  // FakeQuants, Dequantizes and float weight Consts read past
   const NodeIndex nodes(graph);  // of the original nodes, which keep their places
   const int original_nodes = graph.node_size();  // the loop adds nodes
   for (int i = 0; i < original_nodes; ++i) {

@@ -17,8 +17,18 @@ bool CpuHasAmx() { return runtime::GetCpuFeatures().int8_path == "amx"; }
 
 float WeightLevels() { return CpuHasVnni() ? 127.f : 63.f; }
 
-std::string QuantizeWeightsPerChannel(const float* w, int64_t count, int64_t channels, int64_t inner,
-                                      float levels, int8_t* q, float* scales) {
+std::optional<WeightChannels> WeightChannelsOf(const std::vector<int64_t>& shape, int64_t channel_axis) {
+  const int64_t rank = static_cast<int64_t>(shape.size());
+  const int64_t axis = channel_axis < 0 ? channel_axis + rank : channel_axis;
+  if (axis < 0 || axis >= rank) return std::nullopt;
+  WeightChannels layout{NumElements(shape), shape[axis], 1};
+  for (int64_t d = axis + 1; d < rank; ++d) layout.inner *= shape[d];
+  return layout;
+}
+
+std::string QuantizeWeightsPerChannel(const float* w, const WeightChannels& layout, float levels, int8_t* q,
+                                      float* scales) {
+  const auto [count, channels, inner] = layout;
   std::vector<float> max_abs(channels, 0.f);
   for (int64_t i = 0; i < count; ++i) {
     if (w[i] != w[i]) return "the weights hold NaN: cannot quantize them";

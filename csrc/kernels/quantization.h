@@ -10,6 +10,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <unordered_map>
 #include <vector>
 
@@ -33,12 +34,20 @@ bool CpuHasAmx();
 // VNNI, where no u8·s8 pair then saturates.
 float WeightLevels();
 
-// Symmetric per-channel s8 of `count` float weights, element i in channel
-// (i / inner) % channels: `q`, and `scales` (one per channel, 0 for a channel
-// of zeros, whose weights stay 0). Returns what is wrong with the weights
-// (NaN or Inf), or "" when they are quantized.
-std::string QuantizeWeightsPerChannel(const float* w, int64_t count, int64_t channels, int64_t inner,
-                                      float levels, int8_t* q, float* scales);
+// Where per-channel weights of `shape` keep their channels: axis
+// `channel_axis` (negative: from the end). Element i is in channel
+// (i / inner) % channels. nullopt when the axis is outside the shape.
+struct WeightChannels {
+  int64_t count, channels, inner;
+};
+std::optional<WeightChannels> WeightChannelsOf(const std::vector<int64_t>& shape, int64_t channel_axis);
+
+// Symmetric per-channel s8 of float weights laid out as `layout`: `q`, and
+// `scales` (one per channel, 0 for a channel of zeros, whose weights stay 0).
+// Returns what is wrong with the weights (NaN or Inf), or "" when they are
+// quantized.
+std::string QuantizeWeightsPerChannel(const float* w, const WeightChannels& layout, float levels, int8_t* q,
+                                      float* scales);
 
 class QuantizedOperands {
  public:

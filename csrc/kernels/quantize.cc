@@ -223,26 +223,20 @@ class QuantizeWeightsKernel {
  private:
   void Quantize(const KernelContext& ctx, OwnedTensor w) {
     const auto shape = Shape(w.get());
-    const int64_t rank = static_cast<int64_t>(shape.size());
-    const int64_t axis = channel_axis_ < 0 ? channel_axis_ + rank : channel_axis_;
-    Require(axis >= 0 && axis < rank, [&] {
+    const std::optional<WeightChannels> layout = WeightChannelsOf(shape, channel_axis_);
+    Require(layout.has_value(), [&] {
       return "channel_axis " + std::to_string(channel_axis_) + " is outside the weights' shape " +
              ShapeString(shape);
     });
-    const int64_t channels = shape[axis];
-    int64_t inner = 1;
-    for (int64_t d = axis + 1; d < rank; ++d) inner *= shape[d];
-    const int64_t n = NumElements(shape);
     OwnedTensor q = ctx.allocate_output(0, shape, TF_INT8);
-    OwnedTensor scales = ctx.allocate_output(1, {channels}, TF_FLOAT);
-    const std::string error =
-        QuantizeWeightsPerChannel(Data<float>(w.get()), n, channels, inner, levels_, Data<int8_t>(q.get()),
-                                  Data<float>(scales.get()));
+    OwnedTensor scales = ctx.allocate_output(1, {layout->channels}, TF_FLOAT);
+    const std::string error = QuantizeWeightsPerChannel(Data<float>(w.get()), *layout, levels_,
+                                                        Data<int8_t>(q.get()), Data<float>(scales.get()));
     Require(error.empty(), error);
     source_ = std::move(w);
     q_ = std::move(q);
     scales_ = std::move(scales);
-    account_.Set(1, n + channels * static_cast<int64_t>(sizeof(float)));
+    account_.Set(1, layout->count + layout->channels * static_cast<int64_t>(sizeof(float)));
   }
 
   const int64_t channel_axis_;
