@@ -168,6 +168,7 @@ cases = {
     "metric": lambda: int8flow.quantize(dense, data, metric="f1", verbose=False),
     "nothing to quantize": lambda: int8flow.quantize(no_layers, data, verbose=False),
     "two inputs": lambda: int8flow.quantize(two_inputs, data, verbose=False),
+    "call shape": lambda: int8flow.quantize(dense, data, verbose=False)(np.ones((2, 5), np.float32)),
 }
 for name, case in cases.items():
     try:
@@ -175,6 +176,8 @@ for name, case in cases.items():
         print(name, "| NO ERROR")
     except ValueError as e:
         print(name, "|", e)
+# Results come back in host memory: .numpy() then copies nothing.
+print("output on |", int8flow.quantize(dense, data, verbose=False)(data).backing_device)
 """
 
 
@@ -185,7 +188,9 @@ def test_bad_calibration_input_is_a_clear_error(installed) -> None:
     expected = {"empty": "is empty", "NaN": "NaN or Inf", "shape": "samples of shape (5,); the model takes (4,)",
                 "strings": "must be numeric", "method": "method must be one of",
                 "metric": "metric must be one of", "nothing to quantize": "nothing to quantize",
-                "two inputs": "one input and one output, got 2 and 1"}
+                "two inputs": "one input and one output, got 2 and 1",
+                "call shape": "the model takes float32 (None, 4), got float32 (2, 5)"}
+    assert lines.pop("output on").endswith("/device:CPU:0"), result.stdout
     assert set(lines) == set(expected), result.stdout
     for name, fragment in expected.items():
         assert fragment in lines[name], (name, lines[name])
