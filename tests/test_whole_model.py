@@ -87,8 +87,9 @@ def test_cnn_runs_wholly_on_qcpu(installed: Path, name: str) -> None:
 
 
 def test_packed_weights_never_go_stale(installed: Path) -> None:
-    """Conv weights are packed once and cached (conv.cc). Training in place
-    and assigning must both reach the next inference."""
+    """Conv weights are packed once and cached (conv.cc), and a folded
+    BatchNorm's per-channel constants kept (channel_constants.h). Training in
+    place and assigning must both reach the next inference."""
     result = run_python("""
         import json
         import numpy as np, tensorflow as tf, keras, int8flow

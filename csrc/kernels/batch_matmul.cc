@@ -8,6 +8,7 @@
 #include <optional>
 #include <string>
 
+#include "kernels/channel_constants.h"
 #include "kernels/fused_ops.h"
 #include "kernels/onednn_util.h"
 #include "kernels/op_definitions.h"
@@ -83,9 +84,10 @@ class BatchMatMulKernel {
     });
     out[rank - 2] = m;
     out[rank - 1] = n;
-    std::vector<float> scale, bias;  // a scale only when quantized: it joins y's scales
-    fused_.FoldAffine(args, n, scale, bias);
-    QuantizedOperands::Values quantization = quantized_.Read(ctx, 2, n, scale);
+    const auto constants = constants_.Get(ctx, fused_, quantized_, 2, args, n);
+    const std::vector<float>& scale = constants->scale;
+    const std::vector<float>& bias = constants->bias;
+    QuantizedOperands::Values quantization = quantized_.Read(ctx, 2, constants->weight_scales);
     const TF_Tensor* addend = fused_.Addend(args, out);
     OwnedTensor result = ctx.allocate_output(0, out, quantized_.out_dtype());
     if (quantized_.FillNonFinite(quantization, result.get())) return;
@@ -164,6 +166,7 @@ class BatchMatMulKernel {
   const FusedOps fused_;
   PrimitiveCache<MatMulStep> cache_;
   PackedWeights weights_;
+  ChannelConstantsCache constants_;
 };
 
 // ---- Einsum with two operands -------------------------------------------------

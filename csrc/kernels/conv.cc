@@ -8,6 +8,7 @@
 // weights' per-channel scales (quantized, quantization.h).
 #include "kernels/conv.h"
 
+#include "kernels/channel_constants.h"
 #include "kernels/fused_ops.h"
 #include "kernels/onednn_util.h"
 #include "kernels/op_definitions.h"
@@ -67,9 +68,10 @@ class ConvKernel {
               "input depth must be evenly divisible by filter depth: input " + ShapeString(in) +
                   ", filter " + ShapeString(f));
 
-    std::vector<float> scale, bias;
-    fused_.FoldAffine(args, channels, scale, bias);
-    QuantizedOperands::Values quantization = quantized_.Read(ctx, 2, channels, scale);
+    const auto constants = constants_.Get(ctx, fused_, quantized_, 2, args, channels);
+    const std::vector<float>& scale = constants->scale;
+    const std::vector<float>& bias = constants->bias;
+    QuantizedOperands::Values quantization = quantized_.Read(ctx, 2, constants->weight_scales);
 
     // Keyed by both shapes: eager mode shares one kernel among all the
     // convolutions with the same attrs, whatever their filters.
@@ -93,7 +95,7 @@ class ConvKernel {
         {DNNL_ARG_WEIGHTS, quantized_.PackWeights(weights_, std::move(filter), scale, p->user_weights,
                                                   p->packed_weights, quantization)},
         {DNNL_ARG_DST, memory(p->dst, Engine(), TF_TensorData(out.get()))}};
-    if (!bias.empty()) exec_args.emplace(DNNL_ARG_BIAS, memory(p->bias, Engine(), bias.data()));
+    if (!bias.empty()) exec_args.emplace(DNNL_ARG_BIAS, memory(p->bias, Engine(), const_cast<float*>(bias.data())));
     if (addend)
       exec_args.emplace(fused_.addend_arg_id(),
                         memory(p->addend, Engine(), TF_TensorData(const_cast<TF_Tensor*>(addend))));
@@ -175,6 +177,7 @@ class ConvKernel {
   const FusedOps fused_;
   PrimitiveCache<ConvPrimitive> cache_;
   PackedWeights weights_;
+  ChannelConstantsCache constants_;
 };
 
 }  // namespace

@@ -78,22 +78,20 @@ void FusedOps::FoldAffine(const std::vector<OwnedTensor>& args, int64_t channels
     });
     return Data<float>(t);
   };
-  const auto multiply = [&](const std::vector<float>& by) {
+  const auto multiply = [&](const float* by) {
     if (scale.empty()) scale.assign(channels, 1.f);
     for (int64_t c = 0; c < channels; ++c) scale[c] *= by[c];
     for (size_t c = 0; c < bias.size(); ++c) bias[c] *= by[c];
   };
-  const auto add = [&](const std::vector<float>& by) {
-    if (bias.empty()) bias.assign(channels, 0.f);
+  const auto add = [&](const float* by) {
+    if (bias.empty()) return bias.assign(by, by + channels);
     for (int64_t c = 0; c < channels; ++c) bias[c] += by[c];
   };
   for (Affine op : affine_) {
     if (op == kBias) {
-      const float* v = vector_arg("bias");
-      add(std::vector<float>(v, v + channels));
+      add(vector_arg("bias"));
     } else if (op == kScale) {
-      const float* v = vector_arg("the fused scale");
-      multiply(std::vector<float>(v, v + channels));
+      multiply(vector_arg("the fused scale"));
     } else {
       // As tf.nn.batch_normalization computes it, in float32:
       // s = gamma * rsqrt(variance + epsilon); y = x * s + (beta - mean * s).
@@ -121,8 +119,8 @@ void FusedOps::FoldAffine(const std::vector<OwnedTensor>& args, int64_t channels
         s[c] = gamma[c] * (1.f / std::sqrt(variance[c] + eps));
         shift[c] = beta[c] - mean[c] * s[c];
       }
-      multiply(s);
-      add(shift);
+      multiply(s.data());
+      add(shift.data());
     }
   }
 }

@@ -30,6 +30,8 @@ class FusedOps {
   FusedOps(TF_OpKernelConstruction* ctx, bool allow_scale);
 
   int num_args() const { return affine_args_ + has_addend_; }
+  // The affine ops' args: the first of `args`, before the Add's.
+  int num_affine_args() const { return affine_args_; }
   bool has_bias() const;
   bool has_scale() const;
   bool has_addend() const { return has_addend_; }
@@ -37,9 +39,9 @@ class FusedOps {
   int addend_arg() const { return affine_args_; }
   bool empty() const { return affine_.empty() && post_ops_.empty(); }
   // The bias to hand oneDNN: a lone BiasAdd's arg in place, else `folded`
-  // (FoldAffine's bias).
-  void* BiasData(const std::vector<OwnedTensor>& args, std::vector<float>& folded) const {
-    return bias_only() ? TF_TensorData(args[0].get()) : folded.data();
+  // (FoldAffine's bias). Not const for oneDNN's sake: it only reads it.
+  void* BiasData(const std::vector<OwnedTensor>& args, const std::vector<float>& folded) const {
+    return bias_only() ? TF_TensorData(args[0].get()) : const_cast<float*>(folded.data());
   }
 
   // Folds the affine args (the first of the op's `args`, each a vector of

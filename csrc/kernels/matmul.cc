@@ -7,6 +7,7 @@
 
 #include <algorithm>
 
+#include "kernels/channel_constants.h"
 #include "kernels/fused_ops.h"
 #include "kernels/onednn_util.h"
 #include "kernels/op_definitions.h"
@@ -50,9 +51,10 @@ class MatMulKernel {
     std::vector<int64_t> out_shape(a_shape.begin(), a_shape.end() - 1);
     if (a_shape.size() == 2) out_shape = {m};
     out_shape.push_back(n);
-    std::vector<float> scale, bias;  // a scale only when quantized: it joins the weights' scales
-    fused_.FoldAffine(args, n, scale, bias);
-    QuantizedOperands::Values quantization = quantized_.Read(ctx, 2, n, scale);
+    const auto constants = constants_.Get(ctx, fused_, quantized_, 2, args, n);
+    const std::vector<float>& scale = constants->scale;
+    const std::vector<float>& bias = constants->bias;
+    QuantizedOperands::Values quantization = quantized_.Read(ctx, 2, constants->weight_scales);
     const TF_Tensor* addend = fused_.Addend(args, out_shape);
 
     OwnedTensor out = ctx.allocate_output(0, out_shape, quantized_.out_dtype());
@@ -110,6 +112,7 @@ class MatMulKernel {
   const FusedOps fused_;
   PrimitiveCache<MatMulPrimitive> cache_;
   PackedWeights weights_;
+  ChannelConstantsCache constants_;
 };
 
 }  // namespace

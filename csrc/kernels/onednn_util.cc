@@ -59,7 +59,12 @@ constexpr size_t kSingleThreadBytes = 32 * 1024;
 
 size_t BytesTouched(const std::unordered_map<int, dnnl::memory>& args) {
   size_t bytes = 0;
-  for (const auto& [arg, memory] : args) bytes += memory.get_desc().get_size();
+  // Through the C API: memory::get_desc() clones the desc, a malloc each.
+  for (const auto& [arg, memory] : args) {
+    const_dnnl_memory_desc_t desc = nullptr;
+    if (dnnl_memory_get_memory_desc(memory.get(), &desc) == dnnl_success)
+      bytes += dnnl_memory_desc_get_size(desc);
+  }
   return bytes;
 }
 

@@ -143,8 +143,7 @@ dnnl::memory QuantizedOperands::PackWeights(PackedWeights& cache, OwnedTensor we
 }
 
 QuantizedOperands::Values QuantizedOperands::Read(const KernelContext& ctx, int first,
-                                                  int64_t channels,
-                                                  const std::vector<float>& channel_scale) const {
+                                                  const std::vector<float>& weight_scales) const {
   Values v;
   if (!enabled_) return v;
   v.src_scale = ScalarInput<float>(ctx, first, TF_FLOAT, "the activations' scale");
@@ -154,25 +153,30 @@ QuantizedOperands::Values QuantizedOperands::Read(const KernelContext& ctx, int 
   if (!v.nonfinite_src) RequireScale(v.src_scale, "the activations' scale");
   v.src_zero_point = ScalarInput<int32_t>(ctx, first + 1, TF_INT32, "the activations' zero point");
   RequireZeroPoint(v.src_zero_point, src_type_ == memory::data_type::u8, "the activations' zero point");
-  OwnedTensor scales = ctx.input(first + 2);
-  const int64_t count = static_cast<int64_t>(TF_TensorElementCount(scales.get()));
-  Require(Shape(scales.get()).size() <= 1 && (count == channels || count == 1), [&] {
+  v.weight_scales = weight_scales;
+  v.dst_scale = out_scale_;
+  v.dst_zero_point = out_zero_point_;
+  return v;
+}
+
+std::vector<float> QuantizedOperands::WeightScales(const TF_Tensor* scales, int64_t channels,
+                                                   const std::vector<float>& channel_scale) const {
+  const int64_t count = static_cast<int64_t>(TF_TensorElementCount(scales));
+  Require(Shape(scales).size() <= 1 && (count == channels || count == 1), [&] {
     return "the weights' scales must be one per output channel (" + std::to_string(channels) +
-           ") or a single one, got shape " + ShapeString(Shape(scales.get()));
+           ") or a single one, got shape " + ShapeString(Shape(scales));
   });
-  const float* s = Data<float>(scales.get());
-  v.weight_scales.resize(channels);
+  const float* s = Data<float>(scales);
+  std::vector<float> result(channels);
   for (int64_t c = 0; c < channels; ++c) {
     const float scale = s[count == 1 ? 0 : c];
     Require(std::isfinite(scale) && scale >= 0, [&] {
       return "the weights' scales must be finite and >= 0, got " + std::to_string(scale) +
              " for channel " + std::to_string(c);
     });
-    v.weight_scales[c] = scale * (channel_scale.empty() ? 1.f : channel_scale[c]);
+    result[c] = scale * (channel_scale.empty() ? 1.f : channel_scale[c]);
   }
-  v.dst_scale = out_scale_;
-  v.dst_zero_point = out_zero_point_;
-  return v;
+  return result;
 }
 
 void QuantizedOperands::AddArgs(Values& v, std::unordered_map<int, memory>& args) const {

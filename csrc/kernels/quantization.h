@@ -74,13 +74,18 @@ class QuantizedOperands {
     int32_t dst_zero_point = 0;
     bool nonfinite_src = false;  // src_scale is NaN: the activations held NaN or +-Inf
   };
-  // Reads the inputs `first`, `first + 1`, `first + 2`. A folded per-channel
-  // `channel_scale` (a BatchNorm's) multiplies the weights' scales. Empty
-  // values for a float op. An activations' scale of NaN (the dynamic scale of
-  // non-finite values) sets `nonfinite_src`; it is an error for an int8
-  // output, which cannot hold NaN.
-  Values Read(const KernelContext& ctx, int first, int64_t channels,
-              const std::vector<float>& channel_scale) const;
+  // Reads the activations' scale and zero point, inputs `first` and
+  // `first + 1`, and takes `weight_scales` (WeightScales of input
+  // `first + kWeightScalesOffset`). Empty values for a float op. An
+  // activations' scale of NaN (the dynamic scale of non-finite values) sets
+  // `nonfinite_src`; it is an error for an int8 output, which cannot hold NaN.
+  Values Read(const KernelContext& ctx, int first, const std::vector<float>& weight_scales) const;
+  static constexpr int kWeightScalesOffset = 2;
+  // The weights' scales input `scales`, one per channel or one for all,
+  // checked, each times a folded per-channel `channel_scale` (a BatchNorm's)
+  // when there is one.
+  std::vector<float> WeightScales(const TF_Tensor* scales, int64_t channels,
+                                  const std::vector<float>& channel_scale) const;
   // The weights packed for the node's primitive, from `cache`: a float op's
   // with `float_scale` folded in; a quantized op's s8 ones at 7 bits where
   // the CPU needs it (PackedWeights::GetInt8), undone in `values`.
