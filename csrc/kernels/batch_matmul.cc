@@ -87,7 +87,8 @@ class BatchMatMulKernel {
     const auto constants = constants_.Get(ctx, fused_, quantized_, 2, args, n);
     const std::vector<float>& scale = constants->scale;
     const std::vector<float>& bias = constants->bias;
-    QuantizedOperands::Values quantization = quantized_.Read(ctx, 2, constants->weight_scales);
+    QuantizedOperands::Values quantization =
+        quantized_.Read(ctx, 2, constants->weight_scales, constants->weight_scales_desc);
     const TF_Tensor* addend = fused_.Addend(args, out);
     OwnedTensor result = ctx.allocate_output(0, out, quantized_.out_dtype());
     if (quantized_.FillNonFinite(quantization, result.get())) return;
@@ -107,11 +108,11 @@ class BatchMatMulKernel {
     key.push_back(quantized_.ZeroPointsUsed(quantization));
     auto p = cache_.Get(key, [&] { return Build(xp, yp, out, n, pack, quantization); });
     std::unordered_map<int, memory> exec_args = {
-        {DNNL_ARG_SRC, memory(p->a, Engine(), TF_TensorData(x.get()))},
+        {DNNL_ARG_SRC, ArgMemory(p->a, TF_TensorData(x.get()))},
         {DNNL_ARG_WEIGHTS, pack ? quantized_.PackWeights(weights_, std::move(y), {}, p->b, p->packed_b,
                                                          quantization)
-                                : memory(p->b, Engine(), TF_TensorData(y.get()))},
-        {DNNL_ARG_DST, memory(p->dst, Engine(), TF_TensorData(result.get()))}};
+                                : ArgMemory(p->b, TF_TensorData(y.get()))},
+        {DNNL_ARG_DST, ArgMemory(p->dst, TF_TensorData(result.get()))}};
     if (!bias.empty()) {
       exec_args.emplace(DNNL_ARG_BIAS,
                         memory(BiasDesc(out.size(), n), Engine(), fused_.BiasData(args, bias)));
@@ -259,9 +260,9 @@ class EinsumKernel {
       dst = TF_TensorData(out_temp.get());
     }
     Execute(ctx, p->matmul.primitive, p->matmul.scratchpad,
-            {{DNNL_ARG_SRC, memory(p->matmul.a, Engine(), a_data)},
-             {DNNL_ARG_WEIGHTS, memory(p->matmul.b, Engine(), b_data)},
-             {DNNL_ARG_DST, memory(p->matmul.dst, Engine(), dst)}});
+            {{DNNL_ARG_SRC, ArgMemory(p->matmul.a, a_data)},
+             {DNNL_ARG_WEIGHTS, ArgMemory(p->matmul.b, b_data)},
+             {DNNL_ARG_DST, ArgMemory(p->matmul.dst, dst)}});
     if (p->reorder_out) Reorder(ctx, *p->reorder_out, dst, TF_TensorData(result.get()));
   }
 
@@ -277,8 +278,8 @@ class EinsumKernel {
 
   static void Reorder(KernelContext& ctx, const ReorderStep& step, void* from, void* to) {
     Execute(ctx, step.primitive, step.scratchpad,
-            {{DNNL_ARG_FROM, memory(step.from, Engine(), from)},
-             {DNNL_ARG_TO, memory(step.to, Engine(), to)}});
+            {{DNNL_ARG_FROM, ArgMemory(step.from, from)},
+             {DNNL_ARG_TO, ArgMemory(step.to, to)}});
   }
 
   // `labels` of a tensor stored as `stored` (row-major, its labels

@@ -125,12 +125,12 @@ class FusedBatchNormKernel {
       return p;
     });
     Execute(ctx, p->primitive, p->scratchpad,
-            {{DNNL_ARG_SRC, memory(p->data, Engine(), TF_TensorData(x.get()))},
-             {DNNL_ARG_DST, memory(p->data, Engine(), TF_TensorData(y.get()))},
-             {DNNL_ARG_SCALE, memory(p->channel, Engine(), TF_TensorData(scale.get()))},
-             {DNNL_ARG_SHIFT, memory(p->channel, Engine(), TF_TensorData(offset.get()))},
-             {DNNL_ARG_MEAN, memory(p->channel, Engine(), mean)},
-             {DNNL_ARG_VARIANCE, memory(p->channel, Engine(), variance)}});
+            {{DNNL_ARG_SRC, ArgMemory(p->data, TF_TensorData(x.get()))},
+             {DNNL_ARG_DST, ArgMemory(p->data, TF_TensorData(y.get()))},
+             {DNNL_ARG_SCALE, ArgMemory(p->channel, TF_TensorData(scale.get()))},
+             {DNNL_ARG_SHIFT, ArgMemory(p->channel, TF_TensorData(offset.get()))},
+             {DNNL_ARG_MEAN, ArgMemory(p->channel, mean)},
+             {DNNL_ARG_VARIANCE, ArgMemory(p->channel, variance)}});
   }
 
   const float epsilon_;

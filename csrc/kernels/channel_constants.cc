@@ -18,7 +18,11 @@ std::shared_ptr<const ChannelConstants> ChannelConstantsCache::Get(
   }
   auto value = std::make_shared<ChannelConstants>();
   fused.FoldAffine(args, channels, value->scale, value->bias);
-  if (weight_scales) value->weight_scales = quantized.WeightScales(weight_scales.get(), channels, value->scale);
+  if (weight_scales) {
+    value->weight_scales = quantized.WeightScales(weight_scales.get(), channels, value->scale);
+    value->weight_scales_desc =
+        dnnl::memory::desc({channels}, dnnl::memory::data_type::f32, dnnl::memory::format_tag::a);
+  }
   auto entry = std::make_shared<Entry>();
   entry->channels = channels;
   entry->buffers = std::move(buffers);

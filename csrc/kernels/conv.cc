@@ -71,7 +71,8 @@ class ConvKernel {
     const auto constants = constants_.Get(ctx, fused_, quantized_, 2, args, channels);
     const std::vector<float>& scale = constants->scale;
     const std::vector<float>& bias = constants->bias;
-    QuantizedOperands::Values quantization = quantized_.Read(ctx, 2, constants->weight_scales);
+    QuantizedOperands::Values quantization =
+        quantized_.Read(ctx, 2, constants->weight_scales, constants->weight_scales_desc);
 
     // Keyed by both shapes: eager mode shares one kernel among all the
     // convolutions with the same attrs, whatever their filters.
@@ -91,14 +92,14 @@ class ConvKernel {
       return quantized_.FillZero(out.get());
     }
     std::unordered_map<int, memory> exec_args = {
-        {DNNL_ARG_SRC, memory(p->src, Engine(), TF_TensorData(input.get()))},
+        {DNNL_ARG_SRC, ArgMemory(p->src, TF_TensorData(input.get()))},
         {DNNL_ARG_WEIGHTS, quantized_.PackWeights(weights_, std::move(filter), scale, p->user_weights,
                                                   p->packed_weights, quantization)},
-        {DNNL_ARG_DST, memory(p->dst, Engine(), TF_TensorData(out.get()))}};
-    if (!bias.empty()) exec_args.emplace(DNNL_ARG_BIAS, memory(p->bias, Engine(), const_cast<float*>(bias.data())));
+        {DNNL_ARG_DST, ArgMemory(p->dst, TF_TensorData(out.get()))}};
+    if (!bias.empty()) exec_args.emplace(DNNL_ARG_BIAS, ArgMemory(p->bias, const_cast<float*>(bias.data())));
     if (addend)
       exec_args.emplace(fused_.addend_arg_id(),
-                        memory(p->addend, Engine(), TF_TensorData(const_cast<TF_Tensor*>(addend))));
+                        ArgMemory(p->addend, TF_TensorData(const_cast<TF_Tensor*>(addend))));
     quantized_.AddArgs(quantization, exec_args);
     Execute(ctx, p->primitive, p->scratchpad, std::move(exec_args));
   }

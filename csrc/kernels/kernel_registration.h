@@ -131,6 +131,13 @@ void Register(const KernelSpec& spec, const char* device_type,
 }  // namespace detail
 
 namespace detail {
+// Kernel calls begun on this thread: what serves one call at a time
+// (ArgMemory, onednn_util.h) knows when it is free again.
+inline thread_local uint64_t kernel_calls_on_this_thread = 0;
+}  // namespace detail
+inline uint64_t KernelCallsOnThisThread() { return detail::kernel_calls_on_this_thread; }
+
+namespace detail {
 // A kernel, and its node's op for profiles (a private twin read as its
 // standard op, a fused op as itself).
 template <class Kernel>
@@ -142,6 +149,7 @@ struct KernelInstance {
 
 template <class Kernel>
 void Run(Kernel& kernel, TF_OpKernelContext* ctx) {
+  ++kernel_calls_on_this_thread;
   try {
     KernelContext context(ctx);
     kernel.Compute(context);

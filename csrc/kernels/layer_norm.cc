@@ -52,10 +52,10 @@ class LayerNormKernel {
       return p;
     });
     std::unordered_map<int, memory> exec_args = {
-        {DNNL_ARG_SRC, memory(p->data, Engine(), TF_TensorData(x.get()))},
-        {DNNL_ARG_DST, memory(p->data, Engine(), TF_TensorData(out.get()))}};
-    if (!gamma.empty()) exec_args.emplace(DNNL_ARG_SCALE, memory(p->channel, Engine(), gamma.data()));
-    if (!beta.empty()) exec_args.emplace(DNNL_ARG_SHIFT, memory(p->channel, Engine(), beta.data()));
+        {DNNL_ARG_SRC, ArgMemory(p->data, TF_TensorData(x.get()))},
+        {DNNL_ARG_DST, ArgMemory(p->data, TF_TensorData(out.get()))}};
+    if (!gamma.empty()) exec_args.emplace(DNNL_ARG_SCALE, ArgMemory(p->channel, gamma.data()));
+    if (!beta.empty()) exec_args.emplace(DNNL_ARG_SHIFT, ArgMemory(p->channel, beta.data()));
     Execute(ctx, p->primitive, p->scratchpad, std::move(exec_args));
   }
 

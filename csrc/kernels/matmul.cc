@@ -54,7 +54,8 @@ class MatMulKernel {
     const auto constants = constants_.Get(ctx, fused_, quantized_, 2, args, n);
     const std::vector<float>& scale = constants->scale;
     const std::vector<float>& bias = constants->bias;
-    QuantizedOperands::Values quantization = quantized_.Read(ctx, 2, constants->weight_scales);
+    QuantizedOperands::Values quantization =
+        quantized_.Read(ctx, 2, constants->weight_scales, constants->weight_scales_desc);
     const TF_Tensor* addend = fused_.Addend(args, out_shape);
 
     OwnedTensor out = ctx.allocate_output(0, out_shape, quantized_.out_dtype());
@@ -68,15 +69,15 @@ class MatMulKernel {
     auto p = cache_.Get({m, k, n, quantized_.ZeroPointsUsed(quantization)},
                         [&] { return Build(m, k, n, quantization); });
     std::unordered_map<int, memory> exec_args = {
-        {DNNL_ARG_SRC, memory(p->src, Engine(), TF_TensorData(a.get()))},
+        {DNNL_ARG_SRC, ArgMemory(p->src, TF_TensorData(a.get()))},
         {DNNL_ARG_WEIGHTS, quantized_.PackWeights(weights_, std::move(b), {}, p->weights,
                                                   p->packed_weights, quantization)},
-        {DNNL_ARG_DST, memory(p->dst, Engine(), TF_TensorData(out.get()))}};
+        {DNNL_ARG_DST, ArgMemory(p->dst, TF_TensorData(out.get()))}};
     if (!bias.empty()) {
-      exec_args.emplace(DNNL_ARG_BIAS, memory(p->bias, Engine(), fused_.BiasData(args, bias)));
+      exec_args.emplace(DNNL_ARG_BIAS, ArgMemory(p->bias, fused_.BiasData(args, bias)));
     }
     if (addend)
-      exec_args.emplace(fused_.addend_arg_id(), memory(p->addend, Engine(), TF_TensorData(addend)));
+      exec_args.emplace(fused_.addend_arg_id(), ArgMemory(p->addend, TF_TensorData(addend)));
     quantized_.AddArgs(quantization, exec_args);
     Execute(ctx, p->primitive, p->scratchpad, std::move(exec_args));
   }

@@ -45,6 +45,27 @@ dnnl::memory::desc PlainF32(const dnnl::memory::dims& dims) {
   return dnnl::memory::desc(dims, dnnl::memory::data_type::f32, strides);
 }
 
+dnnl::memory ArgMemory(const dnnl::memory::desc& desc, void* data) {
+  struct Slot {
+    dnnl::memory::desc desc;  // held, so its address stays this desc's
+    dnnl::memory memory;
+    uint64_t call;  // the kernel call it last served
+  };
+  // Enough for every argument of a large model's kernels; past it, start over.
+  constexpr size_t kMaxSlots = 4096;
+  thread_local std::unordered_multimap<const void*, Slot> slots;
+  const uint64_t call = KernelCallsOnThisThread();
+  const auto [first, last] = slots.equal_range(desc.get());
+  for (auto it = first; it != last; ++it) {
+    if (it->second.call == call) continue;  // an argument of this call already
+    it->second.call = call;
+    it->second.memory.set_data_handle(data);
+    return it->second.memory;
+  }
+  if (slots.size() >= kMaxSlots) slots.clear();  // handed-out memories stay valid: they are shared
+  return slots.emplace(desc.get(), Slot{desc, dnnl::memory(desc, Engine(), data), call})->second.memory;
+}
+
 dnnl::primitive_attr UserScratchpadAttr() {
   dnnl::primitive_attr attr;
   attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
@@ -107,7 +128,7 @@ void Execute(KernelContext& ctx, const dnnl::primitive& primitive,
   OwnedTensor scratch;
   if (scratchpad.get_size() > 0) {
     scratch = ctx.allocate_temp(scratchpad.get_size());
-    args.emplace(DNNL_ARG_SCRATCHPAD, dnnl::memory(scratchpad, Engine(), TF_TensorData(scratch.get())));
+    args.emplace(DNNL_ARG_SCRATCHPAD, ArgMemory(scratchpad, TF_TensorData(scratch.get())));
   }
   primitive.execute(stream, args);
   stream.wait();

@@ -40,8 +40,8 @@ class PadKernel {
     key.insert(key.end(), pads.begin(), pads.end());
     auto p = cache_.Get(key, [&] { return Build(in, out, offsets); });
     Execute(ctx, p->primitive, p->scratchpad,
-            {{DNNL_ARG_FROM, memory(p->src, Engine(), TF_TensorData(input.get()))},
-             {DNNL_ARG_TO, memory(p->dst, Engine(), TF_TensorData(output.get()))}});
+            {{DNNL_ARG_FROM, ArgMemory(p->src, TF_TensorData(input.get()))},
+             {DNNL_ARG_TO, ArgMemory(p->dst, TF_TensorData(output.get()))}});
   }
 
  private:

@@ -83,8 +83,8 @@ class PoolKernel {
       return p;
     });
     Execute(ctx, p->primitive, p->scratchpad,
-            {{DNNL_ARG_SRC, memory(p->src, Engine(), TF_TensorData(input.get()))},
-             {DNNL_ARG_DST, memory(p->dst, Engine(), TF_TensorData(output.get()))}});
+            {{DNNL_ARG_SRC, ArgMemory(p->src, TF_TensorData(input.get()))},
+             {DNNL_ARG_DST, ArgMemory(p->dst, TF_TensorData(output.get()))}});
   }
 
  private:

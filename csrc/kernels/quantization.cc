@@ -143,7 +143,8 @@ dnnl::memory QuantizedOperands::PackWeights(PackedWeights& cache, OwnedTensor we
 }
 
 QuantizedOperands::Values QuantizedOperands::Read(const KernelContext& ctx, int first,
-                                                  const std::vector<float>& weight_scales) const {
+                                                  const std::vector<float>& weight_scales,
+                                                  const memory::desc& weight_scales_desc) const {
   Values v;
   if (!enabled_) return v;
   v.src_scale = ScalarInput<float>(ctx, first, TF_FLOAT, "the activations' scale");
@@ -154,6 +155,7 @@ QuantizedOperands::Values QuantizedOperands::Read(const KernelContext& ctx, int 
   v.src_zero_point = ScalarInput<int32_t>(ctx, first + 1, TF_INT32, "the activations' zero point");
   RequireZeroPoint(v.src_zero_point, src_type_ == memory::data_type::u8, "the activations' zero point");
   v.weight_scales = weight_scales;
+  v.weight_scales_desc = weight_scales_desc;
   v.dst_scale = out_scale_;
   v.dst_zero_point = out_zero_point_;
   return v;
@@ -181,22 +183,19 @@ std::vector<float> QuantizedOperands::WeightScales(const TF_Tensor* scales, int6
 
 void QuantizedOperands::AddArgs(Values& v, std::unordered_map<int, memory>& args) const {
   if (!enabled_) return;
-  const auto f32 = [](float* data, int64_t n) {
-    return memory(memory::desc({n}, memory::data_type::f32, memory::format_tag::a), Engine(), data);
-  };
-  const auto s32 = [](int32_t* data) {
-    return memory(memory::desc({1}, memory::data_type::s32, memory::format_tag::a), Engine(), data);
-  };
+  // Kept for good: ArgMemory reuses memories per desc.
+  static const memory::desc scalar_f32({1}, memory::data_type::f32, memory::format_tag::a);
+  static const memory::desc scalar_s32({1}, memory::data_type::s32, memory::format_tag::a);
   const int zero_points = ZeroPointsUsed(v);
-  args.emplace(DNNL_ARG_ATTR_SCALES | DNNL_ARG_SRC, f32(&v.src_scale, 1));
+  args.emplace(DNNL_ARG_ATTR_SCALES | DNNL_ARG_SRC, ArgMemory(scalar_f32, &v.src_scale));
   if (zero_points & kSrcZeroPoint)
-    args.emplace(DNNL_ARG_ATTR_ZERO_POINTS | DNNL_ARG_SRC, s32(&v.src_zero_point));
+    args.emplace(DNNL_ARG_ATTR_ZERO_POINTS | DNNL_ARG_SRC, ArgMemory(scalar_s32, &v.src_zero_point));
   args.emplace(DNNL_ARG_ATTR_SCALES | DNNL_ARG_WEIGHTS,
-               f32(v.weight_scales.data(), static_cast<int64_t>(v.weight_scales.size())));
+               ArgMemory(v.weight_scales_desc, v.weight_scales.data()));
   if (dst_type_ != memory::data_type::f32)
-    args.emplace(DNNL_ARG_ATTR_SCALES | DNNL_ARG_DST, f32(&v.dst_scale, 1));
+    args.emplace(DNNL_ARG_ATTR_SCALES | DNNL_ARG_DST, ArgMemory(scalar_f32, &v.dst_scale));
   if (zero_points & kDstZeroPoint)
-    args.emplace(DNNL_ARG_ATTR_ZERO_POINTS | DNNL_ARG_DST, s32(&v.dst_zero_point));
+    args.emplace(DNNL_ARG_ATTR_ZERO_POINTS | DNNL_ARG_DST, ArgMemory(scalar_s32, &v.dst_zero_point));
 }
 
 bool QuantizedOperands::FillNonFinite(const Values& values, TF_Tensor* out) const {

@@ -70,16 +70,18 @@ class QuantizedOperands {
     float src_scale = 1.f;
     int32_t src_zero_point = 0;
     std::vector<float> weight_scales;
+    dnnl::memory::desc weight_scales_desc;  // of weight_scales, kept across calls (ArgMemory)
     float dst_scale = 1.f;
     int32_t dst_zero_point = 0;
     bool nonfinite_src = false;  // src_scale is NaN: the activations held NaN or +-Inf
   };
   // Reads the activations' scale and zero point, inputs `first` and
   // `first + 1`, and takes `weight_scales` (WeightScales of input
-  // `first + kWeightScalesOffset`). Empty values for a float op. An
+  // `first + kWeightScalesOffset`) and their desc. Empty values for a float op. An
   // activations' scale of NaN (the dynamic scale of non-finite values) sets
   // `nonfinite_src`; it is an error for an int8 output, which cannot hold NaN.
-  Values Read(const KernelContext& ctx, int first, const std::vector<float>& weight_scales) const;
+  Values Read(const KernelContext& ctx, int first, const std::vector<float>& weight_scales,
+              const dnnl::memory::desc& weight_scales_desc) const;
   static constexpr int kWeightScalesOffset = 2;
   // The weights' scales input `scales`, one per channel or one for all,
   // checked, each times a folded per-channel `channel_scale` (a BatchNorm's)

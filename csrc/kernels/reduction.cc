@@ -77,8 +77,8 @@ class ReductionKernel {
                                 rank == 4 && reduced == std::vector<bool>{false, true, true, false};
     auto p = cache_.Get(key, [&] { return global_pooling ? BuildPooling(in) : Build(in, kept); });
     Execute(ctx, p->primitive, p->scratchpad,
-            {{DNNL_ARG_SRC, memory(p->src, Engine(), TF_TensorData(input.get()))},
-             {DNNL_ARG_DST, memory(p->dst, Engine(), dst)}});
+            {{DNNL_ARG_SRC, ArgMemory(p->src, TF_TensorData(input.get()))},
+             {DNNL_ARG_DST, ArgMemory(p->dst, dst)}});
   }
 
  private:
