@@ -522,6 +522,8 @@ std::map<std::string, int> QuantizeForInt8(tensorflow::GraphDef& graph, bool dyn
     (*activations.mutable_attr())["mode"].set_s(fixed_range ? "static" : "dynamic");
     (*activations.mutable_attr())["static_scale"].set_f(range.scale);
     (*activations.mutable_attr())["static_zero_point"].set_i(range.zero_point);
+    if (const NodeDef* arg = nodes.Producer(x, "_Arg"); arg && OnCpu(*arg))
+      (*activations.mutable_attr())["_kernel"].set_s(kernels::kHostInputLabel);  // see quantize.cc
 
     NodeDef& node = *graph.mutable_node(i);  // add_node may have moved it
     node.set_op(rewrite->quantized_op);

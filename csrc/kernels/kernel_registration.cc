@@ -157,9 +157,10 @@ void RegisterOne(const char* op, const KernelSpec& spec, const char* device_type
     if (TF_GetCode(status) != TF_OK) return TF_DeleteKernelBuilder(builder);
   }
   for (const char* arg : spec.host_memory) TF_KernelBuilder_HostMemory(builder, arg);
-  // The kernel's name in TF's registry must be unique per op, device and types.
+  // The kernel's name in TF's registry must be unique per op, device, types and label.
   std::string name = std::string(op) + "_" + device_type;
   for (const auto& [attr, dtype] : spec.types) name += "_" + std::to_string(dtype);
+  if (label) name += std::string("_") + label;
   TF_RegisterKernelBuilder(name.c_str(), builder, status);
 }
 
@@ -168,7 +169,7 @@ void RegisterOne(const char* op, const KernelSpec& spec, const char* device_type
 void Register(const KernelSpec& spec, const char* device_type,
               void* (*create)(TF_OpKernelConstruction*), void (*compute)(void*, TF_OpKernelContext*),
               void (*destroy)(void*), TF_Status* status) {
-  RegisterOne(spec.op, spec, device_type, create, compute, destroy, status);
+  RegisterOne(spec.op, spec, device_type, create, compute, destroy, status, spec.label);
   if (TF_GetCode(status) != TF_OK || spec.op[0] == '_') return;
   // A standard op's kernel also serves its private twin (op_definitions.h).
   RegisterPrivateTwin(spec.op, spec.types, status);

@@ -119,6 +119,8 @@ struct KernelSpec {
   // Each pair: a type attr of the op, and the one dtype this kernel takes.
   std::vector<std::pair<const char*, TF_DataType>> types = {{"T", TF_FLOAT}};
   std::vector<const char*> host_memory = {};
+  // Set: only nodes whose `_kernel` attr names it get this kernel.
+  const char* label = nullptr;
 };
 
 namespace detail {

@@ -92,6 +92,9 @@ void RegisterPrivateTwin(const std::string& op,
 // QCPU kernel must answer to these names too (with TF's label for them).
 std::vector<std::string> OneDnnRenamesOf(const std::string& op);
 inline constexpr char kOneDnnRenameLabel[] = "MklNameChangeOp";
+// The _QcpuQuantize kernel that reads its input in host memory: the pass
+// picks it (the node's `_kernel` attr) for a graph input on TF's CPU.
+inline constexpr char kHostInputLabel[] = "host_input";
 // Whether `op` has a twin with QCPU kernels.
 bool HasPrivateTwin(const std::string& op);
 // Whether one of our twin kernels serves `node` (its op and type attrs); TF's
