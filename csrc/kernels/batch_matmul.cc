@@ -87,8 +87,7 @@ class BatchMatMulKernel {
     const auto constants = constants_.Get(ctx, fused_, quantized_, 2, args, n);
     const std::vector<float>& scale = constants->scale;
     const std::vector<float>& bias = constants->bias;
-    QuantizedOperands::Values quantization =
-        quantized_.Read(ctx, 2, constants->weight_scales, constants->weight_scales_desc);
+    QuantizedOperands::Values quantization = quantized_.Read(ctx, 2, *constants);
     const TF_Tensor* addend = fused_.Addend(args, out);
     OwnedTensor result = ctx.allocate_output(0, out, quantized_.out_dtype());
     if (quantized_.FillNonFinite(quantization, result.get())) return;

@@ -71,8 +71,7 @@ class ConvKernel {
     const auto constants = constants_.Get(ctx, fused_, quantized_, 2, args, channels);
     const std::vector<float>& scale = constants->scale;
     const std::vector<float>& bias = constants->bias;
-    QuantizedOperands::Values quantization =
-        quantized_.Read(ctx, 2, constants->weight_scales, constants->weight_scales_desc);
+    QuantizedOperands::Values quantization = quantized_.Read(ctx, 2, *constants);
 
     // Keyed by both shapes: eager mode shares one kernel among all the
     // convolutions with the same attrs, whatever their filters.
@@ -96,7 +95,8 @@ class ConvKernel {
         {DNNL_ARG_WEIGHTS, quantized_.PackWeights(weights_, std::move(filter), scale, p->user_weights,
                                                   p->packed_weights, quantization)},
         {DNNL_ARG_DST, ArgMemory(p->dst, TF_TensorData(out.get()))}};
-    if (!bias.empty()) exec_args.emplace(DNNL_ARG_BIAS, ArgMemory(p->bias, const_cast<float*>(bias.data())));
+    if (!bias.empty())
+      exec_args.emplace(DNNL_ARG_BIAS, ArgMemory(p->bias, const_cast<float*>(bias.data())));
     if (addend)
       exec_args.emplace(fused_.addend_arg_id(),
                         ArgMemory(p->addend, TF_TensorData(const_cast<TF_Tensor*>(addend))));

@@ -130,9 +130,7 @@ void FailConstruction(TF_OpKernelConstruction* ctx, TF_Code code, const std::str
 void Register(const KernelSpec& spec, const char* device_type,
               void* (*create)(TF_OpKernelConstruction*), void (*compute)(void*, TF_OpKernelContext*),
               void (*destroy)(void*), TF_Status* status);
-}  // namespace detail
 
-namespace detail {
 // Kernel calls begun on this thread: what serves one call at a time
 // (ArgMemory, onednn_util.h) knows when it is free again.
 inline thread_local uint64_t kernel_calls_on_this_thread = 0;

@@ -5,6 +5,7 @@
 #include <cstring>
 #include <limits>
 
+#include "kernels/channel_constants.h"
 #include "kernels/onednn_util.h"
 
 namespace int8flow::kernels {
@@ -143,8 +144,7 @@ dnnl::memory QuantizedOperands::PackWeights(PackedWeights& cache, OwnedTensor we
 }
 
 QuantizedOperands::Values QuantizedOperands::Read(const KernelContext& ctx, int first,
-                                                  const std::vector<float>& weight_scales,
-                                                  const memory::desc& weight_scales_desc) const {
+                                                  const ChannelConstants& constants) const {
   Values v;
   if (!enabled_) return v;
   v.src_scale = ScalarInput<float>(ctx, first, TF_FLOAT, "the activations' scale");
@@ -154,8 +154,8 @@ QuantizedOperands::Values QuantizedOperands::Read(const KernelContext& ctx, int 
   if (!v.nonfinite_src) RequireScale(v.src_scale, "the activations' scale");
   v.src_zero_point = ScalarInput<int32_t>(ctx, first + 1, TF_INT32, "the activations' zero point");
   RequireZeroPoint(v.src_zero_point, src_type_ == memory::data_type::u8, "the activations' zero point");
-  v.weight_scales = weight_scales;
-  v.weight_scales_desc = weight_scales_desc;
+  v.weight_scales = constants.weight_scales;
+  v.weight_scales_desc = constants.weight_scales_desc;
   v.dst_scale = out_scale_;
   v.dst_zero_point = out_zero_point_;
   return v;

@@ -20,6 +20,8 @@
 
 namespace int8flow::kernels {
 
+struct ChannelConstants;  // channel_constants.h
+
 // Whether the CPU oneDNN runs on has VNNI (or AMX): u8·s8 products summed in
 // int32 by one instruction (runtime::CpuFeatures::int8_path). Without it
 // oneDNN's u8·s8 code uses vpmaddubsw, whose int16 sums of two products
@@ -76,12 +78,11 @@ class QuantizedOperands {
     bool nonfinite_src = false;  // src_scale is NaN: the activations held NaN or +-Inf
   };
   // Reads the activations' scale and zero point, inputs `first` and
-  // `first + 1`, and takes `weight_scales` (WeightScales of input
-  // `first + kWeightScalesOffset`) and their desc. Empty values for a float op. An
+  // `first + 1`, and takes the weights' scales from `constants` (WeightScales
+  // of input `first + kWeightScalesOffset`). Empty values for a float op. An
   // activations' scale of NaN (the dynamic scale of non-finite values) sets
   // `nonfinite_src`; it is an error for an int8 output, which cannot hold NaN.
-  Values Read(const KernelContext& ctx, int first, const std::vector<float>& weight_scales,
-              const dnnl::memory::desc& weight_scales_desc) const;
+  Values Read(const KernelContext& ctx, int first, const ChannelConstants& constants) const;
   static constexpr int kWeightScalesOffset = 2;
   // The weights' scales input `scales`, one per channel or one for all,
   // checked, each times a folded per-channel `channel_scale` (a BatchNorm's)

@@ -341,10 +341,10 @@ class QuantizedModel:
     def __init__(self, graph_def: Any, input_name: str, output_name: str, spec: Any,
                  report: list[LayerReport], loss: float, metric: str) -> None:
         self.graph_def, self.report, self.loss, self.metric = graph_def, report, loss, metric
-        self._run = _callable(graph_def, input_name, [output_name], spec)
         # Called as a concrete function: at batch 1 the tf.function's own
         # dispatch costs ~0.1 ms, a CNN's whole int8 compute ~2 ms.
-        self._concrete, self._spec = self._run.get_concrete_function(), spec
+        self._concrete = _callable(graph_def, input_name, [output_name], spec).get_concrete_function()
+        self._spec = spec
 
     def __call__(self, x: Any) -> Any:
         """The output for one batch, as a tf.Tensor."""
@@ -371,7 +371,7 @@ class QuantizedModel:
         import tensorflow as tf
 
         # As a signature only: an attribute too would store the graph twice.
-        tf.saved_model.save(tf.Module(), str(path), signatures=self._run.get_concrete_function())
+        tf.saved_model.save(tf.Module(), str(path), signatures=self._concrete)
 
     def table(self) -> str:
         """The report as text: one row per quantizable layer."""
