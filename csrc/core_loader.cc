@@ -38,6 +38,7 @@ const Int8flowCoreApi* Open(std::string* why) {
     return nullptr;
   }
   const std::string path = CorePath();
+  runtime::PrepareOpenMp();  // before the core's oneDNN brings libgomp in
   void* lib = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
   if (lib == nullptr) {
     *why = std::string("cannot load the int8flow core: ") + dlerror();

@@ -19,18 +19,19 @@ PACKAGE = SITE / "int8flow"
 SUBPROCESS_TIMEOUT = 300
 
 
-def clean_env(**overrides: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("INT8FLOW_")}
+def clean_env(unset: tuple[str, ...] = (), **overrides: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("INT8FLOW_") and k not in unset}
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     env.update(overrides)
     return env
 
 
-def run_python(code: str, **env: str) -> subprocess.CompletedProcess[str]:
-    """Runs `code` in a new interpreter with INT8FLOW_* taken only from `env`."""
+def run_python(code: str, unset: tuple[str, ...] = (), **env: str) -> subprocess.CompletedProcess[str]:
+    """Runs `code` in a new interpreter with INT8FLOW_* taken only from `env`
+    and without the variables named in `unset`."""
     return subprocess.run(
         [sys.executable, "-c", textwrap.dedent(code)],
-        env=clean_env(**env), capture_output=True, text=True, timeout=SUBPROCESS_TIMEOUT,
+        env=clean_env(unset, **env), capture_output=True, text=True, timeout=SUBPROCESS_TIMEOUT,
     )
 
 

@@ -41,3 +41,26 @@ def test_default_placement_is_qcpu(installed) -> None:
         """)
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout.strip().endswith("device:QCPU:0")
+
+
+def test_openmp_workers_keep_spinning_unless_the_user_chose() -> None:
+    # libgomp reads its wait policy once, as it loads; what it will use is
+    # what the C environment holds then (os.environ does not see setenv).
+    code = """
+        import ctypes, json, tensorflow as tf, int8flow
+        getenv = ctypes.CDLL(None).getenv
+        getenv.restype = ctypes.c_char_p
+        print(json.dumps({"said": int8flow.cpu_features()["openmp"],
+                          "policy": (getenv(b"OMP_WAIT_POLICY") or b"").decode(),
+                          "spin": (getenv(b"GOMP_SPINCOUNT") or b"").decode()}))
+        """
+    omp = ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")
+    ours = run_python(code, unset=omp)
+    assert ours.returncode == 0, ours.stderr[-3000:]
+    r = json.loads(ours.stdout.strip().splitlines()[-1])
+    assert r == {"said": "set by int8flow: OMP_WAIT_POLICY=ACTIVE GOMP_SPINCOUNT=30000",
+                 "policy": "ACTIVE", "spin": "30000"}
+    theirs = run_python(code, unset=omp, OMP_WAIT_POLICY="PASSIVE")
+    assert theirs.returncode == 0, theirs.stderr[-3000:]
+    r = json.loads(theirs.stdout.strip().splitlines()[-1])
+    assert r["said"].startswith("kept:") and (r["policy"], r["spin"]) == ("PASSIVE", "")

@@ -51,7 +51,7 @@ py::dict CpuFeatures() {
   return py::dict(py::arg("model") = c.model, py::arg("cores") = c.logical_cores,
                   py::arg("flags") = isa, py::arg("onednn_version") = c.onednn_version,
                   py::arg("onednn_isa") = c.onednn_isa, py::arg("onednn_error") = c.onednn_error,
-                  py::arg("int8_path") = c.int8_path,
+                  py::arg("int8_path") = c.int8_path, py::arg("openmp") = c.openmp,
                   py::arg("memory_bytes") = rt::PhysicalMemoryBytes());
 }
 

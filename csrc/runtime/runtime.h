@@ -156,8 +156,14 @@ struct CpuFeatures {
   // int32), or "avx2" (vpmaddubsw's int16 pairs, which can saturate: weights
   // wider than 7 bits are packed halved, quantization.h); empty without oneDNN.
   std::string int8_path;
+  std::string openmp;  // what PrepareOpenMp did
 };
 INT8FLOW_EXPORT const CpuFeatures& GetCpuFeatures();
+
+// Sets oneDNN's OpenMP wait policy unless the user did or libgomp is already
+// loaded (openmp.cc says why); call before anything loads oneDNN. Returns
+// what it did.
+INT8FLOW_EXPORT const std::string& PrepareOpenMp();
 
 // Physical memory visible to this process: RAM, capped by a cgroup limit.
 INT8FLOW_EXPORT int64_t PhysicalMemoryBytes();

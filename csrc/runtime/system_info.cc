@@ -54,6 +54,7 @@ void QueryOneDnn(CpuFeatures& cpu) {
     cpu.onednn_error = "libdnnl.so.3: cannot open (INT8FLOW_TEST_FAULT=onednn_missing)";
     return;
   }
+  cpu.openmp = PrepareOpenMp();
   void* lib = dlopen("libdnnl.so.3", RTLD_NOW | RTLD_LOCAL);
   if (lib == nullptr) {
     cpu.onednn_error = dlerror();

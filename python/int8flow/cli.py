@@ -60,6 +60,7 @@ def doctor() -> int:
         print(f"oneDNN      unusable: {cpu['onednn_error']}")
     else:
         print(f"oneDNN      {cpu['onednn_version']}, kernels for {cpu['onednn_isa']}")
+        print(f"OpenMP      {cpu['openmp']}")
     limit = int8flow._native.settings()["memory_limit_bytes"]
     print(f"memory      {_human_bytes(cpu['memory_bytes'])} physical; "
           f"INT8FLOW_MEMORY_LIMIT_MB: {_human_bytes(limit) if limit else 'not set'}")
