@@ -96,3 +96,29 @@ def test_layer_benchmark_runs_every_column(installed, tmp_path: Path) -> None:
     for row in data["rows"]:
         assert set(row["ms"]) == {"int8", "int8_u8", "int8_relu", "f32", "tf_f32", "tf_int8"}, row
         assert all(v > 0 for v in row["gops"].values()), row
+
+
+def test_native_layer_benchmark_builds_and_checks_its_outputs(tmp_path: Path) -> None:
+    """benchmarks/native/onednn_layers, for hosts without TF: built against the
+    venv's oneDNN, fed native_shapes() lines, each int8 output checked
+    against f32 (cosine column `ok`); a malformed line is refused."""
+    from int8flow.bench.layers import LAYERS, native_shapes
+
+    repo = Path(__file__).resolve().parent.parent
+    binary = tmp_path / "onednn_layers"
+    subprocess.run(["bash", str(repo / "benchmarks/native/build.sh"), str(binary), sys.prefix],
+                   check=True, timeout=300)
+    lines = native_shapes([1, 16]).splitlines()
+    assert len(lines) == 2 * len(LAYERS)
+    picked = [line for line in lines if " 1 " in line and ("fc" in line or "depthwise" in line)]
+    kinds = {line.split()[0] for line in picked}
+    assert kinds == {"matmul", "depthwise"}, picked
+    env = clean_env(OMP_NUM_THREADS="2")
+    run = subprocess.run([str(binary), "1", "0.1"], input="\n".join(picked), env=env,
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-3000:]
+    rows = [r for r in run.stdout.splitlines() if r.startswith("| ") and "---" not in r][1:]
+    assert len(rows) == len(picked) and all("| ok |" in r for r in rows), run.stdout
+    bad = subprocess.run([str(binary)], input="conv resnet50 x 1 56 56", env=env,
+                         capture_output=True, text=True, timeout=60)
+    assert bad.returncode != 0 and "bad line" in bad.stderr

@@ -69,6 +69,13 @@ LAYERS = [
 ]
 
 
+def native_shapes(batches: list[int]) -> str:
+    """LAYERS at each batch, one per line, as benchmarks/native/onednn_layers reads them:
+    `kind model name batch shape...`, with `_` for the spaces in names and `shape` as Layer.shape."""
+    return "\n".join(f"{layer.kind} {layer.model} {layer.name.replace(' ', '_')} {batch} " +
+                     " ".join(map(str, layer.shape)) for layer in LAYERS for batch in batches)
+
+
 def build(layer: Layer, batch: int) -> dict[str, tuple[Callable[[Any], Any], Any]]:
     """Per column: a tf.function and its input, on the column's device."""
     import tensorflow as tf
