@@ -176,13 +176,17 @@ for name, case in cases.items():
         print(name, "| NO ERROR")
     except ValueError as e:
         print(name, "|", e)
-# Results come back in host memory: .numpy() then copies nothing. The input
-# is quantized where it is, in host memory: no copy to QCPU either.
+# Results come back in host memory, handed over in place: no copy to the
+# host, and .numpy() then copies nothing. The input is quantized where it
+# is, in host memory: no copy to QCPU either.
 qdense = int8flow.quantize(dense, data, verbose=False)
 qdense(data)
 int8flow.reset_stats()
-print("output on |", qdense(data).backing_device)
+result = qdense(data)
+print("output on |", result.backing_device)
 print("copies in |", int8flow.stats()["copies"]["htod"]["count"])
+print("copies out |", int8flow.stats()["copies"]["dtoh"]["count"])
+
 """
 
 
@@ -197,6 +201,7 @@ def test_bad_calibration_input_is_a_clear_error(installed) -> None:
                 "call shape": "the model takes float32 (None, 4), got float32 (2, 5)"}
     assert lines.pop("output on").endswith("/device:CPU:0"), result.stdout
     assert lines.pop("copies in") == "0", result.stdout
+    assert lines.pop("copies out") == "0", result.stdout
     assert set(lines) == set(expected), result.stdout
     for name, fragment in expected.items():
         assert fragment in lines[name], (name, lines[name])

@@ -170,7 +170,8 @@ void Register(const KernelSpec& spec, const char* device_type,
               void* (*create)(TF_OpKernelConstruction*), void (*compute)(void*, TF_OpKernelContext*),
               void (*destroy)(void*), TF_Status* status) {
   RegisterOne(spec.op, spec, device_type, create, compute, destroy, status, spec.label);
-  if (TF_GetCode(status) != TF_OK || spec.op[0] == '_') return;
+  // A labelled kernel serves only the nodes our pass gives its label: no twin.
+  if (TF_GetCode(status) != TF_OK || spec.op[0] == '_' || spec.label) return;
   // A standard op's kernel also serves its private twin (op_definitions.h).
   RegisterPrivateTwin(spec.op, spec.types, status);
   if (TF_GetCode(status) != TF_OK) return;

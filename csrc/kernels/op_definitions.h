@@ -95,6 +95,9 @@ inline constexpr char kOneDnnRenameLabel[] = "MklNameChangeOp";
 // The _QcpuQuantize kernel that reads its input in host memory: the pass
 // picks it (the node's `_kernel` attr) for a graph input on TF's CPU.
 inline constexpr char kHostInputLabel[] = "host_input";
+// The Identity kernel whose output TF keeps in host memory: the pass picks it
+// for an Identity that hands a QCPU result to TF's CPU (indexing.cc).
+inline constexpr char kHostOutputLabel[] = "host_output";
 // Whether `op` has a twin with QCPU kernels.
 bool HasPrivateTwin(const std::string& op);
 // Whether one of our twin kernels serves `node` (its op and type attrs); TF's
