@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import SUBPROCESS_TIMEOUT, clean_env, run_python
+from conftest import SUBPROCESS_TIMEOUT, clean_env, int8flow_lines, run_python
 
 CHECKS = Path(__file__).parent / "kernel_checks.py"
 
@@ -116,3 +116,25 @@ def test_fusion_can_be_turned_off(installed: Path) -> None:
     assert on.returncode == 0 and off.returncode == 0, on.stderr[-2000:] + off.stderr[-2000:]
     assert on.stdout.startswith("30.0 {'MatMul+BiasAdd+activation': 1}"), on.stdout
     assert off.stdout.strip() == "30.0 {}", off.stdout
+
+
+def test_ops_grappler_makes_after_placement_run_on_cpu(installed: Path) -> None:
+    # Grappler's arithmetic optimizer turns log(1 + x) into Log1p and
+    # exp(x) - 1 into Expm1 on the node's device, after placement. QCPU has no
+    # kernel for either, so without the pass's fallback the call fails with
+    # NotFound; with it they run on TF's CPU, counted and said once.
+    result = run_python("""
+        import json, numpy as np, tensorflow as tf, int8flow
+        x = tf.constant(np.linspace(-0.5, 2.0, 12, dtype=np.float32))
+        f = tf.function(lambda t: tf.math.log(1.0 + t) + (tf.math.exp(t) - 1.0))
+        got = f(x).numpy()
+        with tf.device("/device:CPU:0"):
+            want = (tf.math.log1p(x) + tf.math.expm1(x)).numpy()
+        print(json.dumps({"err": float(np.abs(got - want).max()), "cpu_ops": int8flow.stats()["cpu_ops"]}))
+    """)
+    assert result.returncode == 0, result.stderr[-3000:]
+    r = json.loads(result.stdout.strip().splitlines()[-1])
+    assert r["err"] <= 1e-6, r  # the same CPU ops as the reference, values below 8
+    assert {"Log1p", "Expm1"} <= set(r["cpu_ops"]), r
+    said = [line for line in int8flow_lines(result.stderr) if "made by a graph rewrite" in line]
+    assert len(said) == 2, result.stderr[-3000:]

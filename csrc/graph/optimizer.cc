@@ -19,6 +19,7 @@
 #include "kernels/register_kernels.h"
 #include "runtime/runtime.h"
 #include "tensorflow/core/framework/graph.pb.h"
+#include "tensorflow/core/framework/op_kernel.h"  // KernelDefAvailable
 
 namespace int8flow::graph {
 namespace {
@@ -61,6 +62,24 @@ void MoveConstantsToQcpu(tensorflow::GraphDef& graph) {
   for (tensorflow::NodeDef& node : *graph.mutable_node()) {
     const auto move = moves.find(node.name());
     if (move != moves.end()) node.set_device(move->second);
+  }
+}
+
+// A Shape, Size or Rank on CPU reading a QCPU tensor copies the whole tensor
+// to the host every call, to read its shape. TF's placer puts one there when
+// its input's producer was on CPU at placement and a rewrite moved it later
+// (int8flow.quantize's embeddings: Dequantize). On QCPU its kernel reads only
+// the shape, and its output is in host memory already.
+void MoveShapeReadersToQcpu(tensorflow::GraphDef& graph) {
+  std::unordered_map<std::string, std::string> qcpu_device_of;
+  for (const tensorflow::NodeDef& node : graph.node())
+    if (OnQcpu(node)) qcpu_device_of[node.name()] = node.device();
+  for (tensorflow::NodeDef& node : *graph.mutable_node()) {
+    if ((node.op() != "Shape" && node.op() != "Size" && node.op() != "Rank") || !OnCpu(node) ||
+        node.input_size() < 1)
+      continue;
+    const auto producer = qcpu_device_of.find(ParseTensorRef(node.input(0)).node);
+    if (producer != qcpu_device_of.end()) node.set_device(producer->second);
   }
 }
 
@@ -109,6 +128,25 @@ void RenameToPrivateTwins(tensorflow::GraphDef& graph) {
       node.set_op(kernels::PrivateTwinName(node.op()));
 }
 
+// Grappler's arithmetic optimizer rewrites nodes after TF placed them, and may
+// leave one on QCPU as an op QCPU has no kernel for: log(1 + x) becomes Log1p,
+// exp(x) - 1 becomes Expm1, x * ones becomes Tile. TF would fail the call with
+// NotFound. Such a node goes to TF's CPU instead, like any op without a QCPU
+// kernel, and is counted as one (stats()["cpu_ops"]). Runs after the twin
+// renaming, whose names have kernels.
+void MoveKernellessNodesToCpu(tensorflow::GraphDef& graph) {
+  static const tensorflow::DeviceType qcpu(device::kDeviceType);
+  const std::string qcpu_part = std::string("/device:") + device::kDeviceType + ":";
+  for (tensorflow::NodeDef& node : *graph.mutable_node()) {
+    if (!OnQcpu(node) || tensorflow::KernelDefAvailable(qcpu, node)) continue;
+    std::string where = node.device();
+    where.replace(where.find(qcpu_part), qcpu_part.size(), "/device:CPU:");
+    node.set_device(where);
+    runtime::WarnOnce("'" + node.op() + "', made by a graph rewrite after placement, " +
+                      "has no QCPU kernel: it runs on TF's CPU");
+  }
+}
+
 // With INT8FLOW_DUMP_GRAPHS=<folder>: <n>_<stage>.pb, binary GraphDefs, the
 // same n for one graph's "before" and "after".
 void DumpGraph(const void* data, size_t size, int64_t n, const char* stage) {
@@ -143,8 +181,10 @@ void Optimize(void*, const TF_Buffer* graph_buf, const TF_GrapplerItem* item,
     for (const auto& [rewrite, count] : QuantizeForInt8(graph, runtime::QuantizeDynamic(), preserve))
       runtime::RecordFusions(rewrite, count);
     MoveConstantsToQcpu(graph);
+    MoveShapeReadersToQcpu(graph);
     if (const int handed = HandResultsToHost(graph)) runtime::RecordFusions("result handed to host", handed);
     RenameToPrivateTwins(graph);
+    MoveKernellessNodesToCpu(graph);
   }
   // A function's arguments and results sit where its callers' tensors are:
   // boundaries, not fallbacks.
