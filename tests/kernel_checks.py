@@ -24,7 +24,7 @@ stay within; test_kernels.py asserts on the file. The bounds, per op:
   with a folded BatchNorm's scale: the same float32 sums in other orders.
 - BatchMatMulV2, Einsum: as MatMul, |err| <= 1e-5 * (|a| . |b|) over the
   contracted labels.
-- GatherV2, SelectV2, StridedSlice: exact (copies).
+- GatherV2 (float and int8), SelectV2, StridedSlice: exact (copies).
 - LayerNorm (Keras' graph, fused): |err| <= 1e-5 (|ref| + 1)(1 + |beta|):
   float32 moments of a row, summed in other orders.
 - Pad, MaxPool: exact (copies and comparisons). AvgPool, Mean:
@@ -319,6 +319,8 @@ for equation, shapes in [
     fn = lambda a, b, e=equation: tf.einsum(e, a, b)
     eager(f"Einsum {equation}", fn, [rand(*s) for s in shapes], abs_bound(fn))
 eager("GatherV2 rows", lambda p: tf.gather(p, [3, 0, 3]), [rand(5, 4)], exact)
+eager("GatherV2 int8 rows", lambda p: tf.gather(p, [3, 0, 3]),
+      [rng.integers(-128, 128, (5, 4)).astype(np.int8)], exact)
 eager("GatherV2 axis 1", lambda p: tf.gather(p, [[1, 0], [2, 2]], axis=1), [rand(2, 3, 4)], exact)
 eager("SelectV2 broadcast", lambda a, b: tf.where(a > 0, a, b), [rand(3, 4), rand(4)], exact)
 for label, fn, shape in [

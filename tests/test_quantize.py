@@ -295,6 +295,56 @@ result["fusions"] = int8flow.stats()["fusions"]
 print(json.dumps(result))
 """
 
+EMBEDDING = """
+import json, os, numpy as np, tensorflow as tf, keras, int8flow
+keras.utils.set_random_seed(0)
+ids = keras.Input((16,), dtype="int32")
+h = keras.layers.Dense(64, activation="relu")(keras.layers.Embedding(5000, 32)(ids))
+model = keras.Model(ids, keras.layers.Dense(4)(keras.layers.GlobalAveragePooling1D()(h)))
+x = np.random.default_rng(0).integers(0, 5000, (64, 16)).astype("int32")
+quantized = int8flow.quantize(model, x, verbose=False)
+quantized(x[:8])  # trace and warm up
+int8flow.reset_stats()
+got = quantized(x[:8]).numpy()
+stats = int8flow.stats()
+out = os.environ["OUT"]
+quantized.save(out + "/int8")
+model.export(out + "/fp32", format="tf_saved_model", verbose=False)
+np.save(out + "/x.npy", x[:8])
+np.save(out + "/got.npy", got)
+print(json.dumps({"report": [[r.op, r.int8, r.reason] for r in quantized.report],
+                  "fusions": stats["fusions"], "copies": stats["copies"]}))
+"""
+
+
+def test_embedding_tables_are_stored_and_run_in_int8(installed, tmp_path: Path) -> None:
+    # A 5000 x 32 table is most of this model: quantize stores it as qint8
+    # (one scale), GatherV2 then Dequantize, which stock TF runs as it is and
+    # the pass runs on QCPU: int8 rows gathered, then scaled. No table copy.
+    result = run_python(EMBEDDING, OUT=str(tmp_path))
+    assert result.returncode == 0, result.stderr[-4000:]
+    r = json.loads(result.stdout.strip().splitlines()[-1])
+    assert ["GatherV2", True, "embedding table"] in r["report"], r["report"]
+    assert r["fusions"].get("INT8 embedding", 0) > 0, r["fusions"]
+    assert r["copies"]["htod"]["bytes"] < 5000 * 32, r["copies"]  # the table is never copied
+    # Nor the rows: the Shape that Dense's tensordot reads of them moved to
+    # QCPU with them (it sat on CPU, by the Dequantize, and copied them out).
+    assert r["copies"]["dtoh"]["bytes"] <= 8 * 4 * 4, r["copies"]  # at most the output
+    assert size(tmp_path / "fp32") >= 3.9 * size(tmp_path / "int8"), (size(tmp_path / "fp32"), size(tmp_path / "int8"))
+    stock = run_python(f"""
+        import numpy as np, tensorflow as tf
+        model = tf.saved_model.load({str(tmp_path / "int8")!r})
+        (out,) = model.signatures["serving_default"](tf.constant(np.load({str(tmp_path / "x.npy")!r}))).values()
+        print(float(np.abs(out.numpy() - np.load({str(tmp_path / "got.npy")!r})).max()),
+              float(np.abs(out.numpy()).max()))
+        """, INT8FLOW_DISABLE="1")
+    assert stock.returncode == 0, stock.stderr[-3000:]
+    diff, scale = map(float, stock.stdout.split())
+    # Stock TF computes the same int8 table and activation ranges in float;
+    # what differs is int8 arithmetic and rounding ties: within 1% of the output.
+    assert diff <= 0.01 * scale, (diff, scale)
+
+
 
 def test_qdq_graphs_from_tf_quantization_run_in_int8(installed) -> None:
     # tf.quantization.quantize_and_dequantize_v2 (QuantizeAndDequantizeV4 with

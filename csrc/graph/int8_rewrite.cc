@@ -191,6 +191,28 @@ void AddWeightConsts(tensorflow::GraphDef& graph, const NodeDef& user, tensorflo
   }
 }
 
+// The scales of a qint8 SCALED Dequantize, `channels` of them, from its min
+// and max Consts by TF's rule: the scale that fits both ends. Empty when the
+// Consts hold another number of values.
+std::vector<float> ScaledScales(const NodeDef& dequantize, const NodeDef& min, const NodeDef& max, size_t channels) {
+  const std::vector<float> lows = FloatValues(min, channels), highs = FloatValues(max, channels);
+  if (lows.empty() || highs.empty()) return {};
+  const float lowest = AttrOf(dequantize, "narrow_range").b() ? -127.f : -128.f;
+  std::vector<float> scales(channels);
+  for (size_t c = 0; c < channels; ++c) scales[c] = std::max(lows[c] / lowest, highs[c] / 127.f);
+  return scales;
+}
+
+// A float Dequantize of qint8 in TF's SCALED mode (the form int8flow.quantize
+// saves); `per_tensor` asks for axis -1 too.
+bool IsScaledInt8Dequantize(const NodeDef& node, bool per_tensor) {
+  const auto attr = [&](const char* name) { return AttrOf(node, name); };
+  return node.op() == "Dequantize" && node.input_size() >= 3 && attr("T").type() == tensorflow::DT_QINT8 &&
+         attr("mode").s() == "SCALED" &&
+         (attr("dtype").type() == tensorflow::DT_FLOAT || attr("dtype").type() == tensorflow::DT_INVALID) &&
+         (!per_tensor || attr("axis").i() < 0);
+}
+
 // Weights as a QDQ graph stores them, int8 Const -> Dequantize (SCALED, per
 // tensor or along `channel_axis`), handed to the quantized op as they are: an
 // s8 Const and a Const of scales, added on `user`'s device. TF may not fold
@@ -200,10 +222,7 @@ void AddWeightConsts(tensorflow::GraphDef& graph, const NodeDef& user, tensorflo
 bool AddStoredInt8Weights(tensorflow::GraphDef& graph, const NodeIndex& nodes, const NodeDef& dequantize,
                           int64_t channel_axis, const Rewrite& rewrite, const NodeDef& user, std::string& weights,
                           std::string& scales) {
-  const auto attr = [&](const char* name) { return AttrOf(dequantize, name); };
-  if (dequantize.input_size() < 3 || attr("T").type() != tensorflow::DT_QINT8 || attr("mode").s() != "SCALED" ||
-      (attr("dtype").type() != tensorflow::DT_FLOAT && attr("dtype").type() != tensorflow::DT_INVALID))
-    return false;
+  if (!IsScaledInt8Dequantize(dequantize, false)) return false;
   const NodeDef* q = nodes.Producer(dequantize.input(0), "Const");
   const NodeDef* min = nodes.Producer(dequantize.input(1), "Const");
   const NodeDef* max = nodes.Producer(dequantize.input(2), "Const");
@@ -212,18 +231,16 @@ bool AddStoredInt8Weights(tensorflow::GraphDef& graph, const NodeIndex& nodes, c
   const int64_t rank = shape.dim_size();
   if (rewrite.stored_rank && rank != rewrite.stored_rank) return false;
   if (rewrite.depthwise && !IsMultiplierOne(shape)) return false;
-  const int64_t axis = attr("axis").i() < 0 ? -1 : attr("axis").i();
+  const int64_t axis = AttrOf(dequantize, "axis").i() < 0 ? -1 : AttrOf(dequantize, "axis").i();
   const int64_t wanted = channel_axis < 0 ? channel_axis + rank : channel_axis;
   if (axis != -1 && axis != wanted) return false;
   const size_t channels = axis == -1 ? 1 : static_cast<size_t>(shape.dim(axis).size());
-  const std::vector<float> lows = FloatValues(*min, channels), highs = FloatValues(*max, channels);
-  if (lows.empty() || highs.empty()) return false;
-  // TF's SCALED rule: the scale that fits both ends.
-  const float lowest = attr("narrow_range").b() ? -127.f : -128.f;
+  const std::vector<float> channel_scales = ScaledScales(dequantize, *min, *max, channels);
+  if (channel_scales.empty()) return false;
   tensorflow::TensorProto scale_values;
   scale_values.set_dtype(tensorflow::DT_FLOAT);
   scale_values.mutable_tensor_shape()->add_dim()->set_size(static_cast<int64_t>(channels));
-  for (size_t c = 0; c < channels; ++c) scale_values.add_float_val(std::max(lows[c] / lowest, highs[c] / 127.f));
+  for (float scale : channel_scales) scale_values.add_float_val(scale);
 
   tensorflow::TensorProto s8_values = q->attr().at("value").tensor();  // the same bytes, as int8
   s8_values.set_dtype(tensorflow::DT_INT8);
@@ -416,6 +433,80 @@ NodeDef& AddScalarConst(tensorflow::GraphDef& graph, const NodeDef& user, const 
   return node;
 }
 
+// An embedding as int8flow.quantize saves it: GatherV2 of a qint8 Const, then
+// a per-tensor SCALED Dequantize of the rows gathered. Neither has a QCPU
+// kernel for qint8, so both sat on CPU and each call copied the float rows
+// over. Here the gather reads the same bytes as an int8 Const on QCPU and our
+// Dequantize scales the rows there: the table stays int8 in memory. Returns
+// the count rewritten.
+int RewriteInt8Embeddings(tensorflow::GraphDef& graph, std::set<std::string>& bypassed) {
+  struct Embedding {
+    std::string dequantize, gather, device;
+    std::vector<std::string> replaced;  // the qint8 table and the range Consts
+    float scale;
+  };
+  std::vector<Embedding> embeddings;
+  {
+    const Readers readers = ReadersOf(graph);
+    const NodeIndex nodes(graph);
+    const auto only_reader = [&](const std::string& name) -> const NodeDef* {
+      const auto it = readers.find(name);
+      return it != readers.end() && it->second.size() == 1 ? it->second.front() : nullptr;
+    };
+    for (const NodeDef& node : graph.node()) {
+      if (!IsScaledInt8Dequantize(node, true)) continue;
+      const NodeDef* gather = nodes.Producer(node.input(0), "GatherV2");
+      if (!gather || gather->input_size() < 3 || AttrOf(*gather, "batch_dims").i() != 0 ||
+          only_reader(gather->name()) != &node)
+        continue;
+      const NodeDef* table = nodes.Producer(gather->input(0), "Const");
+      const NodeDef* min = nodes.Producer(node.input(1), "Const");
+      const NodeDef* max = nodes.Producer(node.input(2), "Const");
+      if (!table || !min || !max || AttrOf(*table, "dtype").type() != tensorflow::DT_QINT8) continue;
+      const std::vector<float> scale = ScaledScales(node, *min, *max, 1);
+      const auto users = readers.find(node.name());
+      if (scale.empty() || users == readers.end()) continue;
+      for (const NodeDef* user : users->second) {
+        if (!OnQcpu(*user)) continue;  // placed already: the rows go where a reader is
+        embeddings.push_back(
+            {node.name(), gather->name(), user->device(), {table->name(), min->name(), max->name()}, scale[0]});
+        break;
+      }
+    }
+  }
+  std::map<std::string, int> index;  // of the nodes now; adding more keeps them
+  for (int i = 0; i < graph.node_size(); ++i) index[graph.node(i).name()] = i;
+  for (const Embedding& e : embeddings) {
+    const NodeDef dequantize = graph.node(index[e.dequantize]);
+    tensorflow::TensorProto values = graph.node(index[e.replaced[0]]).attr().at("value").tensor();
+    values.set_dtype(tensorflow::DT_INT8);  // the same bytes
+    NodeDef& table = AddNode(graph, dequantize, "table_s8", "Const", "");
+    (*table.mutable_attr())["dtype"].set_type(tensorflow::DT_INT8);
+    *(*table.mutable_attr())["value"].mutable_tensor() = std::move(values);
+    NodeDef& scale = AddScalarConst(graph, dequantize, "scale", tensorflow::DT_FLOAT);
+    scale.mutable_attr()->at("value").mutable_tensor()->add_float_val(e.scale);
+    NodeDef& zero_point = AddScalarConst(graph, dequantize, "zero_point", tensorflow::DT_INT32);
+    zero_point.mutable_attr()->at("value").mutable_tensor()->add_int_val(0);
+    for (NodeDef* added : {&table, &scale, &zero_point}) added->set_device(e.device);
+
+    NodeDef& gather = *graph.mutable_node(index[e.gather]);
+    gather.set_input(0, table.name());
+    (*gather.mutable_attr())["Tparams"].set_type(tensorflow::DT_INT8);
+    gather.set_device(e.device);
+    NodeDef& rows = *graph.mutable_node(index[e.dequantize]);
+    rows.set_op(kernels::kDequantize);
+    rows.clear_input();
+    for (const std::string& input : {e.gather, scale.name(), zero_point.name()}) rows.add_input(input);
+    for (const std::string& input : dequantize.input())
+      if (input[0] == '^') rows.add_input(input);
+    rows.clear_attr();
+    (*rows.mutable_attr())["T"].set_type(tensorflow::DT_INT8);
+    rows.set_device(e.device);
+    bypassed.insert(e.replaced.begin(), e.replaced.end());
+  }
+  return static_cast<int>(embeddings.size());
+}
+
 // Int8 between quantized layers: a producer with a chain outputs the int8
 // its readers would have made (requantizing is its primitive's last step),
 // and they read that. This saves a float write and a quantize pass over the
@@ -549,6 +640,7 @@ std::map<std::string, int> QuantizeForInt8(tensorflow::GraphDef& graph, bool dyn
     for (size_t a = 2; a < data_inputs.size(); ++a) arg_types.add_type(tensorflow::DT_FLOAT);
     ++counts[std::string(fixed_range ? "INT8 static " : "INT8 dynamic ") + rewrite->float_op];
   }
+  if (const int embeddings = RewriteInt8Embeddings(graph, bypassed)) counts["INT8 embedding"] = embeddings;
   // A QDQ node or Dequantize left with no reader would still run (on CPU:
   // none has a QCPU kernel), and cost copies every call.
   RemoveUnread(graph, bypassed, preserve);

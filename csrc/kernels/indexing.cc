@@ -1,4 +1,4 @@
-// The indexing ops a Keras model needs on device: GatherV2 (embeddings),
+// The indexing ops a Keras model needs on device: GatherV2 (embeddings, float or int8),
 // SelectV2 and StridedSlice. They move elements, so they are copy loops
 // (contiguous runs with memcpy), as TF's own CPU kernels are. And an
 // Identity that hands a result to TF's CPU without moving it.
@@ -81,13 +81,14 @@ class GatherKernel {
       Require(index[i] >= 0 && index[i] < limit,
               "indices[" + std::to_string(i) + "] = " + std::to_string(index[i]) + " is not in [0, " +
                   std::to_string(limit) + ")");
-    OwnedTensor result = ctx.allocate_output(0, out, TF_FLOAT);
-    const float* src = Data<float>(params.get());
-    float* dst = Data<float>(result.get());
+    const TF_DataType type = TF_TensorType(params.get());
+    OwnedTensor result = ctx.allocate_output(0, out, type);
+    const size_t row = inner * TF_DataTypeSize(type);
+    const char* src = static_cast<const char*>(TF_TensorData(params.get()));
+    char* dst = static_cast<char*>(TF_TensorData(result.get()));
     for (int64_t o = 0; o < outer; ++o)
       for (size_t i = 0; i < index.size(); ++i)
-        std::memcpy(dst + (o * index.size() + i) * inner, src + (o * limit + index[i]) * inner,
-                    inner * sizeof(float));
+        std::memcpy(dst + (o * index.size() + i) * row, src + (o * limit + index[i]) * row, row);
   }
 };
 
@@ -215,13 +216,15 @@ class HostOutputKernel {
 
 void RegisterIndexingKernels(const char* device_type, TF_Status* status) {
   const auto ok = [&] { return TF_GetCode(status) == TF_OK; };
-  for (TF_DataType index : {TF_INT32, TF_INT64})
-    for (TF_DataType axis : {TF_INT32, TF_INT64})
-      if (ok())
-        RegisterKernel<GatherKernel>(
-            {"GatherV2", {{"Tparams", TF_FLOAT}, {"Tindices", index}, {"Taxis", axis}},
-             {"indices", "axis"}},
-            device_type, status);
+  // int8 tables: embeddings stored as int8 (int8_rewrite.cc), gathered as they are.
+  for (TF_DataType params : {TF_FLOAT, TF_INT8})
+    for (TF_DataType index : {TF_INT32, TF_INT64})
+      for (TF_DataType axis : {TF_INT32, TF_INT64})
+        if (ok())
+          RegisterKernel<GatherKernel>(
+              {"GatherV2", {{"Tparams", params}, {"Tindices", index}, {"Taxis", axis}},
+               {"indices", "axis"}},
+              device_type, status);
   if (ok()) RegisterKernel<SelectKernel<float>>({"SelectV2"}, device_type, status);
   // TF keeps int32 tensors of a device in host memory (index math).
   if (ok())

@@ -29,6 +29,7 @@ QUANTIZED_OPS = ("MatMul", "BatchMatMulV2", "Conv2D", "DepthwiseConv2dNative")
 METHODS = ("minmax", "percentile", "kl")
 METRICS = ("top1", "cosine")
 HISTOGRAM_BINS = 2048
+EMBEDDING_MIN_VALUES = 65536  # a smaller table is not worth an op per call
 
 
 @dataclass
@@ -112,6 +113,23 @@ def _flag(node: Any, attr: str) -> bool:
     # Never node.attr[attr] for a missing attr: protobuf would insert an empty
     # AttrValue, which TF then refuses to run.
     return attr in node.attr and node.attr[attr].b
+
+
+def _embeddings(graph_def: Any) -> list[Any]:
+    """GatherV2 nodes reading a float constant table of at least
+    EMBEDDING_MIN_VALUES values: embeddings, which `quantize` stores as int8
+    with one scale (a transformer's largest weights)."""
+    nodes = {n.name: n for n in graph_def.node}
+    found = []
+    for n in graph_def.node:
+        if n.op != "GatherV2" or "Tparams" not in n.attr or n.attr["Tparams"].type != 1 or \
+                ("batch_dims" in n.attr and n.attr["batch_dims"].i != 0):
+            continue
+        table = _producer(nodes, n.input[0])
+        if table.op == "Const" and EMBEDDING_MIN_VALUES <= int(
+                np.prod([d.size for d in table.attr["value"].tensor.tensor_shape.dim])):
+            found.append(n)
+    return found
 
 
 def _targets(graph_def: Any) -> list[Any]:
@@ -256,28 +274,63 @@ def _qdq_graph(graph_def: Any, targets: list[Any], ranges: list[tuple[float, flo
         w = _constant(nodes, node.input[1])
         transposed = _flag(node, "transpose_b") or _flag(node, "adj_y")
         axis = 0 if transposed else 2 if node.op == "DepthwiseConv2dNative" else w.ndim - 1
-        reduce_axes = tuple(a for a in range(w.ndim) if a != axis)
-        scale = np.abs(w).max(axis=reduce_axes, keepdims=True) / 127
-        q = np.where(scale > 0, np.round(w / np.where(scale > 0, scale, 1)), 0).astype(np.int8)
-        limit = (127 * scale).ravel().astype(np.float32)
-        consts = {}
-        for suffix, value, dtype in (("weights_int8", q, tf.qint8), ("weights_min", -limit, tf.float32),
-                                     ("weights_max", limit, tf.float32)):
-            c = out.node.add(name=f"{node.name}/int8flow_{suffix}", op="Const")
-            c.attr["dtype"].type = dtype.as_datatype_enum
-            proto = tf.make_tensor_proto(value.astype(np.int8) if dtype == tf.qint8 else value)
-            proto.dtype = dtype.as_datatype_enum
-            c.attr["value"].tensor.CopyFrom(proto)
-            consts[suffix] = c.name
-        dequantize = out.node.add(name=f"{node.name}/int8flow_weights", op="Dequantize",
-                                  input=[consts["weights_int8"], consts["weights_min"], consts["weights_max"]])
-        dequantize.attr["T"].type = tf.qint8.as_datatype_enum
-        dequantize.attr["mode"].s = b"SCALED"
-        dequantize.attr["narrow_range"].b = True
-        dequantize.attr["axis"].i = axis
-        dequantize.attr["dtype"].type = tf.float32.as_datatype_enum
+        q, limit = _int8(w, axis)
+        dequantize = out.node.add(name=f"{node.name}/int8flow_weights")
+        _set_dequantize(dequantize, _add_int8_consts(out, f"{node.name}/int8flow_weights", q, limit), axis)
         holder.input[0], node.input[1] = fake_quant.name, dequantize.name
+    for node in _embeddings(out):
+        # Rows are gathered as int8 and then dequantized: the node becomes that
+        # Dequantize (its readers keep their input), the gather a new node.
+        q, limit = _int8(_constant(nodes, node.input[0]), None)
+        table, low, high = _add_int8_consts(out, f"{node.name}/int8flow_table", q, limit)
+        gather = out.node.add(name=f"{node.name}/int8flow_rows", op="GatherV2", input=[table, *node.input[1:]])
+        for attr in ("Tindices", "Taxis", "batch_dims"):
+            if attr in node.attr:
+                gather.attr[attr].CopyFrom(node.attr[attr])
+        gather.attr["Tparams"].type = tf.qint8.as_datatype_enum
+        node.ClearField("attr")
+        _set_dequantize(node, [gather.name, low, high], -1)
     return out
+
+
+def _int8(w: np.ndarray, axis: int | None) -> tuple[np.ndarray, np.ndarray]:
+    """Symmetric int8 of `w`, one scale along `axis` (None: one for all); the
+    int8 values and each scale's float limit (127 steps), a scalar for None."""
+    reduce_axes = None if axis is None else tuple(a for a in range(w.ndim) if a != axis)
+    scale = np.abs(w).max(axis=reduce_axes, keepdims=True) / 127
+    q = np.where(scale > 0, np.round(w / np.where(scale > 0, scale, 1)), 0).astype(np.int8)
+    limit = (127 * scale).astype(np.float32)
+    return q, limit.reshape(()) if axis is None else limit.ravel()
+
+
+def _add_int8_consts(graph_def: Any, prefix: str, q: np.ndarray, limit: np.ndarray) -> list[str]:
+    """Consts of `q` (qint8) and of -limit and limit, named `prefix`_int8,
+    _min and _max: a Dequantize's three inputs."""
+    import tensorflow as tf
+
+    names = []
+    for suffix, value, dtype in (("int8", q, tf.qint8), ("min", -limit, tf.float32), ("max", limit, tf.float32)):
+        c = graph_def.node.add(name=f"{prefix}_{suffix}", op="Const")
+        c.attr["dtype"].type = dtype.as_datatype_enum
+        proto = tf.make_tensor_proto(value)
+        proto.dtype = dtype.as_datatype_enum
+        c.attr["value"].tensor.CopyFrom(proto)
+        names.append(c.name)
+    return names
+
+
+def _set_dequantize(node: Any, inputs: list[str], axis: int) -> None:
+    """Makes `node` TF's Dequantize of qint8 to float, SCALED, narrow range."""
+    import tensorflow as tf
+
+    node.op = "Dequantize"
+    del node.input[:]
+    node.input.extend(inputs)
+    node.attr["T"].type = tf.qint8.as_datatype_enum
+    node.attr["mode"].s = b"SCALED"
+    node.attr["narrow_range"].b = True
+    node.attr["axis"].i = axis
+    node.attr["dtype"].type = tf.float32.as_datatype_enum
 
 
 def _prune(graph_def: Any, output_name: str) -> Any:
@@ -417,6 +470,10 @@ def quantize(model: Any, calibration_data: Any, method: str = "minmax", *, perce
     stats = _calibrate(graph_def, input_name, spec, targets, batches, method, verbose)
     ranges = [_choose_range(s, method, percentile) for s in stats]
     report = [LayerReport(t.name, t.op, r) for t, r in zip(targets, ranges)]
+    nodes = {n.name: n for n in graph_def.node}
+    for n in _embeddings(graph_def):  # int8 whatever the budget: weights only, listed last
+        limit = float(np.abs(_constant(nodes, n.input[0])).max())
+        report.append(LayerReport(n.name, n.op, (-limit, limit), reason="embedding table"))
     reference = _outputs(graph_def, input_name, output_name, spec, batches)
 
     def loss_with(kept: Iterable[int]) -> float:
