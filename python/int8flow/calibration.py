@@ -68,7 +68,10 @@ def _freeze(model: Any) -> tuple[Any, str, str, Any]:
     spec = tf.TensorSpec([None, *model.inputs[0].shape[1:]], model.inputs[0].dtype)
     frozen = convert_variables_to_constants_v2(
         tf.function(lambda x: model(x, training=False)).get_concrete_function(spec))
-    return frozen.graph.as_graph_def(), frozen.inputs[0].name, frozen.outputs[0].name, spec
+    graph_def, input_name, output_name = frozen.graph.as_graph_def(), frozen.inputs[0].name, frozen.outputs[0].name
+    del frozen
+    release_memory()  # the frozen function's graph: one more copy of the weights
+    return graph_def, input_name, output_name, spec
 
 
 def _callable(graph_def: Any, input_name: str, outputs: Sequence[str], spec: Any) -> Any:
@@ -385,7 +388,10 @@ def _loss(reference: list[np.ndarray], got: list[np.ndarray], metric: str) -> fl
 def _outputs(graph_def: Any, input_name: str, output_name: str, spec: Any,
              batches: list[np.ndarray]) -> list[np.ndarray]:
     run = _callable(graph_def, input_name, [output_name], spec)
-    return [run(b)[0].numpy() for b in batches]
+    outputs = [run(b)[0].numpy() for b in batches]
+    del run
+    release_memory()  # each graph run holds its own copies of the weights
+    return outputs
 
 
 class QuantizedModel:
@@ -468,6 +474,7 @@ def quantize(model: Any, calibration_data: Any, method: str = "minmax", *, perce
         raise ValueError("the model has no MatMul or Conv2D with constant weights: nothing to quantize")
     batches = _batches(calibration_data, batch_size, spec)
     stats = _calibrate(graph_def, input_name, spec, targets, batches, method, verbose)
+    release_memory()
     ranges = [_choose_range(s, method, percentile) for s in stats]
     report = [LayerReport(t.name, t.op, r) for t, r in zip(targets, ranges)]
     nodes = {n.name: n for n in graph_def.node}
@@ -478,7 +485,8 @@ def quantize(model: Any, calibration_data: Any, method: str = "minmax", *, perce
 
     def loss_with(kept: Iterable[int]) -> float:
         qdq = _qdq_graph(graph_def, targets, [None if i in kept else r for i, r in enumerate(ranges)])
-        return _loss(reference, _outputs(qdq, input_name, output_name, spec, batches), metric)
+        # Pruned: the float weights that int8 ones replaced would ride along.
+        return _loss(reference, _outputs(_prune(qdq, output_name), input_name, output_name, spec, batches), metric)
 
     kept: set[int] = {0, len(targets) - 1} if keep_ends else set()
     for i in kept:
