@@ -153,7 +153,7 @@ print(json.dumps(result))
 def test_big_random_weight_models_keep_cosine(installed, name: str) -> None:
     # Static (percentile, 8 calibration inputs) and dynamic INT8 against stock
     # TF's FP32 on 4 other inputs, per input (min). BERT-base has 12 layers
-    # here (60 s, 8.9 GB peak in quantize); its 2 logits make the cosine
+    # here (45 s, 7.8 GB peak in quantize); its 2 logits make the cosine
     # touchy: 0.996 at the least, where the bench's 4 layers give 0.991. Top-1 agreement is not asserted, as random
     # logits nearly tie; it shows in a failure message and in the bench tables.
     result = run_python(BIG_MODEL.replace("NAME", repr(name)))

@@ -180,17 +180,21 @@ def _progress(label: str, done: int, total: int) -> None:
     sys.stderr.flush()
 
 
-def _calibrate(graph_def: Any, input_name: str, spec: Any, targets: list[Any], batches: list[np.ndarray],
-               method: str, verbose: bool) -> list[Calibration]:
-    """Two passes when histograms are needed: ranges, then histograms over them."""
+def _calibrate(graph_def: Any, input_name: str, output_name: str, spec: Any, targets: list[Any],
+               batches: list[np.ndarray], method: str, verbose: bool) -> tuple[list[Calibration], list[np.ndarray]]:
+    """Two passes when histograms are needed: ranges, then histograms over them.
+    Also the FP32 model's outputs, from the first pass: the guard's reference."""
     names = [t.input[0] if ":" in t.input[0] else t.input[0] + ":0" for t in targets]
-    fetched = sorted(set(names) - {input_name})  # a layer may read the model's input itself
-    run = _callable(graph_def, input_name, fetched, spec) if fetched else None
+    fetched = [output_name, *sorted(set(names) - {input_name, output_name})]  # a layer may read the input
+    run = _callable(graph_def, input_name, fetched, spec)
     stats = [Calibration() for _ in targets]
+    reference = []
     passes = 1 if method == "minmax" else 2
     for p in range(passes):
         for i, batch in enumerate(batches):
-            values = dict(zip(fetched, run(batch))) if run else {}
+            values = {name: value.numpy() for name, value in zip(fetched, run(batch))}
+            if p == 0:
+                reference.append(values[output_name])
             values[input_name] = batch
             for s, name in zip(stats, names):
                 v = np.asarray(values[name]).ravel()
@@ -207,7 +211,7 @@ def _calibrate(graph_def: Any, input_name: str, spec: Any, targets: list[Any], b
                     s.magnitudes += np.histogram(np.abs(v), HISTOGRAM_BINS, (0, top if top > 0 else 1))[0]
             if verbose:
                 _progress(f"calibrating ({'ranges' if p == 0 else 'histograms'})", i + 1, len(batches))
-    return stats
+    return stats, reference
 
 
 def _kl_threshold(magnitudes: np.ndarray, top: float, levels: int) -> float:
@@ -473,7 +477,7 @@ def quantize(model: Any, calibration_data: Any, method: str = "minmax", *, perce
     if not targets:
         raise ValueError("the model has no MatMul or Conv2D with constant weights: nothing to quantize")
     batches = _batches(calibration_data, batch_size, spec)
-    stats = _calibrate(graph_def, input_name, spec, targets, batches, method, verbose)
+    stats, reference = _calibrate(graph_def, input_name, output_name, spec, targets, batches, method, verbose)
     release_memory()
     ranges = [_choose_range(s, method, percentile) for s in stats]
     report = [LayerReport(t.name, t.op, r) for t, r in zip(targets, ranges)]
@@ -481,7 +485,6 @@ def quantize(model: Any, calibration_data: Any, method: str = "minmax", *, perce
     for n in _embeddings(graph_def):  # int8 whatever the budget: weights only, listed last
         limit = float(np.abs(_constant(nodes, n.input[0])).max())
         report.append(LayerReport(n.name, n.op, (-limit, limit), reason="embedding table"))
-    reference = _outputs(graph_def, input_name, output_name, spec, batches)
 
     def loss_with(kept: Iterable[int]) -> float:
         qdq = _qdq_graph(graph_def, targets, [None if i in kept else r for i, r in enumerate(ranges)])
