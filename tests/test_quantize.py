@@ -154,8 +154,9 @@ def test_big_random_weight_models_keep_cosine(installed, name: str) -> None:
     # Static (percentile, 8 calibration inputs) and dynamic INT8 against stock
     # TF's FP32 on 4 other inputs, per input (min). BERT-base has 12 layers
     # here (45 s, 7.8 GB peak in quantize); its 2 logits make the cosine
-    # touchy: 0.996 at the least, where the bench's 4 layers give 0.991. Top-1 agreement is not asserted, as random
-    # logits nearly tie; it shows in a failure message and in the bench tables.
+    # touchy: 0.996 at the least, where the bench's 4 layers give 0.991.
+    # Top-1 agreement is not asserted, as random logits nearly tie; it shows
+    # in a failure message and in the bench tables.
     result = run_python(BIG_MODEL.replace("NAME", repr(name)))
     assert result.returncode == 0, result.stderr[-4000:]
     r = json.loads(result.stdout.strip().splitlines()[-1])
@@ -381,7 +382,6 @@ def test_embedding_tables_are_stored_and_run_in_int8(installed, tmp_path: Path) 
     # Stock TF computes the same int8 table and activation ranges in float;
     # what differs is int8 arithmetic and rounding ties: within 1% of the output.
     assert diff <= 0.01 * scale, (diff, scale)
-
 
 
 def test_qdq_graphs_from_tf_quantization_run_in_int8(installed) -> None:

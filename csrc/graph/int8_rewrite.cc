@@ -231,7 +231,7 @@ bool AddStoredInt8Weights(tensorflow::GraphDef& graph, const NodeIndex& nodes, c
   const int64_t rank = shape.dim_size();
   if (rewrite.stored_rank && rank != rewrite.stored_rank) return false;
   if (rewrite.depthwise && !IsMultiplierOne(shape)) return false;
-  const int64_t axis = AttrOf(dequantize, "axis").i() < 0 ? -1 : AttrOf(dequantize, "axis").i();
+  const int64_t axis = std::max<int64_t>(AttrOf(dequantize, "axis").i(), -1);
   const int64_t wanted = channel_axis < 0 ? channel_axis + rank : channel_axis;
   if (axis != -1 && axis != wanted) return false;
   const size_t channels = axis == -1 ? 1 : static_cast<size_t>(shape.dim(axis).size());
