@@ -27,6 +27,11 @@ stay within; test_kernels.py asserts on the file. The bounds, per op:
 - GatherV2 (float and int8), SelectV2, StridedSlice: exact (copies).
 - LayerNorm (Keras' graph, fused): |err| <= 1e-5 (|ref| + 1)(1 + |beta|):
   float32 moments of a row, summed in other orders.
+- The ops of recurrent layers' loop bodies (loop_ops.cc): LogicalAnd/Or/Not,
+  ZerosLike, Split, SplitV, ConcatV2, StridedSliceGrad exact (logic and
+  copies); SigmoidGrad, TanhGrad 2 ulp of dy (|err| <= 2.4e-7 (|ref| + |dy|):
+  the same products, rounded in another order); BiasAddGrad
+  1e-6 * sum|dy| over the summed dims (the same sums in another order).
 - Pad, MaxPool: exact (copies and comparisons). AvgPool, Mean:
   1e-6 |ref| + 1e-7 * max|x| (a sum of at most a few hundred values).
   Sum: 1e-6 * sum|x|. Max, Min: exact.
@@ -39,12 +44,16 @@ import sys
 
 import numpy as np
 import tensorflow as tf
+from tensorflow.python.util import _pywrap_util_port
 
 import int8flow
 
 rng = np.random.default_rng(0)
 results: list[dict] = []
 QCPU, CPU = "/device:QCPU:0", "/device:CPU:0"
+# Whether TF's CPU runs its oneDNN kernels here (TF_ENABLE_ONEDNN_OPTS, or by
+# default on CPUs with AVX-512 VNNI, BF16 or AMX), or Eigen's.
+TF_USES_ONEDNN = _pywrap_util_port.IsMklEnabled()
 
 
 def rand(*shape: int) -> np.ndarray:
@@ -603,10 +612,11 @@ def batch_norm(name: str, op: str, shape: tuple, is_training: bool, data_format:
     y_bound = 1e-5 * (np.abs(c[0].numpy()) + x_scale * np.abs(scale).max() + np.abs(offset).max()) + 1e-6
     record(f"{name} y", q[0].device, q[0], c[0], y_bound)
     # Statistics: sums of x and x^2 over the batch, in float32.
-    # TF's 5-D (Eigen) inference kernel leaves the reserve spaces unset, and
-    # only its 4-D (oneDNN) kernel gives reserve_space_3 the shape [0].
+    # TF's Eigen inference kernel leaves the reserve spaces unset: it runs
+    # for 5-D inputs, and for all where TF's oneDNN is off (by default on
+    # CPUs without VNNI, such as AVX2-only AMD EPYCs).
     outputs = ["batch_mean", "batch_variance"]
-    if len(shape) == 4 or is_training:
+    if is_training or (len(shape) == 4 and TF_USES_ONEDNN):
         outputs += ["reserve_space_1", "reserve_space_2"]
     for i, what in enumerate(outputs, 1):
         record(f"{name} {what}", q[i].device, q[i], c[i], 1e-5 * (np.abs(c[i].numpy()) + x_scale**2) + 1e-6)
@@ -716,6 +726,49 @@ for case in range(6):
 for case in range(4):
     shape = random_dims(int(draw.integers(1, 4)), 1, 40)
     eager(f"Softmax random {case}: {shape}", tf.nn.softmax, [rand(*shape) * 5], transcendental)
+
+# ---- the ops of recurrent layers' loop bodies (loop_ops.cc) ----------------------
+def each_output(name: str, fn, arrays: list[np.ndarray], bound=exact) -> None:
+    """Like eager, for an op with several outputs: each recorded on its own."""
+    with tf.device(QCPU):
+        q = fn(*[tf.constant(a) for a in arrays])
+    with tf.device(CPU):
+        c = fn(*[tf.constant(a) for a in arrays])
+    for i, (qi, ci) in enumerate(zip(q, c)):
+        record(f"{name} output {i}", qi.device, qi, ci, bound(ci.numpy(), *arrays))
+
+
+flags = [rand(3, 4) > 0, rand(4) > 0, rand(1, 1) > 0]
+eager("LogicalAnd broadcast", tf.logical_and, [flags[0], flags[1]], exact)
+eager("LogicalAnd scalar", tf.logical_and, [np.array(True), np.array(False)], exact)
+eager("LogicalOr broadcast", tf.logical_or, [flags[2], flags[0]], exact)
+eager("LogicalNot", tf.logical_not, [flags[0]], exact)
+eager("ZerosLike", tf.zeros_like, [rand(2, 5)], exact)
+eager("ZerosLike int32", tf.zeros_like, [np.arange(6, dtype=np.int32)], exact)
+activation_grad = lambda ref, y, dy: 2.4e-7 * (np.abs(ref) + np.abs(dy))  # noqa: E731
+y_sigmoid = 1 / (1 + np.exp(-rand(4, 7)))
+eager("SigmoidGrad", lambda y, dy: tf.raw_ops.SigmoidGrad(y=y, dy=dy), [y_sigmoid.astype(np.float32), rand(4, 7)], activation_grad)
+eager("TanhGrad", lambda y, dy: tf.raw_ops.TanhGrad(y=y, dy=dy), [np.tanh(rand(4, 7)), rand(4, 7)], activation_grad)
+for shape, data_format in [((5, 6), "NHWC"), ((2, 3, 4, 6), "NHWC"), ((2, 6, 3, 4), "NCHW")]:
+    axes = tuple(d for d in range(len(shape)) if d != (1 if data_format == "NCHW" else len(shape) - 1))
+    eager(f"BiasAddGrad {shape} {data_format}", lambda t, f=data_format: tf.raw_ops.BiasAddGrad(out_backprop=t, data_format=f),
+          [rand(*shape)], lambda ref, dy, a=axes: 1e-6 * np.sum(np.abs(dy), axis=a) + 1e-30)
+each_output("Split axis 1", lambda t: tf.split(t, 4, axis=1), [rand(3, 8, 2)])
+each_output("Split axis -1", lambda t: tf.split(t, 2, axis=-1), [rand(2, 6)])
+each_output("SplitV sizes", lambda t: tf.split(t, [1, 4, 3], axis=0), [rand(8, 3)])
+each_output("SplitV rest", lambda t: tf.raw_ops.SplitV(value=t, size_splits=[2, -1], axis=1, num_split=2), [rand(3, 5)])
+eager("ConcatV2 axis 1", lambda a, b: tf.concat([a, b], axis=1), [rand(3, 2, 4), rand(3, 5, 4)], exact)
+eager("ConcatV2 axis -1", lambda a, b: tf.concat([a, b, a], axis=-1), [rand(2, 3), rand(2, 1)], exact)
+for label, shape, args, dy_shape in [
+    ("rows", (6, 5), dict(begin=[1], end=[5], strides=[2]), (2, 5)),
+    ("shrink", (4, 3, 2), dict(begin=[0, 1], end=[0, 2], strides=[1, 1], begin_mask=1, end_mask=1,
+                               shrink_axis_mask=2), (4, 2)),
+    ("negative stride", (7, 4), dict(begin=[0, 1], end=[0, 0], strides=[-2, 1], begin_mask=1, end_mask=3),
+     (4, 3)),
+]:
+    eager(f"StridedSliceGrad {label}",
+          lambda dy, sh=shape, a=args: tf.raw_ops.StridedSliceGrad(shape=list(sh), dy=dy, **a),
+          [rand(*dy_shape)], exact)
 
 with open(sys.argv[1], "w") as f:
     json.dump({"results": results, "fusions": int8flow.stats()["fusions"]}, f, indent=1)

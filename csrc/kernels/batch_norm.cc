@@ -3,6 +3,11 @@
 // the batch's, and returns them as TF's CPU kernel does: the running
 // (Bessel-corrected, exponentially averaged) statistics in outputs 1 and 2,
 // the batch's own mean and biased variance in the reserve spaces 1 and 2.
+// In inference the reserve spaces 1 and 2 (read only by a gradient) hold the
+// running statistics, as TF's oneDNN kernel gives them (its Eigen one, which
+// TF runs where its oneDNN is off, the default on CPUs without VNNI, leaves
+// them unset). reserve_space_3, unused on CPU, takes the shape of the kernel
+// TF's CPU runs on this host: [0] from oneDNN, a scalar 0 from Eigen.
 // Keras 3 emits tf.nn.batch_normalization instead (folded by the graph pass,
 // fusion_patterns.cc); these ops come from tf.keras 2, tf.compat.v1 and
 // SavedModels.
@@ -13,6 +18,7 @@
 #include <limits>
 
 #include "kernels/onednn_util.h"
+#include "tensorflow/core/util/util.h"  // IsMKLEnabled: whether TF's CPU runs its oneDNN kernels
 
 namespace int8flow::kernels {
 namespace {
@@ -60,7 +66,12 @@ class FusedBatchNormKernel {
     OwnedTensor y = ctx.allocate_output(0, shape, TF_FLOAT);
     std::vector<OwnedTensor> stats;  // batch_mean, batch_variance, reserve_space_1, _2
     for (int i = 1; i <= 4; ++i) stats.push_back(ctx.allocate_output(i, {channels}, TF_FLOAT));
-    if (v3_) ctx.allocate_output(5, {0}, TF_FLOAT);  // unused on CPU; TF's oneDNN path's shape
+    const bool tf_uses_onednn = tensorflow::IsMKLEnabled();
+    if (v3_) {  // unused on CPU: the shape and value of TF's kernel
+      OwnedTensor unused = ctx.allocate_output(5, tf_uses_onednn ? std::vector<int64_t>{0} : std::vector<int64_t>{},
+                                               TF_FLOAT);
+      if (!tf_uses_onednn) *Data<float>(unused.get()) = 0.f;
+    }
     const auto out = [&](int i) { return Data<float>(stats[i].get()); };
     const size_t vector_bytes = channels * sizeof(float);
 
@@ -73,9 +84,9 @@ class FusedBatchNormKernel {
     if (!is_training_) {
       std::memcpy(out(0), Data<float>(mean.get()), vector_bytes);
       std::memcpy(out(1), Data<float>(variance.get()), vector_bytes);
-      std::memcpy(out(2), Data<float>(mean.get()), vector_bytes);
-      std::memcpy(out(3), Data<float>(variance.get()), vector_bytes);
-      Normalize(ctx, shape, channels_last, x, y, scale, offset, out(2), out(3));
+      Normalize(ctx, shape, channels_last, x, y, scale, offset, out(0), out(1));
+      std::memcpy(out(2), out(0), vector_bytes);
+      std::memcpy(out(3), out(1), vector_bytes);
       return;
     }
     // The batch's mean and biased variance land in the reserve spaces.

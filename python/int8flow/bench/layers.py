@@ -11,9 +11,11 @@ after round, so drift hits them alike; each reads its input on its own device:
   comes after a ReLU, and a fused ReLU makes the output >= 0. oneDNN 3.2 runs
   that case on faster AMX kernels (kernels/quantization.h);
 - `f32`: int8flow's oneDNN FP32 kernel on QCPU;
-- `tf_f32`: stock TF's CPU op (its own oneDNN);
+- `tf_f32`: stock TF's CPU op (its own oneDNN where it is on, else Eigen);
 - `tf_int8`: stock TF's quantized op on CPU (QuantizedMatMulWithBiasAndDequantize,
-  QuantizedConv2D, QuantizedDepthwiseConv2D), input quantization included.
+  QuantizedConv2D, QuantizedDepthwiseConv2D), input quantization included. These
+  have kernels only where TF runs its oneDNN (by default on CPUs with AVX-512
+  VNNI, BF16 or AMX; `TF_ENABLE_ONEDNN_OPTS=1` elsewhere): n/a otherwise.
 Each call runs the layer REPEATS times, so a tf.function call's fixed cost
 (about 0.3 ms here) does not hide small layers. Times are medians of `rounds`
 rounds, per layer run; GOPS = 2·MACs / time.
@@ -219,11 +221,16 @@ def main(argv: list[str] | None = None) -> int:
     import tensorflow  # noqa: F401  (loads the plugin)
 
     import int8flow
+    from tensorflow.python.util import _pywrap_util_port
+
     cpu = int8flow.cpu_features()
+    # TF's quantized ops (tf_int8) have CPU kernels only where TF runs its oneDNN.
+    tf_onednn = _pywrap_util_port.IsMklEnabled()
     print(f"{cpu['model']}, {cpu['cores']} cores, oneDNN {cpu['onednn_version']} {cpu['onednn_isa']}, "
-          f"int8 path {cpu['int8_path']}\n{HEADER}", flush=True)
+          f"int8 path {cpu['int8_path']}, TF's oneDNN {'on' if tf_onednn else 'off (tf_int8 n/a)'}"
+          f"\n{HEADER}", flush=True)
     rows = run([int(b) for b in args.batches.split(",")], args.rounds, args.min_seconds,
                args.models.split(","))
-    args.out.write_text(json.dumps({"cpu": cpu, "rows": rows}, indent=1))
+    args.out.write_text(json.dumps({"cpu": cpu, "tf_onednn": tf_onednn, "rows": rows}, indent=1))
     print(f"\nresults: {args.out}")
     return 0
