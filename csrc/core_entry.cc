@@ -1,6 +1,7 @@
 // libint8flow_core.so's only export: the table the plugin shim calls into.
 #include <string>
 
+#include "common/tf_status.h"
 #include "core_api.h"
 #include "graph/optimizer.h"
 #include "kernels/onednn_self_test.h"
@@ -16,10 +17,20 @@ const char* SelfTest() {
   return result.c_str();
 }
 
+// The plugin shim calls these from TF's callbacks: exceptions stop here.
+void InitGraph(TP_OptimizerRegistrationParams* params, TF_Status* status) {
+  int8flow::CatchAtBoundary(status, "TF_InitGraph", [&] { int8flow::graph::InitGraph(params, status); });
+}
+
+void InitKernels(const char* device_type, TF_Status* status) {
+  int8flow::CatchAtBoundary(status, "TF_InitKernel",
+                            [&] { int8flow::kernels::InitKernels(device_type, status); });
+}
+
 }  // namespace
 
 extern "C" __attribute__((visibility("default"))) const Int8flowCoreApi* int8flow_core_api() {
   static const Int8flowCoreApi api{INT8FLOW_CORE_ABI, INT8FLOW_TF_MAJOR_MINOR, &SelfTest,
-                                   &int8flow::graph::InitGraph, &int8flow::kernels::InitKernels};
+                                   &InitGraph, &InitKernels};
   return &api;
 }

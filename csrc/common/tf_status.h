@@ -1,6 +1,7 @@
 // RAII and helpers for TF_Status, shared by every room.
 #pragma once
 
+#include <exception>
 #include <memory>
 #include <string>
 
@@ -26,6 +27,19 @@ class OwnedStatus {
 inline void SetOk(TF_Status* status) { TF_SetStatus(status, TF_OK, ""); }
 inline void SetError(TF_Status* status, TF_Code code, const std::string& message) {
   TF_SetStatus(status, code, ("int8flow: " + message).c_str());
+}
+
+// Runs `body` at a C callback's boundary, which no exception may cross (TF
+// would terminate Python): one that escapes becomes an INTERNAL status.
+template <class Body>
+void CatchAtBoundary(TF_Status* status, const char* callback, Body&& body) noexcept {
+  try {
+    body();
+  } catch (const std::exception& e) {
+    SetError(status, TF_INTERNAL, std::string(callback) + ": " + e.what());
+  } catch (...) {
+    SetError(status, TF_INTERNAL, std::string(callback) + ": an unknown exception");
+  }
 }
 
 }  // namespace int8flow

@@ -4,6 +4,7 @@
 #include <fstream>
 #include <map>
 #include <set>
+#include <stdexcept>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -156,16 +157,9 @@ void DumpGraph(const void* data, size_t size, int64_t n, const char* stage) {
       .write(static_cast<const char*>(data), static_cast<std::streamsize>(size));
 }
 
-void Optimize(void*, const TF_Buffer* graph_buf, const TF_GrapplerItem* item,
-              TF_Buffer* optimized_graph_buf, TF_Status* status) {
-  tensorflow::GraphDef graph;
-  if (!graph.ParseFromArray(graph_buf->data, static_cast<int>(graph_buf->length))) {
-    // Grappler keeps the input graph when a pass fails; say why.
-    return SetError(status, TF_INVALID_ARGUMENT, "QCPU pass could not parse the GraphDef");
-  }
-  static std::atomic<int64_t> graphs_seen{0};
-  const int64_t graph_number = graphs_seen++;
-  DumpGraph(graph_buf->data, graph_buf->length, graph_number, "before");
+// The rewrites on a parsed graph. May throw: Optimize is the boundary.
+void Rewrite(tensorflow::GraphDef& graph, const TF_GrapplerItem* item) {
+  if (runtime::FaultInjected("graph_pass")) throw std::out_of_range("injected failure (INT8FLOW_TEST_FAULT=graph_pass)");
   if (SkipXlaOnQcpu(graph) > 0) {
     runtime::WarnOnce(
         "XLA (jit_compile) is skipped for functions placed on QCPU: they run op by op, "
@@ -185,6 +179,36 @@ void Optimize(void*, const TF_Buffer* graph_buf, const TF_GrapplerItem* item,
     if (const int handed = HandResultsToHost(graph)) runtime::RecordFusions("result handed to host", handed);
     RenameToPrivateTwins(graph);
     MoveKernellessNodesToCpu(graph);
+  }
+}
+
+// TF's Grappler callback: no exception may cross it, or Python aborts. On
+// any failure TF gets the graph back as it came (the pass is optional to
+// TF, but the XLA skip is not, so it is tried alone), with one warning and a
+// count in stats()["pass_errors"].
+void Optimize(void*, const TF_Buffer* graph_buf, const TF_GrapplerItem* item,
+              TF_Buffer* optimized_graph_buf, TF_Status* status) {
+  tensorflow::GraphDef graph;
+  if (!graph.ParseFromArray(graph_buf->data, static_cast<int>(graph_buf->length))) {
+    // Grappler keeps the input graph when a pass fails; say why.
+    return SetError(status, TF_INVALID_ARGUMENT, "QCPU pass could not parse the GraphDef");
+  }
+  static std::atomic<int64_t> graphs_seen{0};
+  const int64_t graph_number = graphs_seen++;
+  DumpGraph(graph_buf->data, graph_buf->length, graph_number, "before");
+  try {
+    Rewrite(graph, item);
+  } catch (const std::exception& e) {
+    const std::string reason = e.what();
+    runtime::RecordPassError(reason);
+    runtime::WarnOnce("the QCPU graph pass failed (" + reason +
+                      "): TF runs the graph as it came, op by op on QCPU");
+    graph.ParseFromArray(graph_buf->data, static_cast<int>(graph_buf->length));
+    try {
+      SkipXlaOnQcpu(graph);
+    } catch (const std::exception&) {
+      graph.ParseFromArray(graph_buf->data, static_cast<int>(graph_buf->length));
+    }
   }
   // A function's arguments and results sit where its callers' tensors are:
   // boundaries, not fallbacks.

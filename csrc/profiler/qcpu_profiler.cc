@@ -25,24 +25,27 @@ Session& session() {
 }
 
 void Start(const TP_Profiler*, TF_Status* status) {
-  Session& s = session();
-  std::lock_guard<std::mutex> lock(s.mutex);
-  s.trace = {};
-  s.serialized.clear();
-  if (s.serving) runtime::StartTrace();
-  SetOk(status);
+  CatchAtBoundary(status, "profiler start", [&] {
+    Session& s = session();
+    std::lock_guard<std::mutex> lock(s.mutex);
+    s.trace = {};
+    s.serialized.clear();
+    if (s.serving) runtime::StartTrace();
+    SetOk(status);
+  });
 }
 
 void Stop(const TP_Profiler*, TF_Status* status) {
-  Session& s = session();
-  std::lock_guard<std::mutex> lock(s.mutex);
-  if (s.serving) s.trace = runtime::StopTrace();
-  SetOk(status);
+  CatchAtBoundary(status, "profiler stop", [&] {
+    Session& s = session();
+    std::lock_guard<std::mutex> lock(s.mutex);
+    if (s.serving) s.trace = runtime::StopTrace();
+    SetOk(status);
+  });
 }
 
 // TF calls this twice: with no buffer for the size, then with the buffer.
-void CollectDataXSpace(const TP_Profiler*, uint8_t* buffer, size_t* size_in_bytes,
-                       TF_Status* status) {
+void CollectInto(uint8_t* buffer, size_t* size_in_bytes, TF_Status* status) {
   Session& s = session();
   std::lock_guard<std::mutex> lock(s.mutex);
   if (buffer == nullptr) {
@@ -58,6 +61,11 @@ void CollectDataXSpace(const TP_Profiler*, uint8_t* buffer, size_t* size_in_byte
   std::memcpy(buffer, s.serialized.data(), s.serialized.size());
   s.serialized.clear();
   SetOk(status);
+}
+
+void CollectDataXSpace(const TP_Profiler*, uint8_t* buffer, size_t* size_in_bytes, TF_Status* status) {
+  CatchAtBoundary(status, "profiler collect_data_xspace",
+                  [&] { CollectInto(buffer, size_in_bytes, status); });
 }
 
 }  // namespace

@@ -32,7 +32,8 @@ py::dict Stats() {
   }
   return py::dict(py::arg("copies") = copies, py::arg("memory") = memory, py::arg("caches") = caches,
                   py::arg("fusions") = rt::FusionCounts(),
-                  py::arg("cpu_ops") = rt::CpuOpCounts(), py::arg("ops") = ops,
+                  py::arg("cpu_ops") = rt::CpuOpCounts(), py::arg("pass_errors") = rt::PassErrorCounts(),
+                  py::arg("ops") = ops,
                   py::arg("recording_ops") = (rt::RecordingMode() & rt::kOpStats) != 0);
 }
 

@@ -52,6 +52,10 @@ INT8FLOW_EXPORT std::map<std::string, int64_t> FusionCounts();
 // costs copies. ResetStats clears these, so a test can count one model's.
 INT8FLOW_EXPORT void RecordCpuOp(const std::string& op);
 INT8FLOW_EXPORT std::map<std::string, int64_t> CpuOpCounts();
+// Graphs the pass gave back to TF unchanged because it failed on them, by
+// reason, since the process started.
+INT8FLOW_EXPORT void RecordPassError(const std::string& reason);
+INT8FLOW_EXPORT std::map<std::string, int64_t> PassErrorCounts();
 
 // ---- what kernels and copies did: profiler sessions and op stats ------------
 // Each kernel run and copy reads RecordingMode() once; zero, the usual case,

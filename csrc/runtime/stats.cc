@@ -30,7 +30,7 @@ void RaiseTo(std::atomic<int64_t>& target, int64_t value) {
   }
 }
 
-// Counts by name that the graph pass records: fusions, and ops left on CPU.
+// Counts by name that the graph pass records: fusions, ops left on CPU, its errors.
 struct NamedCounts {
   std::mutex mutex;
   std::map<std::string, int64_t> counts;
@@ -59,6 +59,11 @@ NamedCounts& cpu_ops() {
   return instance;
 }
 
+NamedCounts& pass_errors() {
+  static NamedCounts instance;
+  return instance;
+}
+
 }  // namespace
 
 void RecordFusions(const std::string& pattern, int64_t count) { fusions().Add(pattern, count); }
@@ -66,6 +71,9 @@ std::map<std::string, int64_t> FusionCounts() { return fusions().Get(); }
 
 void RecordCpuOp(const std::string& op) { cpu_ops().Add(op, 1); }
 std::map<std::string, int64_t> CpuOpCounts() { return cpu_ops().Get(); }
+
+void RecordPassError(const std::string& reason) { pass_errors().Add(reason, 1); }
+std::map<std::string, int64_t> PassErrorCounts() { return pass_errors().Get(); }
 
 
 void RecordCopy(CopyKind kind, uint64_t bytes) {

@@ -42,6 +42,7 @@ def stats() -> dict[str, Any]:
     """Host<->device copies (`htod`, `dtoh`, `dtod`: count and bytes), QCPU memory in use,
     `fusions`: rewrites by the graph pass, by pattern, since the process started,
     `cpu_ops`: nodes the pass saw placed on CPU (fallbacks), by op, since the last reset,
+    `pass_errors`: graphs the pass handed back to TF unchanged as it failed on them, by reason,
     `caches`: `entries` and `bytes` the kernels' caches hold now (`packed_weights`,
     `quantized_weights`, `primitives`), and
     `ops`: per QCPU op (`Memcpy` for copies) `count`, `total_ms`, `int8_ms`, `fp32_ms`, kept
