@@ -30,7 +30,9 @@ def checks(installed: Path, tmp_path_factory: pytest.TempPathFactory) -> dict:
                                    "DepthwiseConv2dNative", "Pad", "MaxPool", "AvgPool", "Mean",
                                    "Sum", "Max", "Min", "BatchMatMulV2", "Einsum", "GatherV2",
                                    "SelectV2", "StridedSlice", "LayerNorm", "FusedBatchNorm",
-                                   "SpaceToBatchND", "BatchToSpaceND",
+                                   "SpaceToBatchND", "BatchToSpaceND", "LogicalAnd", "LogicalOr",
+                                   "LogicalNot", "ZerosLike", "SigmoidGrad", "TanhGrad", "BiasAddGrad",
+                                   "Split", "SplitV", "ConcatV2", "StridedSliceGrad",
                                    "fused"])
 def test_matches_tf_cpu_on_qcpu(checks: dict, group: str) -> None:
     cases = [r for r in checks["results"] if r["name"].split()[0].startswith(group)]

@@ -6,6 +6,7 @@
 
 #include "kernels/activations.h"
 #include "kernels/onednn_util.h"
+#include "kernels/shape_util.h"
 
 namespace int8flow::kernels {
 namespace {
@@ -95,20 +96,6 @@ const std::vector<BinaryOp>& BinaryOps() {
       {"SquaredDifference", alg::binary_sub, BinaryOp::kCommutative, true},
   };
   return table;
-}
-
-// NumPy broadcasting of two shapes; TF's message when they do not broadcast.
-std::vector<int64_t> BroadcastShape(const std::vector<int64_t>& a, const std::vector<int64_t>& b) {
-  const size_t rank = std::max(a.size(), b.size());
-  std::vector<int64_t> out(rank);
-  for (size_t i = 0; i < rank; ++i) {
-    const int64_t da = i < rank - a.size() ? 1 : a[i - (rank - a.size())];
-    const int64_t db = i < rank - b.size() ? 1 : b[i - (rank - b.size())];
-    Require(da == db || da == 1 || db == 1,
-            "Incompatible shapes: " + ShapeString(a) + " vs. " + ShapeString(b));
-    out[i] = da == 1 ? db : da;
-  }
-  return out;
 }
 
 std::vector<int64_t> PadToRank(const std::vector<int64_t>& shape, size_t rank) {

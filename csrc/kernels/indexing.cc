@@ -1,5 +1,5 @@
 // The indexing ops a Keras model needs on device: GatherV2 (embeddings, float or int8),
-// SelectV2 and StridedSlice. They move elements, so they are copy loops
+// SelectV2, StridedSlice and its gradient. They move elements, so they are copy loops
 // (contiguous runs with memcpy), as TF's own CPU kernels are. And an
 // Identity that hands a result to TF's CPU without moving it.
 #include "kernels/indexing.h"
@@ -7,45 +7,11 @@
 #include <cstring>
 
 #include "kernels/onednn_util.h"
+#include "kernels/shape_util.h"
 #include "kernels/op_definitions.h"
 
 namespace int8flow::kernels {
 namespace {
-
-// Calls `visit(offsets)` for every index of `shape`, in row-major order, with
-// each operand's element offset, given its per-dim strides (0: broadcast).
-template <class Visit>
-void ForEachIndex(const std::vector<int64_t>& shape,
-                  const std::vector<std::vector<int64_t>>& strides, Visit visit) {
-  if (NumElements(shape) == 0) return;
-  const size_t rank = shape.size(), operands = strides.size();
-  std::vector<int64_t> index(rank, 0), offsets(operands, 0);
-  while (true) {
-    visit(offsets);
-    int d = static_cast<int>(rank) - 1;
-    for (; d >= 0; --d) {
-      for (size_t o = 0; o < operands; ++o) offsets[o] += strides[o][d];
-      if (++index[d] < shape[d]) break;
-      for (size_t o = 0; o < operands; ++o) offsets[o] -= strides[o][d] * shape[d];
-      index[d] = 0;
-    }
-    if (d < 0) return;
-  }
-}
-
-// Row-major strides of `shape` read as `out` (right-aligned; size-1 dims
-// and missing leading dims broadcast with stride 0).
-std::vector<int64_t> BroadcastStrides(const std::vector<int64_t>& shape,
-                                      const std::vector<int64_t>& out) {
-  std::vector<int64_t> strides(out.size(), 0);
-  int64_t stride = 1;
-  for (size_t i = 0; i < shape.size(); ++i) {
-    const size_t d = shape.size() - 1 - i, o = out.size() - 1 - i;
-    strides[o] = shape[d] == 1 ? 0 : stride;
-    stride *= shape[d];
-  }
-  return strides;
-}
 
 // ---- GatherV2 ---------------------------------------------------------------
 class GatherKernel {
@@ -126,81 +92,128 @@ class SelectKernel {
   }
 };
 
-// ---- StridedSlice ------------------------------------------------------------
-class StridedSliceKernel {
- public:
-  explicit StridedSliceKernel(TF_OpKernelConstruction* ctx) {
-    for (auto [name, mask] : {std::pair{"begin_mask", &begin_mask_}, {"end_mask", &end_mask_},
-                              {"ellipsis_mask", &ellipsis_mask_}, {"new_axis_mask", &new_axis_mask_},
-                              {"shrink_axis_mask", &shrink_axis_mask_}}) {
+// ---- StridedSlice, StridedSliceGrad ----------------------------------------------
+// The masks of a StridedSlice node.
+struct SliceMasks {
+  int64_t begin = 0, end = 0, ellipsis = 0, new_axis = 0, shrink_axis = 0;
+
+  explicit SliceMasks(TF_OpKernelConstruction* ctx) {
+    for (auto [name, mask] : {std::pair{"begin_mask", &begin}, {"end_mask", &end},
+                              {"ellipsis_mask", &ellipsis}, {"new_axis_mask", &new_axis},
+                              {"shrink_axis_mask", &shrink_axis}}) {
       OwnedStatus status;
       TF_OpKernelConstruction_GetAttrInt64(ctx, name, mask, status.get());
       Check(status, name);
     }
   }
+};
 
-  void Compute(KernelContext& ctx) {
-    OwnedTensor input = ctx.input(0);
-    const auto in = Shape(input.get());
-    const auto begin = IntValues(ctx.input(1).get()), end = IntValues(ctx.input(2).get()),
-               stride = IntValues(ctx.input(3).get());
-    Require(begin.size() == end.size() && begin.size() == stride.size(),
-            "Expected begin, end, and strides to be 1D equal size tensors");
-    // Dense per-dim begin, size and step of the input; the output's shape.
+// Which elements of an input of shape `in` a strided slice takes: dense
+// per-dim begin, count and step, and the output's shape.
+struct SliceGeometry {
+  std::vector<int64_t> first, count, step, out;
+
+  // Visits each taken element: (its index in the output, its offset in the input).
+  template <class Visit>
+  void ForEachElement(const std::vector<int64_t>& in, Visit visit) const {
     const int64_t rank = static_cast<int64_t>(in.size());
-    std::vector<int64_t> first(rank, 0), count(rank), step(rank, 1), out;
-    for (int64_t d = 0; d < rank; ++d) count[d] = in[d];
-    int64_t dim = 0;
-    const auto bit = [](int64_t mask, size_t i) { return (mask >> i) & 1; };
-    for (size_t i = 0; i < begin.size(); ++i) {
-      if (bit(ellipsis_mask_, i)) {
-        int64_t after = 0;  // real dims the spec names after the ellipsis
-        for (size_t j = i + 1; j < begin.size(); ++j) after += !bit(new_axis_mask_, j);
-        for (const int64_t stop = rank - after; dim < stop; ++dim) out.push_back(in[dim]);
-        continue;
-      }
-      if (bit(new_axis_mask_, i)) {
-        out.push_back(1);
-        continue;
-      }
-      Require(dim < rank, "Index out of range using input dim " + std::to_string(dim) +
-                              "; input has only " + std::to_string(rank) + " dims");
-      const int64_t size = in[dim], s = stride[i];
-      Require(s != 0, "strides[" + std::to_string(i) + "] must be non-zero");
-      if (bit(shrink_axis_mask_, i)) {
-        const int64_t b = begin[i] < 0 ? begin[i] + size : begin[i];
-        Require(b >= 0 && b < size, "slice index " + std::to_string(begin[i]) + " of dimension " +
-                                        std::to_string(dim) + " out of bounds.");
-        first[dim] = b, count[dim] = 1, step[dim] = 1;
-      } else {
-        const int64_t lo = s > 0 ? 0 : -1, hi = s > 0 ? size : size - 1;
-        const auto clamp = [&](int64_t v) { return std::min(std::max(v < 0 ? v + size : v, lo), hi); };
-        const int64_t b = bit(begin_mask_, i) ? (s > 0 ? lo : hi) : clamp(begin[i]);
-        const int64_t e = bit(end_mask_, i) ? (s > 0 ? hi : lo) : clamp(end[i]);
-        const int64_t n = s > 0 ? (e > b ? (e - b + s - 1) / s : 0) : (b > e ? (b - e - s - 1) / -s : 0);
-        first[dim] = b, count[dim] = n, step[dim] = s;
-        out.push_back(n);
-      }
-      ++dim;
-    }
-    for (; dim < rank; ++dim) out.push_back(in[dim]);
-    OwnedTensor result = ctx.allocate_output(0, out, TF_TensorType(input.get()));
-    const size_t bytes = TF_DataTypeSize(TF_TensorType(input.get()));
-    const char* src = static_cast<const char*>(TF_TensorData(input.get()));
-    char* dst = static_cast<char*>(TF_TensorData(result.get()));
     std::vector<int64_t> strides(rank, 1);
     for (int64_t d = rank - 2; d >= 0; --d) strides[d] = strides[d + 1] * in[d + 1];
     int64_t origin = 0;
     for (int64_t d = 0; d < rank; ++d) origin += first[d] * strides[d], strides[d] *= step[d];
     int64_t i = 0;
-    ForEachIndex(count, {strides}, [&](const std::vector<int64_t>& at) {
-      std::memcpy(dst + bytes * i++, src + bytes * (origin + at[0]), bytes);
-    });
+    ForEachIndex(count, {strides}, [&](const std::vector<int64_t>& at) { visit(i++, origin + at[0]); });
+  }
+};
+
+SliceGeometry StridedSliceOf(const std::vector<int64_t>& in, const std::vector<int64_t>& begin,
+                             const std::vector<int64_t>& end, const std::vector<int64_t>& stride,
+                             const SliceMasks& masks) {
+  Require(begin.size() == end.size() && begin.size() == stride.size(),
+          "Expected begin, end, and strides to be 1D equal size tensors");
+  const int64_t rank = static_cast<int64_t>(in.size());
+  SliceGeometry g{std::vector<int64_t>(rank, 0), in, std::vector<int64_t>(rank, 1), {}};
+  int64_t dim = 0;
+  const auto bit = [](int64_t mask, size_t i) { return (mask >> i) & 1; };
+  for (size_t i = 0; i < begin.size(); ++i) {
+    if (bit(masks.ellipsis, i)) {
+      int64_t after = 0;  // real dims the spec names after the ellipsis
+      for (size_t j = i + 1; j < begin.size(); ++j) after += !bit(masks.new_axis, j);
+      for (const int64_t stop = rank - after; dim < stop; ++dim) g.out.push_back(in[dim]);
+      continue;
+    }
+    if (bit(masks.new_axis, i)) {
+      g.out.push_back(1);
+      continue;
+    }
+    Require(dim < rank, "Index out of range using input dim " + std::to_string(dim) +
+                            "; input has only " + std::to_string(rank) + " dims");
+    const int64_t size = in[dim], s = stride[i];
+    Require(s != 0, "strides[" + std::to_string(i) + "] must be non-zero");
+    if (bit(masks.shrink_axis, i)) {
+      const int64_t b = begin[i] < 0 ? begin[i] + size : begin[i];
+      Require(b >= 0 && b < size, "slice index " + std::to_string(begin[i]) + " of dimension " +
+                                      std::to_string(dim) + " out of bounds.");
+      g.first[dim] = b, g.count[dim] = 1, g.step[dim] = 1;
+    } else {
+      const int64_t lo = s > 0 ? 0 : -1, hi = s > 0 ? size : size - 1;
+      const auto clamp = [&](int64_t v) { return std::min(std::max(v < 0 ? v + size : v, lo), hi); };
+      const int64_t b = bit(masks.begin, i) ? (s > 0 ? lo : hi) : clamp(begin[i]);
+      const int64_t e = bit(masks.end, i) ? (s > 0 ? hi : lo) : clamp(end[i]);
+      const int64_t n = s > 0 ? (e > b ? (e - b + s - 1) / s : 0) : (b > e ? (b - e - s - 1) / -s : 0);
+      g.first[dim] = b, g.count[dim] = n, g.step[dim] = s;
+      g.out.push_back(n);
+    }
+    ++dim;
+  }
+  for (; dim < rank; ++dim) g.out.push_back(in[dim]);
+  return g;
+}
+
+class StridedSliceKernel {
+ public:
+  explicit StridedSliceKernel(TF_OpKernelConstruction* ctx) : masks_(ctx) {}
+
+  void Compute(KernelContext& ctx) {
+    OwnedTensor input = ctx.input(0);
+    const auto in = Shape(input.get());
+    const SliceGeometry g = StridedSliceOf(in, IntValues(ctx.input(1).get()), IntValues(ctx.input(2).get()),
+                                           IntValues(ctx.input(3).get()), masks_);
+    OwnedTensor result = ctx.allocate_output(0, g.out, TF_TensorType(input.get()));
+    const size_t bytes = TF_DataTypeSize(TF_TensorType(input.get()));
+    const char* src = static_cast<const char*>(TF_TensorData(input.get()));
+    char* dst = static_cast<char*>(TF_TensorData(result.get()));
+    g.ForEachElement(in, [&](int64_t i, int64_t at) { std::memcpy(dst + bytes * i, src + bytes * at, bytes); });
   }
 
  private:
-  int64_t begin_mask_ = 0, end_mask_ = 0, ellipsis_mask_ = 0, new_axis_mask_ = 0,
-          shrink_axis_mask_ = 0;
+  const SliceMasks masks_;
+};
+
+// The gradient of a StridedSlice: zeros of the input's shape (input 0), with
+// dy (input 4) at the elements the slice took. In recurrent layers' training
+// loops.
+class StridedSliceGradKernel {
+ public:
+  explicit StridedSliceGradKernel(TF_OpKernelConstruction* ctx) : masks_(ctx) {}
+
+  void Compute(KernelContext& ctx) {
+    const auto in = IntValues(ctx.input(0).get());
+    for (int64_t d : in) Require(d >= 0, "StridedSliceGrad: the input shape " + ShapeString(in) + " is negative");
+    const SliceGeometry g = StridedSliceOf(in, IntValues(ctx.input(1).get()), IntValues(ctx.input(2).get()),
+                                           IntValues(ctx.input(3).get()), masks_);
+    OwnedTensor dy = ctx.input(4);
+    Require(NumElements(Shape(dy.get())) == NumElements(g.out),
+            "shape of dy was " + ShapeString(Shape(dy.get())) + " instead of " + ShapeString(g.out));
+    OwnedTensor dx = ctx.allocate_output(0, in, TF_FLOAT);
+    float* out = Data<float>(dx.get());
+    std::fill(out, out + NumElements(in), 0.f);
+    const float* grad = Data<float>(dy.get());
+    g.ForEachElement(in, [&](int64_t i, int64_t at) { out[at] = grad[i]; });
+  }
+
+ private:
+  const SliceMasks masks_;
 };
 
 // Identity with its output in host memory, which QCPU's memory already is:
@@ -234,6 +247,11 @@ void RegisterIndexingKernels(const char* device_type, TF_Status* status) {
     if (ok())
       RegisterKernel<StridedSliceKernel>(
           {"StridedSlice", {{"T", TF_FLOAT}, {"Index", index}}, {"begin", "end", "strides"}},
+          device_type, status);
+  for (TF_DataType index : {TF_INT32, TF_INT64})
+    if (ok())
+      RegisterKernel<StridedSliceGradKernel>(
+          {"StridedSliceGrad", {{"T", TF_FLOAT}, {"Index", index}}, {"shape", "begin", "end", "strides"}},
           device_type, status);
   if (ok())
     RegisterKernel<HostOutputKernel>({"Identity", {{"T", TF_FLOAT}}, {"output"}, kHostOutputLabel},

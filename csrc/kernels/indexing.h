@@ -4,7 +4,7 @@
 
 namespace int8flow::kernels {
 
-// GatherV2 (float params), SelectV2 (float, int32) and StridedSlice (float),
+// GatherV2 (float params), SelectV2 (float, int32), StridedSlice and StridedSliceGrad (float),
 // on `device_type`.
 void RegisterIndexingKernels(const char* device_type, TF_Status* status);
 

@@ -8,6 +8,7 @@
 #include "kernels/conv.h"
 #include "kernels/elementwise.h"
 #include "kernels/indexing.h"
+#include "kernels/loop_ops.h"
 #include "kernels/layer_norm.h"
 #include "kernels/matmul.h"
 #include "kernels/op_definitions.h"
@@ -30,7 +31,7 @@ void InitKernels(const char* device_type, TF_Status* status) {
   if (TF_GetCode(status) != TF_OK) return;
   for (auto step : {&RegisterMatMulKernels, &RegisterConvKernels, &RegisterElementwiseKernels,
                     &RegisterPadKernels, &RegisterPoolingKernels, &RegisterReductionKernels,
-                    &RegisterBatchMatMulKernels, &RegisterIndexingKernels,
+                    &RegisterBatchMatMulKernels, &RegisterIndexingKernels, &RegisterLoopKernels,
                     &RegisterLayerNormKernels, &RegisterBatchNormKernels,
                     &RegisterSpaceBatchKernels, &RegisterQuantizeKernels}) {
     step(device_type, status);

@@ -1,0 +1,273 @@
+// The ops of recurrent layers' loop bodies that QCPU had no kernel for.
+//
+// Keras compiles fit and predict with XLA wherever a non-CPU device is listed,
+// and QCPU is one; its while loops are then traced for XLA and never lowered
+// to Switch/Merge. The pass turns XLA off (xla_skip.cc), so TF runs each such
+// loop as a While op on QCPU whose body and condition are instantiated on QCPU
+// alone: every op in them needs a QCPU kernel (TF's placer never sees them).
+// These are the ones Keras' SimpleRNN, LSTM, GRU and Bidirectional layers use,
+// in inference and training, beside the ones registered elsewhere.
+#include "kernels/loop_ops.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+#include "kernels/onednn_util.h"
+#include "kernels/shape_util.h"
+
+namespace int8flow::kernels {
+namespace {
+
+// ---- LogicalAnd, LogicalOr (loop conditions): broadcasting bool ------------------
+template <bool kAnd>
+class LogicalKernel {
+ public:
+  explicit LogicalKernel(TF_OpKernelConstruction*) {}
+
+  void Compute(KernelContext& ctx) {
+    OwnedTensor a = ctx.input(0), b = ctx.input(1);
+    const auto a_shape = Shape(a.get()), b_shape = Shape(b.get());
+    const auto out_shape = BroadcastShape(a_shape, b_shape);
+    OwnedTensor out = ctx.allocate_output(0, out_shape, TF_BOOL);
+    const bool* x = Data<bool>(a.get());
+    const bool* y = Data<bool>(b.get());
+    bool* z = Data<bool>(out.get());
+    int64_t i = 0;
+    ForEachIndex(out_shape, {BroadcastStrides(a_shape, out_shape), BroadcastStrides(b_shape, out_shape)},
+                 [&](const std::vector<int64_t>& at) {
+                   z[i++] = kAnd ? (x[at[0]] && y[at[1]]) : (x[at[0]] || y[at[1]]);
+                 });
+  }
+};
+
+class LogicalNotKernel {
+ public:
+  explicit LogicalNotKernel(TF_OpKernelConstruction*) {}
+
+  void Compute(KernelContext& ctx) {
+    OwnedTensor x = ctx.input(0);
+    OwnedTensor y = ctx.allocate_output(0, Shape(x.get()), TF_BOOL);
+    const bool* in = Data<bool>(x.get());
+    bool* out = Data<bool>(y.get());
+    for (int64_t i = 0, n = NumElements(Shape(x.get())); i < n; ++i) out[i] = !in[i];
+  }
+};
+
+// ---- ZerosLike (gradients of the loop's tensor lists) -----------------------------
+class ZerosLikeKernel {
+ public:
+  explicit ZerosLikeKernel(TF_OpKernelConstruction*) {}
+
+  void Compute(KernelContext& ctx) {
+    OwnedTensor x = ctx.input(0);
+    OwnedTensor y = ctx.allocate_output(0, Shape(x.get()), TF_TensorType(x.get()));
+    std::memset(TF_TensorData(y.get()), 0, TF_TensorByteSize(y.get()));
+  }
+};
+
+// ---- SigmoidGrad, TanhGrad: dy * f'(x) from y = f(x) -------------------------------
+template <bool kSigmoid>
+class ActivationGradKernel {
+ public:
+  explicit ActivationGradKernel(TF_OpKernelConstruction*) {}
+
+  void Compute(KernelContext& ctx) {
+    OwnedTensor y = ctx.input(0), dy = ctx.input(1);
+    const auto shape = Shape(y.get());
+    Require(Shape(dy.get()) == shape, "Inputs to operation " + std::string(kSigmoid ? "SigmoidGrad" : "TanhGrad") +
+                                          " must have the same shape: " + ShapeString(shape) + " vs. " +
+                                          ShapeString(Shape(dy.get())));
+    OwnedTensor dx = ctx.allocate_output(0, shape, TF_FLOAT);
+    const float* a = Data<float>(y.get());
+    const float* g = Data<float>(dy.get());
+    float* out = Data<float>(dx.get());
+    for (int64_t i = 0, n = NumElements(shape); i < n; ++i)
+      out[i] = kSigmoid ? g[i] * a[i] * (1.f - a[i]) : g[i] * (1.f - a[i] * a[i]);
+  }
+};
+
+// ---- BiasAddGrad: the sum over every dim but the channels -------------------------
+class BiasAddGradKernel {
+ public:
+  explicit BiasAddGradKernel(TF_OpKernelConstruction* ctx)
+      : channels_first_(GetStringAttr(ctx, "data_format") == "NCHW") {}
+
+  void Compute(KernelContext& ctx) {
+    OwnedTensor dy = ctx.input(0);
+    const auto shape = Shape(dy.get());
+    Require(shape.size() >= 2, "Input tensor must be at least 2D: " + ShapeString(shape));
+    const size_t channel_dim = channels_first_ ? 1 : shape.size() - 1;
+    const int64_t channels = shape[channel_dim];
+    int64_t outer = 1, inner = 1;  // elements before and after the channel dim
+    for (size_t d = 0; d < shape.size(); ++d) (d < channel_dim ? outer : inner) *= d == channel_dim ? 1 : shape[d];
+    OwnedTensor db = ctx.allocate_output(0, {channels}, TF_FLOAT);
+    float* sum = Data<float>(db.get());
+    std::fill(sum, sum + channels, 0.f);
+    const float* g = Data<float>(dy.get());
+    for (int64_t o = 0; o < outer; ++o)
+      for (int64_t c = 0; c < channels; ++c) {
+        const float* row = g + (o * channels + c) * inner;
+        float s = 0.f;
+        for (int64_t i = 0; i < inner; ++i) s += row[i];
+        sum[c] += s;
+      }
+  }
+
+ private:
+  const bool channels_first_;
+};
+
+// ---- Split, SplitV (the gates of LSTM and GRU cells) ---------------------------
+// Copies `input` into outputs of `sizes` along `axis` (0 <= axis < rank):
+// each output a run of contiguous blocks.
+void SplitInto(KernelContext& ctx, const OwnedTensor& input, int64_t axis, const std::vector<int64_t>& sizes) {
+  const auto shape = Shape(input.get());
+  const int64_t rank = static_cast<int64_t>(shape.size());
+  int64_t outer = 1, inner = 1;
+  for (int64_t d = 0; d < axis; ++d) outer *= shape[d];
+  for (int64_t d = axis + 1; d < rank; ++d) inner *= shape[d];
+  const size_t bytes = TF_DataTypeSize(TF_TensorType(input.get()));
+  const char* src = static_cast<const char*>(TF_TensorData(input.get()));
+  int64_t offset = 0;
+  for (size_t i = 0; i < sizes.size(); ++i) {
+    auto out_shape = shape;
+    out_shape[axis] = sizes[i];
+    OwnedTensor out = ctx.allocate_output(static_cast<int>(i), out_shape, TF_TensorType(input.get()));
+    char* dst = static_cast<char*>(TF_TensorData(out.get()));
+    const size_t run = bytes * sizes[i] * inner;
+    for (int64_t o = 0; o < outer; ++o)
+      std::memcpy(dst + o * run, src + bytes * (o * shape[axis] + offset) * inner, run);
+    offset += sizes[i];
+  }
+}
+
+int64_t ScalarIndex(const TF_Tensor* t, const char* what) {
+  const auto values = IntValues(t);
+  Require(values.size() == 1, std::string(what) + " must be a scalar, got shape " + ShapeString(Shape(t)));
+  return values[0];
+}
+
+// ---- ConcatV2 (the gradient of Split: the gates joined again) -------------------------
+class ConcatKernel {
+ public:
+  explicit ConcatKernel(TF_OpKernelConstruction*) {}
+
+  void Compute(KernelContext& ctx) {
+    const int n = ctx.num_inputs() - 1;
+    std::vector<OwnedTensor> inputs;
+    for (int i = 0; i < n; ++i) inputs.push_back(ctx.input(i));
+    auto shape = Shape(inputs[0].get());
+    const int64_t rank = static_cast<int64_t>(shape.size());
+    int64_t axis = ScalarIndex(ctx.input(n).get(), "axis");
+    Require(axis >= -rank && axis < rank, "ConcatOp : Expected concatenating dimensions in the range [" +
+                                              std::to_string(-rank) + ", " + std::to_string(rank) +
+                                              "), but got " + std::to_string(axis));
+    if (axis < 0) axis += rank;
+    int64_t total = 0;
+    for (int i = 0; i < n; ++i) {
+      auto s = Shape(inputs[i].get());
+      Require(s.size() == shape.size(), "ConcatOp : Ranks of all input tensors should match: shape[0] = " +
+                                            ShapeString(shape) + " vs. shape[" + std::to_string(i) +
+                                            "] = " + ShapeString(s));
+      total += s[axis];
+      s[axis] = shape[axis];
+      Require(s == shape, "ConcatOp : Dimension mismatch of input " + std::to_string(i) + ": " +
+                              ShapeString(Shape(inputs[i].get())) + " against " + ShapeString(shape));
+    }
+    int64_t outer = 1, inner = 1;
+    for (int64_t d = 0; d < axis; ++d) outer *= shape[d];
+    for (int64_t d = axis + 1; d < rank; ++d) inner *= shape[d];
+    shape[axis] = total;
+    OwnedTensor out = ctx.allocate_output(0, shape, TF_FLOAT);
+    float* dst = Data<float>(out.get());
+    for (int64_t o = 0; o < outer; ++o)
+      for (const OwnedTensor& t : inputs) {
+        const int64_t run = Shape(t.get())[axis] * inner;
+        std::memcpy(dst, Data<float>(t.get()) + o * run, run * sizeof(float));
+        dst += run;
+      }
+  }
+};
+
+
+class SplitKernel {
+ public:
+  explicit SplitKernel(TF_OpKernelConstruction* ctx) : num_split_(GetIntAttr(ctx, "num_split")) {}
+
+  void Compute(KernelContext& ctx) {
+    OwnedTensor input = ctx.input(1);
+    const auto shape = Shape(input.get());
+    const int64_t rank = static_cast<int64_t>(shape.size());
+    int64_t axis = ScalarIndex(ctx.input(0).get(), "split_dim");
+    Require(axis >= -rank && axis < rank, "-input rank(-" + std::to_string(rank) + ") <= split_dim < input rank (" +
+                                              std::to_string(rank) + "), but got " + std::to_string(axis));
+    if (axis < 0) axis += rank;
+    Require(shape[axis] % num_split_ == 0, "Number of ways to split should evenly divide the split dimension, "
+                                           "but got split_dim " + std::to_string(axis) + " (size = " +
+                                               std::to_string(shape[axis]) + ") and num_split " +
+                                               std::to_string(num_split_));
+    SplitInto(ctx, input, axis, std::vector<int64_t>(num_split_, shape[axis] / num_split_));
+  }
+
+ private:
+  const int64_t num_split_;
+};
+
+class SplitVKernel {
+ public:
+  explicit SplitVKernel(TF_OpKernelConstruction*) {}
+
+  void Compute(KernelContext& ctx) {
+    OwnedTensor input = ctx.input(0);
+    const auto shape = Shape(input.get());
+    const int64_t rank = static_cast<int64_t>(shape.size());
+    int64_t axis = ScalarIndex(ctx.input(2).get(), "split_dim");
+    Require(axis >= -rank && axis < rank, "split_dim " + std::to_string(axis) + " out of range for a " +
+                                              std::to_string(rank) + "-D input");
+    if (axis < 0) axis += rank;
+    auto sizes = IntValues(ctx.input(1).get());
+    int64_t known = 0, unknown = -1;  // one size may be -1: the rest
+    for (size_t i = 0; i < sizes.size(); ++i) {
+      if (sizes[i] == -1) {
+        Require(unknown < 0, "There can only be one -1 in the input.");
+        unknown = static_cast<int64_t>(i);
+      } else {
+        Require(sizes[i] >= 0, "Split size at index " + std::to_string(i) + " must be >= 0, got " +
+                                   std::to_string(sizes[i]));
+        known += sizes[i];
+      }
+    }
+    if (unknown >= 0) sizes[unknown] = shape[axis] - known;
+    Require((unknown >= 0 ? sizes[unknown] >= 0 : known == shape[axis]),
+            "Determined shape must either match input shape along split_dim exactly if fully specified, "
+            "or be less than the size of the input along split_dim if not fully specified.  Got: " +
+                std::to_string(known));
+    SplitInto(ctx, input, axis, sizes);
+  }
+};
+
+}  // namespace
+
+void RegisterLoopKernels(const char* device_type, TF_Status* status) {
+  const auto ok = [&] { return TF_GetCode(status) == TF_OK; };
+  if (ok()) RegisterKernel<LogicalKernel<true>>({"LogicalAnd", {}}, device_type, status);
+  if (ok()) RegisterKernel<LogicalKernel<false>>({"LogicalOr", {}}, device_type, status);
+  if (ok()) RegisterKernel<LogicalNotKernel>({"LogicalNot", {}}, device_type, status);
+  if (ok()) RegisterKernel<ZerosLikeKernel>({"ZerosLike"}, device_type, status);
+  if (ok()) RegisterKernel<ZerosLikeKernel>({"ZerosLike", {{"T", TF_INT32}}, {"x", "y"}}, device_type, status);
+  if (ok()) RegisterKernel<ActivationGradKernel<true>>({"SigmoidGrad"}, device_type, status);
+  if (ok()) RegisterKernel<ActivationGradKernel<false>>({"TanhGrad"}, device_type, status);
+  if (ok()) RegisterKernel<BiasAddGradKernel>({"BiasAddGrad"}, device_type, status);
+  // TF keeps a device's int32 tensors in host memory: the split dims and sizes.
+  for (TF_DataType index : {TF_INT32, TF_INT64})
+    if (ok())
+      RegisterKernel<ConcatKernel>({"ConcatV2", {{"T", TF_FLOAT}, {"Tidx", index}}, {"axis"}}, device_type, status);
+  if (ok()) RegisterKernel<SplitKernel>({"Split", {{"T", TF_FLOAT}}, {"split_dim"}}, device_type, status);
+  for (TF_DataType index : {TF_INT32, TF_INT64})
+    if (ok())
+      RegisterKernel<SplitVKernel>({"SplitV", {{"T", TF_FLOAT}, {"Tlen", index}}, {"size_splits", "split_dim"}},
+                                   device_type, status);
+}
+
+}  // namespace int8flow::kernels
