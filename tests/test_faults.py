@@ -6,6 +6,7 @@ one warning saying why; a small model still runs, on CPU, correctly.
 """
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -29,8 +30,6 @@ print(json.dumps({
 
 
 def run_small_model(**env: str) -> tuple[dict, list[str]]:
-    import json
-
     result = run_python(SMALL_MODEL, **env)
     assert result.returncode == 0, f"process died (rc={result.returncode}):\n{result.stderr[-3000:]}"
     report = json.loads(result.stdout.strip().splitlines()[-1])
@@ -60,6 +59,31 @@ def test_kernel_init_failure_keeps_qcpu_with_ops_on_cpu(installed) -> None:
     report, lines = run_small_model(INT8FLOW_TEST_FAULT="kernel_init")
     assert "QCPU" in report["devices"] and report["state"]["active"]
     assert any("QCPU kernels not registered" in line for line in lines), lines
+
+
+def test_graph_pass_failure_hands_back_the_graph(installed) -> None:
+    # The pass throws on every graph (as an .at() out of range would): each
+    # call still runs on QCPU with the graph as TF gave it, minus XLA (Keras'
+    # predict compiles with XLA, which has no QCPU device), said once and
+    # counted, with nothing fused.
+    result = run_python("""
+        import json, numpy as np, tensorflow as tf, keras, int8flow
+        rng = np.random.default_rng(0)
+        w, x = rng.standard_normal((6, 3)).astype("float32"), rng.standard_normal((4, 6)).astype("float32")
+        model = keras.Sequential([keras.Input((6,)), keras.layers.Dense(3, activation="relu")])
+        model.set_weights([w, np.zeros(3, np.float32)])
+        int8flow.record_op_stats(True)
+        got = model.predict(x, verbose=0)
+        s = int8flow.stats()
+        print(json.dumps({"err": float(np.abs(got - np.maximum(x @ w, 0)).max()), "ops": sorted(s["ops"]),
+                          "errors": s["pass_errors"], "fusions": s["fusions"]}))
+    """, INT8FLOW_TEST_FAULT="graph_pass")
+    assert result.returncode == 0, result.stderr[-3000:]
+    r = json.loads(result.stdout.strip().splitlines()[-1])
+    assert r["err"] < 1e-5 and "MatMul" in r["ops"], r  # unfused, on QCPU
+    assert r["fusions"] == {} and list(r["errors"]) == ["injected failure (INT8FLOW_TEST_FAULT=graph_pass)"], r
+    said = [line for line in int8flow_lines(result.stderr) if "graph pass failed" in line]
+    assert len(said) == 1, result.stderr[-3000:]
 
 
 def test_disable_is_silent_and_inert(installed) -> None:
