@@ -207,8 +207,10 @@ def _calibrate(graph_def: Any, input_name: str, output_name: str, spec: Any, tar
                 if method == "percentile":
                     s.histogram += np.histogram(v, HISTOGRAM_BINS, (lo, hi if hi > lo else lo + 1))[0]
                 else:  # kl
+                    # Exact zeros (most of a ReLU's output) quantize exactly at
+                    # any threshold: counted, they pull KL towards clipping.
                     top = max(-lo, hi)
-                    s.magnitudes += np.histogram(np.abs(v), HISTOGRAM_BINS, (0, top if top > 0 else 1))[0]
+                    s.magnitudes += np.histogram(np.abs(v[v != 0]), HISTOGRAM_BINS, (0, top if top > 0 else 1))[0]
             if verbose:
                 _progress(f"calibrating ({'ranges' if p == 0 else 'histograms'})", i + 1, len(batches))
     return stats, reference
