@@ -612,11 +612,13 @@ def batch_norm(name: str, op: str, shape: tuple, is_training: bool, data_format:
     y_bound = 1e-5 * (np.abs(c[0].numpy()) + x_scale * np.abs(scale).max() + np.abs(offset).max()) + 1e-6
     record(f"{name} y", q[0].device, q[0], c[0], y_bound)
     # Statistics: sums of x and x^2 over the batch, in float32.
-    # TF's Eigen inference kernel leaves the reserve spaces unset: it runs
-    # for 5-D inputs, and for all where TF's oneDNN is off (by default on
-    # CPUs without VNNI, such as AVX2-only AMD EPYCs).
+    # TF's Eigen kernel leaves the reserve spaces unset in inference and for
+    # an empty batch: it runs for 5-D inputs, and for all where TF's oneDNN
+    # is off (by default on CPUs without VNNI, such as AVX2-only AMD EPYCs).
+    # Unset memory often reads as zeros, but not under AddressSanitizer.
     outputs = ["batch_mean", "batch_variance"]
-    if is_training or (len(shape) == 4 and TF_USES_ONEDNN):
+    eigen = len(shape) != 4 or not TF_USES_ONEDNN
+    if not (eigen and (not is_training or x.size == 0)):
         outputs += ["reserve_space_1", "reserve_space_2"]
     for i, what in enumerate(outputs, 1):
         record(f"{name} {what}", q[i].device, q[i], c[i], 1e-5 * (np.abs(c[i].numpy()) + x_scale**2) + 1e-6)
