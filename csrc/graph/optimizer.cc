@@ -182,12 +182,21 @@ void Rewrite(tensorflow::GraphDef& graph, const TF_GrapplerItem* item) {
   }
 }
 
-// TF's Grappler callback: no exception may cross it, or Python aborts. On
-// any failure TF gets the graph back as it came (the pass is optional to
-// TF, but the XLA skip is not, so it is tried alone), with one warning and a
-// count in stats()["pass_errors"].
-void Optimize(void*, const TF_Buffer* graph_buf, const TF_GrapplerItem* item,
-              TF_Buffer* optimized_graph_buf, TF_Status* status) {
+// Hands TF `graph_buf` back as it came but for the XLA skip (without it
+// Keras' XLA predict fails on QCPU), after a rewrite failed for `reason`.
+void UseInputGraph(const TF_Buffer* graph_buf, tensorflow::GraphDef& graph, const std::string& reason) {
+  runtime::RecordPassError(reason);
+  runtime::WarnOnce("the QCPU graph pass failed (" + reason + "): TF runs the graph as it came, op by op on QCPU");
+  graph.ParseFromArray(graph_buf->data, static_cast<int>(graph_buf->length));
+  try {
+    SkipXlaOnQcpu(graph);
+  } catch (...) {
+    graph.ParseFromArray(graph_buf->data, static_cast<int>(graph_buf->length));
+  }
+}
+
+void OptimizeGraph(const TF_Buffer* graph_buf, const TF_GrapplerItem* item, TF_Buffer* optimized_graph_buf,
+                   TF_Status* status) {
   tensorflow::GraphDef graph;
   if (!graph.ParseFromArray(graph_buf->data, static_cast<int>(graph_buf->length))) {
     // Grappler keeps the input graph when a pass fails; say why.
@@ -199,16 +208,9 @@ void Optimize(void*, const TF_Buffer* graph_buf, const TF_GrapplerItem* item,
   try {
     Rewrite(graph, item);
   } catch (const std::exception& e) {
-    const std::string reason = e.what();
-    runtime::RecordPassError(reason);
-    runtime::WarnOnce("the QCPU graph pass failed (" + reason +
-                      "): TF runs the graph as it came, op by op on QCPU");
-    graph.ParseFromArray(graph_buf->data, static_cast<int>(graph_buf->length));
-    try {
-      SkipXlaOnQcpu(graph);
-    } catch (const std::exception&) {
-      graph.ParseFromArray(graph_buf->data, static_cast<int>(graph_buf->length));
-    }
+    UseInputGraph(graph_buf, graph, e.what());
+  } catch (...) {
+    UseInputGraph(graph_buf, graph, "an unknown exception");
   }
   // A function's arguments and results sit where its callers' tensors are:
   // boundaries, not fallbacks.
@@ -218,6 +220,16 @@ void Optimize(void*, const TF_Buffer* graph_buf, const TF_GrapplerItem* item,
   DumpGraph(bytes.data(), bytes.size(), graph_number, "after");
   SetGraphOutput(optimized_graph_buf, bytes.data(), bytes.size());
   SetOk(status);
+}
+
+// TF's Grappler callback: no exception may cross it, or Python aborts. A
+// failed rewrite gives TF the input graph back (UseInputGraph), counted in
+// stats()["pass_errors"]; anything else (memory) is an error status, on
+// which Grappler keeps the input graph itself.
+void Optimize(void*, const TF_Buffer* graph_buf, const TF_GrapplerItem* item,
+              TF_Buffer* optimized_graph_buf, TF_Status* status) {
+  CatchAtBoundary(status, "the QCPU graph pass",
+                  [&] { OptimizeGraph(graph_buf, item, optimized_graph_buf, status); });
 }
 
 }  // namespace
