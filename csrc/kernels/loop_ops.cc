@@ -99,8 +99,7 @@ class BiasAddGradKernel {
     Require(shape.size() >= 2, "Input tensor must be at least 2D: " + ShapeString(shape));
     const size_t channel_dim = channels_first_ ? 1 : shape.size() - 1;
     const int64_t channels = shape[channel_dim];
-    int64_t outer = 1, inner = 1;  // elements before and after the channel dim
-    for (size_t d = 0; d < shape.size(); ++d) (d < channel_dim ? outer : inner) *= d == channel_dim ? 1 : shape[d];
+    const auto [outer, inner] = AroundAxisOf(shape, static_cast<int64_t>(channel_dim));
     OwnedTensor db = ctx.allocate_output(0, {channels}, TF_FLOAT);
     float* sum = Data<float>(db.get());
     std::fill(sum, sum + channels, 0.f);
@@ -123,10 +122,7 @@ class BiasAddGradKernel {
 // each output a run of contiguous blocks.
 void SplitInto(KernelContext& ctx, const OwnedTensor& input, int64_t axis, const std::vector<int64_t>& sizes) {
   const auto shape = Shape(input.get());
-  const int64_t rank = static_cast<int64_t>(shape.size());
-  int64_t outer = 1, inner = 1;
-  for (int64_t d = 0; d < axis; ++d) outer *= shape[d];
-  for (int64_t d = axis + 1; d < rank; ++d) inner *= shape[d];
+  const auto [outer, inner] = AroundAxisOf(shape, axis);
   const size_t bytes = TF_DataTypeSize(TF_TensorType(input.get()));
   const char* src = static_cast<const char*>(TF_TensorData(input.get()));
   int64_t offset = 0;
@@ -175,9 +171,7 @@ class ConcatKernel {
       Require(s == shape, "ConcatOp : Dimension mismatch of input " + std::to_string(i) + ": " +
                               ShapeString(Shape(inputs[i].get())) + " against " + ShapeString(shape));
     }
-    int64_t outer = 1, inner = 1;
-    for (int64_t d = 0; d < axis; ++d) outer *= shape[d];
-    for (int64_t d = axis + 1; d < rank; ++d) inner *= shape[d];
+    const auto [outer, inner] = AroundAxisOf(shape, axis);
     shape[axis] = total;
     OwnedTensor out = ctx.allocate_output(0, shape, TF_FLOAT);
     float* dst = Data<float>(out.get());

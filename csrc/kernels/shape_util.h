@@ -60,4 +60,16 @@ inline std::vector<int64_t> BroadcastStrides(const std::vector<int64_t>& shape,
   return strides;
 }
 
+// `shape` read as [outer, shape[axis], inner]: the element counts before and
+// after dim `axis`.
+struct AroundAxis {
+  int64_t outer = 1, inner = 1;
+};
+inline AroundAxis AroundAxisOf(const std::vector<int64_t>& shape, int64_t axis) {
+  AroundAxis around;
+  for (int64_t d = 0; d < static_cast<int64_t>(shape.size()); ++d)
+    if (d != axis) (d < axis ? around.outer : around.inner) *= shape[d];
+  return around;
+}
+
 }  // namespace int8flow::kernels
