@@ -3,12 +3,14 @@ plugin is loaded once per process at `import tensorflow` and each test needs
 its own environment (faults, INT8FLOW_DISABLE, limits)."""
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 import sysconfig
 import textwrap
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -33,6 +35,21 @@ def run_python(code: str, unset: tuple[str, ...] = (), **env: str) -> subprocess
         [sys.executable, "-c", textwrap.dedent(code)],
         env=clean_env(unset, **env), capture_output=True, text=True, timeout=SUBPROCESS_TIMEOUT,
     )
+
+
+def run_json(code: str, unset: tuple[str, ...] = (), **env: str) -> Any:
+    """Runs `code` as run_python does; it must exit 0 and print one JSON object
+    as its last stdout line, which is returned (an object or a list)."""
+    return run_json_and_log(code, unset, **env)[0]
+
+
+def run_json_and_log(code: str, unset: tuple[str, ...] = (), **env: str) -> tuple[Any, str]:
+    """run_json, and the process's stderr (for its warnings)."""
+    result = run_python(code, unset, **env)
+    assert result.returncode == 0, f"process died (rc={result.returncode}):\n{result.stderr[-4000:]}"
+    lines = result.stdout.strip().splitlines()
+    assert lines, f"no JSON line on stdout:\n{result.stderr[-4000:]}"
+    return json.loads(lines[-1]), result.stderr
 
 
 def int8flow_lines(stderr: str) -> list[str]:

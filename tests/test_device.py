@@ -1,13 +1,11 @@
 """The QCPU device as TensorFlow uses it: placement, copy counters, memory info."""
 from __future__ import annotations
 
-import json
-
-from conftest import run_python
+from conftest import run_json, run_python
 
 
 def test_copies_through_tensorflow_are_counted(installed) -> None:
-    result = run_python("""
+    r = run_json("""
         import json, numpy as np, tensorflow as tf, int8flow
         x = np.arange(1000, dtype="float32")          # 4000 bytes
         with tf.device("/CPU:0"):
@@ -24,8 +22,6 @@ def test_copies_through_tensorflow_are_counted(installed) -> None:
                           "htod": after_htod["htod"], "dtoh": after_dtoh["dtoh"],
                           "memory": info, "reset": int8flow.stats()["copies"]}))
         """)
-    assert result.returncode == 0, result.stderr[-3000:]
-    r = json.loads(result.stdout.strip().splitlines()[-1])
     assert r["device"].endswith("device:QCPU:0") and r["same"]
     assert r["htod"]["count"] >= 1 and r["htod"]["bytes"] >= 4000
     assert r["dtoh"]["count"] >= 1 and r["dtoh"]["bytes"] >= 4000
@@ -55,12 +51,8 @@ def test_openmp_workers_keep_spinning_unless_the_user_chose() -> None:
                           "spin": (getenv(b"GOMP_SPINCOUNT") or b"").decode()}))
         """
     omp = ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")
-    ours = run_python(code, unset=omp)
-    assert ours.returncode == 0, ours.stderr[-3000:]
-    r = json.loads(ours.stdout.strip().splitlines()[-1])
+    r = run_json(code, unset=omp)
     assert r == {"said": "set by int8flow: OMP_WAIT_POLICY=ACTIVE GOMP_SPINCOUNT=30000",
                  "policy": "ACTIVE", "spin": "30000"}
-    theirs = run_python(code, unset=omp, OMP_WAIT_POLICY="PASSIVE")
-    assert theirs.returncode == 0, theirs.stderr[-3000:]
-    r = json.loads(theirs.stdout.strip().splitlines()[-1])
+    r = run_json(code, unset=omp, OMP_WAIT_POLICY="PASSIVE")
     assert r["said"].startswith("kept:") and (r["policy"], r["spin"]) == ("PASSIVE", "")

@@ -6,13 +6,12 @@ one warning saying why; a small model still runs, on CPU, correctly.
 """
 from __future__ import annotations
 
-import json
 import shutil
 from pathlib import Path
 
 import pytest
 
-from conftest import SITE, int8flow_lines, run_python
+from conftest import SITE, int8flow_lines, run_json_and_log, run_python
 
 SMALL_MODEL = """
 import json, numpy as np, tensorflow as tf, keras, int8flow
@@ -30,11 +29,9 @@ print(json.dumps({
 
 
 def run_small_model(**env: str) -> tuple[dict, list[str]]:
-    result = run_python(SMALL_MODEL, **env)
-    assert result.returncode == 0, f"process died (rc={result.returncode}):\n{result.stderr[-3000:]}"
-    report = json.loads(result.stdout.strip().splitlines()[-1])
+    report, log = run_json_and_log(SMALL_MODEL, **env)
     assert report["max_error"] < 1e-5
-    return report, int8flow_lines(result.stderr)
+    return report, int8flow_lines(log)
 
 
 @pytest.mark.parametrize("fault, reason", [
@@ -66,7 +63,7 @@ def test_graph_pass_failure_hands_back_the_graph(installed) -> None:
     # call still runs on QCPU with the graph as TF gave it, minus XLA (Keras'
     # predict compiles with XLA, which has no QCPU device), said once and
     # counted, with nothing fused.
-    result = run_python("""
+    r, log = run_json_and_log("""
         import json, numpy as np, tensorflow as tf, keras, int8flow
         rng = np.random.default_rng(0)
         w, x = rng.standard_normal((6, 3)).astype("float32"), rng.standard_normal((4, 6)).astype("float32")
@@ -78,12 +75,10 @@ def test_graph_pass_failure_hands_back_the_graph(installed) -> None:
         print(json.dumps({"err": float(np.abs(got - np.maximum(x @ w, 0)).max()), "ops": sorted(s["ops"]),
                           "errors": s["pass_errors"], "fusions": s["fusions"]}))
     """, INT8FLOW_TEST_FAULT="graph_pass")
-    assert result.returncode == 0, result.stderr[-3000:]
-    r = json.loads(result.stdout.strip().splitlines()[-1])
     assert r["err"] < 1e-5 and "MatMul" in r["ops"], r  # unfused, on QCPU
     assert r["fusions"] == {} and list(r["errors"]) == ["injected failure (INT8FLOW_TEST_FAULT=graph_pass)"], r
-    said = [line for line in int8flow_lines(result.stderr) if "graph pass failed" in line]
-    assert len(said) == 1, result.stderr[-3000:]
+    said = [line for line in int8flow_lines(log) if "graph pass failed" in line]
+    assert len(said) == 1, log[-3000:]
 
 
 def test_disable_is_silent_and_inert(installed) -> None:
@@ -157,11 +152,8 @@ print(json.dumps({"devices": [d.device_type for d in tf.config.list_physical_dev
 
 
 def run_with_pythonpath(path: Path) -> tuple[dict, list[str]]:
-    import json
-
-    result = run_python(LIST_DEVICES, PYTHONPATH=str(path))
-    assert result.returncode == 0, f"process died (rc={result.returncode}):\n{result.stderr[-3000:]}"
-    return json.loads(result.stdout.strip().splitlines()[-1]), int8flow_lines(result.stderr)
+    report, log = run_json_and_log(LIST_DEVICES, PYTHONPATH=str(path))
+    return report, int8flow_lines(log)
 
 
 def test_site_packages_reached_twice_does_not_abort(installed, tmp_path: Path) -> None:

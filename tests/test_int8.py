@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import SUBPROCESS_TIMEOUT, clean_env, run_python
+from conftest import SUBPROCESS_TIMEOUT, clean_env, run_json, run_json_and_log, run_python
 
 CHECKS = Path(__file__).parent / "int8_checks.py"
 
@@ -240,9 +240,7 @@ def test_dynamic_int8_rewrites_matmul_and_conv(installed: Path) -> None:
     """INT8FLOW_QUANTIZE=dynamic: the fused convs and matmuls of a Keras model run
     as int8 kernels (the depthwise conv stays FP32), outputs keep cosine >= 0.999
     to TF's CPU float result, and a reassigned weight is never served stale."""
-    result = run_python(DYNAMIC_MODEL, INT8FLOW_QUANTIZE="dynamic")
-    assert result.returncode == 0, result.stderr[-3000:]
-    r = json.loads(result.stdout.strip().splitlines()[-1])
+    r = run_json(DYNAMIC_MODEL, INT8FLOW_QUANTIZE="dynamic")
     assert r["fusions"].get("INT8 dynamic _QcpuFusedConv2D") == 2, r["fusions"]
     assert r["fusions"].get("INT8 dynamic _QcpuFusedMatMul") == 2, r["fusions"]
     assert {"_QcpuQuantizedConv2D", "_QcpuQuantizedMatMul", "_QcpuQuantize",
@@ -254,13 +252,11 @@ def test_dynamic_int8_rewrites_matmul_and_conv(installed: Path) -> None:
 def test_quantize_setting_off_and_bogus(installed: Path) -> None:
     """Off by default; a bad value warns once and stays off (FP32 kernels)."""
     for env in ({}, {"INT8FLOW_QUANTIZE": "bogus"}):
-        result = run_python(DYNAMIC_MODEL, **env)
-        assert result.returncode == 0, result.stderr[-3000:]
-        r = json.loads(result.stdout.strip().splitlines()[-1])
+        r, log = run_json_and_log(DYNAMIC_MODEL, **env)
         assert not any(k.startswith("INT8") for k in r["fusions"]), r["fusions"]
         assert "_QcpuQuantizedMatMul" not in r["ops"], r["ops"]
-        warnings = [line for line in result.stderr.splitlines() if "INT8FLOW_QUANTIZE" in line]
-        assert len(warnings) == (1 if env else 0), result.stderr[-2000:]
+        warnings = [line for line in log.splitlines() if "INT8FLOW_QUANTIZE" in line]
+        assert len(warnings) == (1 if env else 0), log[-2000:]
 
 
 def test_enable_int8_switches_functions_traced_after_it(installed: Path) -> None:

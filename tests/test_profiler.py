@@ -2,12 +2,11 @@
 parsed here with TF's own xplane proto; op stats work without TensorBoard."""
 from __future__ import annotations
 
-import json
 import textwrap
 
 import pytest
 
-from conftest import run_python
+from conftest import run_json
 
 # A small Keras CNN + head whose every heavy op becomes one fused QCPU kernel:
 # 2 conv+BN+relu, 1 depthwise+BN+relu6, 1 dense+bias, per call.
@@ -65,9 +64,7 @@ MODEL = """
 
 
 def run(code: str, **env: str) -> dict:
-    result = run_python(textwrap.dedent(MODEL) + textwrap.dedent(code), **env)
-    assert result.returncode == 0, result.stderr[-4000:]
-    return json.loads(result.stdout.strip().splitlines()[-1])
+    return run_json(textwrap.dedent(MODEL) + textwrap.dedent(code), **env)
 
 
 @pytest.fixture(scope="module")

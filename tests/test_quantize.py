@@ -6,12 +6,11 @@ accuracy against the same model in FP32. The saved QDQ model must run on
 stock TF, and the CNN's must be >= 3.9x smaller than its FP32 SavedModel."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
 
-from conftest import run_python
+from conftest import run_json, run_python
 
 MAX_DROP = 0.005  # the issue's bound: half a point of accuracy
 
@@ -81,10 +80,9 @@ def trained(installed, request: pytest.FixtureRequest, tmp_path_factory: pytest.
     script, epochs = MODELS[request.param]
     header = "import json, os, numpy as np, tensorflow as tf, keras, int8flow\n" \
              "out = os.environ['TRAINED_OUT']\nkeras.utils.set_random_seed(0)\n"
-    result = run_python(header + script + EVALUATE.replace("EPOCHS", str(epochs)), TRAINED_OUT=str(tmp))
-    assert result.returncode == 0, result.stderr[-4000:]
+    report = run_json(header + script + EVALUATE.replace("EPOCHS", str(epochs)), TRAINED_OUT=str(tmp))
     paths = [tmp / "int8", tmp / "fp32", tmp / "x_test.npy", tmp / "y_test.npy"]
-    return {**json.loads(result.stdout.strip().splitlines()[-1]), "paths": paths, "model": request.param}
+    return {**report, "paths": paths, "model": request.param}
 
 
 @pytest.mark.parametrize("way", ["minmax", "percentile", "kl", "dynamic"])
@@ -158,9 +156,7 @@ def test_big_random_weight_models_keep_cosine(installed, name: str) -> None:
     # touchy: 0.996 at the least, where the bench's 4 layers give 0.991.
     # Top-1 agreement is not asserted, as random logits nearly tie; it shows
     # in a failure message and in the bench tables.
-    result = run_python(BIG_MODEL.replace("NAME", repr(name)))
-    assert result.returncode == 0, result.stderr[-4000:]
-    r = json.loads(result.stdout.strip().splitlines()[-1])
+    r = run_json(BIG_MODEL.replace("NAME", repr(name)))
     assert sum(n for k, n in r["fusions"].items() if k.startswith("INT8 static")) > 0, r["fusions"]
     assert sum(n for k, n in r["fusions"].items() if k.startswith("INT8 dynamic")) > 0, r["fusions"]
     assert r["static"]["cosine_min"] >= 0.99, ("static", r)
@@ -189,9 +185,7 @@ print(json.dumps({"loose": loose.loss, "strict": strict.loss, "table": strict.ta
 
 
 def test_accuracy_guard_and_keep_ends_leave_layers_in_fp32() -> None:
-    result = run_python(GUARD)
-    assert result.returncode == 0, result.stderr[-3000:]
-    r = json.loads(result.stdout.strip().splitlines()[-1])
+    r = run_json(GUARD)
     assert r["loose"] > 0 and r["strict"] <= r["loose"] / 4, r
     assert r["kept"] and all(a is not None for a in r["alone"]), r
     assert "fp32: most sensitive" in r["table"], r["table"]
@@ -368,9 +362,7 @@ def test_embedding_tables_are_stored_and_run_in_int8(installed, tmp_path: Path) 
     # A 5000 x 32 table is most of this model: quantize stores it as qint8
     # (one scale), GatherV2 then Dequantize, which stock TF runs as it is and
     # the pass runs on QCPU: int8 rows gathered, then scaled. No table copy.
-    result = run_python(EMBEDDING, OUT=str(tmp_path))
-    assert result.returncode == 0, result.stderr[-4000:]
-    r = json.loads(result.stdout.strip().splitlines()[-1])
+    r = run_json(EMBEDDING, OUT=str(tmp_path))
     assert ["GatherV2", True, "embedding table"] in r["report"], r["report"]
     assert r["fusions"].get("INT8 embedding", 0) > 0, r["fusions"]
     assert r["copies"]["htod"]["bytes"] < 5000 * 32, r["copies"]  # the table is never copied
@@ -401,9 +393,7 @@ def test_qdq_graphs_from_tf_quantization_run_in_int8(installed) -> None:
     # layer runs on the INT8 kernels; only the weights' own rounding differs
     # from stock TF's float QDQ (per-channel s8: at most 1/254 of each column's
     # largest weight, times |x|, summed over K = 64).
-    result = run_python(FOREIGN_QDQ)
-    assert result.returncode == 0, result.stderr[-3000:]
-    r = json.loads(result.stdout.strip().splitlines()[-1])
+    r = run_json(FOREIGN_QDQ)
     assert r["fusions"].get("INT8 static _QcpuFusedMatMul") == 2, r["fusions"]
     assert r["True"] < 0.02 and r["False"] < 0.02, r
 
@@ -452,9 +442,7 @@ def test_int8_chains_between_quantized_layers(installed, kind: str) -> None:
     # float QDQ graph the residual differs by the rounding of h (at most
     # H_MAX / 510 per element) and each layer by its weights' rounding
     # (per-channel s8, 1/254 of a column's largest weight, times |x|, summed).
-    result = run_python(CHAIN.replace("KIND", repr(kind)).replace("H_MAX", "8.0"))
-    assert result.returncode == 0, result.stderr[-3000:]
-    r = json.loads(result.stdout.strip().splitlines()[-1])
+    r = run_json(CHAIN.replace("KIND", repr(kind)).replace("H_MAX", "8.0"))
     assert r["h_max"] < 8.0, r  # the range holds h: no clipping to account for
     assert r["fusions"].get("INT8 chained output") == 1, r["fusions"]
     assert r["quantizes"] == 1, r

@@ -7,12 +7,10 @@ and with INT8FLOW_DISABLE=1 (stock TF), on the same weights and data.
 """
 from __future__ import annotations
 
-import json
-
 import numpy as np
 import pytest
 
-from conftest import run_python
+from conftest import run_json
 
 RECURRENT = """
 import json, numpy as np, tensorflow as tf, keras, int8flow
@@ -35,9 +33,7 @@ print(json.dumps({"before": before.tolist(), "after": after.tolist(), "losses": 
 
 
 def run(name: str, **env: str) -> dict:
-    result = run_python(RECURRENT.replace("NAME", repr(name)), **env)
-    assert result.returncode == 0, result.stderr[-4000:]
-    return json.loads(result.stdout.strip().splitlines()[-1])
+    return run_json(RECURRENT.replace("NAME", repr(name)), **env)
 
 
 @pytest.mark.parametrize("name", ["SimpleRNN", "LSTM", "GRU", "Bidirectional"])

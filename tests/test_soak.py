@@ -3,12 +3,11 @@
 The bench runs the long form (10,000 calls per model); CI runs these."""
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import pytest
 
-from conftest import run_python
+from conftest import run_json
 from int8flow.bench.soak import MAX_RSS_GROWTH, run_check
 
 QUANTIZE = ["off", "dynamic"]
@@ -51,7 +50,7 @@ def test_soak_holds_memory_and_caches_steady(installed, quantize: str) -> None:
 def test_primitive_cache_is_bounded_when_shapes_never_repeat(installed) -> None:
     # Each kernel keeps at most 16 primitives (PrimitiveCache::kCapacity):
     # a server fed ever-new batch sizes must not grow without end.
-    result = run_python("""
+    seen = run_json("""
         import json, numpy as np, tensorflow as tf, int8flow
         w = tf.constant(np.ones((8, 4), np.float32))
         f = tf.function(lambda x: tf.nn.relu(tf.matmul(x, w)),
@@ -62,7 +61,5 @@ def test_primitive_cache_is_bounded_when_shapes_never_repeat(installed) -> None:
             seen.append(int8flow.stats()["caches"]["primitives"]["entries"])
         print(json.dumps(seen))
         """)
-    assert result.returncode == 0, result.stderr[-3000:]
-    seen = json.loads(result.stdout.strip().splitlines()[-1])
     kernels = seen[0]  # after one shape, one primitive per kernel
     assert max(seen) == 16 * kernels and seen[-1] < max(seen), seen

@@ -2,18 +2,17 @@
 only copies at steady state are the inputs in and the outputs out."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
 
-from conftest import run_python
+from conftest import run_json
 
 
 def run_model(name: str, batch: int) -> dict:
     """Runs benchmark model `name` on QCPU 3 times after a warm-up, against
     the same model on CPU; returns copies, fusions, CPU ops and the error."""
-    result = run_python(f"""
+    return run_json(f"""
         import json
         import numpy as np, tensorflow as tf, int8flow
         from int8flow.bench.models import MODELS
@@ -46,8 +45,6 @@ def run_model(name: str, batch: int) -> dict:
             "scale": float(np.abs(reference).max()),
         }}))
     """)
-    assert result.returncode == 0, result.stderr[-4000:]
-    return json.loads(result.stdout.strip().splitlines()[-1])
 
 
 def assert_only_io_copies(r: dict) -> None:
@@ -90,7 +87,7 @@ def test_packed_weights_never_go_stale(installed: Path) -> None:
     """Conv weights are packed once and cached (conv.cc), and a folded
     BatchNorm's per-channel constants kept (channel_constants.h). Training in
     place and assigning must both reach the next inference."""
-    result = run_python("""
+    r = run_json("""
         import json
         import numpy as np, tensorflow as tf, keras, int8flow
 
@@ -124,8 +121,6 @@ def test_packed_weights_never_go_stale(installed: Path) -> None:
         print(json.dumps({"errors": errors, "changed": changed,
                           "fusions": int8flow.stats()["fusions"]}))
     """)
-    assert result.returncode == 0, result.stderr[-4000:]
-    r = json.loads(result.stdout.strip().splitlines()[-1])
     assert any(p.startswith("Conv+") for p in r["fusions"]), r
     # Each step's output is what stock TF computes with the weights of that moment...
     assert max(r["errors"]) <= 1e-5, r
@@ -150,7 +145,7 @@ def test_bert_encoder_runs_on_qcpu(installed: Path) -> None:
 def test_keras_predict_is_fused(installed: Path) -> None:
     """Keras compiles predict's step for XLA; on QCPU the pass skips XLA and
     fuses the step's body, whose variables arrive without static shapes."""
-    result = run_python("""
+    r = run_json("""
         import json
         import numpy as np, tensorflow as tf, keras, int8flow
 
@@ -173,8 +168,6 @@ def test_keras_predict_is_fused(installed: Path) -> None:
         print(json.dumps({"fused": fused, "fusions": int8flow.stats()["fusions"],
                           "err": float(np.abs(predicted - reference).max())}))
     """)
-    assert result.returncode == 0, result.stderr[-4000:]
-    r = json.loads(result.stdout.strip().splitlines()[-1])
     # At least the first conv with its BatchNorm and the gelu. Fusions whose
     # checks need the shape of an intermediate tensor that Grappler did not
     # infer in predict's step (the residual add, the LayerNorm here) are
