@@ -121,9 +121,9 @@ std::vector<FusionPattern> ConvFusions() {
        with_params({{"biased", bias_ops, {"conv", "$bias"}}, {"pre", {"Mul"}, {"biased", "scale"}}}),
        concat({"$bias"}, batch_norm_captures), {"BiasAdd", "BatchNorm"}, "shift"},
       // The same, when the scale and shift come from elsewhere.
-      {"BatchNorm", {{"pre", {"Mul"}, {"conv", "$scale"}}}, {"$scale", "$shift"},
+      {"ScaleShift", {{"pre", {"Mul"}, {"conv", "$scale"}}}, {"$scale", "$shift"},
        {"Scale", "BiasAdd"}, "$shift"},
-      {"BiasAdd+BatchNorm",
+      {"BiasAdd+ScaleShift",
        {{"biased", bias_ops, {"conv", "$bias"}}, {"pre", {"Mul"}, {"biased", "$scale"}}},
        {"$bias", "$scale", "$shift"}, {"BiasAdd", "Scale", "BiasAdd"}, "$shift"},
       {"BiasAdd", {{"pre", bias_ops, {"conv", "$bias"}}}, {"$bias"}, {"BiasAdd"}, ""},
@@ -165,7 +165,8 @@ std::vector<FusionPattern> ConvFusions() {
           if (!padded && affine.nodes.empty() && residual == kNone && !activation) continue;
           FusionPattern row;
           row.name = std::string(padded ? "Pad+" : "") + "Conv" + (affine.name.empty() ? "" : "+" + affine.name) +
-                     (residual != kNone ? "+Add" : "") + (activation ? "+activation" : "");
+                     (residual != kNone ? "+Add" : "") + (activation ? "+activation" : "") +
+                     (residual == kBeforeShift ? " (shift added last)" : "");
           row.nodes = {{"conv", {"Conv2D", "DepthwiseConv2dNative"}, {"$x", "$w"}}};
           if (padded) {
             row.nodes = {pad, {"conv", {"Conv2D", "DepthwiseConv2dNative"}, {"pad", "$w"}, {}, valid_nhwc}};
@@ -239,7 +240,10 @@ std::vector<FusionPattern> LayerNormFusions() {
       nodes.push_back({"neg", {"Neg"}, {"mean"}});
       nodes.push_back({"shift", {"Mul"}, {"neg", inv}});
       nodes.push_back({"scaled", {"Mul"}, {"$x", inv}});
-      FusionPattern row{"LayerNorm", {}, {{ShapeCheck::kLastAxis, "$axes", "mean"},
+      // Distinct names, so stats()["fusions"] tells the forms apart.
+      const std::string name = std::string("LayerNorm") + (scale ? "" : " without gamma") +
+                               (center ? "" : " without beta");
+      FusionPattern row{name, {}, {{ShapeCheck::kLastAxis, "$axes", "mean"},
                                           {ShapeCheck::kScalar, "$epsilon", "mean"}},
                         kernels::kLayerNorm, {"$x", "$epsilon"}};
       for (const auto& [present, capture, op] : {std::tuple{scale, "$gamma", "Scale"}, {center, "$beta", "BiasAdd"}}) {
@@ -260,8 +264,13 @@ std::vector<FusionPattern> LayerNormFusions() {
       one_add.push_back({"layer_norm", {"AddN"}, {"shift", "scaled", "$beta"}});
       shift_first.push_back({"shifted", {"AddV2", "Add"}, {"shift", "$beta"}});
       shift_first.push_back({"layer_norm", {"AddV2", "Add"}, {"shifted", "scaled"}});
-      for (auto* form : {&two_adds, &one_add, &shift_first}) {
+      for (const auto& [form, suffix] : {std::pair{&two_adds, ""}, {&one_add, " (AddN of 3)"},
+                                         {&shift_first, " (beta added first)"}}) {
+        // AddN adds equal shapes only: without gamma the shift is [..., 1],
+        // the scaled x [..., C], so no graph has that form.
+        if (form == &one_add && !scale) continue;
         rows.push_back(row);
+        rows.back().name += suffix;
         rows.back().nodes = *form;
       }
     }

@@ -76,7 +76,7 @@ struct FusionPattern {
   std::string op;
   std::vector<std::string> inputs;   // the replacement's inputs: captures
   // The replacement's `fused_ops` attr (and num_args); "@label" stands for
-  // that matched node's op. Empty: the op takes neither.
+  // that matched node's op. An op with those attrs gets them even when empty.
   std::vector<std::string> fused_ops = {};
   std::vector<AttrCopy> attrs = {};
   // A matched Reshape between the product and the rest: the replacement

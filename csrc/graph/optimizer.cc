@@ -11,6 +11,7 @@
 
 #include "common/tf_status.h"
 #include "graph/graph_shapes.h"
+#include "graph/fusion_table_json.h"
 #include "graph/graph_util.h"
 #include "graph/int8_rewrite.h"
 #include "graph/pattern_matcher.h"
@@ -20,6 +21,8 @@
 #include "kernels/register_kernels.h"
 #include "runtime/runtime.h"
 #include "tensorflow/core/framework/graph.pb.h"
+#include "tensorflow/core/framework/node_def_util.h"  // ValidateNodeDef
+#include "tensorflow/core/framework/op.h"
 #include "tensorflow/core/framework/op_kernel.h"  // KernelDefAvailable
 
 namespace int8flow::graph {
@@ -157,6 +160,29 @@ void DumpGraph(const void* data, size_t size, int64_t n, const char* stage) {
       .write(static_cast<const char*>(data), static_cast<std::streamsize>(size));
 }
 
+// Every node against its op's definition. TF drops a pass's whole output
+// when one node is invalid (a required attr missing), and runs the graph
+// as it came, where TF's oneDNN layout pass then rewrites QCPU nodes into
+// ops QCPU has no kernel for; a thrown error gives UseInputGraph's twins.
+void CheckNodesAgainstOpDefs(const tensorflow::GraphDef& graph) {
+  for (const tensorflow::NodeDef& node : graph.node()) {
+    const tensorflow::OpDef* op_def = nullptr;
+    // Not an op: a call of a library function, which the pass never makes.
+    if (!tensorflow::OpRegistry::Global()->LookUpOpDef(node.op(), &op_def).ok()) continue;
+    // With the defaults TF fills in before it checks; a Const (weights: no
+    // copy) has no attr with a default.
+    absl::Status status;
+    if (node.op() == "Const") {
+      status = tensorflow::ValidateNodeDef(node, *op_def);
+    } else {
+      tensorflow::NodeDef with_defaults = node;
+      tensorflow::AddDefaultsToNodeDef(*op_def, &with_defaults);
+      status = tensorflow::ValidateNodeDef(with_defaults, *op_def);
+    }
+    if (!status.ok()) throw std::runtime_error("made an invalid node: " + std::string(status.message()));
+  }
+}
+
 // The rewrites on a parsed graph. May throw: Optimize is the boundary.
 void Rewrite(tensorflow::GraphDef& graph, const TF_GrapplerItem* item) {
   if (runtime::FaultInjected("graph_pass")) throw std::out_of_range("injected failure (INT8FLOW_TEST_FAULT=graph_pass)");
@@ -179,17 +205,21 @@ void Rewrite(tensorflow::GraphDef& graph, const TF_GrapplerItem* item) {
     if (const int handed = HandResultsToHost(graph)) runtime::RecordFusions("result handed to host", handed);
     RenameToPrivateTwins(graph);
     MoveKernellessNodesToCpu(graph);
+    CheckNodesAgainstOpDefs(graph);
   }
 }
 
 // Hands TF `graph_buf` back as it came but for the XLA skip (without it
-// Keras' XLA predict fails on QCPU), after a rewrite failed for `reason`.
+// Keras' XLA predict fails on QCPU) and the private twins (without them
+// TF's oneDNN layout pass turns Pad + Conv2D on QCPU into an op QCPU has no
+// kernel for), after a rewrite failed for `reason`.
 void UseInputGraph(const TF_Buffer* graph_buf, tensorflow::GraphDef& graph, const std::string& reason) {
   runtime::RecordPassError(reason);
   runtime::WarnOnce("the QCPU graph pass failed (" + reason + "): TF runs the graph as it came, op by op on QCPU");
   graph.ParseFromArray(graph_buf->data, static_cast<int>(graph_buf->length));
   try {
     SkipXlaOnQcpu(graph);
+    if (kernels::KernelsRegistered()) RenameToPrivateTwins(graph);
   } catch (...) {
     graph.ParseFromArray(graph_buf->data, static_cast<int>(graph_buf->length));
   }
@@ -238,6 +268,7 @@ void InitGraph(TP_OptimizerRegistrationParams* params, TF_Status* status) {
   if (runtime::FaultInjected("graph_init"))
     return SetError(status, TF_INTERNAL, "injected failure (INT8FLOW_TEST_FAULT=graph_init)");
   RegisterOptimizer(params, Optimize);
+  runtime::SetFusionTable(FusionTableJson());
   // TF's remapper treats any device whose name holds "CPU" as a CPU, QCPU
   // too: it fused FusedBatchNorm + Relu on QCPU into _FusedBatchNormEx,
   // which has no QCPU kernel (NotFound at run time), before this pass could

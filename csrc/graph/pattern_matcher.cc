@@ -45,6 +45,14 @@ std::optional<bool> BoolAttr(const NodeDef& node, const std::string& name) {
   return std::nullopt;
 }
 
+bool TakesFusedOps(const std::string& op) {
+  const tensorflow::OpDef* op_def = nullptr;
+  if (!tensorflow::OpRegistry::Global()->LookUpOpDef(op, &op_def).ok()) return false;
+  for (const auto& attr : op_def->attr())
+    if (attr.name() == "num_args") return true;
+  return false;
+}
+
 std::vector<std::string> DataInputs(const NodeDef& node) {
   std::vector<std::string> inputs;
   for (const auto& input : node.input())
@@ -384,7 +392,9 @@ class Matcher {
       if (input[0] == '^') fused.add_input(input);
     auto& attrs = *fused.mutable_attr();
     attrs["T"].set_type(tensorflow::DT_FLOAT);
-    if (!pattern_->fused_ops.empty()) {
+    // An op with the attrs gets them even with nothing fused (Pad+Conv): TF
+    // rejects a node without a required attr, and with it the whole pass.
+    if (TakesFusedOps(fused.op())) {
       auto* list = attrs["fused_ops"].mutable_list();
       for (const auto& op : pattern_->fused_ops)
         list->add_s(Expand(op, binding));

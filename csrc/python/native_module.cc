@@ -73,5 +73,7 @@ PYBIND11_MODULE(_native, m) {
   m.def("quantize_dynamic", &rt::QuantizeDynamic, "Whether the dynamic INT8 rewrite is on.");
   m.def("load_state", &LoadState, "Whether the plugin initialised in this process, and why not.");
   m.def("cpu_features", &CpuFeatures, "CPU flags, core count and the oneDNN ISA.");
+  m.def("fusion_table", &rt::FusionTable,
+        "The graph pass's fusion table as JSON (empty until TensorFlow loaded the plugin).");
   m.def("settings", &Settings, "Settings read from INT8FLOW_* environment variables.");
 }

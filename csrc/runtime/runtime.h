@@ -48,6 +48,10 @@ INT8FLOW_EXPORT CacheUsage CacheUsageOf(CacheKind kind);
 // (graphs are optimized once, so ResetStats leaves these alone).
 INT8FLOW_EXPORT void RecordFusions(const std::string& pattern, int64_t count);
 INT8FLOW_EXPORT std::map<std::string, int64_t> FusionCounts();
+// The pass's fusion table as JSON (graph/fusion_table_json.h), set when the
+// pass registers: "" before `import tensorflow` or when the plugin is inert.
+INT8FLOW_EXPORT void SetFusionTable(std::string json);
+INT8FLOW_EXPORT std::string FusionTable();
 // Nodes the pass saw placed on TF's CPU device, by op: each is a fallback that
 // costs copies. ResetStats clears these, so a test can count one model's.
 INT8FLOW_EXPORT void RecordCpuOp(const std::string& op);

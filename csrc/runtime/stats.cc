@@ -69,6 +69,24 @@ NamedCounts& pass_errors() {
 void RecordFusions(const std::string& pattern, int64_t count) { fusions().Add(pattern, count); }
 std::map<std::string, int64_t> FusionCounts() { return fusions().Get(); }
 
+namespace {
+std::mutex fusion_table_mutex;
+std::string& fusion_table() {
+  static std::string instance;
+  return instance;
+}
+}  // namespace
+
+void SetFusionTable(std::string json) {
+  std::lock_guard<std::mutex> lock(fusion_table_mutex);
+  fusion_table() = std::move(json);
+}
+
+std::string FusionTable() {
+  std::lock_guard<std::mutex> lock(fusion_table_mutex);
+  return fusion_table();
+}
+
 void RecordCpuOp(const std::string& op) { cpu_ops().Add(op, 1); }
 std::map<std::string, int64_t> CpuOpCounts() { return cpu_ops().Get(); }
 
