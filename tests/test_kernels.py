@@ -23,20 +23,31 @@ def checks(installed: Path, tmp_path_factory: pytest.TempPathFactory) -> dict:
     return json.loads(out.read_text())
 
 
-@pytest.mark.parametrize("group", ["MatMul", "Relu", "Elu", "Sigmoid", "Tanh", "Neg", "Abs",
-                                   "Square", "Sqrt", "Log", "AddV2", "Sub",
-                                   "Mul", "RealDiv", "Maximum", "Minimum", "SquaredDifference",
-                                   "BiasAdd", "Softmax", "Rsqrt", "Conv2D",
-                                   "DepthwiseConv2dNative", "Pad", "MaxPool", "AvgPool", "Mean",
-                                   "Sum", "Max", "Min", "BatchMatMulV2", "Einsum", "GatherV2",
-                                   "SelectV2", "StridedSlice", "LayerNorm", "FusedBatchNorm",
-                                   "SpaceToBatchND", "BatchToSpaceND", "LogicalAnd", "LogicalOr",
-                                   "LogicalNot", "ZerosLike", "SigmoidGrad", "TanhGrad", "BiasAddGrad",
-                                   "Split", "SplitV", "ConcatV2", "StridedSliceGrad",
-                                   "fused"])
+# Checks per op: each check's name starts with the op it runs ("fused" for
+# fusions through tf.function). A count that drops means a check stopped
+# running; one that grows needs this table updated, on purpose.
+CASES = {
+    "Abs": 2, "AddV2": 11, "AvgPool": 11, "BatchMatMulV2": 17, "BatchToSpaceND": 10, "BiasAdd": 3,
+    "BiasAddGrad": 3, "ConcatV2": 2, "Conv2D": 23, "DepthwiseConv2dNative": 6, "Einsum": 7, "Elu": 2,
+    "FusedBatchNorm": 5, "FusedBatchNormV2": 5, "FusedBatchNormV3": 57, "GatherV2": 3, "LayerNorm": 6,
+    "LeakyRelu": 1, "Log": 3, "LogicalAnd": 2, "LogicalNot": 1, "LogicalOr": 1, "MatMul": 28, "Max": 13,
+    "MaxPool": 14, "Maximum": 11, "Mean": 14, "Min": 5, "Minimum": 8, "Mul": 11, "Neg": 2, "Pad": 9,
+    "RealDiv": 8, "Relu": 2, "Relu6": 2, "Rsqrt": 2, "SelectV2": 1, "Sigmoid": 2, "SigmoidGrad": 1,
+    "Softmax": 8, "SpaceToBatchND": 10, "Split": 6, "SplitV": 5, "Sqrt": 3, "Square": 2,
+    "SquaredDifference": 8, "StridedSlice": 5, "StridedSliceGrad": 3, "Sub": 11, "Sum": 14, "Tanh": 2,
+    "TanhGrad": 1, "ZerosLike": 2, "fused": 46,
+}
+
+
+def test_every_check_is_counted(checks: dict) -> None:
+    groups = {r["name"].split()[0] for r in checks["results"]}
+    assert groups == set(CASES), (sorted(groups - set(CASES)), sorted(set(CASES) - groups))
+
+
+@pytest.mark.parametrize("group", sorted(CASES))
 def test_matches_tf_cpu_on_qcpu(checks: dict, group: str) -> None:
-    cases = [r for r in checks["results"] if r["name"].split()[0].startswith(group)]
-    assert cases, f"no {group} checks ran"
+    cases = [r for r in checks["results"] if r["name"].split()[0] == group]
+    assert len(cases) == CASES[group], (len(cases), [r["name"] for r in cases])
     # Ran on QCPU (eager placement falls back to CPU silently without a kernel).
     off_device = [(r["name"], r["device"]) for r in cases if not r["device"].endswith("QCPU:0")]
     assert not off_device, off_device
@@ -47,14 +58,18 @@ def test_matches_tf_cpu_on_qcpu(checks: dict, group: str) -> None:
 def test_every_fusion_pattern_fired(checks: dict) -> None:
     fusions = checks["fusions"]
     for pattern in ["gelu (erf)", "gelu (tanh)", "swish", "MatMul+BiasAdd",
-                    "MatMul+BiasAdd+activation", "Conv+BatchNorm+activation", "Conv+BatchNorm+Add",
-                    "Conv+BiasAdd+BatchNorm+Add+activation", "Conv+BiasAdd+activation",
-                    "Conv+activation", "Conv+Add+activation", "Conv+Add",
-                    "LayerNorm", "MatMul+Reshape+BiasAdd", "MatMul+Reshape+BiasAdd+activation",
+                    "MatMul+BiasAdd+activation", "Conv+BatchNorm+activation",
+                    "Conv+BiasAdd+activation", "Conv+activation", "Conv+Add+activation", "Conv+Add",
+                    "LayerNorm", "LayerNorm (AddN of 3)", "LayerNorm without beta",
+                    "LayerNorm without gamma (beta added first)", "LayerNorm without gamma without beta",
+                    "MatMul+Reshape+BiasAdd", "MatMul+Reshape+BiasAdd+activation",
                     "Pad+Conv+BatchNorm+activation", "Pad+Conv+BiasAdd+BatchNorm+activation",
-                    "Pad+Conv+BatchNorm+Add", "Conv+FusedBatchNorm+activation",
-                    "Conv+BiasAdd+FusedBatchNorm", "Pad+MaxPool"]:
+                    "Conv+FusedBatchNorm+activation", "Conv+BiasAdd+FusedBatchNorm", "Pad+MaxPool"]:
         assert fusions.get(pattern, 0) > 0, (pattern, fusions)
+    # A BatchNorm's shift and a residual: Grappler adds them in either order.
+    for residual in ["Conv+BatchNorm+Add", "Conv+BiasAdd+BatchNorm+Add+activation", "Pad+Conv+BatchNorm+Add"]:
+        either = fusions.get(residual, 0) + fusions.get(residual + " (shift added last)", 0)
+        assert either > 0, (residual, fusions)
     # Grappler's arithmetic optimizer may regroup (x@w + b) + r as AddN(x@w, r) + b.
     for residual in ["MatMul+BiasAdd+Add", "MatMul+BiasAdd+Add+activation"]:
         regrouped = residual.replace("BiasAdd+Add", "Add+BiasAdd")
@@ -105,6 +120,9 @@ def test_bad_input_is_a_tf_error(installed: Path, expression: str, error: str) -
     """)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "InvalidArgumentError:" in result.stdout and error in result.stdout, result.stdout
+    # TF names the device whose kernel raised it: the messages equal TF's CPU
+    # kernels' own, so only this tells a QCPU check from a silent CPU fallback.
+    assert "device:QCPU:0}}" in result.stdout, result.stdout
 
 
 def test_fusion_can_be_turned_off(installed: Path) -> None:

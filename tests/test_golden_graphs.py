@@ -1,0 +1,73 @@
+"""GraphDef in, GraphDef out: for every row of the pass's fusion table, the
+graph golden_graphs.py builds from that row becomes exactly the row's
+replacement op, and computes what TF's CPU computes. One test per row, the
+rows read from the installed plugin: a new row is tested without an edit here."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import SUBPROCESS_TIMEOUT, clean_env, run_python
+
+SCRIPT = Path(__file__).parent / "golden_graphs.py"
+
+
+def table_rows() -> list[str]:
+    """The row names, at collection; one failing id when the plugin cannot say."""
+    result = run_python("import json, tensorflow, int8flow; "
+                        "print(json.dumps([r['name'] for r in json.loads(int8flow._native.fusion_table())]))")
+    if result.returncode != 0 or not result.stdout.strip():
+        return ["<no fusion table: is int8flow installed?>"]
+    return json.loads(result.stdout.strip().splitlines()[-1]) or ["<empty fusion table>"]
+
+
+@pytest.fixture(scope="module")
+def golden(installed: Path, tmp_path_factory: pytest.TempPathFactory) -> dict:
+    tmp = tmp_path_factory.mktemp("golden")
+    (tmp / "dump").mkdir()
+    result = subprocess.run([sys.executable, str(SCRIPT), str(tmp / "golden.json")],
+                            env=clean_env(INT8FLOW_DUMP_GRAPHS=str(tmp / "dump")),
+                            capture_output=True, text=True, timeout=SUBPROCESS_TIMEOUT)
+    assert result.returncode == 0, result.stderr[-4000:]
+    data = json.loads((tmp / "golden.json").read_text())
+    return {"rows": {row["name"]: row for row in data["table"]},
+            "results": {r["name"]: r for r in data["results"]}}
+
+
+def expected_ops(row: dict, chosen: dict[str, str]) -> list[str]:
+    """The replacement's op ("@label" is the op chosen for that node), a Reshape
+    after it where the row says, and the Relus the builder put before captures
+    that must be >= 0."""
+    def expand(spec: str) -> str:
+        head, _, label = spec.partition("@")
+        return head + chosen[label] if label else spec
+    kept = [c["capture"] for c in row["checks"] if c["kind"] == "non_negative"]
+    ops = [expand(row["op"])] + ["Reshape"] * bool(row["reshape_after"]) + ["Relu"] * len(kept)
+    return sorted(ops)
+
+
+def private(op: str) -> str:
+    """QCPU nodes end as their private twins (kernels/op_definitions.h)."""
+    return op if op.startswith("_Qcpu") or op == "Reshape" else "_Qcpu" + op
+
+
+@pytest.mark.parametrize("name", table_rows())
+def test_row_becomes_its_fused_op(golden: dict, name: str) -> None:
+    assert name in golden["rows"], f"no such row: {name}"
+    row, r = golden["rows"][name], golden["results"][name]
+    assert "error" not in r, r["error"]
+    assert not r["pass_errors"], r["pass_errors"]
+    # Exactly this row fired, once ("result handed to host" is the result's Identity).
+    assert {k: v for k, v in r["fired"].items() if k != "result handed to host"} == {name: 1}, r["fired"]
+    assert r["ops"] == sorted(private(op) for op in expected_ops(row, r["chosen"])), r
+    assert r["devices"] == ["device:QCPU:0"], r["devices"]
+    expanded = [r["chosen"].get(op[1:], op) if op.startswith("@") else op for op in row["fused_ops"]]
+    # Nothing fused: an empty list where the op has the attr (no pass error
+    # above says every required attr is set).
+    assert r["fused_ops"] == [expanded] if expanded else r["fused_ops"] in ([], [[]]), r["fused_ops"]
+    # The same float32 sums in other orders (K <= 36 products here).
+    assert r["max_err"] <= 1e-5 * (r["scale"] + 1), (r["max_err"], r["scale"])
