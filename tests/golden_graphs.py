@@ -12,7 +12,8 @@ a Reshape's shape), and a capture that must be >= 0 comes from a Relu.
 TF's own Grappler rewrites are off, so the pass sees that graph as built.
 For each row the JSON records the pass's GraphDef out (from the dump), the
 fusions it counted, and the result's largest difference from the same graph
-on TF's CPU.
+on TF's CPU. INT8_CASES, written by hand, do the same for the INT8 rewrites
+(int8_rewrite.cc), each with the exact ops it must become.
 """
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ import json
 import os
 import sys
 from pathlib import Path
+from typing import Callable, NamedTuple
 
 import numpy as np
 import tensorflow as tf
@@ -139,6 +141,29 @@ def compute_nodes(graph: graph_pb2.GraphDef) -> list[graph_pb2.NodeDef]:
     return [n for n in graph.node if n.op not in plumbing]
 
 
+class PassRun(NamedTuple):
+    output: np.ndarray
+    fired: dict[str, int]        # fusion counts the call's graph added
+    pass_errors: dict[str, int]  # pass errors it added
+    nodes: list                  # the compute nodes of the pass's output for the function body
+
+
+def run_through_pass(fn, arrays: list[np.ndarray], dump: Path) -> PassRun:
+    """Calls `fn` (traced there and then) and reads what the pass did to it."""
+    def changed(counts: str, before: dict) -> dict:
+        after = int8flow.stats()[counts]
+        return {k: v - before.get(k, 0) for k, v in after.items() if v != before.get(k, 0)}
+
+    before_files = set(dump.glob("*_after.pb"))
+    fusions, errors = int8flow.stats()["fusions"], int8flow.stats()["pass_errors"]
+    output = fn(*arrays).numpy()
+    graphs = [compute_nodes(graph_pb2.GraphDef.FromString(p.read_bytes()))
+              for p in sorted(set(dump.glob("*_after.pb")) - before_files)]
+    # The function's body: the dumped graph with the most compute nodes.
+    return PassRun(output, changed("fusions", fusions), changed("pass_errors", errors),
+                   max(graphs, key=len, default=[]))
+
+
 def check_row(row: dict, dump: Path, rng: np.random.Generator) -> dict:
     args, consts, non_negative = capture_plan(row)
     names = sorted(args)
@@ -156,33 +181,133 @@ def check_row(row: dict, dump: Path, rng: np.random.Generator) -> dict:
                 return build(row, args, consts, non_negative, list(values), chosen)
         return fn
 
-    def changed(counts: str, before: dict) -> dict:
-        after = int8flow.stats()[counts]
-        return {k: v - before.get(k, 0) for k, v in after.items() if v != before.get(k, 0)}
-
-    before_files = set(dump.glob("*_after.pb"))
-    fusions, errors = int8flow.stats()["fusions"], int8flow.stats()["pass_errors"]
-    got = traced(QCPU)(*arrays).numpy()
-    fired, failed = changed("fusions", fusions), changed("pass_errors", errors)
-    graphs = []
-    for path in sorted(set(dump.glob("*_after.pb")) - before_files):
-        graph = graph_pb2.GraphDef.FromString(path.read_bytes())
-        graphs.append(compute_nodes(graph))
-    # The function's body: the dumped graph with the most compute nodes.
-    body = max(graphs, key=len, default=[])
+    run = run_through_pass(traced(QCPU), arrays, dump)
+    body = run.nodes
     reference = traced(CPU)(*arrays).numpy()
     return {
         "name": row["name"],
-        "fired": fired,
-        "pass_errors": failed,
+        "fired": run.fired,
+        "pass_errors": run.pass_errors,
         "chosen": chosen,
         "ops": sorted(n.op for n in body),
         "devices": sorted({n.device.split("/")[-1] for n in body if n.device}),
         "fused_ops": [[s.decode() for s in n.attr["fused_ops"].list.s] for n in body if "fused_ops" in n.attr],
-        "relu_inputs": sorted(non_negative),
-        "max_err": float(np.max(np.abs(got - reference))) if got.size else 0.0,
+        "max_err": float(np.max(np.abs(run.output - reference))) if reference.size else 0.0,
         "scale": float(np.max(np.abs(reference))) if reference.size else 0.0,
     }
+
+
+# ---- the INT8 rewrites (int8_rewrite.cc), one graph each ---------------------
+# Each case: its fusion count key(s), the graph body, its input shape, and
+# whether it runs under dynamic INT8. Static cases put an 8-bit QDQ node
+# with a fixed range (FakeQuantWithMinMaxArgs, as int8flow.quantize saves)
+# before the layer; their reference is stock TF's float QDQ graph on CPU.
+int8_rng = np.random.default_rng(1)
+
+
+def weights(*shape: int, scale: float = 0.25) -> np.ndarray:
+    """Made once; a body makes its Const (tf.constant inside a tf.function is
+    a Const node, where a captured tensor would be an argument)."""
+    return int8_rng.standard_normal(shape).astype(np.float32) * scale
+
+
+def qdq(t: tf.Tensor, low: float = -2.0, high: float = 2.0) -> tf.Tensor:
+    return tf.quantization.fake_quant_with_min_max_args(t, low, high)
+
+
+def stored_int8(values: np.ndarray) -> tf.Tensor:
+    """Weights as int8flow.quantize stores them: a qint8 Const, then SCALED Dequantize."""
+    return tf.quantization.dequantize(tf.constant(values, tf.qint8), -0.5, 0.5, mode="SCALED")
+
+
+W_MM, B_MM, W_CONV, W_CONV2, B_CONV, W_DW, W_DW2 = (
+    weights(32, 16), weights(16), weights(3, 3, 8, 8), weights(3, 3, 8, 8), weights(8), weights(3, 3, 8, 1),
+    weights(3, 3, 8, 1))
+W_STORED = int8_rng.integers(-127, 128, (32, 16)).astype(np.int8)
+TABLE = int8_rng.integers(-127, 128, (50, 8)).astype(np.int8)
+MATRIX, IMAGE = [4, 32], [2, 6, 6, 8]
+c = tf.constant
+
+
+def conv(t: tf.Tensor, w: np.ndarray = W_CONV) -> tf.Tensor:
+    return tf.nn.conv2d(t, c(w), 1, "SAME")
+
+
+def depthwise(t: tf.Tensor, w: np.ndarray = W_DW) -> tf.Tensor:
+    return tf.nn.depthwise_conv2d(t, c(w), [1, 1, 1, 1], "SAME")
+
+
+def block(layer, t: tf.Tensor) -> tf.Tensor:
+    return tf.nn.relu(tf.nn.bias_add(layer(t), c(B_CONV)))
+
+
+class Int8Case(NamedTuple):
+    fired: dict[str, int]  # the fusion counts the pass makes of it
+    ops: list[str]         # the compute ops of the graph it makes, sorted
+    body: Callable[[tf.Tensor], tf.Tensor]
+    shape: list[int]
+    dynamic: bool          # under dynamic INT8, else static (a QDQ graph)
+
+
+Q, QMM, QCONV, QDW = "_QcpuQuantize", "_QcpuQuantizedMatMul", "_QcpuQuantizedConv2D", \
+    "_QcpuQuantizedDepthwiseConv2dNative"
+INT8_CASES = {
+    "dynamic MatMul": Int8Case({"INT8 dynamic MatMul": 1}, [Q, QMM], lambda t: tf.matmul(t, c(W_MM)), MATRIX, True),
+    "dynamic fused MatMul": Int8Case(
+        {"MatMul+BiasAdd+activation": 1, "INT8 dynamic _QcpuFusedMatMul": 1}, [Q, QMM],
+        lambda t: tf.nn.relu(tf.nn.bias_add(tf.matmul(t, c(W_MM)), c(B_MM))), MATRIX, True),
+    "dynamic Conv2D": Int8Case({"INT8 dynamic Conv2D": 1}, [Q, QCONV], lambda t: conv(t), IMAGE, True),
+    "dynamic fused Conv2D": Int8Case({"Conv+BiasAdd+activation": 1, "INT8 dynamic _QcpuFusedConv2D": 1},
+                                     [Q, QCONV], lambda t: block(conv, t), IMAGE, True),
+    # Too little work per input byte to pay for quantizing x per call: FP32.
+    "dynamic depthwise stays FP32": Int8Case({"Conv+BiasAdd+activation": 1}, ["_QcpuFusedDepthwiseConv2dNative"],
+                                             lambda t: block(depthwise, t), IMAGE, True),
+    "static MatMul": Int8Case({"INT8 static MatMul": 1}, [Q, QMM], lambda t: tf.matmul(qdq(t), c(W_MM)), MATRIX,
+                              False),
+    "static fused MatMul": Int8Case(
+        {"MatMul+BiasAdd+activation": 1, "INT8 static _QcpuFusedMatMul": 1}, [Q, QMM],
+        lambda t: tf.nn.relu(tf.nn.bias_add(tf.matmul(qdq(t), c(W_MM)), c(B_MM))), MATRIX, False),
+    "static Conv2D": Int8Case({"INT8 static Conv2D": 1}, [Q, QCONV], lambda t: conv(qdq(t)), IMAGE, False),
+    "static fused Conv2D": Int8Case({"Conv+BiasAdd+activation": 1, "INT8 static _QcpuFusedConv2D": 1},
+                                    [Q, QCONV], lambda t: block(conv, qdq(t)), IMAGE, False),
+    # Depthwise layers run INT8 chained to their neighbours only: the first
+    # outputs int8 in the next one's QDQ range.
+    "static depthwise, chained": Int8Case(
+        {"INT8 static DepthwiseConv2dNative": 2, "INT8 chained output": 1}, [Q, QDW, QDW],
+        lambda t: depthwise(qdq(depthwise(qdq(t)), -4.0, 4.0), W_DW2), IMAGE, False),
+    "static fused depthwise, chained": Int8Case(
+        {"Conv+BiasAdd+activation": 1, "INT8 static _QcpuFusedDepthwiseConv2dNative": 1, "INT8 static Conv2D": 1,
+         "INT8 chained output": 1}, [Q, QCONV, QDW],
+        lambda t: conv(qdq(block(depthwise, qdq(t)), 0.0, 6.0)), IMAGE, False),
+    "static BatchMatMulV2 of stored int8": Int8Case(
+        {"INT8 static BatchMatMulV2": 1}, ["Reshape", Q, QMM],
+        lambda t: tf.raw_ops.BatchMatMulV2(x=qdq(tf.reshape(t, [2, 2, 32])), y=stored_int8(W_STORED)), MATRIX, False),
+    # The rows' indices come from x (Abs, Mul, Cast, FloorMod of one column).
+    "embedding": Int8Case(
+        {"INT8 embedding": 1},
+        ["Cast", "FloorMod", "_QcpuAbs", "_QcpuDequantize", "_QcpuGatherV2", "_QcpuMul", "_QcpuStridedSlice"],
+        lambda t: tf.quantization.dequantize(tf.gather(c(TABLE, tf.qint8), tf.cast(tf.abs(t[:, 0]) * 10, tf.int32) % 50),
+                                             -1.0, 1.0, mode="SCALED"), MATRIX, False),
+    "MaxPool on int8": Int8Case(
+        {"Conv+BiasAdd+activation": 1, "INT8 static _QcpuFusedConv2D": 1, "INT8 MaxPool": 1, "INT8 chained output": 1,
+         "INT8 static Conv2D": 1}, ["_QcpuMaxPool", Q, QCONV, QCONV],
+        lambda t: conv(qdq(tf.nn.max_pool2d(block(conv, qdq(t)), 2, 2, "VALID"), 0.0, 6.0), W_CONV2), IMAGE, False),
+    "chained output": Int8Case({"INT8 static Conv2D": 2, "INT8 chained output": 1}, [Q, QCONV, QCONV],
+                               lambda t: conv(qdq(conv(qdq(t)), -4.0, 4.0), W_CONV2), IMAGE, False),
+}
+
+
+def check_int8_case(name: str, dump: Path) -> dict:
+    case = INT8_CASES[name]
+    x = int8_rng.uniform(-2, 2, case.shape).astype(np.float32)
+    int8flow._native.set_quantize_dynamic(case.dynamic)
+    run = run_through_pass(tf.function(case.body), [x], dump)
+    int8flow._native.set_quantize_dynamic(False)
+    with tf.device(CPU):
+        reference = tf.function(case.body)(x).numpy()
+    return {"name": name, "expected_fired": case.fired, "fired": run.fired, "pass_errors": run.pass_errors,
+            "expected_ops": sorted(case.ops), "ops": sorted(n.op for n in run.nodes),
+            "rel_err": float(np.max(np.abs(run.output - reference)) / max(float(np.max(np.abs(reference))), 1e-30))}
 
 
 def main(out: str) -> None:
@@ -195,7 +320,13 @@ def main(out: str) -> None:
             results.append(check_row(row, dump, rng))
         except Exception as e:  # one row's failure must not hide the others
             results.append({"name": row["name"], "error": f"{type(e).__name__}: {e}"[:2000]})
-    Path(out).write_text(json.dumps({"table": table, "results": results}))
+    int8 = []
+    for name in INT8_CASES:
+        try:
+            int8.append(check_int8_case(name, dump))
+        except Exception as e:
+            int8.append({"name": name, "error": f"{type(e).__name__}: {e}"[:2000]})
+    Path(out).write_text(json.dumps({"table": table, "results": results, "int8": int8}))
 
 
 if __name__ == "__main__":
