@@ -3,7 +3,9 @@
 #include <dlfcn.h>
 
 #include <cstring>
+#include <exception>
 #include <mutex>
+#include <stdexcept>
 
 #include "device/platform.h"
 #include "runtime/runtime.h"
@@ -19,7 +21,7 @@ std::string MajorMinor(const std::string& version) {
 }
 
 std::string CorePath() {
-  std::string plugin = PluginPath();
+  std::string plugin = device::PluginPath();
   std::string dir = plugin.substr(0, plugin.rfind('/'));
   if (runtime::FaultInjected("core_missing")) return dir + "/../int8flow/libint8flow_core_missing.so";
   return dir + "/../int8flow/libint8flow_core.so";
@@ -54,14 +56,21 @@ const Int8flowCoreApi* Open(std::string* why) {
   return api;
 }
 
-}  // namespace
-
-std::string PluginPath() {
-  Dl_info info{};
-  if (dladdr(reinterpret_cast<void*>(&PluginPath), &info) == 0 || info.dli_fname == nullptr)
-    return "";
-  return info.dli_fname;
+// Empty when QCPU can run here; otherwise why not.
+std::string InertReason() {
+  if (runtime::GetSettings().disabled) return "disabled by INT8FLOW_DISABLE";
+  if (runtime::FaultInjected("device_init"))
+    throw std::runtime_error("injected failure (INT8FLOW_TEST_FAULT=device_init)");
+  const runtime::CpuFeatures& cpu = runtime::GetCpuFeatures();
+  if (!cpu.avx2 || !cpu.fma) return "this CPU (" + cpu.model + ") lacks AVX2/FMA, which int8flow needs";
+  if (!cpu.onednn_error.empty()) return "oneDNN cannot be used: " + cpu.onednn_error;
+  std::string why;
+  const Int8flowCoreApi* core = LoadCore(&why);
+  if (core == nullptr) return why;
+  return core->self_test();
 }
+
+}  // namespace
 
 const Int8flowCoreApi* LoadCore(std::string* why) {
   static std::once_flag once;
@@ -72,8 +81,24 @@ const Int8flowCoreApi* LoadCore(std::string* why) {
   return api;
 }
 
+void ActivateQcpu() {
+  if (device::IsDuplicateLoad()) return;  // inert: zero devices, and the first load's state stands
+  // Decided now, so the load state and any warning are there at import.
+  std::string reason;
+  try {
+    reason = InertReason();
+  } catch (const std::exception& e) {
+    reason = std::string("initialisation failed: ") + e.what();
+  } catch (...) {
+    reason = "initialisation failed with an unknown exception";
+  }
+  device::SetActivation(reason);
+}
+
+bool ServesQcpu() { return !device::IsDuplicateLoad() && runtime::GetLoadState().active; }
+
 const Int8flowCoreApi* CoreForQcpu() {
-  if (device::IsDuplicateLoad() || !runtime::GetLoadState().active) return nullptr;
+  if (!ServesQcpu()) return nullptr;
   std::string why;
   return LoadCore(&why);
 }

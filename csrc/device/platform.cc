@@ -1,33 +1,18 @@
 #include "device/platform.h"
 
+#include <dlfcn.h>
+
 #include <atomic>
 #include <cstring>
 #include <deque>
-#include <exception>
-#include <stdexcept>
 #include <string>
 
 #include "common/tf_status.h"
-#include "core_loader.h"
 #include "device/host_device.h"
 #include "runtime/runtime.h"
 
 namespace int8flow::device {
 namespace {
-
-// Empty when QCPU can run here; otherwise why not.
-std::string InertReason() {
-  if (runtime::GetSettings().disabled) return "disabled by INT8FLOW_DISABLE";
-  if (runtime::FaultInjected("device_init"))
-    throw std::runtime_error("injected failure (INT8FLOW_TEST_FAULT=device_init)");
-  const runtime::CpuFeatures& cpu = runtime::GetCpuFeatures();
-  if (!cpu.avx2 || !cpu.fma) return "this CPU (" + cpu.model + ") lacks AVX2/FMA, which int8flow needs";
-  if (!cpu.onednn_error.empty()) return "oneDNN cannot be used: " + cpu.onednn_error;
-  std::string why;
-  const Int8flowCoreApi* core = LoadCore(&why);
-  if (core == nullptr) return why;
-  return core->self_test();
-}
 
 void Publish(runtime::LoadState state) {
   state.initialized = true;
@@ -153,17 +138,11 @@ void RegisterPlatform(SE_PlatformRegistrationParams* params) {
   fns->destroy_stream_executor = DestroyStreamExecutor;
   fns->create_timer_fns = CreateTimerFns;
   fns->destroy_timer_fns = DestroyTimerFns;
+}
 
-  if (load > 1) return;  // inert: zero devices, and the first load's state stands
-  // Decided now, so the load state and any warning are there at import.
+void SetActivation(const std::string& inert_reason) {
   runtime::LoadState state;
-  try {
-    state.reason = InertReason();
-  } catch (const std::exception& e) {
-    state.reason = std::string("initialisation failed: ") + e.what();
-  } catch (...) {
-    state.reason = "initialisation failed with an unknown exception";
-  }
+  state.reason = inert_reason;
   Publish(state);
   device_count = state.reason.empty() ? 1 : 0;
 }
@@ -171,6 +150,13 @@ void RegisterPlatform(SE_PlatformRegistrationParams* params) {
 const char* RegisteredDeviceType() { return registered_type; }
 
 bool IsDuplicateLoad() { return std::strcmp(registered_type, kDeviceType) != 0; }
+
+std::string PluginPath() {
+  Dl_info info{};
+  if (dladdr(reinterpret_cast<void*>(&PluginPath), &info) == 0 || info.dli_fname == nullptr)
+    return "";
+  return info.dli_fname;
+}
 
 void Deactivate(const std::string& reason) {
   device_count = 0;

@@ -2,11 +2,9 @@
 
 #include <atomic>
 #include <fstream>
-#include <map>
 #include <set>
 #include <stdexcept>
 #include <string>
-#include <unordered_map>
 #include <vector>
 
 #include "common/tf_status.h"
@@ -15,6 +13,7 @@
 #include "graph/graph_util.h"
 #include "graph/int8_rewrite.h"
 #include "graph/pattern_matcher.h"
+#include "graph/placement.h"
 #include "graph/registration.h"
 #include "graph/xla_skip.h"
 #include "kernels/op_definitions.h"
@@ -23,7 +22,6 @@
 #include "tensorflow/core/framework/graph.pb.h"
 #include "tensorflow/core/framework/node_def_util.h"  // ValidateNodeDef
 #include "tensorflow/core/framework/op.h"
-#include "tensorflow/core/framework/op_kernel.h"  // KernelDefAvailable
 
 namespace int8flow::graph {
 namespace {
@@ -45,110 +43,12 @@ std::set<std::string> NodesToPreserve(const TF_GrapplerItem* item) {
   return preserve;
 }
 
-// A Const on CPU read only by QCPU nodes is copied to QCPU on every call.
-// Constant folding leaves such Consts behind: it gives a folded node's Const
-// that node's device, and a QDQ graph's Dequantize of int8 weights sits on
-// CPU (no QCPU kernel). Moved to QCPU, they are read in place. Integer
-// Consts stay: TF keeps those in host memory for shape inputs.
-void MoveConstantsToQcpu(tensorflow::GraphDef& graph) {
-  const Readers readers = ReadersOf(graph);
-  std::map<std::string, std::string> moves;  // Const -> a QCPU reader's device
-  for (const tensorflow::NodeDef& node : graph.node()) {
-    if (node.op() != "Const" || !OnCpu(node)) continue;
-    const auto dtype = node.attr().find("dtype");
-    if (dtype == node.attr().end() || dtype->second.type() != tensorflow::DT_FLOAT) continue;
-    const auto users = readers.find(node.name());
-    if (users == readers.end()) continue;
-    bool all_qcpu = true;
-    for (const tensorflow::NodeDef* user : users->second) all_qcpu = all_qcpu && OnQcpu(*user);
-    if (all_qcpu) moves[node.name()] = users->second.front()->device();
-  }
-  for (tensorflow::NodeDef& node : *graph.mutable_node()) {
-    const auto move = moves.find(node.name());
-    if (move != moves.end()) node.set_device(move->second);
-  }
-}
-
-// A Shape, Size or Rank on CPU reading a QCPU tensor copies the whole tensor
-// to the host every call, to read its shape. TF's placer puts one there when
-// its input's producer was on CPU at placement and a rewrite moved it later
-// (int8flow.quantize's embeddings: Dequantize). On QCPU its kernel reads only
-// the shape, and its output is in host memory already.
-void MoveShapeReadersToQcpu(tensorflow::GraphDef& graph) {
-  std::unordered_map<std::string, std::string> qcpu_device_of;
-  for (const tensorflow::NodeDef& node : graph.node())
-    if (OnQcpu(node)) qcpu_device_of[node.name()] = node.device();
-  for (tensorflow::NodeDef& node : *graph.mutable_node()) {
-    if ((node.op() != "Shape" && node.op() != "Size" && node.op() != "Rank") || !OnCpu(node) ||
-        node.input_size() < 1)
-      continue;
-    const auto producer = qcpu_device_of.find(ParseTensorRef(node.input(0)).node);
-    if (producer != qcpu_device_of.end()) node.set_device(producer->second);
-  }
-}
-
-// A function result that TF wants on its CPU (QuantizedModel asks so, with
-// an Identity under tf.device("/CPU:0") that Grappler folds into the
-// _Retval) but a QCPU node makes costs a device-to-host copy and a wait on
-// TF's event manager: 0.12 ms a call at MobileNetV2's batch 1. QCPU's memory
-// is host memory, so an Identity on QCPU whose kernel hands its output over
-// in host memory (indexing.cc) now sits between them, and TF's CPU reads the
-// result in place.
-int HandResultsToHost(tensorflow::GraphDef& graph) {
-  std::unordered_map<std::string, std::string> qcpu_device_of;  // QCPU node -> its device
-  for (const tensorflow::NodeDef& node : graph.node())
-    if (OnQcpu(node) && node.op() != "_Arg") qcpu_device_of[node.name()] = node.device();
-  std::map<std::string, std::string> handed;  // QCPU tensor -> its host Identity
-  const int original_size = graph.node_size();
-  for (int i = 0; i < original_size; ++i) {
-    const tensorflow::NodeDef& result = graph.node(i);
-    if (result.op() != "_Retval" || !OnCpu(result) || result.input_size() != 1) continue;
-    const auto dtype = result.attr().find("T");
-    if (dtype == result.attr().end() || dtype->second.type() != tensorflow::DT_FLOAT) continue;
-    const std::string input = result.input(0);
-    const TensorRef ref = ParseTensorRef(input);
-    const auto producer = qcpu_device_of.find(ref.node);
-    if (ref.port < 0 || producer == qcpu_device_of.end()) continue;
-    auto [it, added] = handed.emplace(input, ref.node + "/host_output_" + std::to_string(ref.port));
-    if (added) {
-      tensorflow::NodeDef& identity = *graph.add_node();
-      identity.set_name(it->second);
-      identity.set_op("Identity");
-      identity.set_device(producer->second);
-      identity.add_input(input);
-      (*identity.mutable_attr())["T"].set_type(tensorflow::DT_FLOAT);
-      (*identity.mutable_attr())["_kernel"].set_s(kernels::kHostOutputLabel);
-    }
-    graph.mutable_node(i)->set_input(0, it->second);
-  }
-  return static_cast<int>(handed.size());
-}
-
 // Runs last: QCPU nodes become their private twins, out of reach of TF's
 // oneDNN layout pass (kernels/op_definitions.h explains why).
 void RenameToPrivateTwins(tensorflow::GraphDef& graph) {
   for (tensorflow::NodeDef& node : *graph.mutable_node())
     if (OnQcpu(node) && kernels::TwinKernelServes(node))
       node.set_op(kernels::PrivateTwinName(node.op()));
-}
-
-// Grappler's arithmetic optimizer rewrites nodes after TF placed them, and may
-// leave one on QCPU as an op QCPU has no kernel for: log(1 + x) becomes Log1p,
-// exp(x) - 1 becomes Expm1, x * ones becomes Tile. TF would fail the call with
-// NotFound. Such a node goes to TF's CPU instead, like any op without a QCPU
-// kernel, and is counted as one (stats()["cpu_ops"]). Runs after the twin
-// renaming, whose names have kernels.
-void MoveKernellessNodesToCpu(tensorflow::GraphDef& graph) {
-  static const tensorflow::DeviceType qcpu(device::kDeviceType);
-  const std::string qcpu_part = std::string("/device:") + device::kDeviceType + ":";
-  for (tensorflow::NodeDef& node : *graph.mutable_node()) {
-    if (!OnQcpu(node) || tensorflow::KernelDefAvailable(qcpu, node)) continue;
-    std::string where = node.device();
-    where.replace(where.find(qcpu_part), qcpu_part.size(), "/device:CPU:");
-    node.set_device(where);
-    runtime::WarnOnce("'" + node.op() + "', made by a graph rewrite after placement, " +
-                      "has no QCPU kernel: it runs on TF's CPU");
-  }
 }
 
 // With INT8FLOW_DUMP_GRAPHS=<folder>: <n>_<stage>.pb, binary GraphDefs, the

@@ -1,11 +1,8 @@
-// BatchMatMulV2, _QcpuQuantizedBatchMatMul and Einsum on oneDNN's matmul
-// primitive; Einsum's operand and result permutations are oneDNN reorders.
+// BatchMatMulV2, BatchMatMul and _QcpuQuantizedBatchMatMul on oneDNN's matmul
+// primitive, and the matmul step Einsum (einsum.cc) shares.
 #include "kernels/batch_matmul.h"
 
 #include <algorithm>
-#include <cstring>
-#include <map>
-#include <optional>
 #include <string>
 
 #include "kernels/channel_constants.h"
@@ -16,29 +13,17 @@
 #include "kernels/quantization.h"
 
 namespace int8flow::kernels {
-namespace {
 
 using dnnl::memory;
 
-// Row-major strides of `dims`.
 memory::dims DenseStrides(const memory::dims& dims) {
   memory::dims strides(dims.size(), 1);
   for (int i = static_cast<int>(dims.size()) - 2; i >= 0; --i) strides[i] = strides[i + 1] * dims[i + 1];
   return strides;
 }
 
-struct MatMulStep {
-  dnnl::matmul primitive;
-  memory::desc a, b, dst, scratchpad;
-  memory::desc packed_b;  // set when b is to be packed
-  std::string impl;       // oneDNN's implementation, as "brg:avx512_core"
-};
-
-// `pack_b`: let oneDNN choose b's layout; the caller packs b into packed_b.
-// `bias`: none when empty.
-MatMulStep MakeMatMul(const memory::desc& a, const memory::desc& b, const memory::desc& dst,
-                      bool pack_b = false, const dnnl::primitive_attr& attr = UserScratchpadAttr(),
-                      const memory::desc& bias = {}) {
+MatMulStep MakeMatMul(const memory::desc& a, const memory::desc& b, const memory::desc& dst, bool pack_b,
+                      const dnnl::primitive_attr& attr, const memory::desc& bias) {
   const memory::desc b_layout =
       pack_b ? memory::desc(b.get_dims(), b.get_data_type(), memory::format_tag::any) : b;
   const dnnl::matmul::primitive_desc pd =
@@ -47,6 +32,8 @@ MatMulStep MakeMatMul(const memory::desc& a, const memory::desc& b, const memory
   return {dnnl::matmul(pd), a, b, dst, pd.scratchpad_desc(),
           pack_b ? pd.weights_desc() : memory::desc(), pd.impl_info_str()};
 }
+
+namespace {
 
 // ---- BatchMatMulV2: broadcasting batch dims, adj_x / adj_y as strides ---------
 // The quantized op adds u8/s8 x, s8 y with a scale per output column (or one),
@@ -169,202 +156,6 @@ class BatchMatMulKernel {
   ChannelConstantsCache constants_;
 };
 
-// ---- Einsum with two operands -------------------------------------------------
-// Labels sort into batch (both operands and the output), free (one operand
-// and the output) and contracted (not in the output). A label in one operand
-// only and not in the output is summed: it is contracted against a stride-0
-// view of the other operand. Each operand is reordered into
-// [batch, free, contracted] (or [batch, contracted, free]) when it is not
-// already laid out so; one batched matmul follows; the result is reordered
-// into the output's label order unless it already is in it.
-class EinsumKernel {
- public:
-  explicit EinsumKernel(TF_OpKernelConstruction* ctx) {
-    const std::string equation = GetStringAttr(ctx, "equation");
-    const auto arrow = equation.find("->");
-    const auto comma = equation.find(',');
-    Require(arrow != std::string::npos && comma != std::string::npos && comma < arrow &&
-                equation.find(',', comma + 1) == std::string::npos,
-            "QCPU's Einsum takes two operands and an explicit output: '" + equation + "'");
-    Require(equation.find('.') == std::string::npos,
-            "QCPU's Einsum does not support ellipses: '" + equation + "'");
-    a_ = equation.substr(0, comma);
-    b_ = equation.substr(comma + 1, arrow - comma - 1);
-    out_ = equation.substr(arrow + 2);
-    for (const std::string* labels : {&a_, &b_, &out_}) {
-      for (size_t i = 0; i < labels->size(); ++i)
-        Require(labels->find((*labels)[i], i + 1) == std::string::npos,
-                "QCPU's Einsum does not support repeated labels (diagonals): '" + equation + "'");
-    }
-    for (char c : out_)
-      Require(a_.find(c) != std::string::npos || b_.find(c) != std::string::npos,
-              "output label '" + std::string(1, c) + "' appears in no operand of '" + equation + "'");
-    for (char c : out_) {
-      const bool in_a = a_.find(c) != std::string::npos, in_b = b_.find(c) != std::string::npos;
-      (in_a && in_b ? batch_ : in_a ? free_a_ : free_b_).push_back(c);
-    }
-    for (char c : a_ + b_)
-      if (out_.find(c) == std::string::npos && contracted_.find(c) == std::string::npos)
-        contracted_.push_back(c);
-  }
-
-  void Compute(KernelContext& ctx) {
-    Require(ctx.num_inputs() == 2, "QCPU's Einsum takes two operands");
-    OwnedTensor a = ctx.input(0), b = ctx.input(1);
-    const auto as = Shape(a.get()), bs = Shape(b.get());
-    Require(as.size() == a_.size() && bs.size() == b_.size(),
-            "operand ranks " + ShapeString(as) + ", " + ShapeString(bs) + " do not match the labels");
-    std::map<char, int64_t> size;
-    const auto learn = [&](const std::string& labels, const std::vector<int64_t>& shape) {
-      for (size_t i = 0; i < labels.size(); ++i) {
-        auto [it, inserted] = size.emplace(labels[i], shape[i]);
-        Require(inserted || it->second == shape[i],
-                "label '" + std::string(1, labels[i]) + "' has sizes " + std::to_string(it->second) +
-                    " and " + std::to_string(shape[i]));
-      }
-    };
-    learn(a_, as);
-    learn(b_, bs);
-    std::vector<int64_t> out;
-    for (char c : out_) out.push_back(size[c]);
-    OwnedTensor result = ctx.allocate_output(0, out, TF_FLOAT);
-    if (NumElements(out) == 0) return;
-    int64_t k = 1;
-    for (char c : contracted_) k *= size[c];
-    if (k == 0) {
-      std::memset(TF_TensorData(result.get()), 0, TF_TensorByteSize(result.get()));
-      return;
-    }
-    std::vector<int64_t> key = as;
-    key.insert(key.end(), bs.begin(), bs.end());
-    auto p = cache_.Get(key, [&] { return Build(size, as, bs); });
-
-    // Operands into their matmul layouts where needed, in TF scratch memory.
-    OwnedTensor a_temp, b_temp, out_temp;
-    void* a_data = TF_TensorData(a.get());
-    void* b_data = TF_TensorData(b.get());
-    if (p->reorder_a) {
-      a_temp = ctx.allocate_temp(p->matmul.a.get_size());
-      Reorder(ctx, *p->reorder_a, a_data, TF_TensorData(a_temp.get()));
-      a_data = TF_TensorData(a_temp.get());
-    }
-    if (p->reorder_b) {
-      b_temp = ctx.allocate_temp(p->matmul.b.get_size());
-      Reorder(ctx, *p->reorder_b, b_data, TF_TensorData(b_temp.get()));
-      b_data = TF_TensorData(b_temp.get());
-    }
-    void* dst = TF_TensorData(result.get());
-    if (p->reorder_out) {
-      out_temp = ctx.allocate_temp(p->matmul.dst.get_size());
-      dst = TF_TensorData(out_temp.get());
-    }
-    Execute(ctx, p->matmul.primitive, p->matmul.scratchpad,
-            {{DNNL_ARG_SRC, ArgMemory(p->matmul.a, a_data)},
-             {DNNL_ARG_WEIGHTS, ArgMemory(p->matmul.b, b_data)},
-             {DNNL_ARG_DST, ArgMemory(p->matmul.dst, dst)}});
-    if (p->reorder_out) Reorder(ctx, *p->reorder_out, dst, TF_TensorData(result.get()));
-  }
-
- private:
-  struct ReorderStep {
-    dnnl::reorder primitive;
-    memory::desc from, to, scratchpad;
-  };
-  struct Plan {
-    std::optional<ReorderStep> reorder_a, reorder_b, reorder_out;
-    MatMulStep matmul;
-  };
-
-  static void Reorder(KernelContext& ctx, const ReorderStep& step, void* from, void* to) {
-    Execute(ctx, step.primitive, step.scratchpad,
-            {{DNNL_ARG_FROM, ArgMemory(step.from, from)},
-             {DNNL_ARG_TO, ArgMemory(step.to, to)}});
-  }
-
-  // `labels` of a tensor stored as `stored` (row-major, its labels
-  // `stored_labels`), viewed in the order `order`; stride 0 for a label the
-  // tensor does not have.
-  static memory::desc View(const std::string& order, const std::string& stored_labels,
-                           const std::vector<int64_t>& stored, const std::map<char, int64_t>& size) {
-    const memory::dims stored_strides = DenseStrides(memory::dims(stored.begin(), stored.end()));
-    memory::dims dims, strides;
-    for (char c : order) {
-      dims.push_back(size.at(c));
-      const auto at = stored_labels.find(c);
-      strides.push_back(at == std::string::npos ? 0 : stored_strides[at]);
-    }
-    if (dims.empty()) dims = {1}, strides = {1};
-    return memory::desc(dims, memory::data_type::f32, strides);
-  }
-
-  // The tensor (labels `stored_labels`, shape `stored`) as [batch..., r, c]
-  // for the matmul, `slots` = {r, c} each one label or none (a dim of 1).
-  memory::desc SlotView(const std::vector<std::string>& slots, const std::string& stored_labels,
-                        const std::vector<int64_t>& stored, const std::map<char, int64_t>& size) const {
-    const memory::dims stored_strides = DenseStrides(memory::dims(stored.begin(), stored.end()));
-    memory::dims dims, strides;
-    for (char c : batch_) {
-      dims.push_back(size.at(c));
-      strides.push_back(stored_strides[stored_labels.find(c)]);
-    }
-    for (const std::string& slot : slots) {
-      dims.push_back(slot.empty() ? 1 : size.at(slot[0]));
-      strides.push_back(slot.empty() ? 1 : stored_strides[stored_labels.find(slot[0])]);
-    }
-    return memory::desc(dims, memory::data_type::f32, strides);
-  }
-
-  static std::optional<ReorderStep> MakeReorder(const memory::desc& from, const memory::desc& to) {
-    if (from == to) return std::nullopt;
-    dnnl::reorder::primitive_desc pd(Engine(), from, Engine(), to, UserScratchpadAttr());
-    return ReorderStep{dnnl::reorder(pd), from, to, pd.scratchpad_desc()};
-  }
-
-  Plan Build(const std::map<char, int64_t>& size, const std::vector<int64_t>& as,
-             const std::vector<int64_t>& bs) const {
-    const auto product = [&](const std::string& labels) {
-      int64_t n = 1;
-      for (char c : labels) n *= size.at(c);
-      return n;
-    };
-    const int64_t batch = product(batch_), m = product(free_a_), n = product(free_b_),
-                  k = product(contracted_);
-    // Dense row-major in the matmul's label order, and the operands viewed so.
-    const auto dense = [&](const std::string& order) {
-      memory::dims dims;
-      for (char c : order) dims.push_back(size.at(c));
-      if (dims.empty()) dims = {1};
-      return PlainF32(dims);
-    };
-    const std::string a_order = batch_ + free_a_ + contracted_;
-    const std::string b_order = batch_ + contracted_ + free_b_;
-    const std::string out_order = batch_ + free_a_ + free_b_;
-    std::vector<int64_t> out_shape;
-    for (char c : out_) out_shape.push_back(size.at(c));
-    Plan plan;
-    // When M, N and K are one label (or none) each, the matmul reads and
-    // writes the tensors in place through strides, batch dims and all
-    // (attention's einsums): no reorder, if oneDNN has a fast kernel for it.
-    const bool in_place = free_a_.size() <= 1 && free_b_.size() <= 1 && contracted_.size() == 1 &&
-                          a_.find(contracted_) != std::string::npos &&
-                          b_.find(contracted_) != std::string::npos;
-    if (in_place) {
-      plan.matmul = MakeMatMul(SlotView({free_a_, contracted_}, a_, as, size),
-                               SlotView({contracted_, free_b_}, b_, bs, size),
-                               SlotView({free_a_, free_b_}, out_, out_shape, size));
-      if (plan.matmul.impl.find("ref") == std::string::npos) return plan;
-    }
-    plan.reorder_a = MakeReorder(View(a_order, a_, as, size), dense(a_order));
-    plan.reorder_b = MakeReorder(View(b_order, b_, bs, size), dense(b_order));
-    plan.reorder_out = MakeReorder(dense(out_order), View(out_order, out_, out_shape, size));
-    plan.matmul = MakeMatMul(PlainF32({batch, m, k}), PlainF32({batch, k, n}), PlainF32({batch, m, n}));
-    return plan;
-  }
-
-  std::string a_, b_, out_, batch_, free_a_, free_b_, contracted_;
-  PrimitiveCache<Plan> cache_;
-};
-
 }  // namespace
 
 void RegisterBatchMatMulKernels(const char* device_type, TF_Status* status) {
@@ -372,8 +163,6 @@ void RegisterBatchMatMulKernels(const char* device_type, TF_Status* status) {
     RegisterKernel<BatchMatMulKernel>({op}, device_type, status);
     if (TF_GetCode(status) != TF_OK) return;
   }
-  RegisterKernel<EinsumKernel>({"Einsum"}, device_type, status);
-  if (TF_GetCode(status) != TF_OK) return;
   // Its dtypes are checked by its op definition.
   RegisterKernel<BatchMatMulKernel>({kQuantizedBatchMatMul, {}, {"x_zero_point"}}, device_type, status);
 }

@@ -6,6 +6,7 @@
 #include "kernels/batch_matmul.h"
 #include "kernels/batch_norm.h"
 #include "kernels/conv.h"
+#include "kernels/einsum.h"
 #include "kernels/elementwise.h"
 #include "kernels/indexing.h"
 #include "kernels/loop_ops.h"
@@ -31,8 +32,8 @@ void InitKernels(const char* device_type, TF_Status* status) {
   if (TF_GetCode(status) != TF_OK) return;
   for (auto step : {&RegisterMatMulKernels, &RegisterConvKernels, &RegisterElementwiseKernels,
                     &RegisterPadKernels, &RegisterPoolingKernels, &RegisterReductionKernels,
-                    &RegisterBatchMatMulKernels, &RegisterIndexingKernels, &RegisterLoopKernels,
-                    &RegisterLayerNormKernels, &RegisterBatchNormKernels,
+                    &RegisterBatchMatMulKernels, &RegisterEinsumKernels, &RegisterIndexingKernels,
+                    &RegisterLoopKernels, &RegisterLayerNormKernels, &RegisterBatchNormKernels,
                     &RegisterSpaceBatchKernels, &RegisterQuantizeKernels}) {
     step(device_type, status);
     if (TF_GetCode(status) != TF_OK) return;

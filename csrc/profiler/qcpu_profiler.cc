@@ -80,6 +80,10 @@ void RegisterProfiler(TF_ProfilerRegistrationParams* params, const char* device_
   params->profiler_fns->collect_data_xspace = CollectDataXSpace;
   params->destroy_profiler = [](TP_Profiler*) {};
   params->destroy_profiler_fns = [](TP_ProfilerFns*) {};
+  // INT8FLOW_OP_STATS: per-op totals from the start, as if the program began
+  // with int8flow.record_op_stats(True). Read now, not as the runtime loads
+  // (runtime/trace.cc says why).
+  if (serving && runtime::GetSettings().op_stats) runtime::SetOpStats(true);
 }
 
 }  // namespace int8flow::profiler

@@ -1,0 +1,25 @@
+// The QCPU pass's placement rules: which device a node runs on, once fusion
+// and INT8 have rewritten the graph. The pass (optimizer.cc) runs them in
+// this order, and placement.cc says why each exists.
+#pragma once
+
+#include "tensorflow/core/framework/graph.pb.h"
+
+namespace int8flow::graph {
+
+// A float Const on CPU that only QCPU nodes read moves to QCPU.
+void MoveConstantsToQcpu(tensorflow::GraphDef& graph);
+
+// A Shape, Size or Rank on CPU that reads a QCPU tensor moves to QCPU.
+void MoveShapeReadersToQcpu(tensorflow::GraphDef& graph);
+
+// A float function result on CPU that a QCPU node makes is routed through an
+// Identity on QCPU that hands it over in host memory. Returns how many such
+// Identities it added.
+int HandResultsToHost(tensorflow::GraphDef& graph);
+
+// A QCPU node that QCPU has no kernel for moves to TF's CPU. Runs after the
+// twin renaming, whose names have kernels.
+void MoveKernellessNodesToCpu(tensorflow::GraphDef& graph);
+
+}  // namespace int8flow::graph
