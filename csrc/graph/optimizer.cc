@@ -92,6 +92,7 @@ void Rewrite(tensorflow::GraphDef& graph, const TF_GrapplerItem* item) {
         "without XLA. Set INT8FLOW_DISABLE=1 to use XLA on CPU.");
   }
   if (kernels::KernelsRegistered()) {
+    MoveNamedVariablesToCpu(graph);  // first: the rewrites then see where the values come from
     const std::set<std::string> preserve = NodesToPreserve(item);
     if (runtime::GetSettings().fusion) {
       const GraphShapes shapes(item);
@@ -110,7 +111,8 @@ void Rewrite(tensorflow::GraphDef& graph, const TF_GrapplerItem* item) {
 }
 
 // Hands TF `graph_buf` back as it came but for the XLA skip (without it
-// Keras' XLA predict fails on QCPU) and the private twins (without them
+// Keras' XLA predict fails on QCPU), named variables on CPU (without that a
+// v1 SavedModel cannot find its variables) and the private twins (without them
 // TF's oneDNN layout pass turns Pad + Conv2D on QCPU into an op QCPU has no
 // kernel for), after a rewrite failed for `reason`.
 void UseInputGraph(const TF_Buffer* graph_buf, tensorflow::GraphDef& graph, const std::string& reason) {
@@ -119,7 +121,10 @@ void UseInputGraph(const TF_Buffer* graph_buf, tensorflow::GraphDef& graph, cons
   graph.ParseFromArray(graph_buf->data, static_cast<int>(graph_buf->length));
   try {
     SkipXlaOnQcpu(graph);
-    if (kernels::KernelsRegistered()) RenameToPrivateTwins(graph);
+    if (kernels::KernelsRegistered()) {
+      MoveNamedVariablesToCpu(graph);
+      RenameToPrivateTwins(graph);
+    }
   } catch (...) {
     graph.ParseFromArray(graph_buf->data, static_cast<int>(graph_buf->length));
   }

@@ -1,6 +1,7 @@
 #include "graph/placement.h"
 
 #include <map>
+#include <set>
 #include <string>
 #include <unordered_map>
 
@@ -10,6 +11,55 @@
 #include "tensorflow/core/framework/op_kernel.h"  // KernelDefAvailable
 
 namespace int8flow::graph {
+namespace {
+
+// `node`, on QCPU, as the same node on TF's CPU.
+void MoveToCpu(tensorflow::NodeDef& node) {
+  const std::string qcpu_part = std::string("/device:") + device::kDeviceType + ":";
+  std::string where = node.device();
+  where.replace(where.find(qcpu_part), qcpu_part.size(), "/device:CPU:");
+  node.set_device(where);
+}
+
+}  // namespace
+
+// A variable is a resource in one device's resource manager, and a
+// VarHandleOp with a shared_name finds it there by name. TF places each
+// function on its own: a v1 SavedModel's restore function assigns the
+// variables on CPU (RestoreV2 has only a CPU kernel, and its group follows),
+// while its signature's reads would land on QCPU, whose manager has no such
+// variable ("Container localhost does not exist"). On CPU, as on stock TF,
+// every graph finds them; a QCPU reader gets the value copied over. Named
+// handles passed on by Identity move along; function calls keep their place
+// (TF places a call's body by its arguments' devices).
+void MoveNamedVariablesToCpu(tensorflow::GraphDef& graph) {
+  std::set<std::string> handles;  // nodes whose output is a named variable's handle
+  for (const tensorflow::NodeDef& node : graph.node()) {
+    const auto name = node.attr().find("shared_name");
+    if (node.op() == "VarHandleOp" && name != node.attr().end() && !name->second.s().empty())
+      handles.insert(node.name());
+  }
+  for (bool grew = !handles.empty(); grew;) {
+    grew = false;
+    for (const tensorflow::NodeDef& node : graph.node()) {
+      const auto type = node.attr().find("T");
+      if (node.op() != "Identity" || handles.count(node.name()) || node.input_size() < 1 ||
+          type == node.attr().end() || type->second.type() != tensorflow::DT_RESOURCE)
+        continue;
+      if (handles.count(ParseTensorRef(node.input(0)).node)) grew = handles.insert(node.name()).second;
+    }
+  }
+  if (handles.empty()) return;
+  for (tensorflow::NodeDef& node : *graph.mutable_node()) {
+    if (!OnQcpu(node) || node.op() == "PartitionedCall" || node.op() == "StatefulPartitionedCall") continue;
+    bool takes_handle = handles.count(node.name()) > 0;
+    for (const std::string& input : node.input()) {
+      const TensorRef ref = ParseTensorRef(input);
+      takes_handle = takes_handle || (ref.port >= 0 && handles.count(ref.node));
+    }
+    if (takes_handle) MoveToCpu(node);
+  }
+}
 
 // A Const on CPU read only by QCPU nodes is copied to QCPU on every call.
 // Constant folding leaves such Consts behind: it gives a folded node's Const
@@ -98,12 +148,9 @@ int HandResultsToHost(tensorflow::GraphDef& graph) {
 // renaming, whose names have kernels.
 void MoveKernellessNodesToCpu(tensorflow::GraphDef& graph) {
   static const tensorflow::DeviceType qcpu(device::kDeviceType);
-  const std::string qcpu_part = std::string("/device:") + device::kDeviceType + ":";
   for (tensorflow::NodeDef& node : *graph.mutable_node()) {
     if (!OnQcpu(node) || tensorflow::KernelDefAvailable(qcpu, node)) continue;
-    std::string where = node.device();
-    where.replace(where.find(qcpu_part), qcpu_part.size(), "/device:CPU:");
-    node.set_device(where);
+    MoveToCpu(node);
     runtime::WarnOnce("'" + node.op() + "', made by a graph rewrite after placement, " +
                       "has no QCPU kernel: it runs on TF's CPU");
   }

@@ -7,6 +7,10 @@
 
 namespace int8flow::graph {
 
+// A variable read by name (a VarHandleOp with a shared_name: TF1 graphs,
+// v1 SavedModels) moves to TF's CPU with the nodes that take its handle.
+void MoveNamedVariablesToCpu(tensorflow::GraphDef& graph);
+
 // A float Const on CPU that only QCPU nodes read moves to QCPU.
 void MoveConstantsToQcpu(tensorflow::GraphDef& graph);
 
