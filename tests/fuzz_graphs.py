@@ -80,9 +80,12 @@ def build(spec: dict):
                 step["w"] = param((rng.standard_normal((kernel, kernel, c, lay["channels"]))
                                    / np.sqrt(kernel * kernel * c)).astype(np.float32))
                 out_c = lay["channels"]
-            size = (lambda n: -(-n // lay["stride"])) if padding == "SAME" else \
-                   (lambda n: (n - span) // lay["stride"] + 1)
-            out_shape = [shape[0], size(shape[1]), size(shape[2]), out_c]
+            stride = lay["stride"]
+            if padding == "SAME":
+                out_h, out_w = -(-shape[1] // stride), -(-shape[2] // stride)
+            else:
+                out_h, out_w = (shape[1] - span) // stride + 1, (shape[2] - span) // stride + 1
+            out_shape = [shape[0], out_h, out_w, out_c]
         n = out_shape[-1]
         step["b"] = param(rng.standard_normal(n).astype(np.float32)) if lay["bias"] else None
         if lay["batch_norm"]:

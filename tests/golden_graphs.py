@@ -286,8 +286,9 @@ INT8_CASES = {
     "embedding": Int8Case(
         {"INT8 embedding": 1},
         ["Cast", "FloorMod", "_QcpuAbs", "_QcpuDequantize", "_QcpuGatherV2", "_QcpuMul", "_QcpuStridedSlice"],
-        lambda t: tf.quantization.dequantize(tf.gather(c(TABLE, tf.qint8), tf.cast(tf.abs(t[:, 0]) * 10, tf.int32) % 50),
-                                             -1.0, 1.0, mode="SCALED"), MATRIX, False),
+        lambda t: tf.quantization.dequantize(
+            tf.gather(c(TABLE, tf.qint8), tf.cast(tf.abs(t[:, 0]) * 10, tf.int32) % 50), -1.0, 1.0, mode="SCALED"),
+        MATRIX, False),
     "MaxPool on int8": Int8Case(
         {"Conv+BiasAdd+activation": 1, "INT8 static _QcpuFusedConv2D": 1, "INT8 MaxPool": 1, "INT8 chained output": 1,
          "INT8 static Conv2D": 1}, ["_QcpuMaxPool", Q, QCONV, QCONV],

@@ -39,7 +39,6 @@ stay within; test_kernels.py asserts on the file. The bounds, per op:
 from __future__ import annotations
 
 import json
-import math
 import sys
 
 import numpy as np
@@ -751,11 +750,13 @@ eager("ZerosLike", tf.zeros_like, [rand(2, 5)], exact)
 eager("ZerosLike int32", tf.zeros_like, [np.arange(6, dtype=np.int32)], exact)
 activation_grad = lambda ref, y, dy: 2.4e-7 * (np.abs(ref) + np.abs(dy))  # noqa: E731
 y_sigmoid = 1 / (1 + np.exp(-rand(4, 7)))
-eager("SigmoidGrad", lambda y, dy: tf.raw_ops.SigmoidGrad(y=y, dy=dy), [y_sigmoid.astype(np.float32), rand(4, 7)], activation_grad)
+eager("SigmoidGrad", lambda y, dy: tf.raw_ops.SigmoidGrad(y=y, dy=dy), [y_sigmoid.astype(np.float32), rand(4, 7)],
+      activation_grad)
 eager("TanhGrad", lambda y, dy: tf.raw_ops.TanhGrad(y=y, dy=dy), [np.tanh(rand(4, 7)), rand(4, 7)], activation_grad)
 for shape, data_format in [((5, 6), "NHWC"), ((2, 3, 4, 6), "NHWC"), ((2, 6, 3, 4), "NCHW")]:
     axes = tuple(d for d in range(len(shape)) if d != (1 if data_format == "NCHW" else len(shape) - 1))
-    eager(f"BiasAddGrad {shape} {data_format}", lambda t, f=data_format: tf.raw_ops.BiasAddGrad(out_backprop=t, data_format=f),
+    eager(f"BiasAddGrad {shape} {data_format}",
+          lambda t, f=data_format: tf.raw_ops.BiasAddGrad(out_backprop=t, data_format=f),
           [rand(*shape)], lambda ref, dy, a=axes: 1e-6 * np.sum(np.abs(dy), axis=a) + 1e-30)
 each_output("Split axis 1", lambda t: tf.split(t, 4, axis=1), [rand(3, 8, 2)])
 each_output("Split axis -1", lambda t: tf.split(t, 2, axis=-1), [rand(2, 6)])

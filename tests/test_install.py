@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import PACKAGE, PLUGIN, run_python
+from conftest import PACKAGE, run_python
 
 ENTRY_POINTS = {"SE_InitPlugin", "TF_InitKernel", "TF_InitGraph", "TF_InitProfiler"}
 

@@ -40,7 +40,7 @@ def test_plugin_run_is_on_qcpu(plugin_run) -> None:
     outputs, stderr = plugin_run
     assert int(outputs["qcpu"]) == 1 and bool(outputs["active"])
     # predict's XLA request met QCPU and was skipped, with one notice.
-    notices = [l for l in int8flow_lines(stderr) if "XLA" in l]
+    notices = [line for line in int8flow_lines(stderr) if "XLA" in line]
     assert len(notices) == 1, int8flow_lines(stderr)
 
 

@@ -112,6 +112,13 @@ def _constant(nodes: dict[str, Any], tensor: str) -> np.ndarray | None:
     return None
 
 
+def _weights(nodes: dict[str, Any], tensor: str) -> np.ndarray:
+    """The value of `tensor`, which `_targets` or `_embeddings` found to be constant."""
+    value = _constant(nodes, tensor)
+    assert value is not None, f"{tensor} is not a constant"
+    return value
+
+
 def _flag(node: Any, attr: str) -> bool:
     # Never node.attr[attr] for a missing attr: protobuf would insert an empty
     # AttrValue, which TF then refuses to run.
@@ -280,7 +287,7 @@ def _qdq_graph(graph_def: Any, targets: list[Any], ranges: list[tuple[float, flo
         fake_quant.attr["min"].f, fake_quant.attr["max"].f = r
         fake_quant.attr["num_bits"].i = 8
         fake_quant.attr["narrow_range"].b = False
-        w = _constant(nodes, node.input[1])
+        w = _weights(nodes, node.input[1])
         transposed = _flag(node, "transpose_b") or _flag(node, "adj_y")
         axis = 0 if transposed else 2 if node.op == "DepthwiseConv2dNative" else w.ndim - 1
         q, limit = _int8(w, axis)
@@ -290,7 +297,7 @@ def _qdq_graph(graph_def: Any, targets: list[Any], ranges: list[tuple[float, flo
     for node in _embeddings(out):
         # Rows are gathered as int8 and then dequantized: the node becomes that
         # Dequantize (its readers keep their input), the gather a new node.
-        q, limit = _int8(_constant(nodes, node.input[0]), None)
+        q, limit = _int8(_weights(nodes, node.input[0]), None)
         table, low, high = _add_int8_consts(out, f"{node.name}/int8flow_table", q, limit)
         gather = out.node.add(name=f"{node.name}/int8flow_rows", op="GatherV2", input=[table, *node.input[1:]])
         for attr in ("Tindices", "Taxis", "batch_dims"):
@@ -485,7 +492,7 @@ def quantize(model: Any, calibration_data: Any, method: str = "minmax", *, perce
     report = [LayerReport(t.name, t.op, r) for t, r in zip(targets, ranges)]
     nodes = {n.name: n for n in graph_def.node}
     for n in _embeddings(graph_def):  # int8 whatever the budget: weights only, listed last
-        limit = float(np.abs(_constant(nodes, n.input[0])).max())
+        limit = float(np.abs(_weights(nodes, n.input[0])).max())
         report.append(LayerReport(n.name, n.op, (-limit, limit), reason="embedding table"))
 
     def loss_with(kept: Iterable[int]) -> float:
@@ -500,15 +507,16 @@ def quantize(model: Any, calibration_data: Any, method: str = "minmax", *, perce
     if accuracy_budget is not None and loss > accuracy_budget:
         candidates = [i for i in range(len(targets)) if i not in kept]
         everything = set(range(len(targets)))
+        alone: dict[int, float] = {}
         for n, i in enumerate(candidates):
-            report[i].error_alone = loss_with(everything - {i})
+            alone[i] = report[i].error_alone = loss_with(everything - {i})
             if verbose:
                 _progress("measuring each layer's sensitivity", n + 1, len(candidates))
-        for i in sorted(candidates, key=lambda i: -report[i].error_alone):
+        for i in sorted(candidates, key=lambda i: -alone[i]):
             if loss <= accuracy_budget:
                 break
             kept.add(i)
-            report[i].int8, report[i].reason = False, f"most sensitive ({report[i].error_alone:.4f} alone)"
+            report[i].int8, report[i].reason = False, f"most sensitive ({alone[i]:.4f} alone)"
             loss = loss_with(kept)
     qdq = _qdq_graph(graph_def, targets, [None if i in kept else r for i, r in enumerate(ranges)])
     result = QuantizedModel(_prune(qdq, output_name), input_name, output_name, spec, report, loss, metric)

@@ -3,8 +3,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    import keras  # annotations only: importing keras imports TensorFlow
 
 SEQUENCE_LENGTH = 128
 VOCABULARY = 30522  # BERT-base's
@@ -15,7 +19,7 @@ class ModelSpec:
     """How to build one benchmark model and its inputs."""
 
     name: str
-    build: Callable[[], "keras.Model"]  # noqa: F821 (keras is imported lazily)
+    build: Callable[[], keras.Model]
     make_inputs: Callable[[int, int], np.ndarray]  # (batch, seed) -> inputs
     classifier: bool  # outputs are class scores, so top-1 agreement means something
 
@@ -35,8 +39,8 @@ def _features(batch: int, seed: int) -> np.ndarray:
     return np.random.default_rng(seed).standard_normal((batch, 784)).astype("float32")
 
 
-def _application(name: str) -> Callable[[], "keras.Model"]:
-    def build() -> "keras.Model":
+def _application(name: str) -> Callable[[], keras.Model]:
+    def build() -> keras.Model:
         import keras
 
         keras.utils.set_random_seed(0)
@@ -47,7 +51,7 @@ def _application(name: str) -> Callable[[], "keras.Model"]:
     return build
 
 
-def bert_encoder(layers: int, hidden: int = 768, heads: int = 12, intermediate: int = 3072) -> "keras.Model":
+def bert_encoder(layers: int, hidden: int = 768, heads: int = 12, intermediate: int = 3072) -> keras.Model:
     """A BERT-base-style encoder from stock Keras layers: post-LN blocks of
     MultiHeadAttention and a gelu feed-forward, then a pooled 2-class head."""
     import keras
@@ -66,7 +70,7 @@ def bert_encoder(layers: int, hidden: int = 768, heads: int = 12, intermediate: 
     return keras.Model(ids, keras.layers.Dense(2)(pooled), name=f"bert_{layers}")
 
 
-def mlp() -> "keras.Model":
+def mlp() -> keras.Model:
     """A plain MLP on 784 features: 3 hidden gelu/relu layers, 10 classes."""
     import keras
 
@@ -80,7 +84,7 @@ def mlp() -> "keras.Model":
     ], name="mlp")
 
 
-def small_cnn() -> "keras.Model":
+def small_cnn() -> keras.Model:
     """A small image classifier on 32x32x3 with one of each layer the pass fuses:
     conv + batch norm + relu, depthwise conv + relu6, a residual add, pooling,
     a gelu dense layer and layer norm; fast enough for thousands of calls."""

@@ -9,10 +9,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 
 Runner = Callable[[np.ndarray], np.ndarray]
+T = TypeVar("T")
 
 
 class Unavailable(Exception):
@@ -42,7 +44,7 @@ def _frozen_serving_function(model, example: np.ndarray):
     return convert_variables_to_constants_v2(serve.get_concrete_function())
 
 
-def _step(what: str, action: Callable[[], object]) -> object:
+def _step(what: str, action: Callable[[], T]) -> T:
     """Runs one conversion step; any failure becomes Unavailable naming the step."""
     try:
         return action()

@@ -14,7 +14,7 @@ import sys
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 import numpy as np
 
@@ -42,6 +42,16 @@ class Settings:
     load_seconds: float
 
 
+class _Defaults(TypedDict):
+    """What --quick (or its absence) sets when no flag does."""
+
+    rounds: int
+    runs: int
+    warmup: int
+    load_threads: int
+    load_seconds: float
+
+
 class Worker:
     """A variant's process; requests and replies are JSON lines."""
 
@@ -50,11 +60,13 @@ class Worker:
         self._proc = subprocess.Popen(
             [sys.executable, "-m", "int8flow.bench.worker", json.dumps(config)],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._log, text=True)
+        assert self._proc.stdin is not None and self._proc.stdout is not None  # both PIPE
+        self._stdin, self._stdout = self._proc.stdin, self._proc.stdout
         self._replies: queue.Queue[dict[str, Any] | None] = queue.Queue()
         threading.Thread(target=self._read, daemon=True).start()
 
     def _read(self) -> None:
-        for line in self._proc.stdout:
+        for line in self._stdout:
             if line.startswith(MARKER):
                 self._replies.put(json.loads(line[len(MARKER):]))
         self._replies.put(None)  # the process ended
@@ -71,8 +83,8 @@ class Worker:
 
     def request(self, timeout: float = REQUEST_TIMEOUT_S, **message: Any) -> dict[str, Any]:
         try:
-            self._proc.stdin.write(json.dumps(message) + "\n")
-            self._proc.stdin.flush()
+            self._stdin.write(json.dumps(message) + "\n")
+            self._stdin.flush()
         except BrokenPipeError:
             return {"error": f"worker exited; see {self._log.name}"}
         return self.receive(timeout)
@@ -186,8 +198,8 @@ def parse(argv: list[str] | None) -> Settings:
     p.add_argument("--load-seconds", type=float, default=None, help="length of the load test")
     p.add_argument("--quick", action="store_true", help="few runs, mlp only unless --models: < 5 min")
     a = p.parse_args(argv)
-    quick = {"rounds": 3, "runs": 5, "warmup": 3, "load_threads": 2, "load_seconds": 2.0}
-    full = {"rounds": 5, "runs": 10, "warmup": 10, "load_threads": 4, "load_seconds": 10.0}
+    quick: _Defaults = {"rounds": 3, "runs": 5, "warmup": 3, "load_threads": 2, "load_seconds": 2.0}
+    full: _Defaults = {"rounds": 5, "runs": 10, "warmup": 10, "load_threads": 4, "load_seconds": 10.0}
     d = quick if a.quick else full
     models = (a.models or ("mlp" if a.quick else DEFAULT_MODELS)).split(",")
     variants = a.variants.split(",")

@@ -9,14 +9,18 @@ import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from int8flow.bench.peers import Prepared, Unavailable, prepare_onnxruntime_int8, prepare_tflite_int8
 
+if TYPE_CHECKING:
+    import keras  # annotations only: importing keras imports TensorFlow
+
 REFERENCE = "tf-function"  # every ratio and accuracy figure is relative to this row
 
-PrepareFn = Callable[["keras.Model", list[np.ndarray], int, int, Path], Prepared]  # noqa: F821
+PrepareFn = Callable[["keras.Model", list[np.ndarray], int, int, Path], Prepared]
 
 
 @dataclass(frozen=True)
@@ -32,7 +36,7 @@ def _folder_bytes(path: Path) -> int:
     return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
 
 
-def _saved_model_bytes(model: "keras.Model", workdir: Path) -> int:  # noqa: F821
+def _saved_model_bytes(model: keras.Model, workdir: Path) -> int:
     path = workdir / "saved_model"
     shutil.rmtree(path, ignore_errors=True)
     model.export(str(path), format="tf_saved_model", verbose=False)
