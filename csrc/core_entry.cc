@@ -19,7 +19,8 @@ const char* SelfTest() {
 
 // The plugin shim calls these from TF's callbacks: exceptions stop here.
 void InitGraph(TP_OptimizerRegistrationParams* params, TF_Status* status) {
-  int8flow::CatchAtBoundary(status, "TF_InitGraph", [&] { int8flow::graph::InitGraph(params, status); });
+  int8flow::CatchAtBoundary(status, "TF_InitGraph",
+                            [&] { int8flow::graph::InitGraph(params, status); });
 }
 
 void InitKernels(const char* device_type, TF_Status* status) {

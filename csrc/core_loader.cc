@@ -23,7 +23,8 @@ std::string MajorMinor(const std::string& version) {
 std::string CorePath() {
   std::string plugin = device::PluginPath();
   std::string dir = plugin.substr(0, plugin.rfind('/'));
-  if (runtime::FaultInjected("core_missing")) return dir + "/../int8flow/libint8flow_core_missing.so";
+  if (runtime::FaultInjected("core_missing"))
+    return dir + "/../int8flow/libint8flow_core_missing.so";
   return dir + "/../int8flow/libint8flow_core.so";
 }
 
@@ -35,8 +36,7 @@ const Int8flowCoreApi* Open(std::string* why) {
                                   : MajorMinor(TF_Version());
   if (running != INT8FLOW_TF_MAJOR_MINOR) {
     *why = std::string("int8flow was built for TensorFlow ") + INT8FLOW_TF_MAJOR_MINOR +
-           ".x but this is TensorFlow " + running +
-           "; install the int8flow release built for it";
+           ".x but this is TensorFlow " + running + "; install the int8flow release built for it";
     return nullptr;
   }
   const std::string path = CorePath();
@@ -62,7 +62,8 @@ std::string InertReason() {
   if (runtime::FaultInjected("device_init"))
     throw std::runtime_error("injected failure (INT8FLOW_TEST_FAULT=device_init)");
   const runtime::CpuFeatures& cpu = runtime::GetCpuFeatures();
-  if (!cpu.avx2 || !cpu.fma) return "this CPU (" + cpu.model + ") lacks AVX2/FMA, which int8flow needs";
+  if (!cpu.avx2 || !cpu.fma)
+    return "this CPU (" + cpu.model + ") lacks AVX2/FMA, which int8flow needs";
   if (!cpu.onednn_error.empty()) return "oneDNN cannot be used: " + cpu.onednn_error;
   std::string why;
   const Int8flowCoreApi* core = LoadCore(&why);

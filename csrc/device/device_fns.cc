@@ -47,7 +47,8 @@ double MaxGigahertz() {
   std::ifstream cpuinfo("/proc/cpuinfo");
   std::string line;
   while (std::getline(cpuinfo, line)) {
-    if (line.rfind("cpu MHz", 0) == 0) return std::atof(line.substr(line.find(':') + 1).c_str()) / 1e3;
+    if (line.rfind("cpu MHz", 0) == 0)
+      return std::atof(line.substr(line.find(':') + 1).c_str()) / 1e3;
   }
   return 2.0;
 }

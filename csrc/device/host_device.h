@@ -1,8 +1,8 @@
 // The QCPU device: host memory seen through TF's StreamExecutor C API.
 #pragma once
 
-#include <cstdint>
 #include <condition_variable>
+#include <cstdint>
 #include <mutex>
 #include <string>
 

@@ -67,7 +67,8 @@ void OnStream(const SP_Device* device, SP_Stream stream, TF_Status* status, Work
 std::string CheckCopy(const void* dst, const void* src, uint64_t size, uint64_t dst_capacity,
                       uint64_t src_capacity) {
   if (size == 0) return "";
-  if (dst == nullptr || src == nullptr) return "copy of " + std::to_string(size) + " bytes with a null pointer";
+  if (dst == nullptr || src == nullptr)
+    return "copy of " + std::to_string(size) + " bytes with a null pointer";
   if (size > dst_capacity || size > src_capacity)
     return "copy of " + std::to_string(size) + " bytes overruns a " +
            std::to_string(std::min(dst_capacity, src_capacity)) + "-byte allocation";
@@ -102,8 +103,9 @@ std::string Copy(CopyKind kind, void* dst, const void* src, uint64_t size, uint6
 std::string Fill(SP_DeviceMemoryBase* location, uint64_t size, uint32_t pattern, int width) {
   if (size == 0) return "";
   if (location == nullptr || location->opaque == nullptr) return "memset on a null allocation";
-  if (size > location->size) return "memset of " + std::to_string(size) + " bytes overruns a " +
-                                    std::to_string(location->size) + "-byte allocation";
+  if (size > location->size)
+    return "memset of " + std::to_string(size) + " bytes overruns a " +
+           std::to_string(location->size) + "-byte allocation";
   if (width == 1) {
     std::memset(location->opaque, static_cast<int>(pattern & 0xff), size);
     return "";
@@ -124,7 +126,8 @@ void Allocate(const SP_Device* device, uint64_t size, int64_t /*memory_space*/,
   if (size == 0) return;
   const uint64_t rounded = (size + kAlignment - 1) / kAlignment * kAlignment;
   // TF reads a null opaque pointer as out-of-memory and reports it properly.
-  if (static_cast<int64_t>(rounded) > Of(device).memory_limit - runtime::Stats().bytes_in_use) return;
+  if (static_cast<int64_t>(rounded) > Of(device).memory_limit - runtime::Stats().bytes_in_use)
+    return;
   void* ptr = std::aligned_alloc(kAlignment, rounded);
   if (ptr == nullptr) return;
   mem->opaque = ptr;
@@ -166,8 +169,8 @@ TF_Bool GetAllocatorStats(const SP_Device* device, SP_AllocatorStats* stats) {
 TF_Bool DeviceMemoryUsage(const SP_Device* device, int64_t* free, int64_t* total) {
   const HostDevice& d = Of(device);
   *total = d.memory_limit;
-  *free = std::max<int64_t>(0, std::min(d.memory_limit - runtime::Stats().bytes_in_use,
-                                        runtime::AvailableMemoryBytes()));
+  *free = std::max<int64_t>(
+      0, std::min(d.memory_limit - runtime::Stats().bytes_in_use, runtime::AvailableMemoryBytes()));
   return true;
 }
 
@@ -186,7 +189,9 @@ void DestroyStream(const SP_Device*, SP_Stream stream) { delete stream; }
 void CreateStreamDependency(const SP_Device* device, SP_Stream dependent, SP_Stream other,
                             TF_Status* status) {
   if (other == nullptr) return SetError(status, TF_INVALID_ARGUMENT, "null SP_Stream");
-  { std::lock_guard<std::recursive_mutex> drain(other->order); }
+  {
+    std::lock_guard<std::recursive_mutex> drain(other->order);
+  }
   OnStream(device, dependent, status, [] { return std::string(); });
 }
 
@@ -296,14 +301,14 @@ void Report(TF_Status* status, const std::string& error) {
 
 void SyncMemcpyDtoH(const SP_Device*, void* host_dst, const SP_DeviceMemoryBase* device_src,
                     uint64_t size, TF_Status* status) {
-  Report(status, Copy(CopyKind::kDeviceToHost, host_dst, device_src->opaque, size,
-                      kUnknownCapacity, device_src->size));
+  Report(status, Copy(CopyKind::kDeviceToHost, host_dst, device_src->opaque, size, kUnknownCapacity,
+                      device_src->size));
 }
 
 void SyncMemcpyHtoD(const SP_Device*, SP_DeviceMemoryBase* device_dst, const void* host_src,
                     uint64_t size, TF_Status* status) {
-  Report(status, Copy(CopyKind::kHostToDevice, device_dst->opaque, host_src, size,
-                      device_dst->size, kUnknownCapacity));
+  Report(status, Copy(CopyKind::kHostToDevice, device_dst->opaque, host_src, size, device_dst->size,
+                      kUnknownCapacity));
 }
 
 void SyncMemcpyDtoD(const SP_Device*, SP_DeviceMemoryBase* device_dst,
@@ -372,7 +377,8 @@ ActivityScope::~ActivityScope() {
 
 void ActivityScope::WaitForOthers(HostDevice& device) {
   std::unique_lock<std::mutex> lock(device.activity_mu);
-  device.activity_done.wait(lock, [&] { return device.operations_in_flight <= operations_of_this_thread; });
+  device.activity_done.wait(
+      lock, [&] { return device.operations_in_flight <= operations_of_this_thread; });
 }
 
 void FillStreamExecutor(SP_StreamExecutor* se) {

@@ -47,21 +47,64 @@ std::vector<FusionPattern> MatMulFusions() {
   const PatternNode bias_on_reshape{"bias", bias_ops, {"reshape", "$bias"}};
   const ShapeCheck reshaped_bias_check{ShapeCheck::kTrailingDims, "$bias", "reshape", "matmul"};
   std::vector<FusionPattern> rows = {
-      {"MatMul+BiasAdd+Add+activation", {matmul, bias_on_product, add_on_bias, activation_after_add},
-       {bias_check, addend_check}, op, with_addend, {"BiasAdd", "Add", "@activation"}, attrs},
-      {"MatMul+Add+BiasAdd+activation", {matmul, add_on_product, bias_on_add, activation_after_bias},
-       {bias_check, addend_check}, op, with_addend, {"BiasAdd", "Add", "@activation"}, attrs},
-      {"MatMul+Reshape+BiasAdd+activation", {matmul, reshape, bias_on_reshape, activation_after_bias},
-       {reshaped_bias_check}, op, without_addend, {"BiasAdd", "@activation"}, attrs, "reshape"},
-      {"MatMul+BiasAdd+activation", {matmul, bias_on_product, activation_after_bias},
-       {bias_check}, op, without_addend, {"BiasAdd", "@activation"}, attrs},
-      {"MatMul+BiasAdd+Add", {matmul, bias_on_product, add_on_bias},
-       {bias_check, addend_check}, op, with_addend, {"BiasAdd", "Add"}, attrs},
-      {"MatMul+Add+BiasAdd", {matmul, add_on_product, bias_on_add},
-       {bias_check, addend_check}, op, with_addend, {"BiasAdd", "Add"}, attrs},
-      {"MatMul+Reshape+BiasAdd", {matmul, reshape, bias_on_reshape}, {reshaped_bias_check}, op,
-       without_addend, {"BiasAdd"}, attrs, "reshape"},
-      {"MatMul+BiasAdd", {matmul, bias_on_product}, {bias_check}, op, without_addend, {"BiasAdd"}, attrs},
+      {"MatMul+BiasAdd+Add+activation",
+       {matmul, bias_on_product, add_on_bias, activation_after_add},
+       {bias_check, addend_check},
+       op,
+       with_addend,
+       {"BiasAdd", "Add", "@activation"},
+       attrs},
+      {"MatMul+Add+BiasAdd+activation",
+       {matmul, add_on_product, bias_on_add, activation_after_bias},
+       {bias_check, addend_check},
+       op,
+       with_addend,
+       {"BiasAdd", "Add", "@activation"},
+       attrs},
+      {"MatMul+Reshape+BiasAdd+activation",
+       {matmul, reshape, bias_on_reshape, activation_after_bias},
+       {reshaped_bias_check},
+       op,
+       without_addend,
+       {"BiasAdd", "@activation"},
+       attrs,
+       "reshape"},
+      {"MatMul+BiasAdd+activation",
+       {matmul, bias_on_product, activation_after_bias},
+       {bias_check},
+       op,
+       without_addend,
+       {"BiasAdd", "@activation"},
+       attrs},
+      {"MatMul+BiasAdd+Add",
+       {matmul, bias_on_product, add_on_bias},
+       {bias_check, addend_check},
+       op,
+       with_addend,
+       {"BiasAdd", "Add"},
+       attrs},
+      {"MatMul+Add+BiasAdd",
+       {matmul, add_on_product, bias_on_add},
+       {bias_check, addend_check},
+       op,
+       with_addend,
+       {"BiasAdd", "Add"},
+       attrs},
+      {"MatMul+Reshape+BiasAdd",
+       {matmul, reshape, bias_on_reshape},
+       {reshaped_bias_check},
+       op,
+       without_addend,
+       {"BiasAdd"},
+       attrs,
+       "reshape"},
+      {"MatMul+BiasAdd",
+       {matmul, bias_on_product},
+       {bias_check},
+       op,
+       without_addend,
+       {"BiasAdd"},
+       attrs},
   };
   for (FusionPattern& row : rows) row.checks.push_back(matrix_check);
   return rows;
@@ -89,12 +132,11 @@ std::vector<FusionPattern> ConvFusions() {
   // scale = gamma * rsqrt(variance + epsilon), shift = beta - mean * scale.
   // Fusing them too leaves the kernel a few floats of work instead of five
   // tiny ops per layer.
-  const std::vector<PatternNode> batch_norm_params = {
-      {"var_eps", adds, {"$variance", "$epsilon"}},
-      {"rsqrt", {"Rsqrt"}, {"var_eps"}},
-      {"scale", {"Mul"}, {"$gamma", "rsqrt"}},
-      {"mean_scaled", {"Mul"}, {"$mean", "scale"}},
-      {"shift", {"Sub"}, {"$beta", "mean_scaled"}}};
+  const std::vector<PatternNode> batch_norm_params = {{"var_eps", adds, {"$variance", "$epsilon"}},
+                                                      {"rsqrt", {"Rsqrt"}, {"var_eps"}},
+                                                      {"scale", {"Mul"}, {"$gamma", "rsqrt"}},
+                                                      {"mean_scaled", {"Mul"}, {"$mean", "scale"}},
+                                                      {"shift", {"Sub"}, {"$beta", "mean_scaled"}}};
   const std::vector<std::string> batch_norm_captures = {"$mean", "$variance", "$gamma", "$beta",
                                                         "$epsilon"};
   const auto with_params = [&](std::vector<PatternNode> nodes) {
@@ -115,36 +157,56 @@ std::vector<FusionPattern> ConvFusions() {
   const std::vector<std::string> fused_batch_norm_captures = {"$scale", "$offset", "$mean",
                                                               "$variance"};
   const std::vector<Affine> affines = {
-      {"BatchNorm", with_params({{"pre", {"Mul"}, {"conv", "scale"}}}), batch_norm_captures,
-       {"BatchNorm"}, "shift"},
+      {"BatchNorm",
+       with_params({{"pre", {"Mul"}, {"conv", "scale"}}}),
+       batch_norm_captures,
+       {"BatchNorm"},
+       "shift"},
       {"BiasAdd+BatchNorm",
-       with_params({{"biased", bias_ops, {"conv", "$bias"}}, {"pre", {"Mul"}, {"biased", "scale"}}}),
-       concat({"$bias"}, batch_norm_captures), {"BiasAdd", "BatchNorm"}, "shift"},
+       with_params(
+           {{"biased", bias_ops, {"conv", "$bias"}}, {"pre", {"Mul"}, {"biased", "scale"}}}),
+       concat({"$bias"}, batch_norm_captures),
+       {"BiasAdd", "BatchNorm"},
+       "shift"},
       // The same, when the scale and shift come from elsewhere.
-      {"ScaleShift", {{"pre", {"Mul"}, {"conv", "$scale"}}}, {"$scale", "$shift"},
-       {"Scale", "BiasAdd"}, "$shift"},
+      {"ScaleShift",
+       {{"pre", {"Mul"}, {"conv", "$scale"}}},
+       {"$scale", "$shift"},
+       {"Scale", "BiasAdd"},
+       "$shift"},
       {"BiasAdd+ScaleShift",
        {{"biased", bias_ops, {"conv", "$bias"}}, {"pre", {"Mul"}, {"biased", "$scale"}}},
-       {"$bias", "$scale", "$shift"}, {"BiasAdd", "Scale", "BiasAdd"}, "$shift"},
+       {"$bias", "$scale", "$shift"},
+       {"BiasAdd", "Scale", "BiasAdd"},
+       "$shift"},
       {"BiasAdd", {{"pre", bias_ops, {"conv", "$bias"}}}, {"$bias"}, {"BiasAdd"}, ""},
       // A BatchNorm's scale alone, its shift summed elsewhere: Grappler
       // regroups ResNet's relu(bn(conv_a) + bn(conv_b)) into
       // relu((a·sa + b·sb) + (shift_a + shift_b)).
       {"BiasAdd+Scale",
        {{"biased", bias_ops, {"conv", "$bias"}}, {"pre", {"Mul"}, {"biased", "$scale"}}},
-       {"$bias", "$scale"}, {"BiasAdd", "Scale"}, ""},
+       {"$bias", "$scale"},
+       {"BiasAdd", "Scale"},
+       ""},
       {"Scale", {{"pre", {"Mul"}, {"conv", "$scale"}}}, {"$scale"}, {"Scale"}, ""},
       // TF's inference FusedBatchNorm op (tf.keras 2, tf.compat.v1, SavedModels).
-      {"FusedBatchNorm", {fused_batch_norm("conv")}, fused_batch_norm_captures, {"FusedBatchNorm"}, ""},
-      {"BiasAdd+FusedBatchNorm", {{"biased", bias_ops, {"conv", "$bias"}}, fused_batch_norm("biased")},
-       concat({"$bias"}, fused_batch_norm_captures), {"BiasAdd", "FusedBatchNorm"}, ""},
+      {"FusedBatchNorm",
+       {fused_batch_norm("conv")},
+       fused_batch_norm_captures,
+       {"FusedBatchNorm"},
+       ""},
+      {"BiasAdd+FusedBatchNorm",
+       {{"biased", bias_ops, {"conv", "$bias"}}, fused_batch_norm("biased")},
+       concat({"$bias"}, fused_batch_norm_captures),
+       {"BiasAdd", "FusedBatchNorm"},
+       ""},
       // None: a conv with no bias (use_bias=False) whose BatchNorm Grappler
       // folded away (an identity one: scale 1 into the weights, shift 0).
       {"", {}, {}, {}, ""},
   };
   const std::vector<AttrCopy> attrs = {
-      {"conv", "strides", "strides"},     {"conv", "padding", "padding"},
-      {"conv", "dilations", "dilations"}, {"conv", "explicit_paddings", "explicit_paddings"},
+      {"conv", "strides", "strides"},         {"conv", "padding", "padding"},
+      {"conv", "dilations", "dilations"},     {"conv", "explicit_paddings", "explicit_paddings"},
       {"conv", "data_format", "data_format"}, {"activation", "alpha", "leakyrelu_alpha"},
       {"pre", "epsilon", "epsilon"}};
   // Keras' ZeroPadding2D before a VALID convolution (MobileNetV2's strided
@@ -164,12 +226,14 @@ std::vector<FusionPattern> ConvFusions() {
           // A plain conv is no fusion; a padded one is.
           if (!padded && affine.nodes.empty() && residual == kNone && !activation) continue;
           FusionPattern row;
-          row.name = std::string(padded ? "Pad+" : "") + "Conv" + (affine.name.empty() ? "" : "+" + affine.name) +
+          row.name = std::string(padded ? "Pad+" : "") + "Conv" +
+                     (affine.name.empty() ? "" : "+" + affine.name) +
                      (residual != kNone ? "+Add" : "") + (activation ? "+activation" : "") +
                      (residual == kBeforeShift ? " (shift added last)" : "");
           row.nodes = {{"conv", {"Conv2D", "DepthwiseConv2dNative"}, {"$x", "$w"}}};
           if (padded) {
-            row.nodes = {pad, {"conv", {"Conv2D", "DepthwiseConv2dNative"}, {"pad", "$w"}, {}, valid_nhwc}};
+            row.nodes = {
+                pad, {"conv", {"Conv2D", "DepthwiseConv2dNative"}, {"pad", "$w"}, {}, valid_nhwc}};
             row.checks.push_back({ShapeCheck::kSpatialPaddings, "$paddings", ""});
             row.const_attrs = {{"$paddings", "explicit_paddings"}};
             row.string_attrs = {{"padding", "EXPLICIT"}};
@@ -230,12 +294,11 @@ std::vector<FusionPattern> LayerNormFusions() {
   for (const bool scale : {true, false}) {
     for (const bool center : {true, false}) {
       const std::string inv = scale ? "inv" : "rsqrt";
-      std::vector<PatternNode> nodes = {
-          {"mean", {"Mean"}, {"$x", "$axes"}},
-          {"deviation", {"SquaredDifference"}, {"$x", "mean"}},
-          {"variance", {"Mean"}, {"deviation", "$axes"}},
-          {"var_eps", {"AddV2", "Add"}, {"variance", "$epsilon"}},
-          {"rsqrt", {"Rsqrt"}, {"var_eps"}}};
+      std::vector<PatternNode> nodes = {{"mean", {"Mean"}, {"$x", "$axes"}},
+                                        {"deviation", {"SquaredDifference"}, {"$x", "mean"}},
+                                        {"variance", {"Mean"}, {"deviation", "$axes"}},
+                                        {"var_eps", {"AddV2", "Add"}, {"variance", "$epsilon"}},
+                                        {"rsqrt", {"Rsqrt"}, {"var_eps"}}};
       if (scale) nodes.push_back({"inv", {"Mul"}, {"$gamma", "rsqrt"}});
       nodes.push_back({"neg", {"Neg"}, {"mean"}});
       nodes.push_back({"shift", {"Mul"}, {"neg", inv}});
@@ -243,10 +306,14 @@ std::vector<FusionPattern> LayerNormFusions() {
       // Distinct names, so stats()["fusions"] tells the forms apart.
       const std::string name = std::string("LayerNorm") + (scale ? "" : " without gamma") +
                                (center ? "" : " without beta");
-      FusionPattern row{name, {}, {{ShapeCheck::kLastAxis, "$axes", "mean"},
-                                          {ShapeCheck::kScalar, "$epsilon", "mean"}},
-                        kernels::kLayerNorm, {"$x", "$epsilon"}};
-      for (const auto& [present, capture, op] : {std::tuple{scale, "$gamma", "Scale"}, {center, "$beta", "BiasAdd"}}) {
+      FusionPattern row{
+          name,
+          {},
+          {{ShapeCheck::kLastAxis, "$axes", "mean"}, {ShapeCheck::kScalar, "$epsilon", "mean"}},
+          kernels::kLayerNorm,
+          {"$x", "$epsilon"}};
+      for (const auto& [present, capture, op] :
+           {std::tuple{scale, "$gamma", "Scale"}, {center, "$beta", "BiasAdd"}}) {
         if (!present) continue;
         row.inputs.push_back(capture);
         row.fused_ops.push_back(op);
@@ -264,7 +331,8 @@ std::vector<FusionPattern> LayerNormFusions() {
       one_add.push_back({"layer_norm", {"AddN"}, {"shift", "scaled", "$beta"}});
       shift_first.push_back({"shifted", {"AddV2", "Add"}, {"shift", "$beta"}});
       shift_first.push_back({"layer_norm", {"AddV2", "Add"}, {"shifted", "scaled"}});
-      for (const auto& [form, suffix] : {std::pair{&two_adds, ""}, {&one_add, " (AddN of 3)"},
+      for (const auto& [form, suffix] : {std::pair{&two_adds, ""},
+                                         {&one_add, " (AddN of 3)"},
                                          {&shift_first, " (beta added first)"}}) {
         // AddN adds equal shapes only: without gamma the shift is [..., 1],
         // the scaled x [..., C], so no graph has that form.
@@ -294,7 +362,9 @@ const std::vector<FusionPattern>& FusionPatterns() {
           {"erfc", {"Erfc"}, {"scaled"}},
           {"half", {"Mul"}, {"=0.5", "erfc"}},
           {"gelu", {"Mul"}, {"half", "$x"}}},
-         {}, "_QcpuGeluExact", {"$x"}},
+         {},
+         "_QcpuGeluExact",
+         {"$x"}},
         // tf.nn.gelu(x, approximate=True):
         // 0.5 * (1 + tanh(sqrt(2/pi) * (0.044715 * x^3 + x))) * x, after
         // Grappler's arithmetic optimizer turned x^3 into x * Square(x).
@@ -308,11 +378,15 @@ const std::vector<FusionPattern>& FusionPatterns() {
           {"one_plus", {"AddV2", "Add"}, {"tanh", "=1"}},
           {"half", {"Mul"}, {"=0.5", "one_plus"}},
           {"gelu", {"Mul"}, {"half", "$x"}}},
-         {}, "_QcpuGeluTanh", {"$x"}},
+         {},
+         "_QcpuGeluTanh",
+         {"$x"}},
         // swish / silu: x * sigmoid(x).
         {"swish",
          {{"sigmoid", {"Sigmoid"}, {"$x"}}, {"swish", {"Mul"}, {"$x", "sigmoid"}}},
-         {}, "_QcpuSwish", {"$x"}},
+         {},
+         "_QcpuSwish",
+         {"$x"}},
     };
     for (FusionPattern& p : LayerNormFusions()) t.push_back(std::move(p));
     for (FusionPattern& p : MatMulFusions()) t.push_back(std::move(p));
@@ -322,19 +396,22 @@ const std::vector<FusionPattern>& FusionPatterns() {
     // element, so the pool pads instead (its explicit padding takes no part
     // in the max), with no extra pass over memory. After the conv rows,
     // which leave a fused conv ending in the Relu as the input's producer.
-    t.push_back({"Pad+MaxPool",
-                 {{"pad", {"Pad"}, {"$x", "$paddings"}},
-                  {"pool", {"MaxPool"}, {"pad"}, {}, {{"padding", "VALID"}, {"data_format", "NHWC"}}}},
-                 {{ShapeCheck::kSpatialPaddings, "$paddings", ""},
-                  {ShapeCheck::kPaddingsInsideWindow, "$paddings", "pool"},
-                  {ShapeCheck::kNonNegative, "$x", ""}},
-                 "MaxPool",
-                 {"$x"},
-                 {},
-                 {{"pool", "ksize", "ksize"}, {"pool", "strides", "strides"}, {"pool", "data_format", "data_format"}},
-                 "",
-                 {{"$paddings", "explicit_paddings"}},
-                 {{"padding", "EXPLICIT"}}});
+    t.push_back(
+        {"Pad+MaxPool",
+         {{"pad", {"Pad"}, {"$x", "$paddings"}},
+          {"pool", {"MaxPool"}, {"pad"}, {}, {{"padding", "VALID"}, {"data_format", "NHWC"}}}},
+         {{ShapeCheck::kSpatialPaddings, "$paddings", ""},
+          {ShapeCheck::kPaddingsInsideWindow, "$paddings", "pool"},
+          {ShapeCheck::kNonNegative, "$x", ""}},
+         "MaxPool",
+         {"$x"},
+         {},
+         {{"pool", "ksize", "ksize"},
+          {"pool", "strides", "strides"},
+          {"pool", "data_format", "data_format"}},
+         "",
+         {{"$paddings", "explicit_paddings"}},
+         {{"padding", "EXPLICIT"}}});
     return t;
   }();
   return table;

@@ -34,10 +34,10 @@ struct ShapeCheck {
     // as [1, ..., 1, C] of no higher rank than `label` (Keras reshapes a
     // BatchNormalization's variables so when its axis is given as 3, not -1).
     kVectorOfLastDim,
-    kSameShape,        // `capture` has exactly `label`'s shape
-    kScalar,           // `capture` has one element (`label` is unused)
-    kLastAxis,         // `capture` is an int Const naming `label`'s last axis only
-    kMatrix,           // `capture` has rank 2 (`label` is unused)
+    kSameShape,  // `capture` has exactly `label`'s shape
+    kScalar,     // `capture` has one element (`label` is unused)
+    kLastAxis,   // `capture` is an int Const naming `label`'s last axis only
+    kMatrix,     // `capture` has rank 2 (`label` is unused)
     // `capture`'s shape is `label`'s trailing dims, which multiply to the
     // last dim of `of`: a bias added after a Reshape that split that dim.
     kTrailingDims,
@@ -74,7 +74,7 @@ struct FusionPattern {
   std::vector<ShapeCheck> checks;
   // The replacement's op; "_QcpuFused@label" ends in that matched node's op.
   std::string op;
-  std::vector<std::string> inputs;   // the replacement's inputs: captures
+  std::vector<std::string> inputs;  // the replacement's inputs: captures
   // The replacement's `fused_ops` attr (and num_args); "@label" stands for
   // that matched node's op. An op with those attrs gets them even when empty.
   std::vector<std::string> fused_ops = {};

@@ -72,8 +72,10 @@ class Json {
     Open('{');
     for (const auto& [key, value] : pairs) {
       Key(key);
-      if constexpr (std::is_same_v<Value, bool>) Bool(value);
-      else String(value);
+      if constexpr (std::is_same_v<Value, bool>)
+        Bool(value);
+      else
+        String(value);
     }
     return Close('}');
   }

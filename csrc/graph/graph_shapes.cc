@@ -33,8 +33,9 @@ std::optional<std::vector<int64_t>> GraphShapes::Output(const std::string& node,
   for (auto& b : buffers) b = TF_NewBuffer();
   TF_GetOutputPropertiesList(properties_, node.c_str(), buffers.data(), count, status.get());
   tensorflow::OpInfo::TensorProperties properties;
-  const bool parsed = status.ok() && properties.ParseFromArray(buffers[port]->data,
-                                                               static_cast<int>(buffers[port]->length));
+  const bool parsed =
+      status.ok() &&
+      properties.ParseFromArray(buffers[port]->data, static_cast<int>(buffers[port]->length));
   for (auto* b : buffers) TF_DeleteBuffer(b);
   if (!parsed || properties.shape().unknown_rank()) return std::nullopt;
   std::vector<int64_t> dims;

@@ -14,7 +14,8 @@
 namespace int8flow::graph {
 
 inline bool OnQcpu(const tensorflow::NodeDef& node) {
-  return node.device().find(std::string("/device:") + device::kDeviceType + ":") != std::string::npos;
+  return node.device().find(std::string("/device:") + device::kDeviceType + ":") !=
+         std::string::npos;
 }
 
 inline bool OnCpu(const tensorflow::NodeDef& node) {
@@ -24,9 +25,7 @@ inline bool OnCpu(const tensorflow::NodeDef& node) {
 // QCPU or TF's CPU device: both compute in host memory. TF places an op on
 // CPU when QCPU has no kernel for it, so a pattern that QCPU runs as one
 // fused op may have some of its parts there.
-inline bool OnHost(const tensorflow::NodeDef& node) {
-  return OnQcpu(node) || OnCpu(node);
-}
+inline bool OnHost(const tensorflow::NodeDef& node) { return OnQcpu(node) || OnCpu(node); }
 
 // "node:1" -> {"node", 1}; "node" -> {"node", 0}; "^node" -> {"node", -1}.
 struct TensorRef {
@@ -54,7 +53,8 @@ using Readers = std::unordered_map<std::string, std::vector<const tensorflow::No
 inline Readers ReadersOf(const tensorflow::GraphDef& graph) {
   Readers readers;
   for (const tensorflow::NodeDef& node : graph.node())
-    for (const std::string& input : node.input()) readers[ParseTensorRef(input).node].push_back(&node);
+    for (const std::string& input : node.input())
+      readers[ParseTensorRef(input).node].push_back(&node);
   return readers;
 }
 

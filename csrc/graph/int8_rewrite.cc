@@ -35,19 +35,20 @@ struct Rewrite {
 const std::vector<Rewrite>& Rewrites() {
   static const std::vector<Rewrite> rewrites = [] {
     using Kept = std::vector<std::pair<const char*, const char*>>;
-    const Kept matmul = {{"transpose_b", "transpose_b"}, {"fused_ops", "fused_ops"},
+    const Kept matmul = {{"transpose_b", "transpose_b"},
+                         {"fused_ops", "fused_ops"},
                          {"leakyrelu_alpha", "leakyrelu_alpha"}};
     Kept conv = {{"fused_ops", "fused_ops"}, {"leakyrelu_alpha", "leakyrelu_alpha"}};
     for (const char* name : {"strides", "padding", "explicit_paddings", "dilations", "epsilon"})
       conv.emplace_back(name, name);
-    return std::vector<Rewrite>{{"MatMul", kernels::kQuantizedMatMul, matmul, true},
-                                {kernels::kFusedMatMul, kernels::kQuantizedMatMul, matmul, true},
-                                {"BatchMatMulV2", kernels::kQuantizedMatMul, {{"adj_y", "transpose_b"}}, true, 2},
-                                {"Conv2D", kernels::kQuantizedConv2D, conv, false},
-                                {kernels::kFusedConv2D, kernels::kQuantizedConv2D, conv, false},
-                                {"DepthwiseConv2dNative", kernels::kQuantizedDepthwiseConv2D, conv, false, 4, true},
-                                {kernels::kFusedDepthwiseConv2D, kernels::kQuantizedDepthwiseConv2D, conv, false, 4,
-                                 true}};
+    return std::vector<Rewrite>{
+        {"MatMul", kernels::kQuantizedMatMul, matmul, true},
+        {kernels::kFusedMatMul, kernels::kQuantizedMatMul, matmul, true},
+        {"BatchMatMulV2", kernels::kQuantizedMatMul, {{"adj_y", "transpose_b"}}, true, 2},
+        {"Conv2D", kernels::kQuantizedConv2D, conv, false},
+        {kernels::kFusedConv2D, kernels::kQuantizedConv2D, conv, false},
+        {"DepthwiseConv2dNative", kernels::kQuantizedDepthwiseConv2D, conv, false, 4, true},
+        {kernels::kFusedDepthwiseConv2D, kernels::kQuantizedDepthwiseConv2D, conv, false, 4, true}};
   }();
   return rewrites;
 }
@@ -133,7 +134,8 @@ struct FixedRange {
 FixedRange FixedRangeOf(const NodeIndex& nodes, const std::string& tensor) {
   FixedRange range;
   if (const NodeDef* fq = nodes.Producer(tensor, "FakeQuantWithMinMaxArgs")) {
-    if (fq->input_size() < 1 || AttrOf(*fq, "num_bits").i() != 8 || AttrOf(*fq, "narrow_range").b()) return range;
+    if (fq->input_size() < 1 || AttrOf(*fq, "num_bits").i() != 8 || AttrOf(*fq, "narrow_range").b())
+      return range;
     const float min = AttrOf(*fq, "min").f(), max = AttrOf(*fq, "max").f();
     range.scale = (max - min) / 255.f;
     if (!(range.scale > 0) || !std::isfinite(range.scale)) return range;
@@ -149,11 +151,13 @@ FixedRange FixedRangeOf(const NodeIndex& nodes, const std::string& tensor) {
       range.zero_point = 0;
     }
   } else if (const NodeDef* qdq = nodes.Producer(tensor, "QuantizeAndDequantizeV4")) {
-    const NodeDef* min_node = qdq->input_size() == 3 ? nodes.Producer(qdq->input(1), "Const") : nullptr;
-    const NodeDef* max_node = qdq->input_size() == 3 ? nodes.Producer(qdq->input(2), "Const") : nullptr;
-    if (!min_node || !max_node || !AttrOf(*qdq, "range_given").b() || AttrOf(*qdq, "num_bits").i() != 8 ||
-        AttrOf(*qdq, "narrow_range").b() || AttrOf(*qdq, "axis").i() != -1 ||
-        AttrOf(*qdq, "round_mode").s() != "HALF_TO_EVEN")
+    const NodeDef* min_node =
+        qdq->input_size() == 3 ? nodes.Producer(qdq->input(1), "Const") : nullptr;
+    const NodeDef* max_node =
+        qdq->input_size() == 3 ? nodes.Producer(qdq->input(2), "Const") : nullptr;
+    if (!min_node || !max_node || !AttrOf(*qdq, "range_given").b() ||
+        AttrOf(*qdq, "num_bits").i() != 8 || AttrOf(*qdq, "narrow_range").b() ||
+        AttrOf(*qdq, "axis").i() != -1 || AttrOf(*qdq, "round_mode").s() != "HALF_TO_EVEN")
       return range;
     const std::vector<float> lo = FloatValues(*min_node, 1), hi = FloatValues(*max_node, 1);
     if (lo.empty() || hi.empty()) return range;
@@ -180,10 +184,12 @@ bool IsMultiplierOne(const tensorflow::TensorShapeProto& shape) {
 
 // A quantized op's weights as two Consts on `user`'s device: s8 values and
 // their scales, named into `weights` and `scales`.
-void AddWeightConsts(tensorflow::GraphDef& graph, const NodeDef& user, tensorflow::TensorProto s8_values,
-                     tensorflow::TensorProto scale_values, std::string& weights, std::string& scales) {
-  for (auto [suffix, dtype, value, name] : {std::tuple{"weights_s8", tensorflow::DT_INT8, &s8_values, &weights},
-                                            std::tuple{"weight_scales", tensorflow::DT_FLOAT, &scale_values, &scales}}) {
+void AddWeightConsts(tensorflow::GraphDef& graph, const NodeDef& user,
+                     tensorflow::TensorProto s8_values, tensorflow::TensorProto scale_values,
+                     std::string& weights, std::string& scales) {
+  for (auto [suffix, dtype, value, name] :
+       {std::tuple{"weights_s8", tensorflow::DT_INT8, &s8_values, &weights},
+        std::tuple{"weight_scales", tensorflow::DT_FLOAT, &scale_values, &scales}}) {
     NodeDef& node = AddNode(graph, user, suffix, "Const", "");
     (*node.mutable_attr())["dtype"].set_type(dtype);
     *(*node.mutable_attr())["value"].mutable_tensor() = std::move(*value);
@@ -194,7 +200,8 @@ void AddWeightConsts(tensorflow::GraphDef& graph, const NodeDef& user, tensorflo
 // The scales of a qint8 SCALED Dequantize, `channels` of them, from its min
 // and max Consts by TF's rule: the scale that fits both ends. Empty when the
 // Consts hold another number of values.
-std::vector<float> ScaledScales(const NodeDef& dequantize, const NodeDef& min, const NodeDef& max, size_t channels) {
+std::vector<float> ScaledScales(const NodeDef& dequantize, const NodeDef& min, const NodeDef& max,
+                                size_t channels) {
   const std::vector<float> lows = FloatValues(min, channels), highs = FloatValues(max, channels);
   if (lows.empty() || highs.empty()) return {};
   const float lowest = AttrOf(dequantize, "narrow_range").b() ? -127.f : -128.f;
@@ -207,9 +214,10 @@ std::vector<float> ScaledScales(const NodeDef& dequantize, const NodeDef& min, c
 // saves); `per_tensor` asks for axis -1 too.
 bool IsScaledInt8Dequantize(const NodeDef& node, bool per_tensor) {
   const auto attr = [&](const char* name) { return AttrOf(node, name); };
-  return node.op() == "Dequantize" && node.input_size() >= 3 && attr("T").type() == tensorflow::DT_QINT8 &&
-         attr("mode").s() == "SCALED" &&
-         (attr("dtype").type() == tensorflow::DT_FLOAT || attr("dtype").type() == tensorflow::DT_INVALID) &&
+  return node.op() == "Dequantize" && node.input_size() >= 3 &&
+         attr("T").type() == tensorflow::DT_QINT8 && attr("mode").s() == "SCALED" &&
+         (attr("dtype").type() == tensorflow::DT_FLOAT ||
+          attr("dtype").type() == tensorflow::DT_INVALID) &&
          (!per_tensor || attr("axis").i() < 0);
 }
 
@@ -219,9 +227,9 @@ bool IsScaledInt8Dequantize(const NodeDef& node, bool per_tensor) {
 // that Dequantize (it skips large constants), and then it would run on CPU
 // and copy float weights over every call. False when `dequantize` is not
 // that form; the caller then quantizes the float weights itself.
-bool AddStoredInt8Weights(tensorflow::GraphDef& graph, const NodeIndex& nodes, const NodeDef& dequantize,
-                          int64_t channel_axis, const Rewrite& rewrite, const NodeDef& user, std::string& weights,
-                          std::string& scales) {
+bool AddStoredInt8Weights(tensorflow::GraphDef& graph, const NodeIndex& nodes,
+                          const NodeDef& dequantize, int64_t channel_axis, const Rewrite& rewrite,
+                          const NodeDef& user, std::string& weights, std::string& scales) {
   if (!IsScaledInt8Dequantize(dequantize, false)) return false;
   const NodeDef* q = nodes.Producer(dequantize.input(0), "Const");
   const NodeDef* min = nodes.Producer(dequantize.input(1), "Const");
@@ -253,13 +261,16 @@ bool AddStoredInt8Weights(tensorflow::GraphDef& graph, const NodeIndex& nodes, c
 // _QcpuQuantizeWeights would on first use: the s8 Const and Const of scales
 // then need no node to run per call. False when `constant` is not a float
 // Const of the expected layout, or holds NaN or Inf (the kernel then says so).
-bool AddQuantizedConstWeights(tensorflow::GraphDef& graph, const NodeDef* constant, int64_t channel_axis,
-                              const NodeDef& user, std::string& weights, std::string& scales) {
-  if (constant == nullptr || AttrOf(*constant, "dtype").type() != tensorflow::DT_FLOAT) return false;
+bool AddQuantizedConstWeights(tensorflow::GraphDef& graph, const NodeDef* constant,
+                              int64_t channel_axis, const NodeDef& user, std::string& weights,
+                              std::string& scales) {
+  if (constant == nullptr || AttrOf(*constant, "dtype").type() != tensorflow::DT_FLOAT)
+    return false;
   const tensorflow::TensorShapeProto& shape = AttrOf(*constant, "value").tensor().tensor_shape();
   std::vector<int64_t> dims;
   for (const auto& dim : shape.dim()) dims.push_back(dim.size());
-  const std::optional<kernels::WeightChannels> layout = kernels::WeightChannelsOf(dims, channel_axis);
+  const std::optional<kernels::WeightChannels> layout =
+      kernels::WeightChannelsOf(dims, channel_axis);
   if (!layout) return false;
   const std::vector<float> w = FloatValues(*constant, static_cast<size_t>(layout->count));
   if (w.empty()) return false;
@@ -295,7 +306,9 @@ void RemoveUnread(tensorflow::GraphDef& graph, std::set<std::string> candidates,
     const Readers readers = ReadersOf(graph);
     std::set<std::string> dead, next;
     for (const NodeDef& node : graph.node()) {
-      if (!candidates.count(node.name()) || readers.count(node.name()) || preserve.count(node.name())) continue;
+      if (!candidates.count(node.name()) || readers.count(node.name()) ||
+          preserve.count(node.name()))
+        continue;
       dead.insert(node.name());
       for (const std::string& input : node.input()) next.insert(ParseTensorRef(input).node);
     }
@@ -339,6 +352,7 @@ bool SameRange(const FixedRange& a, const FixedRange& b) {
 // same fixed range (static _QcpuQuantize nodes) or adds in through its fused
 // Add: it outputs `range`. No chain when `range.qdq` is null.
 struct Int8Chain {
+  explicit Int8Chain(std::string producer_name) : producer(std::move(producer_name)) {}
   std::string producer;
   FixedRange range;
   std::set<std::string> quantizes;  // the Quantize readers it replaces
@@ -347,7 +361,7 @@ struct Int8Chain {
 
 // `producer`'s chain, or one with no range when some reader needs floats.
 Int8Chain FindChain(const NodeDef& producer, const Readers& readers) {
-  Int8Chain chain{producer.name()};
+  Int8Chain chain(producer.name());
   const auto found = readers.find(producer.name());
   if (found == readers.end()) return chain;
   for (const NodeDef* reader : found->second) {
@@ -361,7 +375,7 @@ Int8Chain FindChain(const NodeDef& producer, const Readers& readers) {
       } else if (IsQuantizedOp(*reader) && i == AddendInput(*reader)) {
         chain.adders.insert(reader->name());
       } else {
-        return Int8Chain{producer.name()};
+        return Int8Chain(producer.name());
       }
     }
   }
@@ -375,19 +389,21 @@ Int8Chain FindChain(const NodeDef& producer, const Readers& readers) {
 // alone, all with one range (one per quantized reader): the first moves,
 // the rest read through it. Returns how many moved.
 int QuantizeBeforeMaxPool(tensorflow::GraphDef& graph, const std::set<std::string>& preserve) {
-  std::map<std::string, std::vector<std::string>> quantizes_of;  // MaxPool -> its readers, Quantizes
+  std::map<std::string, std::vector<std::string>>
+      quantizes_of;  // MaxPool -> its readers, Quantizes
   {
     const Readers readers = ReadersOf(graph);
     for (const NodeDef& pool : graph.node()) {
       const auto found = readers.find(pool.name());
-      if (pool.op() != "MaxPool" || AttrOf(pool, "T").type() != tensorflow::DT_FLOAT || preserve.count(pool.name()) ||
-          found == readers.end())
+      if (pool.op() != "MaxPool" || AttrOf(pool, "T").type() != tensorflow::DT_FLOAT ||
+          preserve.count(pool.name()) || found == readers.end())
         continue;
       std::vector<std::string> quantizes;
       for (const NodeDef* reader : found->second) {
         const TensorRef read = ParseTensorRef(reader->input(0));
-        const bool same = reader->op() == kernels::kQuantize && AttrOf(*reader, "mode").s() == "static" &&
-                          reader->input_size() == 1 && read.node == pool.name() && read.port == 0 &&
+        const bool same = reader->op() == kernels::kQuantize &&
+                          AttrOf(*reader, "mode").s() == "static" && reader->input_size() == 1 &&
+                          read.node == pool.name() && read.port == 0 &&
                           reader->device() == pool.device() &&
                           SameRange(StaticRangeOf(*reader), StaticRangeOf(*found->second.front()));
         if (!same) break;
@@ -462,14 +478,18 @@ int RewriteInt8Embeddings(tensorflow::GraphDef& graph, std::set<std::string>& by
       const NodeDef* table = nodes.Producer(gather->input(0), "Const");
       const NodeDef* min = nodes.Producer(node.input(1), "Const");
       const NodeDef* max = nodes.Producer(node.input(2), "Const");
-      if (!table || !min || !max || AttrOf(*table, "dtype").type() != tensorflow::DT_QINT8) continue;
+      if (!table || !min || !max || AttrOf(*table, "dtype").type() != tensorflow::DT_QINT8)
+        continue;
       const std::vector<float> scale = ScaledScales(node, *min, *max, 1);
       const auto users = readers.find(node.name());
       if (scale.empty() || users == readers.end()) continue;
       for (const NodeDef* user : users->second) {
         if (!OnQcpu(*user)) continue;  // placed already: the rows go where a reader is
-        embeddings.push_back(
-            {node.name(), gather->name(), user->device(), {table->name(), min->name(), max->name()}, scale[0]});
+        embeddings.push_back({node.name(),
+                              gather->name(),
+                              user->device(),
+                              {table->name(), min->name(), max->name()},
+                              scale[0]});
         break;
       }
     }
@@ -496,7 +516,8 @@ int RewriteInt8Embeddings(tensorflow::GraphDef& graph, std::set<std::string>& by
     NodeDef& rows = *graph.mutable_node(index[e.dequantize]);
     rows.set_op(kernels::kDequantize);
     rows.clear_input();
-    for (const std::string& input : {e.gather, scale.name(), zero_point.name()}) rows.add_input(input);
+    for (const std::string& input : {e.gather, scale.name(), zero_point.name()})
+      rows.add_input(input);
     for (const std::string& input : dequantize.input())
       if (input[0] == '^') rows.add_input(input);
     rows.clear_attr();
@@ -516,8 +537,10 @@ int ChainInt8(tensorflow::GraphDef& graph, const std::set<std::string>& preserve
   {
     const Readers readers = ReadersOf(graph);
     for (const NodeDef& node : graph.node())
-      if (IsQuantizedOp(node) && AttrOf(node, "Tout").type() == tensorflow::DT_FLOAT && !preserve.count(node.name()))
-        if (Int8Chain chain = FindChain(node, readers); chain.range.qdq) chains.push_back(std::move(chain));
+      if (IsQuantizedOp(node) && AttrOf(node, "Tout").type() == tensorflow::DT_FLOAT &&
+          !preserve.count(node.name()))
+        if (Int8Chain chain = FindChain(node, readers); chain.range.qdq)
+          chains.push_back(std::move(chain));
   }
   std::map<std::string, int> index;  // of the nodes now; adding more keeps them
   for (int i = 0; i < graph.node_size(); ++i) index[graph.node(i).name()] = i;
@@ -565,7 +588,7 @@ std::map<std::string, int> QuantizeForInt8(tensorflow::GraphDef& graph, bool dyn
                                            const std::set<std::string>& preserve) {
   std::map<std::string, int> counts;
   std::set<std::string> bypassed;  // FakeQuants, Dequantizes and float weight Consts read past
-  const NodeIndex nodes(graph);  // of the original nodes, which keep their places
+  const NodeIndex nodes(graph);    // of the original nodes, which keep their places
   const int original_nodes = graph.node_size();  // the loop adds nodes
   for (int i = 0; i < original_nodes; ++i) {
     const Rewrite* rewrite = RewriteFor(graph.node(i));
@@ -592,17 +615,20 @@ std::map<std::string, int> QuantizeForInt8(tensorflow::GraphDef& graph, bool dyn
     const int64_t channel_axis = transposed ? 0 : rewrite->depthwise ? 2 : -1;
     std::string weights, weight_scales;
     const NodeDef* dequantize = nodes.Producer(data_inputs[1], "Dequantize");
-    if (dequantize && AddStoredInt8Weights(graph, nodes, *dequantize, channel_axis, *rewrite, original, weights,
-                                           weight_scales)) {
+    if (dequantize && AddStoredInt8Weights(graph, nodes, *dequantize, channel_axis, *rewrite,
+                                           original, weights, weight_scales)) {
       bypassed.insert(dequantize->name());
-    } else if (rewrite->stored_rank && !(rewrite->depthwise && fixed_range &&
-                                         IsFilterOfMultiplierOne(nodes.Producer(data_inputs[1], "Const")))) {
+    } else if (rewrite->stored_rank &&
+               !(rewrite->depthwise && fixed_range &&
+                 IsFilterOfMultiplierOne(nodes.Producer(data_inputs[1], "Const")))) {
       continue;
     } else if (const NodeDef* constant = nodes.Producer(data_inputs[1], "Const");
-               AddQuantizedConstWeights(graph, constant, channel_axis, original, weights, weight_scales)) {
+               AddQuantizedConstWeights(graph, constant, channel_axis, original, weights,
+                                        weight_scales)) {
       bypassed.insert(constant->name());
     } else {
-      NodeDef& quantized = AddNode(graph, original, "quantize_weights", kernels::kQuantizeWeights, data_inputs[1]);
+      NodeDef& quantized =
+          AddNode(graph, original, "quantize_weights", kernels::kQuantizeWeights, data_inputs[1]);
       (*quantized.mutable_attr())["channel_axis"].set_i(channel_axis);
       weights = quantized.name();
       weight_scales = quantized.name() + ":1";
@@ -640,7 +666,8 @@ std::map<std::string, int> QuantizeForInt8(tensorflow::GraphDef& graph, bool dyn
     for (size_t a = 2; a < data_inputs.size(); ++a) arg_types.add_type(tensorflow::DT_FLOAT);
     ++counts[std::string(fixed_range ? "INT8 static " : "INT8 dynamic ") + rewrite->float_op];
   }
-  if (const int embeddings = RewriteInt8Embeddings(graph, bypassed)) counts["INT8 embedding"] = embeddings;
+  if (const int embeddings = RewriteInt8Embeddings(graph, bypassed))
+    counts["INT8 embedding"] = embeddings;
   // A QDQ node or Dequantize left with no reader would still run (on CPU:
   // none has a QCPU kernel), and cost copies every call.
   RemoveUnread(graph, bypassed, preserve);

@@ -8,8 +8,8 @@
 #include <vector>
 
 #include "common/tf_status.h"
-#include "graph/graph_shapes.h"
 #include "graph/fusion_table_json.h"
+#include "graph/graph_shapes.h"
 #include "graph/graph_util.h"
 #include "graph/int8_rewrite.h"
 #include "graph/pattern_matcher.h"
@@ -79,13 +79,15 @@ void CheckNodesAgainstOpDefs(const tensorflow::GraphDef& graph) {
       tensorflow::AddDefaultsToNodeDef(*op_def, &with_defaults);
       status = tensorflow::ValidateNodeDef(with_defaults, *op_def);
     }
-    if (!status.ok()) throw std::runtime_error("made an invalid node: " + std::string(status.message()));
+    if (!status.ok())
+      throw std::runtime_error("made an invalid node: " + std::string(status.message()));
   }
 }
 
 // The rewrites on a parsed graph. May throw: Optimize is the boundary.
 void Rewrite(tensorflow::GraphDef& graph, const TF_GrapplerItem* item) {
-  if (runtime::FaultInjected("graph_pass")) throw std::out_of_range("injected failure (INT8FLOW_TEST_FAULT=graph_pass)");
+  if (runtime::FaultInjected("graph_pass"))
+    throw std::out_of_range("injected failure (INT8FLOW_TEST_FAULT=graph_pass)");
   if (SkipXlaOnQcpu(graph) > 0) {
     runtime::WarnOnce(
         "XLA (jit_compile) is skipped for functions placed on QCPU: they run op by op, "
@@ -99,11 +101,13 @@ void Rewrite(tensorflow::GraphDef& graph, const TF_GrapplerItem* item) {
       for (const auto& [pattern, count] : ApplyFusions(graph, shapes, preserve))
         runtime::RecordFusions(pattern, count);
     }
-    for (const auto& [rewrite, count] : QuantizeForInt8(graph, runtime::QuantizeDynamic(), preserve))
+    for (const auto& [rewrite, count] :
+         QuantizeForInt8(graph, runtime::QuantizeDynamic(), preserve))
       runtime::RecordFusions(rewrite, count);
     MoveConstantsToQcpu(graph);
     MoveShapeReadersToQcpu(graph);
-    if (const int handed = HandResultsToHost(graph)) runtime::RecordFusions("result handed to host", handed);
+    if (const int handed = HandResultsToHost(graph))
+      runtime::RecordFusions("result handed to host", handed);
     RenameToPrivateTwins(graph);
     MoveKernellessNodesToCpu(graph);
     CheckNodesAgainstOpDefs(graph);
@@ -115,9 +119,11 @@ void Rewrite(tensorflow::GraphDef& graph, const TF_GrapplerItem* item) {
 // v1 SavedModel cannot find its variables) and the private twins (without them
 // TF's oneDNN layout pass turns Pad + Conv2D on QCPU into an op QCPU has no
 // kernel for), after a rewrite failed for `reason`.
-void UseInputGraph(const TF_Buffer* graph_buf, tensorflow::GraphDef& graph, const std::string& reason) {
+void UseInputGraph(const TF_Buffer* graph_buf, tensorflow::GraphDef& graph,
+                   const std::string& reason) {
   runtime::RecordPassError(reason);
-  runtime::WarnOnce("the QCPU graph pass failed (" + reason + "): TF runs the graph as it came, op by op on QCPU");
+  runtime::WarnOnce("the QCPU graph pass failed (" + reason +
+                    "): TF runs the graph as it came, op by op on QCPU");
   graph.ParseFromArray(graph_buf->data, static_cast<int>(graph_buf->length));
   try {
     SkipXlaOnQcpu(graph);
@@ -130,8 +136,8 @@ void UseInputGraph(const TF_Buffer* graph_buf, tensorflow::GraphDef& graph, cons
   }
 }
 
-void OptimizeGraph(const TF_Buffer* graph_buf, const TF_GrapplerItem* item, TF_Buffer* optimized_graph_buf,
-                   TF_Status* status) {
+void OptimizeGraph(const TF_Buffer* graph_buf, const TF_GrapplerItem* item,
+                   TF_Buffer* optimized_graph_buf, TF_Status* status) {
   tensorflow::GraphDef graph;
   if (!graph.ParseFromArray(graph_buf->data, static_cast<int>(graph_buf->length))) {
     // Grappler keeps the input graph when a pass fails; say why.
@@ -150,7 +156,8 @@ void OptimizeGraph(const TF_Buffer* graph_buf, const TF_GrapplerItem* item, TF_B
   // A function's arguments and results sit where its callers' tensors are:
   // boundaries, not fallbacks.
   for (const tensorflow::NodeDef& node : graph.node())
-    if (OnCpu(node) && node.op() != "_Arg" && node.op() != "_Retval") runtime::RecordCpuOp(node.op());
+    if (OnCpu(node) && node.op() != "_Arg" && node.op() != "_Retval")
+      runtime::RecordCpuOp(node.op());
   const std::string bytes = graph.SerializeAsString();
   DumpGraph(bytes.data(), bytes.size(), graph_number, "after");
   SetGraphOutput(optimized_graph_buf, bytes.data(), bytes.size());

@@ -1,7 +1,6 @@
 #include "graph/pattern_matcher.h"
 
 #include <algorithm>
-
 #include <cmath>
 #include <cstring>
 #include <optional>
@@ -62,7 +61,8 @@ std::vector<std::string> DataInputs(const NodeDef& node) {
 
 class Matcher {
  public:
-  Matcher(tensorflow::GraphDef& graph, const GraphShapes& shapes, const std::set<std::string>& preserve)
+  Matcher(tensorflow::GraphDef& graph, const GraphShapes& shapes,
+          const std::set<std::string>& preserve)
       : graph_(graph), shapes_(shapes), preserve_(preserve) {}
 
   int Apply(const FusionPattern& pattern) {
@@ -81,7 +81,8 @@ class Matcher {
     for (NodeDef& root : *graph_.mutable_node()) {
       if (consumed.count(&root)) continue;
       Binding binding;
-      if (!MatchNode(pattern.nodes.size() - 1, root, binding) || !Fusable(binding, consumed)) continue;
+      if (!MatchNode(pattern.nodes.size() - 1, root, binding) || !Fusable(binding, consumed))
+        continue;
       for (const auto& [label, node] : binding.nodes) {
         consumed.insert(node);
         if (node != &root) removed.insert(node->name());
@@ -137,7 +138,8 @@ class Matcher {
       Binding attempt = binding;
       attempt.nodes[p.label] = &node;
       bool ok = true;
-      for (size_t i = 0; ok && i < inputs.size(); ++i) ok = MatchInput(p.inputs[i], inputs[order[i]], attempt);
+      for (size_t i = 0; ok && i < inputs.size(); ++i)
+        ok = MatchInput(p.inputs[i], inputs[order[i]], attempt);
       if (ok) {
         binding = std::move(attempt);
         return true;
@@ -153,7 +155,8 @@ class Matcher {
       // Check the capture's shape now when possible, so that a commutative
       // op whose inputs fit either way round gets its other order tried.
       for (const ShapeCheck& check : pattern_->checks)
-        if (check.capture == spec && CanCheck(check, binding) && !Holds(check, binding)) return false;
+        if (check.capture == spec && CanCheck(check, binding) && !Holds(check, binding))
+          return false;
       return true;
     }
     const TensorRef ref = ParseTensorRef(tensor);
@@ -238,7 +241,8 @@ class Matcher {
   static bool CanCheck(const ShapeCheck& check, const Binding& binding) {
     return check.kind == ShapeCheck::kScalar || check.kind == ShapeCheck::kMatrix ||
            check.kind == ShapeCheck::kSpatialPaddings || check.kind == ShapeCheck::kNonNegative ||
-           (binding.nodes.count(check.label) > 0 && (check.of.empty() || binding.nodes.count(check.of) > 0));
+           (binding.nodes.count(check.label) > 0 &&
+            (check.of.empty() || binding.nodes.count(check.of) > 0));
   }
 
   // Output 0 of a Relu or Relu6, or of a fused op whose last step is one.
@@ -293,11 +297,13 @@ class Matcher {
     if (check.kind == ShapeCheck::kPaddingsInsideWindow) {
       const auto paddings = ConstOf(captured);
       const auto window = binding.nodes.at(check.label)->attr().find("ksize");
-      if (!paddings || paddings->size() != 8 || window == binding.nodes.at(check.label)->attr().end() ||
+      if (!paddings || paddings->size() != 8 ||
+          window == binding.nodes.at(check.label)->attr().end() ||
           window->second.list().i_size() != 4)
         return false;
       for (int d = 0; d < 4; ++d)
-        if ((*paddings)[2 * d] >= window->second.list().i(d) || (*paddings)[2 * d + 1] >= window->second.list().i(d))
+        if ((*paddings)[2 * d] >= window->second.list().i(d) ||
+            (*paddings)[2 * d + 1] >= window->second.list().i(d))
           return false;
       return true;
     }
@@ -311,7 +317,8 @@ class Matcher {
       };
       const bool per_channel =
           check.kind == ShapeCheck::kVectorOfLastDim || check.kind == ShapeCheck::kTrailingDims;
-      const std::string& channel_label = check.kind == ShapeCheck::kTrailingDims ? check.of : check.label;
+      const std::string& channel_label =
+          check.kind == ShapeCheck::kTrailingDims ? check.of : check.label;
       if (!FullyKnown(shape) || (per_channel && !last_dim_known(channel_label))) return true;
     }
     if (check.kind == ShapeCheck::kScalar)
@@ -337,7 +344,10 @@ class Matcher {
     switch (check.kind) {
       case ShapeCheck::kScalar:
       case ShapeCheck::kMatrix:
-        return true;  // answered above
+      case ShapeCheck::kLastAxis:
+      case ShapeCheck::kSpatialPaddings:
+      case ShapeCheck::kPaddingsInsideWindow:
+      case ShapeCheck::kNonNegative: return true;  // answered above
       case ShapeCheck::kTrailingDims: {
         const auto product = ShapeOf({binding.nodes.at(check.of)->name(), 0});
         if (!product || product->empty() || shape->empty() || shape->size() > reference->size())
@@ -350,8 +360,6 @@ class Matcher {
         }
         return elements == product->back();
       }
-      case ShapeCheck::kLastAxis:
-        return true;  // answered above
       case ShapeCheck::kVectorOfLastDim:
         if (shape->empty() || shape->size() > reference->size()) return false;
         for (size_t d = 0; d + 1 < shape->size(); ++d)
@@ -396,8 +404,7 @@ class Matcher {
     // rejects a node without a required attr, and with it the whole pass.
     if (TakesFusedOps(fused.op())) {
       auto* list = attrs["fused_ops"].mutable_list();
-      for (const auto& op : pattern_->fused_ops)
-        list->add_s(Expand(op, binding));
+      for (const auto& op : pattern_->fused_ops) list->add_s(Expand(op, binding));
       attrs["num_args"].set_i(static_cast<int64_t>(pattern_->inputs.size()) - 2);
     }
     for (const AttrCopy& copy : pattern_->attrs) {
@@ -408,7 +415,8 @@ class Matcher {
     }
     for (const AttrFromConst& from : pattern_->const_attrs) {
       // Named: a range-for over *ConstOf(...) would outlive the optional.
-      const std::vector<int64_t> values = *ConstOf(ParseTensorRef(binding.captures.at(from.capture)));
+      const std::vector<int64_t> values =
+          *ConstOf(ParseTensorRef(binding.captures.at(from.capture)));
       auto* list = attrs[from.to].mutable_list();
       list->clear_i();
       for (int64_t v : values) list->add_i(v);

@@ -46,12 +46,14 @@ void MoveNamedVariablesToCpu(tensorflow::GraphDef& graph) {
       if (node.op() != "Identity" || handles.count(node.name()) || node.input_size() < 1 ||
           type == node.attr().end() || type->second.type() != tensorflow::DT_RESOURCE)
         continue;
-      if (handles.count(ParseTensorRef(node.input(0)).node)) grew = handles.insert(node.name()).second;
+      if (handles.count(ParseTensorRef(node.input(0)).node))
+        grew = handles.insert(node.name()).second;
     }
   }
   if (handles.empty()) return;
   for (tensorflow::NodeDef& node : *graph.mutable_node()) {
-    if (!OnQcpu(node) || node.op() == "PartitionedCall" || node.op() == "StatefulPartitionedCall") continue;
+    if (!OnQcpu(node) || node.op() == "PartitionedCall" || node.op() == "StatefulPartitionedCall")
+      continue;
     bool takes_handle = handles.count(node.name()) > 0;
     for (const std::string& input : node.input()) {
       const TensorRef ref = ParseTensorRef(input);

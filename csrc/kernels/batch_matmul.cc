@@ -18,19 +18,25 @@ using dnnl::memory;
 
 memory::dims DenseStrides(const memory::dims& dims) {
   memory::dims strides(dims.size(), 1);
-  for (int i = static_cast<int>(dims.size()) - 2; i >= 0; --i) strides[i] = strides[i + 1] * dims[i + 1];
+  for (int i = static_cast<int>(dims.size()) - 2; i >= 0; --i)
+    strides[i] = strides[i + 1] * dims[i + 1];
   return strides;
 }
 
-MatMulStep MakeMatMul(const memory::desc& a, const memory::desc& b, const memory::desc& dst, bool pack_b,
-                      const dnnl::primitive_attr& attr, const memory::desc& bias) {
+MatMulStep MakeMatMul(const memory::desc& a, const memory::desc& b, const memory::desc& dst,
+                      bool pack_b, const dnnl::primitive_attr& attr, const memory::desc& bias) {
   const memory::desc b_layout =
       pack_b ? memory::desc(b.get_dims(), b.get_data_type(), memory::format_tag::any) : b;
   const dnnl::matmul::primitive_desc pd =
       bias.is_zero() ? dnnl::matmul::primitive_desc(Engine(), a, b_layout, dst, attr)
                      : dnnl::matmul::primitive_desc(Engine(), a, b_layout, bias, dst, attr);
-  return {dnnl::matmul(pd), a, b, dst, pd.scratchpad_desc(),
-          pack_b ? pd.weights_desc() : memory::desc(), pd.impl_info_str()};
+  return {dnnl::matmul(pd),
+          a,
+          b,
+          dst,
+          pd.scratchpad_desc(),
+          pack_b ? pd.weights_desc() : memory::desc(),
+          pd.impl_info_str()};
 }
 
 namespace {
@@ -72,7 +78,6 @@ class BatchMatMulKernel {
     out[rank - 2] = m;
     out[rank - 1] = n;
     const auto constants = constants_.Get(ctx, fused_, quantized_, 2, args, n);
-    const std::vector<float>& scale = constants->scale;
     const std::vector<float>& bias = constants->bias;
     QuantizedOperands::Values quantization = quantized_.Read(ctx, 2, *constants);
     const TF_Tensor* addend = fused_.Addend(args, out);
@@ -95,16 +100,17 @@ class BatchMatMulKernel {
     auto p = cache_.Get(key, [&] { return Build(xp, yp, out, n, pack, quantization); });
     std::unordered_map<int, memory> exec_args = {
         {DNNL_ARG_SRC, ArgMemory(p->a, TF_TensorData(x.get()))},
-        {DNNL_ARG_WEIGHTS, pack ? quantized_.PackWeights(weights_, std::move(y), {}, p->b, p->packed_b,
-                                                         quantization)
-                                : ArgMemory(p->b, TF_TensorData(y.get()))},
+        {DNNL_ARG_WEIGHTS,
+         pack ? quantized_.PackWeights(weights_, std::move(y), {}, p->b, p->packed_b, quantization)
+              : ArgMemory(p->b, TF_TensorData(y.get()))},
         {DNNL_ARG_DST, ArgMemory(p->dst, TF_TensorData(result.get()))}};
     if (!bias.empty()) {
       exec_args.emplace(DNNL_ARG_BIAS,
                         memory(BiasDesc(out.size(), n), Engine(), fused_.BiasData(args, bias)));
     }
     if (addend)
-      exec_args.emplace(fused_.addend_arg_id(), memory(AddendDesc(out), Engine(), TF_TensorData(addend)));
+      exec_args.emplace(fused_.addend_arg_id(),
+                        memory(AddendDesc(out), Engine(), TF_TensorData(addend)));
     quantized_.AddArgs(quantization, exec_args);
     Execute(ctx, p->primitive, p->scratchpad, std::move(exec_args));
   }
@@ -115,12 +121,13 @@ class BatchMatMulKernel {
                    const QuantizedOperands::Values& quantization) const {
     dnnl::primitive_attr attr = UserScratchpadAttr();
     attr.set_post_ops(fused_.MakePostOps(AddendDesc(out)));
-    quantized_.Configure(attr, /*weights_mask=*/1 << (out.size() - 1), quantization);  // a scale per column
+    quantized_.Configure(attr, /*weights_mask=*/1 << (out.size() - 1),
+                         quantization);  // a scale per column
     const memory::dims dst_dims = OneDnnDims(out);
     return MakeMatMul(Operand(xp, adj_x_, quantized_.src_type()),
                       Operand(yp, adj_y_, quantized_.weights_type()),
-                      memory::desc(dst_dims, quantized_.dst_type(), DenseStrides(dst_dims)), pack, attr,
-                      fused_.has_bias() ? BiasDesc(out.size(), n) : memory::desc());
+                      memory::desc(dst_dims, quantized_.dst_type(), DenseStrides(dst_dims)), pack,
+                      attr, fused_.has_bias() ? BiasDesc(out.size(), n) : memory::desc());
   }
 
   // The fused Add's input: dense, shaped like the result.
@@ -137,7 +144,8 @@ class BatchMatMulKernel {
   }
 
   // The stored [..., r, c] read as [..., c, r] when adjoint.
-  static memory::desc Operand(const std::vector<int64_t>& stored, bool adjoint, memory::data_type type) {
+  static memory::desc Operand(const std::vector<int64_t>& stored, bool adjoint,
+                              memory::data_type type) {
     memory::dims dims(stored.begin(), stored.end());
     memory::dims strides = DenseStrides(dims);
     const size_t r = dims.size();
@@ -164,7 +172,8 @@ void RegisterBatchMatMulKernels(const char* device_type, TF_Status* status) {
     if (TF_GetCode(status) != TF_OK) return;
   }
   // Its dtypes are checked by its op definition.
-  RegisterKernel<BatchMatMulKernel>({kQuantizedBatchMatMul, {}, {"x_zero_point"}}, device_type, status);
+  RegisterKernel<BatchMatMulKernel>({kQuantizedBatchMatMul, {}, {"x_zero_point"}}, device_type,
+                                    status);
 }
 
 }  // namespace int8flow::kernels

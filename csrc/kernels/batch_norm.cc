@@ -53,7 +53,8 @@ class FusedBatchNormKernel {
       const auto s = Shape(t);
       Require(s.size() == 1, std::string(what) + " must be 1-dimensional, got " + ShapeString(s));
       Require(s[0] == channels || (!required && s[0] == 0),
-              std::string(what) + " must have the same number of elements as the channels of x, got " +
+              std::string(what) +
+                  " must have the same number of elements as the channels of x, got " +
                   std::to_string(s[0]) + " and " + std::to_string(channels));
     };
     check_vector("scale", scale.get(), true);
@@ -68,8 +69,8 @@ class FusedBatchNormKernel {
     for (int i = 1; i <= 4; ++i) stats.push_back(ctx.allocate_output(i, {channels}, TF_FLOAT));
     const bool tf_uses_onednn = tensorflow::IsMKLEnabled();
     if (v3_) {  // unused on CPU: the shape and value of TF's kernel
-      OwnedTensor unused = ctx.allocate_output(5, tf_uses_onednn ? std::vector<int64_t>{0} : std::vector<int64_t>{},
-                                               TF_FLOAT);
+      OwnedTensor unused = ctx.allocate_output(
+          5, tf_uses_onednn ? std::vector<int64_t>{0} : std::vector<int64_t>{}, TF_FLOAT);
       if (!tf_uses_onednn) *Data<float>(unused.get()) = 0.f;
     }
     const auto out = [&](int i) { return Data<float>(stats[i].get()); };
@@ -91,7 +92,8 @@ class FusedBatchNormKernel {
     }
     // The batch's mean and biased variance land in the reserve spaces.
     Normalize(ctx, shape, channels_last, x, y, scale, offset, out(2), out(3));
-    const float bessel = static_cast<float>(count) / static_cast<float>(std::max<int64_t>(count - 1, 1));
+    const float bessel =
+        static_cast<float>(count) / static_cast<float>(std::max<int64_t>(count - 1, 1));
     const float* old_mean = Data<float>(mean.get());
     const float* old_variance = Data<float>(variance.get());
     for (int64_t c = 0; c < channels; ++c) {
@@ -122,14 +124,16 @@ class FusedBatchNormKernel {
     auto p = cache_.Get(shape, [&] {
       Primitive p;
       const bool spatial3 = shape.size() == 5;
-      const auto tag = channels_last ? (spatial3 ? memory::format_tag::ndhwc : memory::format_tag::nhwc)
-                                     : (spatial3 ? memory::format_tag::ncdhw : memory::format_tag::nchw);
+      const auto tag = channels_last
+                           ? (spatial3 ? memory::format_tag::ndhwc : memory::format_tag::nhwc)
+                           : (spatial3 ? memory::format_tag::ncdhw : memory::format_tag::nchw);
       p.data = memory::desc(dims, memory::data_type::f32, tag);
       p.channel = PlainF32({dims[1]});
       auto flags = dnnl::normalization_flags::use_scale | dnnl::normalization_flags::use_shift;
       if (!is_training_) flags = flags | dnnl::normalization_flags::use_global_stats;
       dnnl::batch_normalization_forward::primitive_desc pd(
-          Engine(), is_training_ ? dnnl::prop_kind::forward_training : dnnl::prop_kind::forward_inference,
+          Engine(),
+          is_training_ ? dnnl::prop_kind::forward_training : dnnl::prop_kind::forward_inference,
           p.data, p.data, epsilon_, flags, UserScratchpadAttr());
       p.scratchpad = pd.scratchpad_desc();
       p.primitive = dnnl::batch_normalization_forward(pd);
@@ -158,7 +162,8 @@ void RegisterBatchNormKernels(const char* device_type, TF_Status* status) {
   RegisterKernel<FusedBatchNormKernel>({"FusedBatchNorm"}, device_type, status);
   for (const char* op : {"FusedBatchNormV2", "FusedBatchNormV3"}) {
     if (TF_GetCode(status) != TF_OK) return;
-    RegisterKernel<FusedBatchNormKernel>({op, {{"T", TF_FLOAT}, {"U", TF_FLOAT}}}, device_type, status);
+    RegisterKernel<FusedBatchNormKernel>({op, {{"T", TF_FLOAT}, {"U", TF_FLOAT}}}, device_type,
+                                         status);
   }
 }
 

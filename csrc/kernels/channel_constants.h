@@ -20,8 +20,8 @@
 namespace int8flow::kernels {
 
 struct ChannelConstants {
-  std::vector<float> scale, bias;    // FoldAffine's; either may be empty
-  std::vector<float> weight_scales;  // a quantized node's, `scale` folded in
+  std::vector<float> scale, bias;         // FoldAffine's; either may be empty
+  std::vector<float> weight_scales;       // a quantized node's, `scale` folded in
   dnnl::memory::desc weight_scales_desc;  // theirs, for ArgMemory
 };
 
@@ -30,8 +30,10 @@ class ChannelConstantsCache {
   // For a node whose quantized inputs start at `first_quantized` (its
   // QuantizedOperands::Read's `first`), its fused ops' `args` following them.
   std::shared_ptr<const ChannelConstants> Get(const KernelContext& ctx, const FusedOps& fused,
-                                              const QuantizedOperands& quantized, int first_quantized,
-                                              const std::vector<OwnedTensor>& args, int64_t channels);
+                                              const QuantizedOperands& quantized,
+                                              int first_quantized,
+                                              const std::vector<OwnedTensor>& args,
+                                              int64_t channels);
 
  private:
   struct Entry {

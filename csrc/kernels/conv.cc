@@ -92,8 +92,9 @@ class ConvKernel {
     }
     std::unordered_map<int, memory> exec_args = {
         {DNNL_ARG_SRC, ArgMemory(p->src, TF_TensorData(input.get()))},
-        {DNNL_ARG_WEIGHTS, quantized_.PackWeights(weights_, std::move(filter), scale, p->user_weights,
-                                                  p->packed_weights, quantization)},
+        {DNNL_ARG_WEIGHTS,
+         quantized_.PackWeights(weights_, std::move(filter), scale, p->user_weights,
+                                p->packed_weights, quantization)},
         {DNNL_ARG_DST, ArgMemory(p->dst, TF_TensorData(out.get()))}};
     if (!bias.empty())
       exec_args.emplace(DNNL_ARG_BIAS, ArgMemory(p->bias, const_cast<float*>(bias.data())));
@@ -123,8 +124,9 @@ class ConvKernel {
         left = explicit_paddings_[4], right = explicit_paddings_[5];
       }
       const int64_t ekh = (kh - 1) * dilations_[1] + 1, ekw = (kw - 1) * dilations_[2] + 1;
-      Require(ih + top + bottom >= ekh && iw + left + right >= ekw,
-              "the filter " + ShapeString(f) + " is larger than the padded input " + ShapeString(in));
+      Require(
+          ih + top + bottom >= ekh && iw + left + right >= ekw,
+          "the filter " + ShapeString(f) + " is larger than the padded input " + ShapeString(in));
       oh = (ih + top + bottom - ekh) / strides_[1] + 1;
       ow = (iw + left + right - ekw) / strides_[2] + 1;
     }
@@ -140,8 +142,8 @@ class ConvKernel {
     // read in place through strides; output channel o = g * og + (o % og).
     memory::desc any_weights;
     if (groups == 1) {
-      p.user_weights = memory::desc({oc, ig, kh, kw}, weights_type,
-                                    memory::dims{1, oc, kw * ig * oc, ig * oc});
+      p.user_weights =
+          memory::desc({oc, ig, kh, kw}, weights_type, memory::dims{1, oc, kw * ig * oc, ig * oc});
       any_weights = memory::desc({oc, ig, kh, kw}, weights_type, memory::format_tag::any);
     } else {
       p.user_weights = memory::desc({groups, og, ig, kh, kw}, weights_type,
@@ -155,15 +157,14 @@ class ConvKernel {
     const memory::dims strides = {strides_[1], strides_[2]};
     const memory::dims dilations = {dilations_[1] - 1, dilations_[2] - 1};
     const memory::dims pad_l = {top, left}, pad_r = {bottom, right};
-    auto pd = fused_.has_bias()
-                  ? dnnl::convolution_forward::primitive_desc(
-                        Engine(), dnnl::prop_kind::forward_inference,
-                        dnnl::algorithm::convolution_direct, p.src, any_weights, p.bias, p.dst,
-                        strides, dilations, pad_l, pad_r, attr)
-                  : dnnl::convolution_forward::primitive_desc(
-                        Engine(), dnnl::prop_kind::forward_inference,
-                        dnnl::algorithm::convolution_direct, p.src, any_weights, p.dst, strides,
-                        dilations, pad_l, pad_r, attr);
+    auto pd =
+        fused_.has_bias()
+            ? dnnl::convolution_forward::primitive_desc(
+                  Engine(), dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct,
+                  p.src, any_weights, p.bias, p.dst, strides, dilations, pad_l, pad_r, attr)
+            : dnnl::convolution_forward::primitive_desc(
+                  Engine(), dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct,
+                  p.src, any_weights, p.dst, strides, dilations, pad_l, pad_r, attr);
     p.packed_weights = pd.weights_desc();
     p.scratchpad = pd.scratchpad_desc();
     p.primitive = dnnl::convolution_forward(pd);

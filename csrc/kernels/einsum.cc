@@ -43,8 +43,9 @@ class EinsumKernel {
                 "QCPU's Einsum does not support repeated labels (diagonals): '" + equation + "'");
     }
     for (char c : out_)
-      Require(a_.find(c) != std::string::npos || b_.find(c) != std::string::npos,
-              "output label '" + std::string(1, c) + "' appears in no operand of '" + equation + "'");
+      Require(
+          a_.find(c) != std::string::npos || b_.find(c) != std::string::npos,
+          "output label '" + std::string(1, c) + "' appears in no operand of '" + equation + "'");
     for (char c : out_) {
       const bool in_a = a_.find(c) != std::string::npos, in_b = b_.find(c) != std::string::npos;
       (in_a && in_b ? batch_ : in_a ? free_a_ : free_b_).push_back(c);
@@ -58,15 +59,16 @@ class EinsumKernel {
     Require(ctx.num_inputs() == 2, "QCPU's Einsum takes two operands");
     OwnedTensor a = ctx.input(0), b = ctx.input(1);
     const auto as = Shape(a.get()), bs = Shape(b.get());
-    Require(as.size() == a_.size() && bs.size() == b_.size(),
-            "operand ranks " + ShapeString(as) + ", " + ShapeString(bs) + " do not match the labels");
+    Require(
+        as.size() == a_.size() && bs.size() == b_.size(),
+        "operand ranks " + ShapeString(as) + ", " + ShapeString(bs) + " do not match the labels");
     std::map<char, int64_t> size;
     const auto learn = [&](const std::string& labels, const std::vector<int64_t>& shape) {
       for (size_t i = 0; i < labels.size(); ++i) {
         auto [it, inserted] = size.emplace(labels[i], shape[i]);
         Require(inserted || it->second == shape[i],
-                "label '" + std::string(1, labels[i]) + "' has sizes " + std::to_string(it->second) +
-                    " and " + std::to_string(shape[i]));
+                "label '" + std::string(1, labels[i]) + "' has sizes " +
+                    std::to_string(it->second) + " and " + std::to_string(shape[i]));
       }
     };
     learn(a_, as);
@@ -123,15 +125,15 @@ class EinsumKernel {
 
   static void Reorder(KernelContext& ctx, const ReorderStep& step, void* from, void* to) {
     Execute(ctx, step.primitive, step.scratchpad,
-            {{DNNL_ARG_FROM, ArgMemory(step.from, from)},
-             {DNNL_ARG_TO, ArgMemory(step.to, to)}});
+            {{DNNL_ARG_FROM, ArgMemory(step.from, from)}, {DNNL_ARG_TO, ArgMemory(step.to, to)}});
   }
 
   // `labels` of a tensor stored as `stored` (row-major, its labels
   // `stored_labels`), viewed in the order `order`; stride 0 for a label the
   // tensor does not have.
   static memory::desc View(const std::string& order, const std::string& stored_labels,
-                           const std::vector<int64_t>& stored, const std::map<char, int64_t>& size) {
+                           const std::vector<int64_t>& stored,
+                           const std::map<char, int64_t>& size) {
     const memory::dims stored_strides = DenseStrides(memory::dims(stored.begin(), stored.end()));
     memory::dims dims, strides;
     for (char c : order) {
@@ -146,7 +148,8 @@ class EinsumKernel {
   // The tensor (labels `stored_labels`, shape `stored`) as [batch..., r, c]
   // for the matmul, `slots` = {r, c} each one label or none (a dim of 1).
   memory::desc SlotView(const std::vector<std::string>& slots, const std::string& stored_labels,
-                        const std::vector<int64_t>& stored, const std::map<char, int64_t>& size) const {
+                        const std::vector<int64_t>& stored,
+                        const std::map<char, int64_t>& size) const {
     const memory::dims stored_strides = DenseStrides(memory::dims(stored.begin(), stored.end()));
     memory::dims dims, strides;
     for (char c : batch_) {
@@ -203,7 +206,8 @@ class EinsumKernel {
     plan.reorder_a = MakeReorder(View(a_order, a_, as, size), dense(a_order));
     plan.reorder_b = MakeReorder(View(b_order, b_, bs, size), dense(b_order));
     plan.reorder_out = MakeReorder(dense(out_order), View(out_order, out_, out_shape, size));
-    plan.matmul = MakeMatMul(PlainF32({batch, m, k}), PlainF32({batch, k, n}), PlainF32({batch, m, n}));
+    plan.matmul =
+        MakeMatMul(PlainF32({batch, m, k}), PlainF32({batch, k, n}), PlainF32({batch, m, n}));
     return plan;
   }
 

@@ -28,10 +28,11 @@ OwnedTensor ForwardOrAllocate(KernelContext& ctx, const std::vector<int64_t>& sh
   OwnedStatus status;
   const int candidates[] = {0};
   int forwarded = -1;
-  TF_Tensor* out = TF_ForwardInputOrAllocateOutput(ctx.raw(), candidates, 1, 0, shape.data(),
-                                                   static_cast<int>(shape.size()), &forwarded,
-                                                   status.get());
-  if (!status.ok()) throw KernelError("allocating an output: " + status.message(), TF_RESOURCE_EXHAUSTED);
+  TF_Tensor* out =
+      TF_ForwardInputOrAllocateOutput(ctx.raw(), candidates, 1, 0, shape.data(),
+                                      static_cast<int>(shape.size()), &forwarded, status.get());
+  if (!status.ok())
+    throw KernelError("allocating an output: " + status.message(), TF_RESOURCE_EXHAUSTED);
   return OwnedTensor(out);
 }
 
@@ -119,7 +120,8 @@ void BroadcastCopy(const float* src, const std::vector<int64_t>& from, float* ds
     int64_t offset = 0;
     for (size_t d = 0; d < rank; ++d) offset += index[d] * src_strides[d];
     dst[flat] = src[offset];
-    for (int64_t d = static_cast<int64_t>(rank) - 1; d >= 0 && ++index[d] == to[d]; --d) index[d] = 0;
+    for (int64_t d = static_cast<int64_t>(rank) - 1; d >= 0 && ++index[d] == to[d]; --d)
+      index[d] = 0;
   }
 }
 
@@ -159,7 +161,8 @@ class BinaryKernel {
     if (NumElements(out_shape) == 0) return;
     const size_t rank = std::max<size_t>(out_shape.size(), 1);
     const auto dims = OneDnnDims(PadToRank(out_shape, rank));
-    auto a_dims = OneDnnDims(PadToRank(a_shape, rank)), b_dims = OneDnnDims(PadToRank(b_shape, rank));
+    auto a_dims = OneDnnDims(PadToRank(a_shape, rank)),
+         b_dims = OneDnnDims(PadToRank(b_shape, rank));
 
     // oneDNN broadcasts src1 only: put the full-shaped operand first.
     const float* src0 = Data<float>(a.get());
@@ -178,7 +181,8 @@ class BinaryKernel {
     std::vector<int64_t> key(dims.begin(), dims.end());
     key.insert(key.end(), b_dims.begin(), b_dims.end());
     key.push_back(swapped);
-    auto p = cache_.Get(key, [&] { return BuildBinary(op_->algorithm, dims, b_dims, PostOps(swapped)); });
+    auto p = cache_.Get(
+        key, [&] { return BuildBinary(op_->algorithm, dims, b_dims, PostOps(swapped)); });
     RunBinary(ctx, *p, dims, b_dims, src0, src1, TF_TensorData(out.get()));
   }
 
@@ -218,9 +222,9 @@ class AddNKernel {
     const memory::desc md = PlainF32({NumElements(shape)});
     std::vector<int64_t> key = {NumElements(shape), n};
     auto p = cache_.Get(key, [&] {
-      return Make<dnnl::sum::primitive_desc, dnnl::sum>(dnnl::sum::primitive_desc(
-          Engine(), md, std::vector<float>(n, 1.f), std::vector<memory::desc>(n, md),
-          UserScratchpadAttr()));
+      return Make<dnnl::sum::primitive_desc, dnnl::sum>(
+          dnnl::sum::primitive_desc(Engine(), md, std::vector<float>(n, 1.f),
+                                    std::vector<memory::desc>(n, md), UserScratchpadAttr()));
     });
     std::unordered_map<int, memory> args = {
         {DNNL_ARG_DST, memory(md, Engine(), TF_TensorData(out.get()))}};

@@ -11,12 +11,15 @@ namespace int8flow::kernels {
 FusedOps::FusedOps(TF_OpKernelConstruction* ctx, bool allow_scale) {
   if (!TF_OpKernelConstruction_HasAttr(ctx, "fused_ops", nullptr)) return;
   for (const std::string& op : GetStringListAttr(ctx, "fused_ops")) {
-    const bool affine = op == "BiasAdd" ||
-                        (allow_scale && (op == "Scale" || op == "BatchNorm" || op == "FusedBatchNorm"));
+    const bool affine =
+        op == "BiasAdd" ||
+        (allow_scale && (op == "Scale" || op == "BatchNorm" || op == "FusedBatchNorm"));
     if (affine) {
       Require(post_ops_.empty(), "fused_ops: '" + op + "' must come before Add and activations");
-      affine_.push_back(op == "BiasAdd" ? kBias : op == "Scale" ? kScale : op == "BatchNorm" ? kBatchNorm
-                                                                                             : kFusedBatchNorm);
+      affine_.push_back(op == "BiasAdd"     ? kBias
+                        : op == "Scale"     ? kScale
+                        : op == "BatchNorm" ? kBatchNorm
+                                            : kFusedBatchNorm);
       affine_args_ += FusedOpArgs(op);
       if (affine_.back() == kFusedBatchNorm) epsilon_ = GetFloatAttr(ctx, "epsilon");
     } else if (op == "Add") {
@@ -25,7 +28,8 @@ FusedOps::FusedOps(TF_OpKernelConstruction* ctx, bool allow_scale) {
       post_ops_.push_back({nullptr, 0.f});
     } else if (const Activation* a = FindActivation(op)) {
       // Read only when used: ops without activations (LayerNorm) lack the attr.
-      post_ops_.push_back({a, a->alpha_from_attr ? GetFloatAttr(ctx, "leakyrelu_alpha") : a->alpha});
+      post_ops_.push_back(
+          {a, a->alpha_from_attr ? GetFloatAttr(ctx, "leakyrelu_alpha") : a->alpha});
     } else {
       throw KernelError("unsupported fused op '" + op + "' in fused_ops");
     }
@@ -36,7 +40,8 @@ FusedOps::FusedOps(TF_OpKernelConstruction* ctx, bool allow_scale) {
 void FusedOps::ReadArgTypes(TF_OpKernelConstruction* ctx) {
   const std::vector<TF_DataType> types = GetTypeListAttr(ctx, "Targs");
   Require(static_cast<int>(types.size()) == num_args(),
-          "fused_ops needs " + std::to_string(num_args()) + " args, got " + std::to_string(types.size()));
+          "fused_ops needs " + std::to_string(num_args()) + " args, got " +
+              std::to_string(types.size()));
   for (int i = 0; i < num_args(); ++i)
     Require(types[i] == TF_FLOAT || (has_addend_ && i == addend_arg()),
             "only the fused Add's input may be int8; arg " + std::to_string(i) + " must be float");

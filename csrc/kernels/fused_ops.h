@@ -47,8 +47,8 @@ class FusedOps {
   // Folds the affine args (the first of the op's `args`, each a vector of
   // `channels`) into one scale and one bias: y = x * scale + bias. Either
   // stays empty when no op sets it.
-  void FoldAffine(const std::vector<OwnedTensor>& args, int64_t channels,
-                  std::vector<float>& scale, std::vector<float>& bias) const;
+  void FoldAffine(const std::vector<OwnedTensor>& args, int64_t channels, std::vector<float>& scale,
+                  std::vector<float>& bias) const;
 
   // The node's `args`: its inputs from `first_arg` on, as many as fused_ops
   // needs, or a KernelError.

@@ -7,8 +7,8 @@
 #include <cstring>
 
 #include "kernels/onednn_util.h"
-#include "kernels/shape_util.h"
 #include "kernels/op_definitions.h"
+#include "kernels/shape_util.h"
 
 namespace int8flow::kernels {
 namespace {
@@ -45,8 +45,8 @@ class GatherKernel {
     const std::vector<int64_t> index = IntValues(indices.get());
     for (size_t i = 0; i < index.size(); ++i)
       Require(index[i] >= 0 && index[i] < limit,
-              "indices[" + std::to_string(i) + "] = " + std::to_string(index[i]) + " is not in [0, " +
-                  std::to_string(limit) + ")");
+              "indices[" + std::to_string(i) + "] = " + std::to_string(index[i]) +
+                  " is not in [0, " + std::to_string(limit) + ")");
     const TF_DataType type = TF_TensorType(params.get());
     OwnedTensor result = ctx.allocate_output(0, out, type);
     const size_t row = inner * TF_DataTypeSize(type);
@@ -85,10 +85,11 @@ class SelectKernel {
     const T* e = Data<T>(otherwise.get());
     T* dst = Data<T>(result.get());
     int64_t i = 0;
-    ForEachIndex(out,
-                 {BroadcastStrides(shapes[0], out), BroadcastStrides(shapes[1], out),
-                  BroadcastStrides(shapes[2], out)},
-                 [&](const std::vector<int64_t>& at) { dst[i++] = c[at[0]] ? t[at[1]] : e[at[2]]; });
+    ForEachIndex(
+        out,
+        {BroadcastStrides(shapes[0], out), BroadcastStrides(shapes[1], out),
+         BroadcastStrides(shapes[2], out)},
+        [&](const std::vector<int64_t>& at) { dst[i++] = c[at[0]] ? t[at[1]] : e[at[2]]; });
   }
 };
 
@@ -98,8 +99,10 @@ struct SliceMasks {
   int64_t begin = 0, end = 0, ellipsis = 0, new_axis = 0, shrink_axis = 0;
 
   explicit SliceMasks(TF_OpKernelConstruction* ctx) {
-    for (auto [name, mask] : {std::pair{"begin_mask", &begin}, {"end_mask", &end},
-                              {"ellipsis_mask", &ellipsis}, {"new_axis_mask", &new_axis},
+    for (auto [name, mask] : {std::pair{"begin_mask", &begin},
+                              {"end_mask", &end},
+                              {"ellipsis_mask", &ellipsis},
+                              {"new_axis_mask", &new_axis},
                               {"shrink_axis_mask", &shrink_axis}}) {
       OwnedStatus status;
       TF_OpKernelConstruction_GetAttrInt64(ctx, name, mask, status.get());
@@ -122,7 +125,8 @@ struct SliceGeometry {
     int64_t origin = 0;
     for (int64_t d = 0; d < rank; ++d) origin += first[d] * strides[d], strides[d] *= step[d];
     int64_t i = 0;
-    ForEachIndex(count, {strides}, [&](const std::vector<int64_t>& at) { visit(i++, origin + at[0]); });
+    ForEachIndex(count, {strides},
+                 [&](const std::vector<int64_t>& at) { visit(i++, origin + at[0]); });
   }
 };
 
@@ -157,10 +161,13 @@ SliceGeometry StridedSliceOf(const std::vector<int64_t>& in, const std::vector<i
       g.first[dim] = b, g.count[dim] = 1, g.step[dim] = 1;
     } else {
       const int64_t lo = s > 0 ? 0 : -1, hi = s > 0 ? size : size - 1;
-      const auto clamp = [&](int64_t v) { return std::min(std::max(v < 0 ? v + size : v, lo), hi); };
+      const auto clamp = [&](int64_t v) {
+        return std::min(std::max(v < 0 ? v + size : v, lo), hi);
+      };
       const int64_t b = bit(masks.begin, i) ? (s > 0 ? lo : hi) : clamp(begin[i]);
       const int64_t e = bit(masks.end, i) ? (s > 0 ? hi : lo) : clamp(end[i]);
-      const int64_t n = s > 0 ? (e > b ? (e - b + s - 1) / s : 0) : (b > e ? (b - e - s - 1) / -s : 0);
+      const int64_t n =
+          s > 0 ? (e > b ? (e - b + s - 1) / s : 0) : (b > e ? (b - e - s - 1) / -s : 0);
       g.first[dim] = b, g.count[dim] = n, g.step[dim] = s;
       g.out.push_back(n);
     }
@@ -177,13 +184,15 @@ class StridedSliceKernel {
   void Compute(KernelContext& ctx) {
     OwnedTensor input = ctx.input(0);
     const auto in = Shape(input.get());
-    const SliceGeometry g = StridedSliceOf(in, IntValues(ctx.input(1).get()), IntValues(ctx.input(2).get()),
-                                           IntValues(ctx.input(3).get()), masks_);
+    const SliceGeometry g =
+        StridedSliceOf(in, IntValues(ctx.input(1).get()), IntValues(ctx.input(2).get()),
+                       IntValues(ctx.input(3).get()), masks_);
     OwnedTensor result = ctx.allocate_output(0, g.out, TF_TensorType(input.get()));
     const size_t bytes = TF_DataTypeSize(TF_TensorType(input.get()));
     const char* src = static_cast<const char*>(TF_TensorData(input.get()));
     char* dst = static_cast<char*>(TF_TensorData(result.get()));
-    g.ForEachElement(in, [&](int64_t i, int64_t at) { std::memcpy(dst + bytes * i, src + bytes * at, bytes); });
+    g.ForEachElement(
+        in, [&](int64_t i, int64_t at) { std::memcpy(dst + bytes * i, src + bytes * at, bytes); });
   }
 
  private:
@@ -199,12 +208,15 @@ class StridedSliceGradKernel {
 
   void Compute(KernelContext& ctx) {
     const auto in = IntValues(ctx.input(0).get());
-    for (int64_t d : in) Require(d >= 0, "StridedSliceGrad: the input shape " + ShapeString(in) + " is negative");
-    const SliceGeometry g = StridedSliceOf(in, IntValues(ctx.input(1).get()), IntValues(ctx.input(2).get()),
-                                           IntValues(ctx.input(3).get()), masks_);
+    for (int64_t d : in)
+      Require(d >= 0, "StridedSliceGrad: the input shape " + ShapeString(in) + " is negative");
+    const SliceGeometry g =
+        StridedSliceOf(in, IntValues(ctx.input(1).get()), IntValues(ctx.input(2).get()),
+                       IntValues(ctx.input(3).get()), masks_);
     OwnedTensor dy = ctx.input(4);
-    Require(NumElements(Shape(dy.get())) == NumElements(g.out),
-            "shape of dy was " + ShapeString(Shape(dy.get())) + " instead of " + ShapeString(g.out));
+    Require(
+        NumElements(Shape(dy.get())) == NumElements(g.out),
+        "shape of dy was " + ShapeString(Shape(dy.get())) + " instead of " + ShapeString(g.out));
     OwnedTensor dx = ctx.allocate_output(0, in, TF_FLOAT);
     float* out = Data<float>(dx.get());
     std::fill(out, out + NumElements(in), 0.f);
@@ -234,10 +246,10 @@ void RegisterIndexingKernels(const char* device_type, TF_Status* status) {
     for (TF_DataType index : {TF_INT32, TF_INT64})
       for (TF_DataType axis : {TF_INT32, TF_INT64})
         if (ok())
-          RegisterKernel<GatherKernel>(
-              {"GatherV2", {{"Tparams", params}, {"Tindices", index}, {"Taxis", axis}},
-               {"indices", "axis"}},
-              device_type, status);
+          RegisterKernel<GatherKernel>({"GatherV2",
+                                        {{"Tparams", params}, {"Tindices", index}, {"Taxis", axis}},
+                                        {"indices", "axis"}},
+                                       device_type, status);
   if (ok()) RegisterKernel<SelectKernel<float>>({"SelectV2"}, device_type, status);
   // TF keeps int32 tensors of a device in host memory (index math).
   if (ok())
@@ -250,9 +262,10 @@ void RegisterIndexingKernels(const char* device_type, TF_Status* status) {
           device_type, status);
   for (TF_DataType index : {TF_INT32, TF_INT64})
     if (ok())
-      RegisterKernel<StridedSliceGradKernel>(
-          {"StridedSliceGrad", {{"T", TF_FLOAT}, {"Index", index}}, {"shape", "begin", "end", "strides"}},
-          device_type, status);
+      RegisterKernel<StridedSliceGradKernel>({"StridedSliceGrad",
+                                              {{"T", TF_FLOAT}, {"Index", index}},
+                                              {"shape", "begin", "end", "strides"}},
+                                             device_type, status);
   if (ok())
     RegisterKernel<HostOutputKernel>({"Identity", {{"T", TF_FLOAT}}, {"output"}, kHostOutputLabel},
                                      device_type, status);

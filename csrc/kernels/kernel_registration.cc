@@ -37,7 +37,8 @@ Value ScalarAttr(TF_OpKernelConstruction* ctx, const char* name,
 // A list attr of numbers or types through its C API getter.
 template <class Value>
 std::vector<Value> ListAttr(TF_OpKernelConstruction* ctx, const char* name,
-                            void (*get)(TF_OpKernelConstruction*, const char*, Value*, int, TF_Status*)) {
+                            void (*get)(TF_OpKernelConstruction*, const char*, Value*, int,
+                                        TF_Status*)) {
   const int32_t count = AttrSize(ctx, name).first;
   std::vector<Value> values(static_cast<size_t>(count));
   OwnedStatus status;
@@ -115,15 +116,15 @@ void RejectUndeclaredAttrs(TF_OpKernelConstruction* ctx) {
   const tensorflow::NodeDef node = ReadNodeDef(ctx);
   const std::string attr = UndeclaredAttr(node);
   if (attr.empty()) return;
-  throw KernelError(node.op() + " has no attr '" + attr +
-                    "' in this int8flow (it has " + DeclaredAttrList(node.op()) +
-                    "); was the graph written by a newer int8flow?");
+  throw KernelError(node.op() + " has no attr '" + attr + "' in this int8flow (it has " +
+                    DeclaredAttrList(node.op()) + "); was the graph written by a newer int8flow?");
 }
 
 std::string OpType(TF_OpKernelConstruction* ctx) {
   const tensorflow::NodeDef node = ReadNodeDef(ctx);
   // A private twin or a oneDNN rename computes what its standard op does.
-  for (const std::string prefix : {PrivateTwinName(""), std::string("_MklNative"), std::string("_Mkl")})
+  for (const std::string& prefix :
+       {PrivateTwinName(""), std::string("_MklNative"), std::string("_Mkl")})
     if (node.op().rfind(prefix, 0) == 0 && HasPrivateTwin(node.op().substr(prefix.size())))
       return node.op().substr(prefix.size());
   return node.op();
@@ -167,8 +168,9 @@ void RegisterOne(const char* op, const KernelSpec& spec, const char* device_type
 }  // namespace
 
 void Register(const KernelSpec& spec, const char* device_type,
-              void* (*create)(TF_OpKernelConstruction*), void (*compute)(void*, TF_OpKernelContext*),
-              void (*destroy)(void*), TF_Status* status) {
+              void* (*create)(TF_OpKernelConstruction*),
+              void (*compute)(void*, TF_OpKernelContext*), void (*destroy)(void*),
+              TF_Status* status) {
   RegisterOne(spec.op, spec, device_type, create, compute, destroy, status, spec.label);
   // A labelled kernel serves only the nodes our pass gives its label: no twin.
   if (TF_GetCode(status) != TF_OK || spec.op[0] == '_' || spec.label) return;

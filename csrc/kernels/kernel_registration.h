@@ -68,8 +68,8 @@ class KernelContext {
     for (int64_t d : dims) bytes *= static_cast<size_t>(d);
     TF_Tensor* t = TF_AllocateOutput(ctx_, i, dtype, dims.data(), static_cast<int>(dims.size()),
                                      bytes, status.get());
-    if (!status.ok()) throw KernelError("allocating an output: " + status.message(),
-                                        TF_RESOURCE_EXHAUSTED);
+    if (!status.ok())
+      throw KernelError("allocating an output: " + status.message(), TF_RESOURCE_EXHAUSTED);
     return OwnedTensor(t);
   }
   // Makes output `i` share `t`'s buffer (a cached result).
@@ -84,8 +84,8 @@ class KernelContext {
     const int64_t dims[] = {static_cast<int64_t>(bytes)};
     TF_AllocatorAttributes attrs{TF_ALLOCATOR_ATTRIBUTES_STRUCT_SIZE, 0};
     TF_Tensor* t = TF_AllocateTemp(ctx_, TF_UINT8, dims, 1, &attrs, status.get());
-    if (!status.ok()) throw KernelError("allocating scratch memory: " + status.message(),
-                                        TF_RESOURCE_EXHAUSTED);
+    if (!status.ok())
+      throw KernelError("allocating scratch memory: " + status.message(), TF_RESOURCE_EXHAUSTED);
     return OwnedTensor(t);
   }
   std::string name() const {
@@ -128,8 +128,9 @@ void Fail(TF_OpKernelContext* ctx, TF_Code code, const std::string& message);
 void FailConstruction(TF_OpKernelConstruction* ctx, TF_Code code, const std::string& message);
 // Registers create/compute/delete for `spec` on `device_type`.
 void Register(const KernelSpec& spec, const char* device_type,
-              void* (*create)(TF_OpKernelConstruction*), void (*compute)(void*, TF_OpKernelContext*),
-              void (*destroy)(void*), TF_Status* status);
+              void* (*create)(TF_OpKernelConstruction*),
+              void (*compute)(void*, TF_OpKernelContext*), void (*destroy)(void*),
+              TF_Status* status);
 
 // Kernel calls begun on this thread: what serves one call at a time
 // (ArgMemory, onednn_util.h) knows when it is free again.

@@ -17,8 +17,9 @@ class LayerNormKernel {
  public:
   explicit LayerNormKernel(TF_OpKernelConstruction* ctx) : fused_(ctx, /*allow_scale=*/true) {
     for (const std::string& op : GetStringListAttr(ctx, "fused_ops"))
-      Require(op == "Scale" || op == "BiasAdd",
-              "LayerNorm's fused_ops may hold Scale (gamma) and BiasAdd (beta) only, got '" + op + "'");
+      Require(
+          op == "Scale" || op == "BiasAdd",
+          "LayerNorm's fused_ops may hold Scale (gamma) and BiasAdd (beta) only, got '" + op + "'");
   }
 
   void Compute(KernelContext& ctx) {

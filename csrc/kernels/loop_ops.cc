@@ -34,7 +34,8 @@ class LogicalKernel {
     const bool* y = Data<bool>(b.get());
     bool* z = Data<bool>(out.get());
     int64_t i = 0;
-    ForEachIndex(out_shape, {BroadcastStrides(a_shape, out_shape), BroadcastStrides(b_shape, out_shape)},
+    ForEachIndex(out_shape,
+                 {BroadcastStrides(a_shape, out_shape), BroadcastStrides(b_shape, out_shape)},
                  [&](const std::vector<int64_t>& at) {
                    z[i++] = kAnd ? (x[at[0]] && y[at[1]]) : (x[at[0]] || y[at[1]]);
                  });
@@ -75,9 +76,10 @@ class ActivationGradKernel {
   void Compute(KernelContext& ctx) {
     OwnedTensor y = ctx.input(0), dy = ctx.input(1);
     const auto shape = Shape(y.get());
-    Require(Shape(dy.get()) == shape, "Inputs to operation " + std::string(kSigmoid ? "SigmoidGrad" : "TanhGrad") +
-                                          " must have the same shape: " + ShapeString(shape) + " vs. " +
-                                          ShapeString(Shape(dy.get())));
+    Require(Shape(dy.get()) == shape, "Inputs to operation " +
+                                          std::string(kSigmoid ? "SigmoidGrad" : "TanhGrad") +
+                                          " must have the same shape: " + ShapeString(shape) +
+                                          " vs. " + ShapeString(Shape(dy.get())));
     OwnedTensor dx = ctx.allocate_output(0, shape, TF_FLOAT);
     const float* a = Data<float>(y.get());
     const float* g = Data<float>(dy.get());
@@ -120,7 +122,8 @@ class BiasAddGradKernel {
 // ---- Split, SplitV (the gates of LSTM and GRU cells) ---------------------------
 // Copies `input` into outputs of `sizes` along `axis` (0 <= axis < rank):
 // each output a run of contiguous blocks.
-void SplitInto(KernelContext& ctx, const OwnedTensor& input, int64_t axis, const std::vector<int64_t>& sizes) {
+void SplitInto(KernelContext& ctx, const OwnedTensor& input, int64_t axis,
+               const std::vector<int64_t>& sizes) {
   const auto shape = Shape(input.get());
   const auto [outer, inner] = AroundAxisOf(shape, axis);
   const size_t bytes = TF_DataTypeSize(TF_TensorType(input.get()));
@@ -129,7 +132,8 @@ void SplitInto(KernelContext& ctx, const OwnedTensor& input, int64_t axis, const
   for (size_t i = 0; i < sizes.size(); ++i) {
     auto out_shape = shape;
     out_shape[axis] = sizes[i];
-    OwnedTensor out = ctx.allocate_output(static_cast<int>(i), out_shape, TF_TensorType(input.get()));
+    OwnedTensor out =
+        ctx.allocate_output(static_cast<int>(i), out_shape, TF_TensorType(input.get()));
     char* dst = static_cast<char*>(TF_TensorData(out.get()));
     const size_t run = bytes * sizes[i] * inner;
     for (int64_t o = 0; o < outer; ++o)
@@ -140,7 +144,8 @@ void SplitInto(KernelContext& ctx, const OwnedTensor& input, int64_t axis, const
 
 int64_t ScalarIndex(const TF_Tensor* t, const char* what) {
   const auto values = IntValues(t);
-  Require(values.size() == 1, std::string(what) + " must be a scalar, got shape " + ShapeString(Shape(t)));
+  Require(values.size() == 1,
+          std::string(what) + " must be a scalar, got shape " + ShapeString(Shape(t)));
   return values[0];
 }
 
@@ -156,20 +161,21 @@ class ConcatKernel {
     auto shape = Shape(inputs[0].get());
     const int64_t rank = static_cast<int64_t>(shape.size());
     int64_t axis = ScalarIndex(ctx.input(n).get(), "axis");
-    Require(axis >= -rank && axis < rank, "ConcatOp : Expected concatenating dimensions in the range [" +
-                                              std::to_string(-rank) + ", " + std::to_string(rank) +
-                                              "), but got " + std::to_string(axis));
+    Require(axis >= -rank && axis < rank,
+            "ConcatOp : Expected concatenating dimensions in the range [" + std::to_string(-rank) +
+                ", " + std::to_string(rank) + "), but got " + std::to_string(axis));
     if (axis < 0) axis += rank;
     int64_t total = 0;
     for (int i = 0; i < n; ++i) {
       auto s = Shape(inputs[i].get());
-      Require(s.size() == shape.size(), "ConcatOp : Ranks of all input tensors should match: shape[0] = " +
-                                            ShapeString(shape) + " vs. shape[" + std::to_string(i) +
-                                            "] = " + ShapeString(s));
+      Require(s.size() == shape.size(),
+              "ConcatOp : Ranks of all input tensors should match: shape[0] = " +
+                  ShapeString(shape) + " vs. shape[" + std::to_string(i) + "] = " + ShapeString(s));
       total += s[axis];
       s[axis] = shape[axis];
       Require(s == shape, "ConcatOp : Dimension mismatch of input " + std::to_string(i) + ": " +
-                              ShapeString(Shape(inputs[i].get())) + " against " + ShapeString(shape));
+                              ShapeString(Shape(inputs[i].get())) + " against " +
+                              ShapeString(shape));
     }
     const auto [outer, inner] = AroundAxisOf(shape, axis);
     shape[axis] = total;
@@ -184,7 +190,6 @@ class ConcatKernel {
   }
 };
 
-
 class SplitKernel {
  public:
   explicit SplitKernel(TF_OpKernelConstruction* ctx) : num_split_(GetIntAttr(ctx, "num_split")) {}
@@ -194,13 +199,15 @@ class SplitKernel {
     const auto shape = Shape(input.get());
     const int64_t rank = static_cast<int64_t>(shape.size());
     int64_t axis = ScalarIndex(ctx.input(0).get(), "split_dim");
-    Require(axis >= -rank && axis < rank, "-input rank(-" + std::to_string(rank) + ") <= split_dim < input rank (" +
-                                              std::to_string(rank) + "), but got " + std::to_string(axis));
+    Require(axis >= -rank && axis < rank,
+            "-input rank(-" + std::to_string(rank) + ") <= split_dim < input rank (" +
+                std::to_string(rank) + "), but got " + std::to_string(axis));
     if (axis < 0) axis += rank;
-    Require(shape[axis] % num_split_ == 0, "Number of ways to split should evenly divide the split dimension, "
-                                           "but got split_dim " + std::to_string(axis) + " (size = " +
-                                               std::to_string(shape[axis]) + ") and num_split " +
-                                               std::to_string(num_split_));
+    Require(shape[axis] % num_split_ == 0,
+            "Number of ways to split should evenly divide the split dimension, "
+            "but got split_dim " +
+                std::to_string(axis) + " (size = " + std::to_string(shape[axis]) +
+                ") and num_split " + std::to_string(num_split_));
     SplitInto(ctx, input, axis, std::vector<int64_t>(num_split_, shape[axis] / num_split_));
   }
 
@@ -217,8 +224,9 @@ class SplitVKernel {
     const auto shape = Shape(input.get());
     const int64_t rank = static_cast<int64_t>(shape.size());
     int64_t axis = ScalarIndex(ctx.input(2).get(), "split_dim");
-    Require(axis >= -rank && axis < rank, "split_dim " + std::to_string(axis) + " out of range for a " +
-                                              std::to_string(rank) + "-D input");
+    Require(axis >= -rank && axis < rank, "split_dim " + std::to_string(axis) +
+                                              " out of range for a " + std::to_string(rank) +
+                                              "-D input");
     if (axis < 0) axis += rank;
     auto sizes = IntValues(ctx.input(1).get());
     int64_t known = 0, unknown = -1;  // one size may be -1: the rest
@@ -234,7 +242,8 @@ class SplitVKernel {
     }
     if (unknown >= 0) sizes[unknown] = shape[axis] - known;
     Require((unknown >= 0 ? sizes[unknown] >= 0 : known == shape[axis]),
-            "Determined shape must either match input shape along split_dim exactly if fully specified, "
+            "Determined shape must either match input shape along split_dim exactly if fully "
+            "specified, "
             "or be less than the size of the input along split_dim if not fully specified.  Got: " +
                 std::to_string(known));
     SplitInto(ctx, input, axis, sizes);
@@ -249,19 +258,24 @@ void RegisterLoopKernels(const char* device_type, TF_Status* status) {
   if (ok()) RegisterKernel<LogicalKernel<false>>({"LogicalOr", {}}, device_type, status);
   if (ok()) RegisterKernel<LogicalNotKernel>({"LogicalNot", {}}, device_type, status);
   if (ok()) RegisterKernel<ZerosLikeKernel>({"ZerosLike"}, device_type, status);
-  if (ok()) RegisterKernel<ZerosLikeKernel>({"ZerosLike", {{"T", TF_INT32}}, {"x", "y"}}, device_type, status);
+  if (ok())
+    RegisterKernel<ZerosLikeKernel>({"ZerosLike", {{"T", TF_INT32}}, {"x", "y"}}, device_type,
+                                    status);
   if (ok()) RegisterKernel<ActivationGradKernel<true>>({"SigmoidGrad"}, device_type, status);
   if (ok()) RegisterKernel<ActivationGradKernel<false>>({"TanhGrad"}, device_type, status);
   if (ok()) RegisterKernel<BiasAddGradKernel>({"BiasAddGrad"}, device_type, status);
   // TF keeps a device's int32 tensors in host memory: the split dims and sizes.
   for (TF_DataType index : {TF_INT32, TF_INT64})
     if (ok())
-      RegisterKernel<ConcatKernel>({"ConcatV2", {{"T", TF_FLOAT}, {"Tidx", index}}, {"axis"}}, device_type, status);
-  if (ok()) RegisterKernel<SplitKernel>({"Split", {{"T", TF_FLOAT}}, {"split_dim"}}, device_type, status);
+      RegisterKernel<ConcatKernel>({"ConcatV2", {{"T", TF_FLOAT}, {"Tidx", index}}, {"axis"}},
+                                   device_type, status);
+  if (ok())
+    RegisterKernel<SplitKernel>({"Split", {{"T", TF_FLOAT}}, {"split_dim"}}, device_type, status);
   for (TF_DataType index : {TF_INT32, TF_INT64})
     if (ok())
-      RegisterKernel<SplitVKernel>({"SplitV", {{"T", TF_FLOAT}, {"Tlen", index}}, {"size_splits", "split_dim"}},
-                                   device_type, status);
+      RegisterKernel<SplitVKernel>(
+          {"SplitV", {{"T", TF_FLOAT}, {"Tlen", index}}, {"size_splits", "split_dim"}}, device_type,
+          status);
 }
 
 }  // namespace int8flow::kernels

@@ -38,21 +38,24 @@ class MatMulKernel {
     const auto a_shape = Shape(a.get()), b_shape = Shape(b.get());
     // `a` may carry leading batch dims (the pass fuses BatchMatMulV2 of a
     // batch by one matrix): its rows are all but its last dim.
-    Require(a_shape.size() >= 2 && b_shape.size() == 2 && (a_shape.size() == 2 || !transpose_a_), [&] {
-      return "MatMul takes matrices, got " + ShapeString(a_shape) + " and " + ShapeString(b_shape);
-    });
-    const int64_t m = a_shape.size() == 2 ? a_shape[transpose_a_ ? 1 : 0]
-                                          : NumElements(a_shape) / std::max<int64_t>(a_shape.back(), 1);
+    Require(a_shape.size() >= 2 && b_shape.size() == 2 && (a_shape.size() == 2 || !transpose_a_),
+            [&] {
+              return "MatMul takes matrices, got " + ShapeString(a_shape) + " and " +
+                     ShapeString(b_shape);
+            });
+    const int64_t m = a_shape.size() == 2
+                          ? a_shape[transpose_a_ ? 1 : 0]
+                          : NumElements(a_shape) / std::max<int64_t>(a_shape.back(), 1);
     const int64_t k = a_shape[a_shape.size() == 2 && transpose_a_ ? 0 : a_shape.size() - 1];
     const int64_t n = b_shape[transpose_b_ ? 0 : 1], kb = b_shape[transpose_b_ ? 1 : 0];
     Require(k == kb, [&] {
-      return "Matrix size-incompatible: In[0]: " + ShapeString(a_shape) + ", In[1]: " + ShapeString(b_shape);
+      return "Matrix size-incompatible: In[0]: " + ShapeString(a_shape) +
+             ", In[1]: " + ShapeString(b_shape);
     });
     std::vector<int64_t> out_shape(a_shape.begin(), a_shape.end() - 1);
     if (a_shape.size() == 2) out_shape = {m};
     out_shape.push_back(n);
     const auto constants = constants_.Get(ctx, fused_, quantized_, 2, args, n);
-    const std::vector<float>& scale = constants->scale;
     const std::vector<float>& bias = constants->bias;
     QuantizedOperands::Values quantization = quantized_.Read(ctx, 2, *constants);
     const TF_Tensor* addend = fused_.Addend(args, out_shape);
@@ -99,8 +102,9 @@ class MatMulKernel {
     // Weights in the layout oneDNN prefers, packed once (packed_weights.h).
     const memory::desc any_weights({k, n}, quantized_.weights_type(), memory::format_tag::any);
     dnnl::matmul::primitive_desc pd =
-        fused_.has_bias() ? dnnl::matmul::primitive_desc(Engine(), p.src, any_weights, p.bias, p.dst, attr)
-                  : dnnl::matmul::primitive_desc(Engine(), p.src, any_weights, p.dst, attr);
+        fused_.has_bias()
+            ? dnnl::matmul::primitive_desc(Engine(), p.src, any_weights, p.bias, p.dst, attr)
+            : dnnl::matmul::primitive_desc(Engine(), p.src, any_weights, p.dst, attr);
     p.packed_weights = pd.weights_desc();
     p.scratchpad = pd.scratchpad_desc();
     p.primitive = dnnl::matmul(pd);

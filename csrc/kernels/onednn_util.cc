@@ -1,8 +1,8 @@
 #include "kernels/onednn_util.h"
 
-#include <algorithm>
-
 #include <omp.h>
+
+#include <algorithm>
 
 #include "kernels/kernel_trace.h"
 
@@ -41,7 +41,8 @@ void SamePadding(int64_t in, int64_t k, int64_t stride, int64_t dilation, int64_
 
 dnnl::memory::desc PlainF32(const dnnl::memory::dims& dims) {
   dnnl::memory::dims strides(dims.size(), 1);
-  for (int i = static_cast<int>(dims.size()) - 2; i >= 0; --i) strides[i] = strides[i + 1] * dims[i + 1];
+  for (int i = static_cast<int>(dims.size()) - 2; i >= 0; --i)
+    strides[i] = strides[i + 1] * dims[i + 1];
   return dnnl::memory::desc(dims, dnnl::memory::data_type::f32, strides);
 }
 
@@ -63,7 +64,8 @@ dnnl::memory ArgMemory(const dnnl::memory::desc& desc, void* data) {
     return it->second.memory;
   }
   if (slots.size() >= kMaxSlots) slots.clear();  // handed-out memories stay valid: they are shared
-  return slots.emplace(desc.get(), Slot{desc, dnnl::memory(desc, Engine(), data), call})->second.memory;
+  return slots.emplace(desc.get(), Slot{desc, dnnl::memory(desc, Engine(), data), call})
+      ->second.memory;
 }
 
 dnnl::primitive_attr UserScratchpadAttr() {

@@ -1,11 +1,10 @@
 #include "kernels/op_definitions.h"
 
 #include <initializer_list>
-#include <memory>
-#include <string>
-
-#include <mutex>
 #include <map>
+#include <memory>
+#include <mutex>
+#include <string>
 
 #include "common/tf_status.h"
 #include "kernels/activations.h"
@@ -166,7 +165,8 @@ bool TwinKernelServes(const tensorflow::NodeDef& node) {
     bool serves = true;
     for (const auto& [attr, dtype] : kernel) {
       const auto value = node.attr().find(attr);
-      serves = serves && value != node.attr().end() && static_cast<int>(value->second.type()) == dtype;
+      serves =
+          serves && value != node.attr().end() && static_cast<int>(value->second.type()) == dtype;
     }
     if (serves) return true;
   }
@@ -184,11 +184,14 @@ void RegisterOpDefinitions(TF_Status* status) {
       "leakyrelu_alpha: float = 0.2"};
   Register(kFusedMatMul, {"a: T", "b: T", "args: num_args * T"}, with_float_args(matmul_attrs),
            UnknownShape, status);
-  const std::vector<const char*> conv_attrs = {
-      "strides: list(int)", "padding: {'SAME', 'VALID', 'EXPLICIT'}",
-      "explicit_paddings: list(int) = []", "data_format: {'NHWC'} = 'NHWC'",
-      "dilations: list(int) = [1, 1, 1, 1]", "fused_ops: list(string) = []",
-      "epsilon: float = 0.0001", "leakyrelu_alpha: float = 0.2"};
+  const std::vector<const char*> conv_attrs = {"strides: list(int)",
+                                               "padding: {'SAME', 'VALID', 'EXPLICIT'}",
+                                               "explicit_paddings: list(int) = []",
+                                               "data_format: {'NHWC'} = 'NHWC'",
+                                               "dilations: list(int) = [1, 1, 1, 1]",
+                                               "fused_ops: list(string) = []",
+                                               "epsilon: float = 0.0001",
+                                               "leakyrelu_alpha: float = 0.2"};
   for (const char* conv : {kFusedConv2D, kFusedDepthwiseConv2D})
     Register(conv, {"input: T", "filter: T", "args: num_args * T"}, with_float_args(conv_attrs),
              UnknownShape, status);
@@ -200,41 +203,58 @@ void RegisterOpDefinitions(TF_Status* status) {
 
   // INT8 (quantization.h): the float ops' attrs plus the quantized types,
   // the output's requantization, and typed args: the Add's input may be int8.
-  Define({kQuantize, {"x: float"}, {"y: T", "scale: float", "zero_point: int32"},
-          {"T: {uint8, int8}", "mode: {'dynamic', 'static'} = 'dynamic'", "static_scale: float = 1.0",
-           "static_zero_point: int = 0"},
+  Define({kQuantize,
+          {"x: float"},
+          {"y: T", "scale: float", "zero_point: int32"},
+          {"T: {uint8, int8}", "mode: {'dynamic', 'static'} = 'dynamic'",
+           "static_scale: float = 1.0", "static_zero_point: int = 0"},
           QuantizedShape},
          status);
-  Define({kQuantizeWeights, {"w: float"}, {"q: int8", "scales: float"}, {"channel_axis: int = -1"},
+  Define({kQuantizeWeights,
+          {"w: float"},
+          {"q: int8", "scales: float"},
+          {"channel_axis: int = -1"},
           UnknownShape},
          status);
-  Define({kDequantize, {"x: T", "scale: float", "zero_point: int32"}, {"y: float"},
-          {"T: {uint8, int8}"}, SameShapeAsInput},
+  Define({kDequantize,
+          {"x: T", "scale: float", "zero_point: int32"},
+          {"y: float"},
+          {"T: {uint8, int8}"},
+          SameShapeAsInput},
          status);
-  const std::vector<const char*> quantized_attrs = {
-      "Tin: {uint8, int8}", "Tout: {float, uint8, int8} = DT_FLOAT", "out_scale: float = 1.0",
-      "out_zero_point: int = 0", "Targs: list({float, uint8, int8}) >= 0", "addend_scale: float = 1.0",
-      "addend_zero_point: int = 0"};
+  const std::vector<const char*> quantized_attrs = {"Tin: {uint8, int8}",
+                                                    "Tout: {float, uint8, int8} = DT_FLOAT",
+                                                    "out_scale: float = 1.0",
+                                                    "out_zero_point: int = 0",
+                                                    "Targs: list({float, uint8, int8}) >= 0",
+                                                    "addend_scale: float = 1.0",
+                                                    "addend_zero_point: int = 0"};
   const auto with_quantized = [&](std::vector<const char*> attrs) {
     attrs.insert(attrs.end(), quantized_attrs.begin(), quantized_attrs.end());
     return attrs;
   };
   Define({kQuantizedMatMul,
-          {"a: Tin", "b: int8", "a_scale: float", "a_zero_point: int32", "b_scales: float", "args: Targs"},
-          {"y: Tout"}, with_quantized(matmul_attrs), UnknownShape},
+          {"a: Tin", "b: int8", "a_scale: float", "a_zero_point: int32", "b_scales: float",
+           "args: Targs"},
+          {"y: Tout"},
+          with_quantized(matmul_attrs),
+          UnknownShape},
          status);
   Define({kQuantizedBatchMatMul,
-          {"x: Tin", "y: int8", "x_scale: float", "x_zero_point: int32", "y_scales: float", "args: Targs"},
+          {"x: Tin", "y: int8", "x_scale: float", "x_zero_point: int32", "y_scales: float",
+           "args: Targs"},
           {"output: Tout"},
-          with_quantized({"fused_ops: list(string) = []", "adj_x: bool = false", "adj_y: bool = false",
-                          "leakyrelu_alpha: float = 0.2"}),
+          with_quantized({"fused_ops: list(string) = []", "adj_x: bool = false",
+                          "adj_y: bool = false", "leakyrelu_alpha: float = 0.2"}),
           UnknownShape},
          status);
   for (const char* conv : {kQuantizedConv2D, kQuantizedDepthwiseConv2D})
     Define({conv,
             {"input: Tin", "filter: int8", "input_scale: float", "input_zero_point: int32",
              "filter_scales: float", "args: Targs"},
-            {"y: Tout"}, with_quantized(conv_attrs), UnknownShape},
+            {"y: Tout"},
+            with_quantized(conv_attrs),
+            UnknownShape},
            status);
 }
 

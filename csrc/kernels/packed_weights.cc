@@ -38,11 +38,13 @@ std::shared_ptr<const PackedWeights::Entry> PackedWeights::FindOrPack(
     // packed type rounds once (half to even).
     scaled.resize(count);
     for (size_t i = 0; i < count; ++i) {
-      const float w = int8 ? static_cast<const int8_t*>(source)[i] : static_cast<const float*>(source)[i];
+      const float w =
+          int8 ? static_cast<const int8_t*>(source)[i] : static_cast<const float*>(source)[i];
       scaled[i] = w * multiplier[i % multiplier.size()];
     }
     source = scaled.data();
-    from_desc = dnnl::memory::desc(user.get_dims(), dnnl::memory::data_type::f32, user.get_strides());
+    from_desc =
+        dnnl::memory::desc(user.get_dims(), dnnl::memory::data_type::f32, user.get_strides());
   }
   dnnl::memory from(from_desc, Engine(), source);
   thread_local dnnl::stream stream(Engine());

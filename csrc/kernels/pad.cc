@@ -20,9 +20,9 @@ class PadKernel {
     const auto in = Shape(input.get());
     const auto pads_shape = Shape(paddings_tensor.get());
     const int rank = static_cast<int>(in.size());
-    Require(pads_shape == std::vector<int64_t>{rank, 2},
-            "paddings must be a matrix of shape [" + std::to_string(rank) + ", 2], got " +
-                ShapeString(pads_shape));
+    Require(pads_shape == std::vector<int64_t>{rank, 2}, "paddings must be a matrix of shape [" +
+                                                             std::to_string(rank) + ", 2], got " +
+                                                             ShapeString(pads_shape));
     const std::vector<int64_t> pads = IntValues(paddings_tensor.get());
     std::vector<int64_t> out(rank), offsets(rank);
     for (int d = 0; d < rank; ++d) {

@@ -23,8 +23,9 @@ class PoolKernel {
         padding_(GetStringAttr(ctx, "padding")) {
     Require(GetStringAttr(ctx, "data_format") == "NHWC",
             "QCPU pooling supports the NHWC data format only");
-    Require(ksize_.size() == 4 && ksize_[0] == 1 && ksize_[3] == 1 && ksize_[1] > 0 && ksize_[2] > 0,
-            "ksize must be [1, h, w, 1] with positive h and w");
+    Require(
+        ksize_.size() == 4 && ksize_[0] == 1 && ksize_[3] == 1 && ksize_[1] > 0 && ksize_[2] > 0,
+        "ksize must be [1, h, w, 1] with positive h and w");
     Require(strides_.size() == 4 && strides_[0] == 1 && strides_[3] == 1 && strides_[1] > 0 &&
                 strides_[2] > 0,
             "strides must be [1, h, w, 1] with positive h and w");
@@ -32,13 +33,15 @@ class PoolKernel {
             "padding must be SAME, VALID or EXPLICIT");
     if (padding_ == "EXPLICIT") {
       explicit_paddings_ = GetIntListAttr(ctx, "explicit_paddings");
-      Require(explicit_paddings_.size() == 8 && explicit_paddings_[0] == 0 && explicit_paddings_[1] == 0 &&
-                  explicit_paddings_[6] == 0 && explicit_paddings_[7] == 0,
+      Require(explicit_paddings_.size() == 8 && explicit_paddings_[0] == 0 &&
+                  explicit_paddings_[1] == 0 && explicit_paddings_[6] == 0 &&
+                  explicit_paddings_[7] == 0,
               "explicit_paddings must hold 8 values, 0 for the batch and channel dims");
       // A window wholly inside the padding would have nothing to take the max of.
       for (int d = 0; d < 2; ++d)
         Require(explicit_paddings_[2 + 2 * d] >= 0 && explicit_paddings_[3 + 2 * d] >= 0 &&
-                    explicit_paddings_[2 + 2 * d] < ksize_[1 + d] && explicit_paddings_[3 + 2 * d] < ksize_[1 + d],
+                    explicit_paddings_[2 + 2 * d] < ksize_[1 + d] &&
+                    explicit_paddings_[3 + 2 * d] < ksize_[1 + d],
                 "explicit_paddings must be >= 0 and smaller than the window");
     }
   }
@@ -74,10 +77,10 @@ class PoolKernel {
       const memory::data_type type = OneDnnType(dtype);
       p.src = memory::desc({in[0], in[3], in[1], in[2]}, type, memory::format_tag::nhwc);
       p.dst = memory::desc({in[0], in[3], oh, ow}, type, memory::format_tag::nhwc);
-      dnnl::pooling_forward::primitive_desc pd(
-          Engine(), dnnl::prop_kind::forward_inference, algorithm_, p.src, p.dst,
-          {strides_[1], strides_[2]}, {ksize_[1], ksize_[2]}, {0, 0}, {top, left},
-          {bottom, right}, UserScratchpadAttr());
+      dnnl::pooling_forward::primitive_desc pd(Engine(), dnnl::prop_kind::forward_inference,
+                                               algorithm_, p.src, p.dst, {strides_[1], strides_[2]},
+                                               {ksize_[1], ksize_[2]}, {0, 0}, {top, left},
+                                               {bottom, right}, UserScratchpadAttr());
       p.scratchpad = pd.scratchpad_desc();
       p.primitive = dnnl::pooling_forward(pd);
       return p;

@@ -18,7 +18,8 @@ bool CpuHasAmx() { return runtime::GetCpuFeatures().int8_path == "amx"; }
 
 float WeightLevels() { return CpuHasVnni() ? 127.f : 63.f; }
 
-std::optional<WeightChannels> WeightChannelsOf(const std::vector<int64_t>& shape, int64_t channel_axis) {
+std::optional<WeightChannels> WeightChannelsOf(const std::vector<int64_t>& shape,
+                                               int64_t channel_axis) {
   const int64_t rank = static_cast<int64_t>(shape.size());
   const int64_t axis = channel_axis < 0 ? channel_axis + rank : channel_axis;
   if (axis < 0 || axis >= rank) return std::nullopt;
@@ -27,8 +28,8 @@ std::optional<WeightChannels> WeightChannelsOf(const std::vector<int64_t>& shape
   return layout;
 }
 
-std::string QuantizeWeightsPerChannel(const float* w, const WeightChannels& layout, float levels, int8_t* q,
-                                      float* scales) {
+std::string QuantizeWeightsPerChannel(const float* w, const WeightChannels& layout, float levels,
+                                      int8_t* q, float* scales) {
   const auto [count, channels, inner] = layout;
   std::vector<float> max_abs(channels, 0.f);
   for (int64_t i = 0; i < count; ++i) {
@@ -43,7 +44,9 @@ std::string QuantizeWeightsPerChannel(const float* w, const WeightChannels& layo
   }
   for (int64_t i = 0; i < count; ++i) {
     const float scale = scales[(i / inner) % channels];
-    q[i] = scale > 0 ? static_cast<int8_t>(std::nearbyint(std::clamp(w[i] / scale, -levels, levels))) : 0;
+    q[i] = scale > 0
+               ? static_cast<int8_t>(std::nearbyint(std::clamp(w[i] / scale, -levels, levels)))
+               : 0;
   }
   return "";
 }
@@ -61,7 +64,8 @@ memory::data_type OneDnnType(TF_DataType dtype) {
     case TF_UINT8: return memory::data_type::u8;
     case TF_INT8: return memory::data_type::s8;
     case TF_FLOAT: return memory::data_type::f32;
-    default: throw KernelError("unsupported dtype " + std::to_string(dtype) + " for a quantized op");
+    default:
+      throw KernelError("unsupported dtype " + std::to_string(dtype) + " for a quantized op");
   }
 }
 
@@ -81,8 +85,9 @@ T ScalarInput(const KernelContext& ctx, int index, TF_DataType dtype, const char
 }  // namespace
 
 void RequireScale(float scale, const char* what) {
-  Require(std::isfinite(scale) && scale > 0,
-          [&] { return std::string(what) + " must be finite and > 0, got " + std::to_string(scale); });
+  Require(std::isfinite(scale) && scale > 0, [&] {
+    return std::string(what) + " must be finite and > 0, got " + std::to_string(scale);
+  });
 }
 
 void RequireZeroPoint(int64_t zero_point, bool u8, const char* what) {
@@ -149,11 +154,13 @@ QuantizedOperands::Values QuantizedOperands::Read(const KernelContext& ctx, int 
   if (!enabled_) return v;
   v.src_scale = ScalarInput<float>(ctx, first, TF_FLOAT, "the activations' scale");
   v.nonfinite_src = std::isnan(v.src_scale);
-  Require(!v.nonfinite_src || dst_type_ == memory::data_type::f32,
-          "the activations hold NaN or Inf (their scale is NaN): an int8 output cannot represent that");
+  Require(
+      !v.nonfinite_src || dst_type_ == memory::data_type::f32,
+      "the activations hold NaN or Inf (their scale is NaN): an int8 output cannot represent that");
   if (!v.nonfinite_src) RequireScale(v.src_scale, "the activations' scale");
   v.src_zero_point = ScalarInput<int32_t>(ctx, first + 1, TF_INT32, "the activations' zero point");
-  RequireZeroPoint(v.src_zero_point, src_type_ == memory::data_type::u8, "the activations' zero point");
+  RequireZeroPoint(v.src_zero_point, src_type_ == memory::data_type::u8,
+                   "the activations' zero point");
   v.weight_scales = constants.weight_scales;
   v.weight_scales_desc = constants.weight_scales_desc;
   v.dst_scale = out_scale_;
@@ -189,13 +196,15 @@ void QuantizedOperands::AddArgs(Values& v, std::unordered_map<int, memory>& args
   const int zero_points = ZeroPointsUsed(v);
   args.emplace(DNNL_ARG_ATTR_SCALES | DNNL_ARG_SRC, ArgMemory(scalar_f32, &v.src_scale));
   if (zero_points & kSrcZeroPoint)
-    args.emplace(DNNL_ARG_ATTR_ZERO_POINTS | DNNL_ARG_SRC, ArgMemory(scalar_s32, &v.src_zero_point));
+    args.emplace(DNNL_ARG_ATTR_ZERO_POINTS | DNNL_ARG_SRC,
+                 ArgMemory(scalar_s32, &v.src_zero_point));
   args.emplace(DNNL_ARG_ATTR_SCALES | DNNL_ARG_WEIGHTS,
                ArgMemory(v.weight_scales_desc, v.weight_scales.data()));
   if (dst_type_ != memory::data_type::f32)
     args.emplace(DNNL_ARG_ATTR_SCALES | DNNL_ARG_DST, ArgMemory(scalar_f32, &v.dst_scale));
   if (zero_points & kDstZeroPoint)
-    args.emplace(DNNL_ARG_ATTR_ZERO_POINTS | DNNL_ARG_DST, ArgMemory(scalar_s32, &v.dst_zero_point));
+    args.emplace(DNNL_ARG_ATTR_ZERO_POINTS | DNNL_ARG_DST,
+                 ArgMemory(scalar_s32, &v.dst_zero_point));
 }
 
 bool QuantizedOperands::FillNonFinite(const Values& values, TF_Tensor* out) const {

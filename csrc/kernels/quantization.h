@@ -42,14 +42,15 @@ float WeightLevels();
 struct WeightChannels {
   int64_t count, channels, inner;
 };
-std::optional<WeightChannels> WeightChannelsOf(const std::vector<int64_t>& shape, int64_t channel_axis);
+std::optional<WeightChannels> WeightChannelsOf(const std::vector<int64_t>& shape,
+                                               int64_t channel_axis);
 
 // Symmetric per-channel s8 of float weights laid out as `layout`: `q`, and
 // `scales` (one per channel, 0 for a channel of zeros, whose weights stay 0).
 // Returns what is wrong with the weights (NaN or Inf), or "" when they are
 // quantized.
-std::string QuantizeWeightsPerChannel(const float* w, const WeightChannels& layout, float levels, int8_t* q,
-                                      float* scales);
+std::string QuantizeWeightsPerChannel(const float* w, const WeightChannels& layout, float levels,
+                                      int8_t* q, float* scales);
 
 class QuantizedOperands {
  public:

@@ -12,6 +12,8 @@
 //   non-finite input is never silently replaced by a finite result.
 #include "kernels/quantize.h"
 
+#include <omp.h>
+
 #include <algorithm>
 #include <cfloat>
 #include <cmath>
@@ -20,11 +22,9 @@
 #include <mutex>
 #include <vector>
 
-#include <omp.h>
-
 #include "kernels/onednn_util.h"
-#include "kernels/quantization.h"
 #include "kernels/op_definitions.h"
+#include "kernels/quantization.h"
 
 namespace int8flow::kernels {
 namespace {
@@ -71,7 +71,9 @@ INT8FLOW_VECTOR_CLONES Range RangeOf(const float* x, int64_t n) {
 
 Range ValueRange(const float* x, int64_t n) {
   std::vector<Range> parts(omp_get_max_threads());
-  ForChunks(n, [&](int64_t begin, int64_t end, int part) { parts[part] = RangeOf(x + begin, end - begin); });
+  ForChunks(n, [&](int64_t begin, int64_t end, int part) {
+    parts[part] = RangeOf(x + begin, end - begin);
+  });
   Range all;
   for (const Range& r : parts)
     all = {std::min(all.min, r.min), std::max(all.max, r.max), all.finite && r.finite};
@@ -79,7 +81,8 @@ Range ValueRange(const float* x, int64_t n) {
 }
 
 template <class Q>
-INT8FLOW_VECTOR_CLONES void QuantizeRange(const float* x, int64_t n, float scale, int32_t zero_point, Q* q) {
+INT8FLOW_VECTOR_CLONES void QuantizeRange(const float* x, int64_t n, float scale,
+                                          int32_t zero_point, Q* q) {
   constexpr float qmin = std::is_signed_v<Q> ? -128.f : 0.f;
   constexpr float qmax = std::is_signed_v<Q> ? 127.f : 255.f;
   const float zp = static_cast<float>(zero_point);
@@ -104,8 +107,10 @@ void QuantizeValues(const float* x, int64_t n, float scale, int32_t zero_point, 
 }
 
 template <class Q>
-INT8FLOW_VECTOR_CLONES void DequantizeRange(const Q* q, int64_t n, float scale, int32_t zero_point, float* y) {
-  for (int64_t i = 0; i < n; ++i) y[i] = static_cast<float>(static_cast<int32_t>(q[i]) - zero_point) * scale;
+INT8FLOW_VECTOR_CLONES void DequantizeRange(const Q* q, int64_t n, float scale, int32_t zero_point,
+                                            float* y) {
+  for (int64_t i = 0; i < n; ++i)
+    y[i] = static_cast<float>(static_cast<int32_t>(q[i]) - zero_point) * scale;
 }
 
 template <class Q>
@@ -179,9 +184,10 @@ class DequantizeKernel {
 
   void Compute(KernelContext& ctx) {
     OwnedTensor x = ctx.input(0), scale_t = ctx.input(1), zero_point_t = ctx.input(2);
-    Require(TF_TensorElementCount(scale_t.get()) == 1 && TF_TensorElementCount(zero_point_t.get()) == 1,
-            "scale and zero_point must be single values, got shapes " +
-                ShapeString(Shape(scale_t.get())) + " and " + ShapeString(Shape(zero_point_t.get())));
+    Require(
+        TF_TensorElementCount(scale_t.get()) == 1 && TF_TensorElementCount(zero_point_t.get()) == 1,
+        "scale and zero_point must be single values, got shapes " +
+            ShapeString(Shape(scale_t.get())) + " and " + ShapeString(Shape(zero_point_t.get())));
     const float scale = *Data<float>(scale_t.get());
     const int32_t zero_point = *Data<int32_t>(zero_point_t.get());
     // NaN is the scale of a dynamic quantize of non-finite values: NaN out.
@@ -230,8 +236,8 @@ class QuantizeWeightsKernel {
     });
     OwnedTensor q = ctx.allocate_output(0, shape, TF_INT8);
     OwnedTensor scales = ctx.allocate_output(1, {layout->channels}, TF_FLOAT);
-    const std::string error = QuantizeWeightsPerChannel(Data<float>(w.get()), *layout, levels_,
-                                                        Data<int8_t>(q.get()), Data<float>(scales.get()));
+    const std::string error = QuantizeWeightsPerChannel(
+        Data<float>(w.get()), *layout, levels_, Data<int8_t>(q.get()), Data<float>(scales.get()));
     Require(error.empty(), error);
     source_ = std::move(w);
     q_ = std::move(q);
@@ -254,12 +260,14 @@ class QuantizeWeightsKernel {
 // to QCPU, and no wait on TF's event manager for one (~0.1 ms a call).
 void RegisterQuantizeKernels(const char* device_type, TF_Status* status) {
   for (TF_DataType dtype : {TF_UINT8, TF_INT8}) {
-    RegisterKernel<QuantizeKernel>({kQuantize, {{"T", dtype}}, {"zero_point"}}, device_type, status);
+    RegisterKernel<QuantizeKernel>({kQuantize, {{"T", dtype}}, {"zero_point"}}, device_type,
+                                   status);
     if (TF_GetCode(status) != TF_OK) return;
-    RegisterKernel<QuantizeKernel>({kQuantize, {{"T", dtype}}, {"x", "zero_point"}, kHostInputLabel},
-                                   device_type, status);
+    RegisterKernel<QuantizeKernel>(
+        {kQuantize, {{"T", dtype}}, {"x", "zero_point"}, kHostInputLabel}, device_type, status);
     if (TF_GetCode(status) != TF_OK) return;
-    RegisterKernel<DequantizeKernel>({kDequantize, {{"T", dtype}}, {"zero_point"}}, device_type, status);
+    RegisterKernel<DequantizeKernel>({kDequantize, {{"T", dtype}}, {"zero_point"}}, device_type,
+                                     status);
     if (TF_GetCode(status) != TF_OK) return;
   }
   RegisterKernel<QuantizeWeightsKernel>({kQuantizeWeights, {}}, device_type, status);

@@ -39,7 +39,8 @@ const std::vector<Reduction>& Reductions() {
 
 class ReductionKernel {
  public:
-  explicit ReductionKernel(TF_OpKernelConstruction* ctx) : keep_dims_(GetBoolAttr(ctx, "keep_dims")) {
+  explicit ReductionKernel(TF_OpKernelConstruction* ctx)
+      : keep_dims_(GetBoolAttr(ctx, "keep_dims")) {
     const std::string op = OpType(ctx);
     for (const Reduction& r : Reductions())
       if (op == r.op) reduction_ = &r;
@@ -73,8 +74,8 @@ class ReductionKernel {
     }
     std::vector<int64_t> key = in;
     key.insert(key.end(), kept.begin(), kept.end());
-    const bool global_pooling = reduction_->global_pooling != dnnl::algorithm::undef &&
-                                rank == 4 && reduced == std::vector<bool>{false, true, true, false};
+    const bool global_pooling = reduction_->global_pooling != dnnl::algorithm::undef && rank == 4 &&
+                                reduced == std::vector<bool>{false, true, true, false};
     auto p = cache_.Get(key, [&] { return global_pooling ? BuildPooling(in) : Build(in, kept); });
     Execute(ctx, p->primitive, p->scratchpad,
             {{DNNL_ARG_SRC, ArgMemory(p->src, TF_TensorData(input.get()))},
@@ -101,7 +102,8 @@ class ReductionKernel {
   // NHWC [n, h, w, c] -> [n, 1, 1, c] as one h x w pooling window.
   Primitive BuildPooling(const std::vector<int64_t>& in) const {
     Primitive p;
-    p.src = memory::desc({in[0], in[3], in[1], in[2]}, memory::data_type::f32, memory::format_tag::nhwc);
+    p.src = memory::desc({in[0], in[3], in[1], in[2]}, memory::data_type::f32,
+                         memory::format_tag::nhwc);
     p.dst = memory::desc({in[0], in[3], 1, 1}, memory::data_type::f32, memory::format_tag::nhwc);
     dnnl::pooling_forward::primitive_desc pd(
         Engine(), dnnl::prop_kind::forward_inference, reduction_->global_pooling, p.src, p.dst,

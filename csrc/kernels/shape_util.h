@@ -12,7 +12,8 @@
 namespace int8flow::kernels {
 
 // NumPy broadcasting of two shapes; TF's message when they do not broadcast.
-inline std::vector<int64_t> BroadcastShape(const std::vector<int64_t>& a, const std::vector<int64_t>& b) {
+inline std::vector<int64_t> BroadcastShape(const std::vector<int64_t>& a,
+                                           const std::vector<int64_t>& b) {
   const size_t rank = std::max(a.size(), b.size());
   std::vector<int64_t> out(rank);
   for (size_t i = 0; i < rank; ++i) {
@@ -49,7 +50,7 @@ inline void ForEachIndex(const std::vector<int64_t>& shape,
 // Row-major strides of `shape` read as `out` (right-aligned; size-1 dims
 // and missing leading dims broadcast with stride 0).
 inline std::vector<int64_t> BroadcastStrides(const std::vector<int64_t>& shape,
-                                      const std::vector<int64_t>& out) {
+                                             const std::vector<int64_t>& out) {
   std::vector<int64_t> strides(out.size(), 0);
   int64_t stride = 1;
   for (size_t i = 0; i < shape.size(); ++i) {

@@ -52,7 +52,8 @@ void ForEachRow(const Geometry& g, Copy copy) {
 
 class SpaceBatchKernel {
  public:
-  explicit SpaceBatchKernel(TF_OpKernelConstruction* ctx) : to_batch_(OpType(ctx) == "SpaceToBatchND") {}
+  explicit SpaceBatchKernel(TF_OpKernelConstruction* ctx)
+      : to_batch_(OpType(ctx) == "SpaceToBatchND") {}
 
   void Compute(KernelContext& ctx) {
     OwnedTensor input = ctx.input(0), block_tensor = ctx.input(1), pads_tensor = ctx.input(2);
@@ -66,11 +67,12 @@ class SpaceBatchKernel {
     Require(in.size() >= m + 1, "input rank should be >= " + std::to_string(m + 1) +
                                     " instead of " + std::to_string(in.size()));
     Require(Shape(pads_tensor.get()) == std::vector<int64_t>{static_cast<int64_t>(m), 2},
-            std::string(pads_name) + " should have shape [" + std::to_string(m) + ", 2] instead of " +
-                ShapeString(Shape(pads_tensor.get())));
+            std::string(pads_name) + " should have shape [" + std::to_string(m) +
+                ", 2] instead of " + ShapeString(Shape(pads_tensor.get())));
     int64_t block_size = 1;
     for (size_t i = 0; i < m; ++i) {
-      Require(block[i] >= 1, "all values in block_shape must be positive, got " + std::to_string(block[i]));
+      Require(block[i] >= 1,
+              "all values in block_shape must be positive, got " + std::to_string(block[i]));
       Require(pads[2 * i] >= 0 && pads[2 * i + 1] >= 0, std::string("Negative ") + pads_name);
       block_size *= block[i];
     }
@@ -83,23 +85,24 @@ class SpaceBatchKernel {
       g.batch[0] = in[0] * block_size;
       for (size_t i = 0; i < m; ++i) {
         const int64_t padded = in[i + 1] + pads[2 * i] + pads[2 * i + 1];
-        Require(padded % block[i] == 0, "padded_shape[" + std::to_string(i) + "]=" +
-                                            std::to_string(padded) + " is not divisible by block_shape[" +
+        Require(padded % block[i] == 0, "padded_shape[" + std::to_string(i) +
+                                            "]=" + std::to_string(padded) +
+                                            " is not divisible by block_shape[" +
                                             std::to_string(i) + "]=" + std::to_string(block[i]));
         g.batch[i + 1] = padded / block[i];
         g.pad_before.push_back(pads[2 * i]);
       }
     } else {
-      Require(in[0] % block_size == 0,
-              "Input batch dimension (" + std::to_string(in[0]) +
-                  ") is not divisible by product of block sizes (" + std::to_string(block_size) + ")");
+      Require(in[0] % block_size == 0, "Input batch dimension (" + std::to_string(in[0]) +
+                                           ") is not divisible by product of block sizes (" +
+                                           std::to_string(block_size) + ")");
       g.batch = in;
       g.space = in;
       g.space[0] = in[0] / block_size;
       for (size_t i = 0; i < m; ++i) {
         const int64_t cropped = in[i + 1] * block[i] - pads[2 * i] - pads[2 * i + 1];
-        Require(cropped >= 0, "cropped_shape[" + std::to_string(i) + "]=" + std::to_string(cropped) +
-                                  " must be non-negative");
+        Require(cropped >= 0, "cropped_shape[" + std::to_string(i) +
+                                  "]=" + std::to_string(cropped) + " must be non-negative");
         g.space[i + 1] = cropped;
         g.pad_before.push_back(pads[2 * i]);
       }
@@ -118,7 +121,8 @@ class SpaceBatchKernel {
       });
     } else {
       ForEachRow(g, [&](int64_t batch_row, int64_t space_row) {
-        if (space_row >= 0) std::memcpy(dst + space_row * g.row, src + batch_row * g.row, row_bytes);
+        if (space_row >= 0)
+          std::memcpy(dst + space_row * g.row, src + batch_row * g.row, row_bytes);
       });
     }
   }
@@ -130,12 +134,15 @@ class SpaceBatchKernel {
 }  // namespace
 
 void RegisterSpaceBatchKernels(const char* device_type, TF_Status* status) {
-  for (const auto& [op, pads] : {std::pair{"SpaceToBatchND", "paddings"}, {"BatchToSpaceND", "crops"}}) {
+  for (const auto& [op, pads] :
+       {std::pair{"SpaceToBatchND", "paddings"}, {"BatchToSpaceND", "crops"}}) {
     const std::string pads_type = std::string("T") + pads;
     for (TF_DataType block : {TF_INT32, TF_INT64}) {
       for (TF_DataType index : {TF_INT32, TF_INT64}) {
         RegisterKernel<SpaceBatchKernel>(
-            {op, {{"T", TF_FLOAT}, {"Tblock_shape", block}, {pads_type.c_str(), index}}, {"block_shape", pads}},
+            {op,
+             {{"T", TF_FLOAT}, {"Tblock_shape", block}, {pads_type.c_str(), index}},
+             {"block_shape", pads}},
             device_type, status);
         if (TF_GetCode(status) != TF_OK) return;
       }

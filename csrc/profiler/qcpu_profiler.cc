@@ -63,14 +63,16 @@ void CollectInto(uint8_t* buffer, size_t* size_in_bytes, TF_Status* status) {
   SetOk(status);
 }
 
-void CollectDataXSpace(const TP_Profiler*, uint8_t* buffer, size_t* size_in_bytes, TF_Status* status) {
+void CollectDataXSpace(const TP_Profiler*, uint8_t* buffer, size_t* size_in_bytes,
+                       TF_Status* status) {
   CatchAtBoundary(status, "profiler collect_data_xspace",
                   [&] { CollectInto(buffer, size_in_bytes, status); });
 }
 
 }  // namespace
 
-void RegisterProfiler(TF_ProfilerRegistrationParams* params, const char* device_type, bool serving) {
+void RegisterProfiler(TF_ProfilerRegistrationParams* params, const char* device_type,
+                      bool serving) {
   session().serving = serving;
   params->profiler->struct_size = TP_PROFILER_STRUCT_SIZE;
   params->profiler->device_type = device_type;

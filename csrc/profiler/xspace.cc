@@ -17,18 +17,37 @@ const char kQcpuPlaneName[] = "/device:CUSTOM:QCPU:0";
 namespace {
 
 // Field numbers from xplane.proto.
-namespace xspace { constexpr int kPlanes = 1; }
+namespace xspace {
+constexpr int kPlanes = 1;
+}
 namespace xplane {
 constexpr int kId = 1, kName = 2, kLines = 3, kEventMetadata = 4, kStatMetadata = 5, kStats = 6;
 }
-namespace xline { constexpr int kId = 1, kName = 2, kTimestampNs = 3, kEvents = 4, kDisplayName = 11; }
-namespace xevent { constexpr int kMetadataId = 1, kOffsetPs = 2, kDurationPs = 3, kStats = 4; }
-namespace xstat { constexpr int kMetadataId = 1, kUint64 = 3, kString = 5; }
-namespace xmetadata { constexpr int kId = 1, kName = 2, kDisplayName = 4; }
-namespace map_entry { constexpr int kKey = 1, kValue = 2; }
+namespace xline {
+constexpr int kId = 1, kName = 2, kTimestampNs = 3, kEvents = 4, kDisplayName = 11;
+}
+namespace xevent {
+constexpr int kMetadataId = 1, kOffsetPs = 2, kDurationPs = 3, kStats = 4;
+}
+namespace xstat {
+constexpr int kMetadataId = 1, kUint64 = 3, kString = 5;
+}
+namespace xmetadata {
+constexpr int kId = 1, kName = 2, kDisplayName = 4;
+}
+namespace map_entry {
+constexpr int kKey = 1, kValue = 2;
+}
 
 enum StatId : int64_t {
-  kTfOp = 1, kShapes, kPrecision, kOneDnnImpl, kBytes, kDroppedEvents, kMaxEvents, kNumStats
+  kTfOp = 1,
+  kShapes,
+  kPrecision,
+  kOneDnnImpl,
+  kBytes,
+  kDroppedEvents,
+  kMaxEvents,
+  kNumStats
 };
 const char* const kStatNames[kNumStats] = {
     "", "tf_op", "shapes", "precision", "onednn_impl", "bytes", "dropped_events", "max_events"};
@@ -93,12 +112,12 @@ std::string SerializeXSpace(const runtime::Trace& trace) {
   std::map<std::string, int64_t> metadata_ids;  // by event name
   int64_t line_id = 0;
   for (auto& [key, events] : lines) {
-    std::stable_sort(events.begin(), events.end(), [](const auto* a, const auto* b) {
-      return a->start_ns < b->start_ns;
-    });
+    std::stable_sort(events.begin(), events.end(),
+                     [](const auto* a, const auto* b) { return a->start_ns < b->start_ns; });
     const int64_t line_start_ns = events.front()->start_ns;
-    const std::string name = std::string(key.second == runtime::TraceEvent::kCopy ? "Copies" : "Kernels") +
-                             " (thread " + std::to_string(key.first) + ")";
+    const std::string name =
+        std::string(key.second == runtime::TraceEvent::kCopy ? "Copies" : "Kernels") + " (thread " +
+        std::to_string(key.first) + ")";
     ProtoWriter line;
     line.Int(xline::kId, line_id++);
     line.Bytes(xline::kName, name);
@@ -106,7 +125,9 @@ std::string SerializeXSpace(const runtime::Trace& trace) {
     line.Int(xline::kTimestampNs, line_start_ns);
     for (const runtime::TraceEvent* e : events) {
       const auto [it, added] = metadata_ids.emplace(e->name, metadata_ids.size() + 1);
-      if (added) plane.Bytes(xplane::kEventMetadata, MapEntry(it->second, Metadata(it->second, e->name, e->op)));
+      if (added)
+        plane.Bytes(xplane::kEventMetadata,
+                    MapEntry(it->second, Metadata(it->second, e->name, e->op)));
       line.Bytes(xline::kEvents, Event(*e, it->second, line_start_ns));
     }
     plane.Bytes(xplane::kLines, line.data());
@@ -114,8 +135,9 @@ std::string SerializeXSpace(const runtime::Trace& trace) {
   for (int64_t id = 1; id < kNumStats; ++id)
     plane.Bytes(xplane::kStatMetadata, MapEntry(id, Metadata(id, kStatNames[id], "")));
   plane.Bytes(xplane::kStats, UintStat(kDroppedEvents, trace.dropped));
-  plane.Bytes(xplane::kStats,
-              UintStat(kMaxEvents, static_cast<uint64_t>(runtime::GetSettings().profile_max_events)));
+  plane.Bytes(
+      xplane::kStats,
+      UintStat(kMaxEvents, static_cast<uint64_t>(runtime::GetSettings().profile_max_events)));
 
   ProtoWriter space;
   space.Bytes(xspace::kPlanes, plane.data());

@@ -21,19 +21,20 @@ py::dict Stats() {
                   py::arg("largest_alloc_size") = s.largest_alloc_size);
   py::dict ops;
   for (const auto& [op, t] : rt::OpTotalsByOp())
-    ops[py::str(op)] = py::dict(py::arg("count") = t.count, py::arg("total_ms") = t.total_ns * 1e-6,
-                                py::arg("int8_ms") = t.int8_ns * 1e-6,
-                                py::arg("fp32_ms") = t.fp32_ns * 1e-6);
-  const char* cache_kinds[rt::kNumCacheKinds] = {"packed_weights", "quantized_weights", "primitives"};
+    ops[py::str(op)] =
+        py::dict(py::arg("count") = t.count, py::arg("total_ms") = t.total_ns * 1e-6,
+                 py::arg("int8_ms") = t.int8_ns * 1e-6, py::arg("fp32_ms") = t.fp32_ns * 1e-6);
+  const char* cache_kinds[rt::kNumCacheKinds] = {"packed_weights", "quantized_weights",
+                                                 "primitives"};
   py::dict caches;
   for (int i = 0; i < rt::kNumCacheKinds; ++i) {
     const rt::CacheUsage u = rt::CacheUsageOf(static_cast<rt::CacheKind>(i));
     caches[cache_kinds[i]] = py::dict(py::arg("entries") = u.entries, py::arg("bytes") = u.bytes);
   }
-  return py::dict(py::arg("copies") = copies, py::arg("memory") = memory, py::arg("caches") = caches,
-                  py::arg("fusions") = rt::FusionCounts(),
-                  py::arg("cpu_ops") = rt::CpuOpCounts(), py::arg("pass_errors") = rt::PassErrorCounts(),
-                  py::arg("ops") = ops,
+  return py::dict(py::arg("copies") = copies, py::arg("memory") = memory,
+                  py::arg("caches") = caches, py::arg("fusions") = rt::FusionCounts(),
+                  py::arg("cpu_ops") = rt::CpuOpCounts(),
+                  py::arg("pass_errors") = rt::PassErrorCounts(), py::arg("ops") = ops,
                   py::arg("recording_ops") = (rt::RecordingMode() & rt::kOpStats) != 0);
 }
 
@@ -59,7 +60,8 @@ py::dict CpuFeatures() {
 py::dict Settings() {
   const rt::Settings& s = rt::GetSettings();
   return py::dict(py::arg("disabled") = s.disabled,
-                  py::arg("memory_limit_bytes") = s.memory_limit_bytes, py::arg("fusion") = s.fusion);
+                  py::arg("memory_limit_bytes") = s.memory_limit_bytes,
+                  py::arg("fusion") = s.fusion);
 }
 
 }  // namespace
@@ -69,7 +71,8 @@ PYBIND11_MODULE(_native, m) {
   m.def("stats", &Stats, "Copy and device-memory counters since the last reset.");
   m.def("reset_stats", &rt::ResetStats, "Zero the copy and allocation counters.");
   m.def("record_op_stats", &rt::SetOpStats, "Turn per-op counters on or off.");
-  m.def("set_quantize_dynamic", &rt::SetQuantizeDynamic, "Turn the dynamic INT8 rewrite on or off.");
+  m.def("set_quantize_dynamic", &rt::SetQuantizeDynamic,
+        "Turn the dynamic INT8 rewrite on or off.");
   m.def("quantize_dynamic", &rt::QuantizeDynamic, "Whether the dynamic INT8 rewrite is on.");
   m.def("load_state", &LoadState, "Whether the plugin initialised in this process, and why not.");
   m.def("cpu_features", &CpuFeatures, "CPU flags, core count and the oneDNN ISA.");

@@ -83,7 +83,7 @@ struct TraceEvent {
   std::string onednn_impl;  // the oneDNN implementations that ran, "+"-joined
   uint64_t bytes = 0;       // a copy's size
   int64_t start_ns = 0, end_ns = 0;
-  uint64_t thread_id = 0;   // the OS thread that ran it
+  uint64_t thread_id = 0;  // the OS thread that ran it
 };
 // Records one finished kernel or copy under the current RecordingMode().
 INT8FLOW_EXPORT void RecordEvent(TraceEvent&& event);
@@ -127,17 +127,17 @@ INT8FLOW_EXPORT LoadState GetLoadState();
 // ---- settings from the environment, parsed once -----------------------------
 // A malformed value never aborts: it gives one warning and the default.
 struct Settings {
-  bool disabled = false;            // INT8FLOW_DISABLE
-  int64_t memory_limit_bytes = 0;   // INT8FLOW_MEMORY_LIMIT_MB, 0 = none
-  bool fusion = true;               // INT8FLOW_FUSION: the graph pass fuses ops
-  bool op_stats = false;            // INT8FLOW_OP_STATS: per-op counters from the start
+  bool disabled = false;           // INT8FLOW_DISABLE
+  int64_t memory_limit_bytes = 0;  // INT8FLOW_MEMORY_LIMIT_MB, 0 = none
+  bool fusion = true;              // INT8FLOW_FUSION: the graph pass fuses ops
+  bool op_stats = false;           // INT8FLOW_OP_STATS: per-op counters from the start
   // INT8FLOW_QUANTIZE=dynamic: the graph pass runs QCPU's MatMuls and
   // convolutions in INT8, with activation ranges found per call. Off by
   // default, so nobody's numerics change silently.
   bool quantize_dynamic = false;
   int64_t profile_max_events = 200000;  // INT8FLOW_PROFILE_MAX_EVENTS: a trace's bound
-  std::string dump_graphs;          // INT8FLOW_DUMP_GRAPHS: a folder for each pass's GraphDefs
-  std::string test_fault;           // INT8FLOW_TEST_FAULT (tests only)
+  std::string dump_graphs;              // INT8FLOW_DUMP_GRAPHS: a folder for each pass's GraphDefs
+  std::string test_fault;               // INT8FLOW_TEST_FAULT (tests only)
 };
 INT8FLOW_EXPORT const Settings& GetSettings();
 // Whether the graph pass quantizes dynamically: INT8FLOW_QUANTIZE at first,
@@ -154,8 +154,8 @@ INT8FLOW_EXPORT void WarnOnce(const std::string& message);
 struct CpuFeatures {
   std::string model;
   int logical_cores = 0;
-  bool avx2 = false, fma = false, avx512f = false, avx512_vnni = false,
-       avx512_bf16 = false, avx_vnni = false, amx_int8 = false, amx_bf16 = false;
+  bool avx2 = false, fma = false, avx512f = false, avx512_vnni = false, avx512_bf16 = false,
+       avx_vnni = false, amx_int8 = false, amx_bf16 = false;
   // oneDNN's view, from libdnnl.so.3 loaded lazily: empty when it cannot load.
   std::string onednn_version;
   std::string onednn_isa;    // e.g. "avx2", "avx512_core_vnni", "avx512_core_amx"

@@ -52,15 +52,16 @@ Settings ReadSettings() {
   constexpr long long kMaxMb = 1LL << 40;  // keeps mb << 20 inside int64
   s.memory_limit_bytes = ParsePositive("INT8FLOW_MEMORY_LIMIT_MB", kMaxMb, "MiB", "no limit") << 20;
   s.op_stats = ParseFlag("INT8FLOW_OP_STATS", false);
-  if (const int64_t n = ParsePositive("INT8FLOW_PROFILE_MAX_EVENTS", 1LL << 30, "events",
-                                      "the default"))
+  if (const int64_t n =
+          ParsePositive("INT8FLOW_PROFILE_MAX_EVENTS", 1LL << 30, "events", "the default"))
     s.profile_max_events = n;
   s.fusion = ParseFlag("INT8FLOW_FUSION", true);
   if (const char* raw = std::getenv("INT8FLOW_QUANTIZE"); raw != nullptr && *raw != '\0') {
     const std::string mode = Lower(raw);
     s.quantize_dynamic = mode == "dynamic";
     if (mode != "dynamic" && mode != "off" && mode != "0")
-      WarnOnce(std::string("INT8FLOW_QUANTIZE='") + raw + "' is not 'dynamic' or 'off'; using 'off'");
+      WarnOnce(std::string("INT8FLOW_QUANTIZE='") + raw +
+               "' is not 'dynamic' or 'off'; using 'off'");
   }
   if (const char* dump = std::getenv("INT8FLOW_DUMP_GRAPHS")) s.dump_graphs = dump;
   if (const char* fault = std::getenv("INT8FLOW_TEST_FAULT")) s.test_fault = fault;

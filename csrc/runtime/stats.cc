@@ -25,8 +25,7 @@ Counters& counters() {
 
 void RaiseTo(std::atomic<int64_t>& target, int64_t value) {
   int64_t seen = target.load(std::memory_order_relaxed);
-  while (value > seen &&
-         !target.compare_exchange_weak(seen, value, std::memory_order_relaxed)) {
+  while (value > seen && !target.compare_exchange_weak(seen, value, std::memory_order_relaxed)) {
   }
 }
 
@@ -92,7 +91,6 @@ std::map<std::string, int64_t> CpuOpCounts() { return cpu_ops().Get(); }
 
 void RecordPassError(const std::string& reason) { pass_errors().Add(reason, 1); }
 std::map<std::string, int64_t> PassErrorCounts() { return pass_errors().Get(); }
-
 
 void RecordCopy(CopyKind kind, uint64_t bytes) {
   const int i = static_cast<int>(kind);

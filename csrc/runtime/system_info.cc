@@ -69,8 +69,8 @@ void QueryOneDnn(CpuFeatures& cpu) {
     return;  // the handle stays open: dlclose of oneDNN is unsafe with OpenMP
   }
   const dnnl_version_t* v = version_fn();
-  cpu.onednn_version = std::to_string(v->major) + "." + std::to_string(v->minor) + "." +
-                       std::to_string(v->patch);
+  cpu.onednn_version =
+      std::to_string(v->major) + "." + std::to_string(v->minor) + "." + std::to_string(v->patch);
   if (v->major != 3) {
     cpu.onednn_error = "oneDNN " + cpu.onednn_version + " found, int8flow needs 3.x";
     return;
@@ -142,7 +142,8 @@ int64_t AvailableMemoryBytes() {
       break;
     }
   }
-  if (available < 0) available = static_cast<int64_t>(sysconf(_SC_AVPHYS_PAGES)) * sysconf(_SC_PAGESIZE);
+  if (available < 0)
+    available = static_cast<int64_t>(sysconf(_SC_AVPHYS_PAGES)) * sysconf(_SC_PAGESIZE);
   const int64_t cgroup = CgroupLimitBytes();
   if (cgroup > 0) {
     const int64_t used = std::max<int64_t>(0, ReadNumber("/sys/fs/cgroup/memory.current"));
