@@ -327,7 +327,8 @@ def main(out: str) -> None:
             int8.append(check_int8_case(name, dump))
         except Exception as e:
             int8.append({"name": name, "error": f"{type(e).__name__}: {e}"[:2000]})
-    Path(out).write_text(json.dumps({"table": table, "results": results, "int8": int8}))
+    Path(out).write_text(json.dumps({"table": table, "results": results, "int8": int8,
+                                     "int8_path": int8flow.cpu_features()["int8_path"]}))
 
 
 if __name__ == "__main__":

@@ -47,7 +47,7 @@ def golden(installed: Path, tmp_path_factory: pytest.TempPathFactory) -> dict:
     data = json.loads((tmp / "golden.json").read_text())
     return {"rows": {row["name"]: row for row in data["table"]},
             "results": {r["name"]: r for r in data["results"]},
-            "int8": {r["name"]: r for r in data["int8"]}}
+            "int8": {r["name"]: r for r in data["int8"]}, "int8_path": data["int8_path"]}
 
 
 def expected_ops(row: dict, chosen: dict[str, str]) -> list[str]:
@@ -93,8 +93,11 @@ def test_int8_rewrite_makes_its_ops(golden: dict, name: str) -> None:
     assert not r["pass_errors"], r["pass_errors"]
     assert r["fired"] == r["expected_fired"], r
     assert r["ops"] == r["expected_ops"], r
-    # Against the same graph in float (static: stock TF's QDQ graph): per-channel
-    # s8 weights (1/127 of a channel's largest on the 7-bit AVX2 path), the
-    # u8 input's rounding, a chained int8 output's; K <= 72, random signs.
-    # Measured: at most 1.4% (AVX2-only EPYC).
-    assert r["rel_err"] <= 0.03, r["rel_err"]
+    # Against the same graph in float (static: stock TF's QDQ graph), as a
+    # fraction of the output's largest: per-channel s8 weights (1/254 of a
+    # channel's largest with VNNI or AMX, 1/126 on the 7-bit AVX2 path), the
+    # u8 input's rounding and a chained int8 output's; K <= 72, random signs.
+    # Measured on an AMD EPYC (Zen 5): at most 1.4% on its VNNI path, 2.2%
+    # with ONEDNN_MAX_CPU_ISA=AVX2.
+    bound = 0.05 if golden["int8_path"] == "avx2" else 0.03
+    assert r["rel_err"] <= bound, (r["rel_err"], golden["int8_path"])
