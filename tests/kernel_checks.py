@@ -776,4 +776,5 @@ for label, shape, args, dy_shape in [
           [rand(*dy_shape)], exact)
 
 with open(sys.argv[1], "w") as f:
-    json.dump({"results": results, "fusions": int8flow.stats()["fusions"]}, f, indent=1)
+    json.dump({"results": results, "fusions": int8flow.stats()["fusions"], "tf_onednn": TF_USES_ONEDNN}, f,
+              indent=1)
