@@ -101,3 +101,14 @@ def test_int8_rewrite_makes_its_ops(golden: dict, name: str) -> None:
     # with ONEDNN_MAX_CPU_ISA=AVX2.
     bound = 0.05 if golden["int8_path"] == "avx2" else 0.03
     assert r["rel_err"] <= bound, (r["rel_err"], golden["int8_path"])
+
+
+def test_python_activation_names_are_the_kernels(golden: dict) -> None:
+    # int8flow.ops names fused activations by op, as the pass and kernels do;
+    # the C++ side is the source (kernels' activation table, published in the
+    # fusion table's activation nodes): every Python name must be one of them.
+    from int8flow.ops import ACTIVATIONS
+
+    rows = golden["rows"].values()
+    fused = {op for row in rows for node in row["nodes"] if node["label"] == "activation" for op in node["ops"]}
+    assert fused and set(ACTIVATIONS.values()) <= fused, sorted(set(ACTIVATIONS.values()) - fused)
