@@ -63,7 +63,7 @@ def expected_ops(row: dict, chosen: dict[str, str]) -> list[str]:
 
 
 def private(op: str) -> str:
-    """QCPU nodes end as their private twins (kernels/op_definitions.h)."""
+    """QCPU nodes end as their private twins (ops/op_names.h)."""
     return op if op.startswith("_Qcpu") or op == "Reshape" else "_Qcpu" + op
 
 

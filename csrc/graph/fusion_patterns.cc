@@ -1,18 +1,17 @@
 #include "graph/fusion_patterns.h"
 
 #include <algorithm>
+#include <iterator>
 #include <tuple>
 
-#include "kernels/activations.h"
-#include "kernels/op_definitions.h"
+#include "ops/activations.h"
+#include "ops/op_names.h"
 
 namespace int8flow::graph {
 namespace {
 
 std::vector<std::string> ActivationOps() {
-  std::vector<std::string> ops;
-  for (const auto& a : kernels::Activations()) ops.push_back(a.op);
-  return ops;
+  return {std::begin(ops::kActivationOps), std::end(ops::kActivationOps)};
 }
 
 // MatMul + bias [+ residual Add] [+ activation]. Grappler's arithmetic
@@ -31,7 +30,7 @@ std::vector<FusionPattern> MatMulFusions() {
                                        {"matmul", "transpose_b", "transpose_b"},
                                        {"matmul", "adj_y", "transpose_b"},
                                        {"activation", "alpha", "leakyrelu_alpha"}};
-  const std::string op = kernels::kFusedMatMul;
+  const std::string op = ops::kFusedMatMul;
   const std::vector<std::string> with_addend = {"$a", "$b", "$bias", "$addend"};
   const std::vector<std::string> without_addend = {"$a", "$b", "$bias"};
   const PatternNode activation_after_add{"activation", ActivationOps(), {"add"}};
@@ -310,7 +309,7 @@ std::vector<FusionPattern> LayerNormFusions() {
           name,
           {},
           {{ShapeCheck::kLastAxis, "$axes", "mean"}, {ShapeCheck::kScalar, "$epsilon", "mean"}},
-          kernels::kLayerNorm,
+          ops::kLayerNorm,
           {"$x", "$epsilon"}};
       for (const auto& [present, capture, op] :
            {std::tuple{scale, "$gamma", "Scale"}, {center, "$beta", "BiasAdd"}}) {
@@ -363,7 +362,7 @@ const std::vector<FusionPattern>& FusionPatterns() {
           {"half", {"Mul"}, {"=0.5", "erfc"}},
           {"gelu", {"Mul"}, {"half", "$x"}}},
          {},
-         "_QcpuGeluExact",
+         ops::kGeluExact,
          {"$x"}},
         // tf.nn.gelu(x, approximate=True):
         // 0.5 * (1 + tanh(sqrt(2/pi) * (0.044715 * x^3 + x))) * x, after
@@ -379,13 +378,13 @@ const std::vector<FusionPattern>& FusionPatterns() {
           {"half", {"Mul"}, {"=0.5", "one_plus"}},
           {"gelu", {"Mul"}, {"half", "$x"}}},
          {},
-         "_QcpuGeluTanh",
+         ops::kGeluTanh,
          {"$x"}},
         // swish / silu: x * sigmoid(x).
         {"swish",
          {{"sigmoid", {"Sigmoid"}, {"$x"}}, {"swish", {"Mul"}, {"$x", "sigmoid"}}},
          {},
-         "_QcpuSwish",
+         ops::kSwish,
          {"$x"}},
     };
     for (FusionPattern& p : LayerNormFusions()) t.push_back(std::move(p));

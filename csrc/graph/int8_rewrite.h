@@ -17,7 +17,7 @@
 // leaves them FP32, as they do too little work per input byte to pay for
 // quantizing their input per call (docs/benchmarks.md).
 // A quantized layer whose output every reader quantizes again with one fixed
-// range, or adds in, outputs that int8 itself (chains, int8_rewrite.cc).
+// range, or adds in, outputs that int8 itself (chains, int8_chains.cc).
 #pragma once
 
 #include <map>

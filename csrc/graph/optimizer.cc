@@ -16,8 +16,8 @@
 #include "graph/placement.h"
 #include "graph/registration.h"
 #include "graph/xla_skip.h"
-#include "kernels/op_definitions.h"
-#include "kernels/register_kernels.h"
+#include "kernels/registered_kernels.h"
+#include "ops/op_names.h"
 #include "runtime/runtime.h"
 #include "tensorflow/core/framework/graph.pb.h"
 #include "tensorflow/core/framework/node_def_util.h"  // ValidateNodeDef
@@ -44,11 +44,11 @@ std::set<std::string> NodesToPreserve(const TF_GrapplerItem* item) {
 }
 
 // Runs last: QCPU nodes become their private twins, out of reach of TF's
-// oneDNN layout pass (kernels/op_definitions.h explains why).
+// oneDNN layout pass (ops/op_names.h explains why).
 void RenameToPrivateTwins(tensorflow::GraphDef& graph) {
   for (tensorflow::NodeDef& node : *graph.mutable_node())
     if (OnQcpu(node) && kernels::TwinKernelServes(node))
-      node.set_op(kernels::PrivateTwinName(node.op()));
+      node.set_op(ops::PrivateTwinName(node.op()));
 }
 
 // With INT8FLOW_DUMP_GRAPHS=<folder>: <n>_<stage>.pb, binary GraphDefs, the

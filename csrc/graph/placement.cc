@@ -6,7 +6,7 @@
 #include <unordered_map>
 
 #include "graph/graph_util.h"
-#include "kernels/op_definitions.h"
+#include "ops/op_names.h"
 #include "runtime/runtime.h"
 #include "tensorflow/core/framework/op_kernel.h"  // KernelDefAvailable
 
@@ -135,7 +135,7 @@ int HandResultsToHost(tensorflow::GraphDef& graph) {
       identity.set_device(producer->second);
       identity.add_input(input);
       (*identity.mutable_attr())["T"].set_type(tensorflow::DT_FLOAT);
-      (*identity.mutable_attr())["_kernel"].set_s(kernels::kHostOutputLabel);
+      (*identity.mutable_attr())["_kernel"].set_s(ops::kHostOutputLabel);
     }
     graph.mutable_node(i)->set_input(0, it->second);
   }

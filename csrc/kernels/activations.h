@@ -1,5 +1,5 @@
 // The activations (and other element-wise unary ops) QCPU runs, standalone
-// and as post-ops of fused kernels.
+// and as post-ops of fused kernels: their names are ops/activations.h's.
 // One table maps each op name to its oneDNN eltwise algorithm, so the
 // standalone kernels and the fused ones can never disagree.
 #pragma once

@@ -8,9 +8,9 @@
 #include "kernels/channel_constants.h"
 #include "kernels/fused_ops.h"
 #include "kernels/onednn_util.h"
-#include "kernels/op_definitions.h"
 #include "kernels/packed_weights.h"
 #include "kernels/quantization.h"
+#include "ops/op_names.h"
 
 namespace int8flow::kernels {
 
@@ -172,7 +172,7 @@ void RegisterBatchMatMulKernels(const char* device_type, TF_Status* status) {
     if (TF_GetCode(status) != TF_OK) return;
   }
   // Its dtypes are checked by its op definition.
-  RegisterKernel<BatchMatMulKernel>({kQuantizedBatchMatMul, {}, {"x_zero_point"}}, device_type,
+  RegisterKernel<BatchMatMulKernel>({ops::kQuantizedBatchMatMul, {}, {"x_zero_point"}}, device_type,
                                     status);
 }
 

@@ -11,9 +11,9 @@
 #include "kernels/channel_constants.h"
 #include "kernels/fused_ops.h"
 #include "kernels/onednn_util.h"
-#include "kernels/op_definitions.h"
 #include "kernels/packed_weights.h"
 #include "kernels/quantization.h"
+#include "ops/op_names.h"
 
 namespace int8flow::kernels {
 namespace {
@@ -185,12 +185,13 @@ class ConvKernel {
 }  // namespace
 
 void RegisterConvKernels(const char* device_type, TF_Status* status) {
-  for (const char* op : {"Conv2D", "DepthwiseConv2dNative", kFusedConv2D, kFusedDepthwiseConv2D}) {
+  for (const char* op :
+       {"Conv2D", "DepthwiseConv2dNative", ops::kFusedConv2D, ops::kFusedDepthwiseConv2D}) {
     RegisterKernel<ConvKernel>({op}, device_type, status);
     if (TF_GetCode(status) != TF_OK) return;
   }
   // Their dtypes are checked by their op definitions.
-  for (const char* op : {kQuantizedConv2D, kQuantizedDepthwiseConv2D}) {
+  for (const char* op : {ops::kQuantizedConv2D, ops::kQuantizedDepthwiseConv2D}) {
     RegisterKernel<ConvKernel>({op, {}, {"input_zero_point"}}, device_type, status);
     if (TF_GetCode(status) != TF_OK) return;
   }

@@ -3,8 +3,8 @@
 #include <cmath>
 
 #include "kernels/onednn_util.h"
-#include "kernels/op_definitions.h"
 #include "kernels/quantization.h"
+#include "ops/op_names.h"
 
 namespace int8flow::kernels {
 
@@ -20,7 +20,7 @@ FusedOps::FusedOps(TF_OpKernelConstruction* ctx, bool allow_scale) {
                         : op == "Scale"     ? kScale
                         : op == "BatchNorm" ? kBatchNorm
                                             : kFusedBatchNorm);
-      affine_args_ += FusedOpArgs(op);
+      affine_args_ += ops::FusedOpArgs(op);
       if (affine_.back() == kFusedBatchNorm) epsilon_ = GetFloatAttr(ctx, "epsilon");
     } else if (op == "Add") {
       Require(!has_addend_, "fused_ops may hold one Add");

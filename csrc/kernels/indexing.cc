@@ -7,8 +7,8 @@
 #include <cstring>
 
 #include "kernels/onednn_util.h"
-#include "kernels/op_definitions.h"
 #include "kernels/shape_util.h"
+#include "ops/op_names.h"
 
 namespace int8flow::kernels {
 namespace {
@@ -241,7 +241,7 @@ class HostOutputKernel {
 
 void RegisterIndexingKernels(const char* device_type, TF_Status* status) {
   const auto ok = [&] { return TF_GetCode(status) == TF_OK; };
-  // int8 tables: embeddings stored as int8 (int8_rewrite.cc), gathered as they are.
+  // int8 tables: embeddings stored as int8 (graph/int8_embeddings.cc), gathered as they are.
   for (TF_DataType params : {TF_FLOAT, TF_INT8})
     for (TF_DataType index : {TF_INT32, TF_INT64})
       for (TF_DataType axis : {TF_INT32, TF_INT64})
@@ -267,8 +267,8 @@ void RegisterIndexingKernels(const char* device_type, TF_Status* status) {
                                               {"shape", "begin", "end", "strides"}},
                                              device_type, status);
   if (ok())
-    RegisterKernel<HostOutputKernel>({"Identity", {{"T", TF_FLOAT}}, {"output"}, kHostOutputLabel},
-                                     device_type, status);
+    RegisterKernel<HostOutputKernel>(
+        {"Identity", {{"T", TF_FLOAT}}, {"output"}, ops::kHostOutputLabel}, device_type, status);
 }
 
 }  // namespace int8flow::kernels

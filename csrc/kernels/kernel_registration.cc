@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "kernels/op_definitions.h"
+#include "ops/op_names.h"
 #include "tensorflow/core/framework/node_def.pb.h"
 
 namespace int8flow::kernels {
@@ -124,7 +125,7 @@ std::string OpType(TF_OpKernelConstruction* ctx) {
   const tensorflow::NodeDef node = ReadNodeDef(ctx);
   // A private twin or a oneDNN rename computes what its standard op does.
   for (const std::string& prefix :
-       {PrivateTwinName(""), std::string("_MklNative"), std::string("_Mkl")})
+       {ops::PrivateTwinName(""), std::string("_MklNative"), std::string("_Mkl")})
     if (node.op().rfind(prefix, 0) == 0 && HasPrivateTwin(node.op().substr(prefix.size())))
       return node.op().substr(prefix.size());
   return node.op();
@@ -174,10 +175,10 @@ void Register(const KernelSpec& spec, const char* device_type,
   RegisterOne(spec.op, spec, device_type, create, compute, destroy, status, spec.label);
   // A labelled kernel serves only the nodes our pass gives its label: no twin.
   if (TF_GetCode(status) != TF_OK || spec.op[0] == '_' || spec.label) return;
-  // A standard op's kernel also serves its private twin (op_definitions.h).
+  // A standard op's kernel also serves its private twin (ops/op_names.h).
   RegisterPrivateTwin(spec.op, spec.types, status);
   if (TF_GetCode(status) != TF_OK) return;
-  const std::string twin = PrivateTwinName(spec.op);
+  const std::string twin = ops::PrivateTwinName(spec.op);
   RegisterOne(twin.c_str(), spec, device_type, create, compute, destroy, status);
   for (const std::string& rename : OneDnnRenamesOf(spec.op)) {
     if (TF_GetCode(status) != TF_OK) return;

@@ -6,7 +6,7 @@
 
 #include "kernels/fused_ops.h"
 #include "kernels/onednn_util.h"
-#include "kernels/op_definitions.h"
+#include "ops/op_names.h"
 
 namespace int8flow::kernels {
 namespace {
@@ -72,7 +72,7 @@ class LayerNormKernel {
 }  // namespace
 
 void RegisterLayerNormKernels(const char* device_type, TF_Status* status) {
-  RegisterKernel<LayerNormKernel>({kLayerNorm}, device_type, status);
+  RegisterKernel<LayerNormKernel>({ops::kLayerNorm}, device_type, status);
 }
 
 }  // namespace int8flow::kernels

@@ -10,9 +10,9 @@
 #include "kernels/channel_constants.h"
 #include "kernels/fused_ops.h"
 #include "kernels/onednn_util.h"
-#include "kernels/op_definitions.h"
 #include "kernels/packed_weights.h"
 #include "kernels/quantization.h"
+#include "ops/op_names.h"
 
 namespace int8flow::kernels {
 namespace {
@@ -122,12 +122,12 @@ class MatMulKernel {
 }  // namespace
 
 void RegisterMatMulKernels(const char* device_type, TF_Status* status) {
-  for (const char* op : {"MatMul", kFusedMatMul}) {
+  for (const char* op : {"MatMul", ops::kFusedMatMul}) {
     RegisterKernel<MatMulKernel>({op}, device_type, status);
     if (TF_GetCode(status) != TF_OK) return;
   }
   // Its dtypes are checked by its op definition.
-  RegisterKernel<MatMulKernel>({kQuantizedMatMul, {}, {"a_zero_point"}}, device_type, status);
+  RegisterKernel<MatMulKernel>({ops::kQuantizedMatMul, {}, {"a_zero_point"}}, device_type, status);
 }
 
 }  // namespace int8flow::kernels

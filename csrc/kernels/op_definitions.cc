@@ -7,7 +7,9 @@
 #include <string>
 
 #include "common/tf_status.h"
-#include "kernels/activations.h"
+#include "kernels/registered_kernels.h"
+#include "ops/activations.h"
+#include "ops/op_names.h"
 #include "tensorflow/c/ops.h"
 #include "tensorflow/core/framework/op.h"
 
@@ -105,8 +107,6 @@ std::string DeclaredAttrList(const std::string& op) {
   return list;
 }
 
-std::string PrivateTwinName(const std::string& op) { return "_Qcpu" + op; }
-
 void RegisterPrivateTwin(const std::string& op,
                          const std::vector<std::pair<const char*, TF_DataType>>& types,
                          TF_Status* status) {
@@ -120,7 +120,7 @@ void RegisterPrivateTwin(const std::string& op,
   if (!tensorflow::OpRegistry::Global()->LookUp(op, &standard).ok())
     return SetError(status, TF_NOT_FOUND, "TensorFlow has no op '" + op + "' to twin");
   tensorflow::OpRegistrationData twin = *standard;
-  twin.op_def.set_name(PrivateTwinName(op));
+  twin.op_def.set_name(ops::PrivateTwinName(op));
   tensorflow::OpRegistry::Global()->Register(
       [twin](tensorflow::OpRegistrationData* data) -> absl::Status {
         *data = twin;
@@ -182,7 +182,7 @@ void RegisterOpDefinitions(TF_Status* status) {
   const std::vector<const char*> matmul_attrs = {
       "fused_ops: list(string) = []", "transpose_a: bool = false", "transpose_b: bool = false",
       "leakyrelu_alpha: float = 0.2"};
-  Register(kFusedMatMul, {"a: T", "b: T", "args: num_args * T"}, with_float_args(matmul_attrs),
+  Register(ops::kFusedMatMul, {"a: T", "b: T", "args: num_args * T"}, with_float_args(matmul_attrs),
            UnknownShape, status);
   const std::vector<const char*> conv_attrs = {"strides: list(int)",
                                                "padding: {'SAME', 'VALID', 'EXPLICIT'}",
@@ -192,31 +192,32 @@ void RegisterOpDefinitions(TF_Status* status) {
                                                "fused_ops: list(string) = []",
                                                "epsilon: float = 0.0001",
                                                "leakyrelu_alpha: float = 0.2"};
-  for (const char* conv : {kFusedConv2D, kFusedDepthwiseConv2D})
+  for (const char* conv : {ops::kFusedConv2D, ops::kFusedDepthwiseConv2D})
     Register(conv, {"input: T", "filter: T", "args: num_args * T"}, with_float_args(conv_attrs),
              UnknownShape, status);
-  Register(kLayerNorm, {"x: T", "epsilon: T", "args: num_args * T"},
+  Register(ops::kLayerNorm, {"x: T", "epsilon: T", "args: num_args * T"},
            {"num_args: int >= 0 = 0", "fused_ops: list(string) = []"}, SameShapeAsInput, status);
-  // The activations with no TF op of their own (activations.h).
-  for (const Activation& activation : Activations())
-    if (activation.op[0] == '_') Register(activation.op, {"x: T"}, {}, SameShapeAsInput, status);
+  // The activations with no TF op of their own (ops/activations.h).
+  for (const char* activation : ops::kActivationOps)
+    if (activation[0] == '_') Register(activation, {"x: T"}, {}, SameShapeAsInput, status);
 
-  // INT8 (quantization.h): the float ops' attrs plus the quantized types,
-  // the output's requantization, and typed args: the Add's input may be int8.
-  Define({kQuantize,
+  // INT8 (ops/op_names.h, quantization.h): the float ops' attrs plus the
+  // quantized types, the output's requantization, and typed args: the Add's
+  // input may be int8.
+  Define({ops::kQuantize,
           {"x: float"},
           {"y: T", "scale: float", "zero_point: int32"},
           {"T: {uint8, int8}", "mode: {'dynamic', 'static'} = 'dynamic'",
            "static_scale: float = 1.0", "static_zero_point: int = 0"},
           QuantizedShape},
          status);
-  Define({kQuantizeWeights,
+  Define({ops::kQuantizeWeights,
           {"w: float"},
           {"q: int8", "scales: float"},
           {"channel_axis: int = -1"},
           UnknownShape},
          status);
-  Define({kDequantize,
+  Define({ops::kDequantize,
           {"x: T", "scale: float", "zero_point: int32"},
           {"y: float"},
           {"T: {uint8, int8}"},
@@ -233,14 +234,14 @@ void RegisterOpDefinitions(TF_Status* status) {
     attrs.insert(attrs.end(), quantized_attrs.begin(), quantized_attrs.end());
     return attrs;
   };
-  Define({kQuantizedMatMul,
+  Define({ops::kQuantizedMatMul,
           {"a: Tin", "b: int8", "a_scale: float", "a_zero_point: int32", "b_scales: float",
            "args: Targs"},
           {"y: Tout"},
           with_quantized(matmul_attrs),
           UnknownShape},
          status);
-  Define({kQuantizedBatchMatMul,
+  Define({ops::kQuantizedBatchMatMul,
           {"x: Tin", "y: int8", "x_scale: float", "x_zero_point: int32", "y_scales: float",
            "args: Targs"},
           {"output: Tout"},
@@ -248,7 +249,7 @@ void RegisterOpDefinitions(TF_Status* status) {
                           "adj_y: bool = false", "leakyrelu_alpha: float = 0.2"}),
           UnknownShape},
          status);
-  for (const char* conv : {kQuantizedConv2D, kQuantizedDepthwiseConv2D})
+  for (const char* conv : {ops::kQuantizedConv2D, ops::kQuantizedDepthwiseConv2D})
     Define({conv,
             {"input: Tin", "filter: int8", "input_scale: float", "input_zero_point: int32",
              "filter_scales: float", "args: Targs"},

@@ -1,5 +1,5 @@
-// Our private ops: what the graph pass rewrites into. Their names start with
-// _Qcpu, so they never collide with TF's or another plugin's.
+// Our private ops' definitions (their names: ops/op_names.h), and the private
+// twins of the standard ops QCPU has kernels for.
 #pragma once
 
 #include <string>
@@ -12,60 +12,10 @@
 
 namespace int8flow::kernels {
 
-// _QcpuFusedMatMul(a, b, args...): MatMul, then `fused_ops` in order:
-//   "BiasAdd" (args[0], a vector of N), "Add" (the next arg, shaped like the
-//   product), and at most one activation from activations.h.
-inline constexpr char kFusedMatMul[] = "_QcpuFusedMatMul";
-// _QcpuFusedConv2D(input, filter, args...) and its depthwise twin: the
-// convolution (Conv2D's attrs), then `fused_ops` as fused_ops.h reads them,
-// "Scale" included (a folded BatchNorm).
-inline constexpr char kFusedConv2D[] = "_QcpuFusedConv2D";
-inline constexpr char kFusedDepthwiseConv2D[] = "_QcpuFusedDepthwiseConv2dNative";
-// _QcpuLayerNorm(x, epsilon, args...): layer normalization over the last
-// dim, epsilon a scalar, then `fused_ops`: "Scale" (gamma) and "BiasAdd"
-// (beta), each a vector of that dim's size, either or both or neither
-// (Keras' scale=False / center=False, or Grappler folding an identity one).
-inline constexpr char kLayerNorm[] = "_QcpuLayerNorm";
-
-// How many args one entry of `fused_ops` reads: BiasAdd and Scale a vector,
-// BatchNorm mean, variance, gamma, beta and epsilon, FusedBatchNorm TF's
-// scale, offset, mean and variance (epsilon an attr), Add its addend; an
-// activation none.
-inline int FusedOpArgs(const std::string& op) {
-  if (op == "BatchNorm") return 5;
-  if (op == "FusedBatchNorm") return 4;
-  return op == "BiasAdd" || op == "Scale" || op == "Add" ? 1 : 0;
-}
-
-// INT8. A quantized tensor q stands for scale * (q - zero_point).
-// _QcpuQuantize(x) -> (y: u8/s8, scale, zero_point): with mode "dynamic",
-//   the range is x's own, found per call (u8 asymmetric, s8 symmetric); with
-//   "static", static_scale and static_zero_point.
-// _QcpuDequantize(x, scale, zero_point) -> float.
-inline constexpr char kQuantize[] = "_QcpuQuantize";
-// _QcpuQuantizeWeights(w) -> (q: s8, scales): symmetric, one scale per
-// channel along `channel_axis`, at 7 bits on CPUs without VNNI (no u8·s8 pair
-// can saturate then). Cached per weight buffer, never stale (packed_weights.h
-// explains why): a variable's weights are quantized once, not per call.
-inline constexpr char kQuantizeWeights[] = "_QcpuQuantizeWeights";
-inline constexpr char kDequantize[] = "_QcpuDequantize";
-// _QcpuQuantizedMatMul(a, b, a_scale, a_zero_point, b_scales, args...) and
-// the convolutions (input, filter, input_scale, input_zero_point,
-// filter_scales, args...): activations u8 or s8 with a scalar scale and zero
-// point, weights s8 symmetric with one scale per output channel (or one for
-// all), then the float op's `fused_ops` on the float result. Tout float
-// gives that result; u8/s8 requantizes it with out_scale, out_zero_point.
-inline constexpr char kQuantizedMatMul[] = "_QcpuQuantizedMatMul";
-// _QcpuQuantizedBatchMatMul(x, y, x_scale, x_zero_point, y_scales, args...):
-// BatchMatMulV2 (adj_x, adj_y, broadcasting batch dims) of u8/s8 x and s8 y
-// (attention's Q·Kᵀ and P·V, quantized per call), one scale per column of y
-// or one for all, then the fused ops as above.
-inline constexpr char kQuantizedBatchMatMul[] = "_QcpuQuantizedBatchMatMul";
-inline constexpr char kQuantizedConv2D[] = "_QcpuQuantizedConv2D";
-inline constexpr char kQuantizedDepthwiseConv2D[] = "_QcpuQuantizedDepthwiseConv2dNative";
-
+// Defines our private ops (ops/op_names.h, and the activations of
+// ops/activations.h with no TF op of their own).
 void RegisterOpDefinitions(TF_Status* status);
-// For a node of one of our ops above: an attr it holds that the op does not
+// For a node of one of our ops: an attr it holds that the op does not
 // declare (names starting with "_" are TF's annotations), or "". TF's eager
 // runtime rejects such attrs but its graph runtime ignores them, and a
 // graph written for a newer int8flow must not run with an attr dropped.
@@ -73,15 +23,8 @@ std::string UndeclaredAttr(const tensorflow::NodeDef& node);
 // The op's declared attr names, ", "-joined.
 std::string DeclaredAttrList(const std::string& op);
 
-// TF's oneDNN layout pass (on unless TF_ENABLE_ONEDNN_OPTS=0) rewrites
-// MatMul, Softmax, Conv2D, Relu... into _Mkl ops on every device whose name
-// contains "CPU", QCPU included, and QCPU has no kernel for those. So each
-// standard op with a QCPU kernel gets a private twin, `_Qcpu<Op>`: TF's OpDef
-// and shape function under our name. The graph pass renames QCPU nodes to
-// their twins (graph/optimizer.cc); the kernel serves both names.
-std::string PrivateTwinName(const std::string& op);
-// Registers the twin of standard op `op` once, and notes that a QCPU kernel
-// serves it for `types` (type attr -> dtype).
+// Registers the private twin (ops/op_names.h) of standard op `op` once, and
+// notes that a QCPU kernel serves it for `types` (type attr -> dtype).
 void RegisterPrivateTwin(const std::string& op,
                          const std::vector<std::pair<const char*, TF_DataType>>& types,
                          TF_Status* status);
@@ -92,16 +35,7 @@ void RegisterPrivateTwin(const std::string& op,
 // QCPU kernel must answer to these names too (with TF's label for them).
 std::vector<std::string> OneDnnRenamesOf(const std::string& op);
 inline constexpr char kOneDnnRenameLabel[] = "MklNameChangeOp";
-// The _QcpuQuantize kernel that reads its input in host memory: the pass
-// picks it (the node's `_kernel` attr) for a graph input on TF's CPU.
-inline constexpr char kHostInputLabel[] = "host_input";
-// The Identity kernel whose output TF keeps in host memory: the pass picks it
-// for an Identity that hands a QCPU result to TF's CPU (indexing.cc).
-inline constexpr char kHostOutputLabel[] = "host_output";
 // Whether `op` has a twin with QCPU kernels.
 bool HasPrivateTwin(const std::string& op);
-// Whether one of our twin kernels serves `node` (its op and type attrs); TF's
-// own DEVICE_DEFAULT kernels (int32 AddV2, ...) keep the standard name.
-bool TwinKernelServes(const tensorflow::NodeDef& node);
 
 }  // namespace int8flow::kernels

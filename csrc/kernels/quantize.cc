@@ -20,11 +20,13 @@
 #include <cstdint>
 #include <limits>
 #include <mutex>
+#include <optional>
 #include <vector>
 
 #include "kernels/onednn_util.h"
-#include "kernels/op_definitions.h"
 #include "kernels/quantization.h"
+#include "ops/int8_math.h"
+#include "ops/op_names.h"
 
 namespace int8flow::kernels {
 namespace {
@@ -212,7 +214,7 @@ class DequantizeKernel {
 class QuantizeWeightsKernel {
  public:
   explicit QuantizeWeightsKernel(TF_OpKernelConstruction* ctx)
-      : channel_axis_(GetIntAttr(ctx, "channel_axis")), levels_(WeightLevels()) {}
+      : channel_axis_(GetIntAttr(ctx, "channel_axis")), levels_(ops::WeightLevels()) {}
 
   void Compute(KernelContext& ctx) {
     OwnedTensor w = ctx.input(0);
@@ -229,14 +231,14 @@ class QuantizeWeightsKernel {
  private:
   void Quantize(const KernelContext& ctx, OwnedTensor w) {
     const auto shape = Shape(w.get());
-    const std::optional<WeightChannels> layout = WeightChannelsOf(shape, channel_axis_);
+    const std::optional<ops::WeightChannels> layout = ops::WeightChannelsOf(shape, channel_axis_);
     Require(layout.has_value(), [&] {
       return "channel_axis " + std::to_string(channel_axis_) + " is outside the weights' shape " +
              ShapeString(shape);
     });
     OwnedTensor q = ctx.allocate_output(0, shape, TF_INT8);
     OwnedTensor scales = ctx.allocate_output(1, {layout->channels}, TF_FLOAT);
-    const std::string error = QuantizeWeightsPerChannel(
+    const std::string error = ops::QuantizeWeightsPerChannel(
         Data<float>(w.get()), *layout, levels_, Data<int8_t>(q.get()), Data<float>(scales.get()));
     Require(error.empty(), error);
     source_ = std::move(w);
@@ -255,22 +257,23 @@ class QuantizeWeightsKernel {
 }  // namespace
 
 // Zero points are int32 scalars in host memory, where TF keeps int32 Consts:
-// a chained layer reads a Const one (int8_rewrite.cc) with no copy per call.
+// a chained layer reads a Const one (graph/int8_chains.cc) with no copy per call.
 // The labelled Quantize reads a graph input where TF's CPU left it: no copy
 // to QCPU, and no wait on TF's event manager for one (~0.1 ms a call).
 void RegisterQuantizeKernels(const char* device_type, TF_Status* status) {
   for (TF_DataType dtype : {TF_UINT8, TF_INT8}) {
-    RegisterKernel<QuantizeKernel>({kQuantize, {{"T", dtype}}, {"zero_point"}}, device_type,
+    RegisterKernel<QuantizeKernel>({ops::kQuantize, {{"T", dtype}}, {"zero_point"}}, device_type,
                                    status);
     if (TF_GetCode(status) != TF_OK) return;
     RegisterKernel<QuantizeKernel>(
-        {kQuantize, {{"T", dtype}}, {"x", "zero_point"}, kHostInputLabel}, device_type, status);
+        {ops::kQuantize, {{"T", dtype}}, {"x", "zero_point"}, ops::kHostInputLabel}, device_type,
+        status);
     if (TF_GetCode(status) != TF_OK) return;
-    RegisterKernel<DequantizeKernel>({kDequantize, {{"T", dtype}}, {"zero_point"}}, device_type,
-                                     status);
+    RegisterKernel<DequantizeKernel>({ops::kDequantize, {{"T", dtype}}, {"zero_point"}},
+                                     device_type, status);
     if (TF_GetCode(status) != TF_OK) return;
   }
-  RegisterKernel<QuantizeWeightsKernel>({kQuantizeWeights, {}}, device_type, status);
+  RegisterKernel<QuantizeWeightsKernel>({ops::kQuantizeWeights, {}}, device_type, status);
 }
 
 }  // namespace int8flow::kernels

@@ -17,6 +17,7 @@
 #include "kernels/pooling.h"
 #include "kernels/quantize.h"
 #include "kernels/reduction.h"
+#include "kernels/registered_kernels.h"
 #include "kernels/space_batch.h"
 #include "runtime/runtime.h"
 
