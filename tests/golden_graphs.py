@@ -302,8 +302,10 @@ def check_int8_case(name: str, dump: Path) -> dict:
     case = INT8_CASES[name]
     x = int8_rng.uniform(-2, 2, case.shape).astype(np.float32)
     int8flow._native.set_quantize_dynamic(case.dynamic)
-    run = run_through_pass(tf.function(case.body), [x], dump)
-    int8flow._native.set_quantize_dynamic(False)
+    try:
+        run = run_through_pass(tf.function(case.body), [x], dump)
+    finally:  # a failing dynamic case must not leave the static ones dynamic
+        int8flow._native.set_quantize_dynamic(False)
     with tf.device(CPU):
         reference = tf.function(case.body)(x).numpy()
     return {"name": name, "expected_fired": case.fired, "fired": run.fired, "pass_errors": run.pass_errors,

@@ -30,8 +30,8 @@ NodeDef& AddScalarConst(tensorflow::GraphDef& graph, const NodeDef& user, const 
                         tensorflow::DataType type);
 
 // The graph's nodes by name, and the node making a tensor ("name:port").
-// Indexes, not pointers: they hold while the graph gains nodes (add_node may
-// move them), not while it loses any.
+// It holds while the graph gains nodes, not once it loses any (the indexes
+// shift): rebuild it after RemoveNodes.
 class NodeIndex {
  public:
   explicit NodeIndex(const tensorflow::GraphDef& graph) : graph_(graph) {

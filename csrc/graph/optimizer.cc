@@ -130,6 +130,7 @@ void UseInputGraph(const TF_Buffer* graph_buf, tensorflow::GraphDef& graph,
     if (kernels::KernelsRegistered()) {
       MoveNamedVariablesToCpu(graph);
       RenameToPrivateTwins(graph);
+      MoveKernellessNodesToCpu(graph);  // TF's own rewrites before the pass make such nodes too
     }
   } catch (...) {
     graph.ParseFromArray(graph_buf->data, static_cast<int>(graph_buf->length));

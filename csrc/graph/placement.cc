@@ -21,6 +21,18 @@ void MoveToCpu(tensorflow::NodeDef& node) {
   node.set_device(where);
 }
 
+// Whether `node` passes a resource on: its T is DT_RESOURCE (Identity, and
+// TF1 control flow's Switch, Merge, Enter, Exit, NextIteration) or lists one
+// (IdentityN).
+bool PassesResource(const tensorflow::NodeDef& node) {
+  const auto type = node.attr().find("T");
+  if (type == node.attr().end()) return false;
+  if (type->second.type() == tensorflow::DT_RESOURCE) return true;
+  for (const int t : type->second.list().type())
+    if (t == tensorflow::DT_RESOURCE) return true;
+  return false;
+}
+
 }  // namespace
 
 // A variable is a resource in one device's resource manager, and a
@@ -29,37 +41,42 @@ void MoveToCpu(tensorflow::NodeDef& node) {
 // variables on CPU (RestoreV2 has only a CPU kernel, and its group follows),
 // while its signature's reads would land on QCPU, whose manager has no such
 // variable ("Container localhost does not exist"). On CPU, as on stock TF,
-// every graph finds them; a QCPU reader gets the value copied over. Named
-// handles passed on by Identity move along; function calls keep their place
-// (TF places a call's body by its arguments' devices).
+// every function finds them; a QCPU reader gets the value copied over. The
+// handle moves with every node that passes it on (control flow included:
+// TF checks a resource is used on its own device) and every node reading
+// it; function calls keep their place (TF places a call's body by its
+// arguments' devices). Only in functions (graphs with _Arg or _Retval): a
+// TF1 Session's placer places the whole graph at once, so there the restore
+// and the reads agree, and the variables stay where it put them.
 void MoveNamedVariablesToCpu(tensorflow::GraphDef& graph) {
-  std::set<std::string> handles;  // nodes whose output is a named variable's handle
+  bool function = false;
+  std::set<std::string> handles;  // nodes whose output is (or passes on) a named variable's handle
   for (const tensorflow::NodeDef& node : graph.node()) {
+    function = function || node.op() == "_Arg" || node.op() == "_Retval";
     const auto name = node.attr().find("shared_name");
     if (node.op() == "VarHandleOp" && name != node.attr().end() && !name->second.s().empty())
       handles.insert(node.name());
   }
-  for (bool grew = !handles.empty(); grew;) {
-    grew = false;
-    for (const tensorflow::NodeDef& node : graph.node()) {
-      const auto type = node.attr().find("T");
-      if (node.op() != "Identity" || handles.count(node.name()) || node.input_size() < 1 ||
-          type == node.attr().end() || type->second.type() != tensorflow::DT_RESOURCE)
-        continue;
-      if (handles.count(ParseTensorRef(node.input(0)).node))
-        grew = handles.insert(node.name()).second;
+  if (!function || handles.empty()) return;
+  const auto reads_handle = [&](const tensorflow::NodeDef& node) {
+    for (const std::string& input : node.input()) {
+      const TensorRef ref = ParseTensorRef(input);
+      if (ref.port >= 0 && handles.count(ref.node)) return true;
     }
+    return false;
+  };
+  for (bool grew = true; grew;) {  // to a fixed point: a loop's Merge reads its NextIteration
+    grew = false;
+    for (const tensorflow::NodeDef& node : graph.node())
+      if (!handles.count(node.name()) && PassesResource(node) && reads_handle(node)) {
+        handles.insert(node.name());
+        grew = true;
+      }
   }
-  if (handles.empty()) return;
   for (tensorflow::NodeDef& node : *graph.mutable_node()) {
     if (!OnQcpu(node) || node.op() == "PartitionedCall" || node.op() == "StatefulPartitionedCall")
       continue;
-    bool takes_handle = handles.count(node.name()) > 0;
-    for (const std::string& input : node.input()) {
-      const TensorRef ref = ParseTensorRef(input);
-      takes_handle = takes_handle || (ref.port >= 0 && handles.count(ref.node));
-    }
-    if (takes_handle) MoveToCpu(node);
+    if (handles.count(node.name()) || reads_handle(node)) MoveToCpu(node);
   }
 }
 
