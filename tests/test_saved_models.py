@@ -24,6 +24,21 @@ v1 = tf.compat.v1
 out = os.environ["OUT"]
 rng = np.random.default_rng(0)
 
+
+def var(name, value):
+    return v1.get_variable(name, initializer=value.astype("float32"), use_resource=True)
+
+
+# Initializes the graph's variables and saves it with the v1 Builder, as an Estimator export does.
+def export_v1(graph, name, inputs, outputs):
+    with v1.Session(graph=graph) as sess:
+        sess.run(v1.global_variables_initializer())
+        builder = v1.saved_model.Builder(f"{out}/{name}")
+        builder.add_meta_graph_and_variables(sess, ["serve"], signature_def_map={
+            "serving_default": v1.saved_model.predict_signature_def(inputs, outputs)})
+        builder.save()
+
+
 import tf_keras as k
 x = rng.standard_normal((64, 12, 12, 3)).astype("float32")
 model = k.Sequential([k.layers.Conv2D(8, 3, input_shape=(12, 12, 3)), k.layers.BatchNormalization(), k.layers.ReLU(),
@@ -37,18 +52,12 @@ np.save(out + "/keras2_x.npy", x[:8])
 g = tf.Graph()
 with g.as_default():
     t = v1.placeholder(tf.float32, [None, 8, 8, 3], name="x")
-    var = lambda name, value: v1.get_variable(name, initializer=value.astype("float32"), use_resource=True)
     y = tf.nn.relu(tf.nn.bias_add(tf.nn.conv2d(t, var("w", rng.standard_normal((3, 3, 3, 4))), 1, "SAME"),
                                   var("b", rng.standard_normal(4))))
     y, _, _ = v1.nn.fused_batch_norm(y, tf.ones([4]), tf.zeros([4]), var("mean", rng.standard_normal(4)),
                                      var("var", rng.uniform(0.5, 2, 4)), is_training=False)
     logits = tf.matmul(tf.reduce_mean(y, [1, 2]), var("dense", rng.standard_normal((4, 3))))
-    with v1.Session(graph=g) as sess:
-        sess.run(v1.global_variables_initializer())
-        builder = v1.saved_model.Builder(out + "/tf1")
-        builder.add_meta_graph_and_variables(sess, ["serve"], signature_def_map={
-            "serving_default": v1.saved_model.predict_signature_def({"x": t}, {"logits": logits})})
-        builder.save()
+    export_v1(g, "tf1", {"x": t}, {"logits": logits})
 np.save(out + "/tf1_x.npy", rng.standard_normal((2, 8, 8, 3)).astype("float32"))
 
 # TF1 control flow reading the variables: in the saved graph their handles
@@ -58,17 +67,11 @@ v1.disable_control_flow_v2()
 g = tf.Graph()
 with g.as_default():
     t = v1.placeholder(tf.float32, [None, 4], name="x")
-    var = lambda name, value: v1.get_variable(name, initializer=value.astype("float32"), use_resource=True)
     w, u = var("w", rng.standard_normal((4, 4)) / 2), var("u", rng.standard_normal((4, 4)) / 2)
     flag = v1.placeholder_with_default(True, [])
     y = v1.cond(flag, lambda: tf.matmul(t, w), lambda: tf.matmul(t, u))
     _, y = v1.while_loop(lambda i, h: i < 3, lambda i, h: (i + 1, tf.tanh(tf.matmul(h, u))), [tf.constant(0), y])
-    with v1.Session(graph=g) as sess:
-        sess.run(v1.global_variables_initializer())
-        builder = v1.saved_model.Builder(out + "/tf1_control_flow")
-        builder.add_meta_graph_and_variables(sess, ["serve"], signature_def_map={
-            "serving_default": v1.saved_model.predict_signature_def({"x": t}, {"y": y})})
-        builder.save()
+    export_v1(g, "tf1_control_flow", {"x": t}, {"y": y})
 np.save(out + "/tf1_control_flow_x.npy", rng.standard_normal((3, 4)).astype("float32"))
 print(json.dumps({}))
 """
