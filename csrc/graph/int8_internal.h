@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "graph/graph_util.h"
+#include "ops/quantizable_ops.h"
 #include "tensorflow/core/framework/graph.pb.h"
 
 namespace int8flow::graph::int8_rewrite {
@@ -90,18 +91,11 @@ const AttrValue& AttrOf(const NodeDef& node, const char* name);
 // ---- the rewrites' table (int8_rewrite.cc) ----------------------------------
 
 struct Rewrite {
-  const char* float_op;      // as the fusion pass leaves it
-  const char* quantized_op;  // what it becomes
+  const char* float_op;  // the row's op or its fused op, as the fusion pass leaves it
+  const ops::QuantizableOp* quantizable;  // the row (ops/quantizable_ops.h)
   // The float op's attrs the quantized op keeps, as {float name, quantized
   // name} (the rest, such as T and num_args, it spells its own way).
   std::vector<std::pair<const char*, const char*>> kept_attrs;
-  bool transposable_weights;  // a "transpose_b" moves the channel axis
-  // Only with stored int8 weights (AddStoredInt8Weights), of this rank: a
-  // BatchMatMulV2 by one matrix (2), which the fusion pass leaves unfused
-  // when it has no bias; a depthwise conv (4), whose TF filter [kh, kw, ic,
-  // multiplier] has a channel axis of its own (2) only with multiplier 1.
-  int stored_rank = 0;
-  bool depthwise = false;
 };
 
 // ---- QDQ ranges (int8_ranges.cc) --------------------------------------------
@@ -149,8 +143,9 @@ bool IsScaledInt8Dequantize(const NodeDef& node, bool per_tensor);
 // and copy float weights over every call. False when `dequantize` is not
 // that form; the caller then quantizes the float weights itself.
 bool AddStoredInt8Weights(tensorflow::GraphDef& graph, const NodeIndex& nodes,
-                          const NodeDef& dequantize, int64_t channel_axis, const Rewrite& rewrite,
-                          const NodeDef& user, std::string& weights, std::string& scales);
+                          const NodeDef& dequantize, int64_t channel_axis,
+                          const ops::QuantizableOp& quantizable, const NodeDef& user,
+                          std::string& weights, std::string& scales);
 
 // Float weights held in a Const (Grappler folds a QDQ graph's small
 // Dequantizes, and BatchNorm scales, into them) are quantized here, once, as

@@ -1,6 +1,7 @@
-// The INT8 rewrite's driver: the table of float ops it quantizes, each
-// rewritten in turn, then the embeddings, the cleanup, the MaxPool move and
-// the chains (int8_internal.h says which file holds which).
+// The INT8 rewrite's driver: the float ops it quantizes (the table of
+// ops/quantizable_ops.h), each rewritten in turn, then the embeddings, the
+// cleanup, the MaxPool move and the chains (int8_internal.h says which file
+// holds which).
 #include "graph/int8_rewrite.h"
 
 #include <string>
@@ -47,39 +48,37 @@ const AttrValue& AttrOf(const NodeDef& node, const char* name) {
 
 namespace {
 
+// ops/quantizable_ops.h's rows, each as its float op and its fused op.
 const std::vector<Rewrite>& Rewrites() {
   static const std::vector<Rewrite> rewrites = [] {
-    using Kept = std::vector<std::pair<const char*, const char*>>;
-    const Kept matmul = {{"transpose_b", "transpose_b"},
-                         {"fused_ops", "fused_ops"},
-                         {"leakyrelu_alpha", "leakyrelu_alpha"}};
-    Kept conv = {{"fused_ops", "fused_ops"}, {"leakyrelu_alpha", "leakyrelu_alpha"}};
-    for (const char* name : {"strides", "padding", "explicit_paddings", "dilations", "epsilon"})
-      conv.emplace_back(name, name);
-    return std::vector<Rewrite>{
-        {"MatMul", ops::kQuantizedMatMul, matmul, true},
-        {ops::kFusedMatMul, ops::kQuantizedMatMul, matmul, true},
-        {"BatchMatMulV2", ops::kQuantizedMatMul, {{"adj_y", "transpose_b"}}, true, 2},
-        {"Conv2D", ops::kQuantizedConv2D, conv, false},
-        {ops::kFusedConv2D, ops::kQuantizedConv2D, conv, false},
-        {"DepthwiseConv2dNative", ops::kQuantizedDepthwiseConv2D, conv, false, 4, true},
-        {ops::kFusedDepthwiseConv2D, ops::kQuantizedDepthwiseConv2D, conv, false, 4, true}};
+    std::vector<Rewrite> table;
+    for (const ops::QuantizableOp& row : ops::kQuantizableOps) {
+      std::vector<std::pair<const char*, const char*>> kept = {
+          {"fused_ops", "fused_ops"}, {"leakyrelu_alpha", "leakyrelu_alpha"}};
+      if (row.transpose_weights_attr) kept.emplace_back(row.transpose_weights_attr, "transpose_b");
+      if (row.data_format) {  // a convolution: its geometry, and a folded BatchNorm's epsilon
+        for (const char* name : {"strides", "padding", "explicit_paddings", "dilations", "epsilon"})
+          kept.emplace_back(name, name);
+      }
+      for (const char* op : {row.op, row.fused_op})
+        if (op) table.push_back({op, &row, kept});
+    }
+    return table;
   }();
   return rewrites;
 }
 
 const Rewrite* RewriteFor(const NodeDef& node) {
-  if (!OnQcpu(node)) return nullptr;
-  const auto t = node.attr().find("T");
-  if (t == node.attr().end() || t->second.type() != tensorflow::DT_FLOAT) return nullptr;
-  for (const char* transposed_a : {"transpose_a", "adj_x"}) {
-    const auto it = node.attr().find(transposed_a);
-    if (it != node.attr().end() && it->second.b()) return nullptr;
+  if (!OnQcpu(node) || AttrOf(node, "T").type() != tensorflow::DT_FLOAT) return nullptr;
+  for (const Rewrite& r : Rewrites()) {
+    if (node.op() != r.float_op) continue;
+    const ops::QuantizableOp& row = *r.quantizable;
+    if (row.refused_attr && AttrOf(node, row.refused_attr).b()) return nullptr;
+    const auto format = node.attr().find("data_format");
+    if (row.data_format && format != node.attr().end() && format->second.s() != row.data_format)
+      return nullptr;
+    return &r;
   }
-  const auto format = node.attr().find("data_format");
-  if (format != node.attr().end() && format->second.s() != "NHWC") return nullptr;
-  for (const Rewrite& r : Rewrites())
-    if (node.op() == r.float_op) return &r;
   return nullptr;
 }
 
@@ -126,21 +125,22 @@ std::map<std::string, int> Run(tensorflow::GraphDef& graph, bool dynamic,
     const std::string x = fixed_range ? range.qdq->input(0) : data_inputs[0];
 
     // The weights first: a rewrite that needs stored ones may not happen.
-    bool transposed = false;
-    for (const auto& [from, to] : rewrite->kept_attrs) {
-      const auto it = original.attr().find(from);
-      transposed |= rewrite->transposable_weights && std::string(to) == "transpose_b" &&
-                    it != original.attr().end() && it->second.b();
-    }
-    const int64_t channel_axis = transposed ? 0 : rewrite->depthwise ? 2 : -1;
+    const ops::QuantizableOp& row = *rewrite->quantizable;
+    const bool transposed =
+        row.transpose_weights_attr && AttrOf(original, row.transpose_weights_attr).b();
+    const int64_t channel_axis = transposed ? 0 : row.depthwise ? 2 : -1;
     std::string weights, weight_scales;
     const NodeDef* dequantize = nodes.Producer(data_inputs[1], "Dequantize");
-    if (dequantize && AddStoredInt8Weights(graph, nodes, *dequantize, channel_axis, *rewrite,
-                                           original, weights, weight_scales)) {
+    if (dequantize && AddStoredInt8Weights(graph, nodes, *dequantize, channel_axis, row, original,
+                                           weights, weight_scales)) {
       bypassed.insert(dequantize->name());
-    } else if (rewrite->stored_rank &&
-               !(rewrite->depthwise && fixed_range &&
+    } else if (row.weight_rank &&
+               !(row.depthwise && fixed_range &&
                  IsFilterOfMultiplierOne(nodes.Producer(data_inputs[1], "Const")))) {
+      // A row of one weight rank takes stored int8 weights only (checked
+      // there): a BatchMatMulV2 by one matrix, which the fusion pass leaves
+      // unfused when it has no bias, and a depthwise filter, whose float
+      // Const is taken in static INT8 alone (int8_rewrite.h says why).
       continue;
     } else if (const NodeDef* constant = nodes.Producer(data_inputs[1], "Const");
                AddQuantizedConstWeights(graph, constant, channel_axis, original, weights,
@@ -163,7 +163,7 @@ std::map<std::string, int> Run(tensorflow::GraphDef& graph, bool dynamic,
       (*activations.mutable_attr())["_kernel"].set_s(ops::kHostInputLabel);  // see quantize.cc
 
     NodeDef& node = *graph.mutable_node(i);  // add_node may have moved it
-    node.set_op(rewrite->quantized_op);
+    node.set_op(row.quantized_op);
     node.clear_input();
     for (const std::string& input : {activations.name(), weights, activations.name() + ":1",
                                      activations.name() + ":2", weight_scales})

@@ -55,8 +55,9 @@ bool IsScaledInt8Dequantize(const NodeDef& node, bool per_tensor) {
 }
 
 bool AddStoredInt8Weights(tensorflow::GraphDef& graph, const NodeIndex& nodes,
-                          const NodeDef& dequantize, int64_t channel_axis, const Rewrite& rewrite,
-                          const NodeDef& user, std::string& weights, std::string& scales) {
+                          const NodeDef& dequantize, int64_t channel_axis,
+                          const ops::QuantizableOp& quantizable, const NodeDef& user,
+                          std::string& weights, std::string& scales) {
   if (!IsScaledInt8Dequantize(dequantize, false)) return false;
   const NodeDef* q = nodes.Producer(dequantize.input(0), "Const");
   const NodeDef* min = nodes.Producer(dequantize.input(1), "Const");
@@ -64,8 +65,8 @@ bool AddStoredInt8Weights(tensorflow::GraphDef& graph, const NodeIndex& nodes,
   if (!q || !min || !max) return false;
   const tensorflow::TensorShapeProto& shape = q->attr().at("value").tensor().tensor_shape();
   const int64_t rank = shape.dim_size();
-  if (rewrite.stored_rank && rank != rewrite.stored_rank) return false;
-  if (rewrite.depthwise && !IsMultiplierOne(shape)) return false;
+  if (quantizable.weight_rank && rank != quantizable.weight_rank) return false;
+  if (quantizable.depthwise && !IsMultiplierOne(shape)) return false;
   const int64_t axis = std::max<int64_t>(AttrOf(dequantize, "axis").i(), -1);
   const int64_t wanted = channel_axis < 0 ? channel_axis + rank : channel_axis;
   if (axis != -1 && axis != wanted) return false;
