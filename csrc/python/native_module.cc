@@ -3,6 +3,7 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include "ops/quantizable_ops.h"
 #include "runtime/runtime.h"
 
 namespace py = pybind11;
@@ -64,6 +65,22 @@ py::dict Settings() {
                   py::arg("fusion") = s.fusion);
 }
 
+// ops/quantizable_ops.h's rows, by their unfused op: what a frozen graph
+// holds. pybind11 casts a null const char* to None.
+py::list QuantizableOps() {
+  py::list rows;
+  for (const int8flow::ops::QuantizableOp& row : int8flow::ops::kQuantizableOps) {
+    py::list refused;
+    if (row.refused_attr) refused.append(row.refused_attr);
+    rows.append(py::dict(py::arg("op") = row.op, py::arg("weight_rank") = row.weight_rank,
+                         py::arg("depthwise") = row.depthwise,
+                         py::arg("transpose_weights_attr") = row.transpose_weights_attr,
+                         py::arg("refused_attrs") = refused,
+                         py::arg("data_format") = row.data_format));
+  }
+  return rows;
+}
+
 }  // namespace
 
 PYBIND11_MODULE(_native, m) {
@@ -79,4 +96,6 @@ PYBIND11_MODULE(_native, m) {
   m.def("fusion_table", &rt::FusionTable,
         "The graph pass's fusion table as JSON (empty until TensorFlow loaded the plugin).");
   m.def("settings", &Settings, "Settings read from INT8FLOW_* environment variables.");
+  m.def("quantizable_ops", &QuantizableOps,
+        "The float ops INT8 quantizes, and the rules a node must meet (the graph pass's table).");
 }
