@@ -13,7 +13,9 @@ TF's own Grappler rewrites are off, so the pass sees that graph as built.
 For each row the JSON records the pass's GraphDef out (from the dump), the
 fusions it counted, and the result's largest difference from the same graph
 on TF's CPU. INT8_CASES, written by hand, do the same for the INT8 rewrites
-(int8_rewrite.cc), each with the exact ops it must become.
+(int8_rewrite.cc), each with the exact ops it must become; to them are added
+cases built from each rule of the quantizable ops' table as Python reads it
+(int8flow._native.quantizable_ops()).
 """
 from __future__ import annotations
 
@@ -43,6 +45,7 @@ tf.config.optimizer.set_experimental_options({
 # Attrs an op needs that a row does not constrain.
 OP_ATTRS = {
     "Conv2D": {"strides": [1, 1, 1, 1], "padding": "SAME"},
+    "DepthwiseConv2dNative": {"strides": [1, 1, 1, 1], "padding": "SAME"},
     "MaxPool": {"ksize": [1, 3, 3, 1], "strides": [1, 1, 1, 1]},
     "Mean": {"keep_dims": True},
 }
@@ -296,6 +299,72 @@ INT8_CASES = {
     "chained output": Int8Case({"INT8 static Conv2D": 2, "INT8 chained output": 1}, [Q, QCONV, QCONV],
                                lambda t: conv(qdq(conv(qdq(t)), -4.0, 4.0), W_CONV2), IMAGE, False),
 }
+
+
+# ---- the quantizable ops' table (ops/quantizable_ops.h), as Python reads it ---
+# Each op int8flow._native.quantizable_ops() lists, in the form int8flow.quantize
+# saves: a FakeQuant input, then the op on int8 weights stored per channel along
+# the axis the row implies. As is and with its transpose attr it becomes INT8;
+# with a refused attr set, weights of another rank or a depthwise multiplier of
+# 2, it stays FP32.
+TABLE_GRAPHS = {  # op: x's shape, the weights' (channel axis last, or 2 if depthwise), its INT8 op
+    "MatMul": ([4, 32], [32, 16], QMM),
+    "BatchMatMulV2": ([2, 2, 32], [32, 16], QMM),
+    "Conv2D": (IMAGE, [3, 3, 8, 8], QCONV),
+    "DepthwiseConv2dNative": (IMAGE, [3, 3, 8, 1], QDW),
+}
+table_rng = np.random.default_rng(2)
+
+
+def stored_int8_along(values: np.ndarray, limits: np.ndarray, axis: int) -> tf.Tensor:
+    return tf.quantization.dequantize(c(values, tf.qint8), c(-limits), c(limits), mode="SCALED", axis=axis,
+                                      narrow_range=True)
+
+
+def swap_last(shape: list[int]) -> list[int]:
+    return [*shape[:-2], shape[-1], shape[-2]]
+
+
+def table_case(op: str, x_shape: list[int], w_shape: list[int], axis: int, attrs: dict,
+               int8_op: str | None) -> Int8Case:
+    values = table_rng.integers(-127, 128, w_shape).astype(np.int8)
+    limits = np.linspace(0.25, 0.5, w_shape[axis], dtype=np.float32)  # distinct per channel
+    raw_op, op_def = getattr(tf.raw_ops, op), op_def_registry.get(op)
+    x_name, w_name = (a.name for a in op_def.input_arg[:2])
+    def body(t: tf.Tensor) -> tf.Tensor:
+        return raw_op(**{x_name: qdq(t), w_name: stored_int8_along(values, limits, axis)}, **OP_ATTRS.get(op, {}),
+                      **attrs)
+    if int8_op is None:
+        return Int8Case({}, ["Dequantize", "FakeQuantWithMinMaxArgs", f"_Qcpu{op}"], body, x_shape, False)
+    return Int8Case({f"INT8 static {op}": 1}, [Q, int8_op], body, x_shape, False)
+
+
+def table_cases(row: dict) -> dict[str, Int8Case]:
+    op = row["op"]
+    if op not in TABLE_GRAPHS:  # a new row: its case fails, saying what to add
+        def missing(t: tf.Tensor) -> tf.Tensor:
+            raise KeyError(f"no graph for the quantizable op {op}: add it to golden_graphs.TABLE_GRAPHS")
+        return {f"table {op}": Int8Case({}, [], missing, [1], False)}
+    x_shape, w_shape, int8_op = TABLE_GRAPHS[op]
+    axis = 2 if row["depthwise"] else len(w_shape) - 1
+    cases = {f"table {op}": table_case(op, x_shape, w_shape, axis, {}, int8_op)}
+    if row["transpose_weights_attr"]:
+        cases[f"table {op}, {row['transpose_weights_attr']}"] = table_case(
+            op, x_shape, swap_last(w_shape), 0, {row["transpose_weights_attr"]: True}, int8_op)
+    for attr in row["refused_attrs"]:
+        cases[f"table {op}, {attr} stays FP32"] = table_case(
+            op, swap_last(x_shape), w_shape, axis, {attr: True}, None)
+    if row["depthwise"]:
+        cases[f"table {op}, multiplier 2 stays FP32"] = table_case(
+            op, x_shape, [*w_shape[:-1], 2], axis, {}, None)
+    elif row["weight_rank"]:  # a batch of weights, one per batch of x
+        cases[f"table {op}, rank-{row['weight_rank'] + 1} weights stay FP32"] = table_case(
+            op, x_shape, [x_shape[0], *w_shape], len(w_shape), {}, None)
+    return cases
+
+
+for quantizable in int8flow._native.quantizable_ops():
+    INT8_CASES.update(table_cases(quantizable))
 
 
 def check_int8_case(name: str, dump: Path) -> dict:
