@@ -228,6 +228,16 @@ W_MM, B_MM, W_CONV, W_CONV2, B_CONV, W_DW, W_DW2 = (
     weights(3, 3, 8, 1))
 W_STORED = int8_rng.integers(-127, 128, (32, 16)).astype(np.int8)
 TABLE = int8_rng.integers(-127, 128, (50, 8)).astype(np.int8)
+
+
+def on_qcpu(values: np.ndarray) -> tf.Tensor:
+    """An int8 tensor a function captures (an argument, not a Const), as
+    int8flow.quantize holds int8 weights: bitcast to qint8 before its Dequantize."""
+    with tf.device("/device:QCPU:0"):
+        return tf.constant(values)
+
+
+W_CAPTURED, TABLE_CAPTURED = on_qcpu(W_STORED), on_qcpu(TABLE)
 MATRIX, IMAGE = [4, 32], [2, 6, 6, 8]
 c = tf.constant
 
@@ -285,7 +295,18 @@ INT8_CASES = {
     "static BatchMatMulV2 of stored int8": Int8Case(
         {"INT8 static BatchMatMulV2": 1}, ["Reshape", Q, QMM],
         lambda t: tf.raw_ops.BatchMatMulV2(x=qdq(tf.reshape(t, [2, 2, 32])), y=stored_int8(W_STORED)), MATRIX, False),
+    "static MatMul of captured int8": Int8Case(
+        {"INT8 static MatMul": 1}, [Q, QMM],
+        lambda t: tf.matmul(qdq(t), tf.quantization.dequantize(tf.bitcast(W_CAPTURED, tf.qint8), -0.5, 0.5,
+                                                               mode="SCALED")), MATRIX, False),
     # The rows' indices come from x (Abs, Mul, Cast, FloorMod of one column).
+    "embedding of a captured int8 table": Int8Case(
+        {"INT8 embedding": 1},
+        ["Cast", "FloorMod", "_QcpuAbs", "_QcpuDequantize", "_QcpuGatherV2", "_QcpuMul", "_QcpuStridedSlice"],
+        lambda t: tf.quantization.dequantize(tf.bitcast(
+            tf.gather(TABLE_CAPTURED, tf.cast(tf.abs(t[:, 0]) * 10, tf.int32) % 50), tf.qint8), -1.0, 1.0,
+            mode="SCALED"),
+        MATRIX, False),
     "embedding": Int8Case(
         {"INT8 embedding": 1},
         ["Cast", "FloorMod", "_QcpuAbs", "_QcpuDequantize", "_QcpuGatherV2", "_QcpuMul", "_QcpuStridedSlice"],
@@ -316,9 +337,10 @@ TABLE_GRAPHS = {  # op: x's shape, the weights' (channel axis last, or 2 if dept
 table_rng = np.random.default_rng(2)
 
 
-def stored_int8_along(values: np.ndarray, limits: np.ndarray, axis: int) -> tf.Tensor:
-    return tf.quantization.dequantize(c(values, tf.qint8), c(-limits), c(limits), mode="SCALED", axis=axis,
-                                      narrow_range=True)
+def stored_int8_along(values: np.ndarray | tf.Tensor, limits: np.ndarray, axis: int) -> tf.Tensor:
+    """A Const of `values`, or the bitcast of a captured int8 tensor."""
+    q = tf.bitcast(values, tf.qint8) if isinstance(values, tf.Tensor) else c(values, tf.qint8)
+    return tf.quantization.dequantize(q, c(-limits), c(limits), mode="SCALED", axis=axis, narrow_range=True)
 
 
 def swap_last(shape: list[int]) -> list[int]:
@@ -326,14 +348,15 @@ def swap_last(shape: list[int]) -> list[int]:
 
 
 def table_case(op: str, x_shape: list[int], w_shape: list[int], axis: int, attrs: dict,
-               int8_op: str | None) -> Int8Case:
+               int8_op: str | None, captured: bool = False) -> Int8Case:
     values = table_rng.integers(-127, 128, w_shape).astype(np.int8)
+    stored = on_qcpu(values) if captured else values  # made here: in the body it would be a Const
     limits = np.linspace(0.25, 0.5, w_shape[axis], dtype=np.float32)  # distinct per channel
     raw_op, op_def = getattr(tf.raw_ops, op), op_def_registry.get(op)
     x_name, w_name = (a.name for a in op_def.input_arg[:2])
     def body(t: tf.Tensor) -> tf.Tensor:
-        return raw_op(**{x_name: qdq(t), w_name: stored_int8_along(values, limits, axis)}, **OP_ATTRS.get(op, {}),
-                      **attrs)
+        return raw_op(**{x_name: qdq(t), w_name: stored_int8_along(stored, limits, axis)},
+                      **OP_ATTRS.get(op, {}), **attrs)
     if int8_op is None:
         return Int8Case({}, ["Dequantize", "FakeQuantWithMinMaxArgs", f"_Qcpu{op}"], body, x_shape, False)
     return Int8Case({f"INT8 static {op}": 1}, [Q, int8_op], body, x_shape, False)
@@ -347,7 +370,8 @@ def table_cases(row: dict) -> dict[str, Int8Case]:
         return {f"table {op}": Int8Case({}, [], missing, [1], False)}
     x_shape, w_shape, int8_op = TABLE_GRAPHS[op]
     axis = 2 if row["depthwise"] else len(w_shape) - 1
-    cases = {f"table {op}": table_case(op, x_shape, w_shape, axis, {}, int8_op)}
+    cases = {f"table {op}": table_case(op, x_shape, w_shape, axis, {}, int8_op),
+             f"table {op}, captured int8": table_case(op, x_shape, w_shape, axis, {}, int8_op, captured=True)}
     if row["transpose_weights_attr"]:
         cases[f"table {op}, {row['transpose_weights_attr']}"] = table_case(
             op, x_shape, swap_last(w_shape), 0, {row["transpose_weights_attr"]: True}, int8_op)

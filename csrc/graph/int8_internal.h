@@ -13,6 +13,7 @@
 #include <utility>
 #include <vector>
 
+#include "graph/graph_shapes.h"
 #include "graph/graph_util.h"
 #include "ops/quantizable_ops.h"
 #include "tensorflow/core/framework/graph.pb.h"
@@ -136,16 +137,23 @@ std::vector<float> ScaledScales(const NodeDef& dequantize, const NodeDef& min, c
 // saves); `per_tensor` asks for axis -1 too.
 bool IsScaledInt8Dequantize(const NodeDef& node, bool per_tensor);
 
-// Weights as a QDQ graph stores them, int8 Const -> Dequantize (SCALED, per
-// tensor or along `channel_axis`), handed to the quantized op as they are: an
-// s8 Const and a Const of scales, added on `user`'s device. TF may not fold
-// that Dequantize (it skips large constants), and then it would run on CPU
-// and copy float weights over every call. False when `dequantize` is not
-// that form; the caller then quantizes the float weights itself.
+// Weights as a QDQ graph stores them, int8 values -> Dequantize (SCALED, per
+// tensor or along `channel_axis`), handed to the quantized op as they are,
+// with a Const of scales added on `user`'s device. The values are a qint8
+// Const (copied into an s8 Const), or a Bitcast to qint8 of an int8 tensor
+// whose shape `shapes` knows (a captured value or a variable read, as
+// int8flow.quantize runs them: not copied with the graph), read as it is. TF
+// may not fold that Dequantize (it skips large constants), and then it would
+// run on CPU and copy float weights over every call. False when `dequantize`
+// is not that form; the caller then quantizes the float weights itself.
 bool AddStoredInt8Weights(tensorflow::GraphDef& graph, const NodeIndex& nodes,
-                          const NodeDef& dequantize, int64_t channel_axis,
-                          const ops::QuantizableOp& quantizable, const NodeDef& user,
-                          std::string& weights, std::string& scales);
+                          const GraphShapes& shapes, const NodeDef& dequantize,
+                          int64_t channel_axis, const ops::QuantizableOp& quantizable,
+                          const NodeDef& user, std::string& weights, std::string& scales);
+
+// A Bitcast of int8 to qint8: how a QDQ graph dequantizes int8 values that
+// are a tensor rather than a Const (AddStoredInt8Weights, embeddings).
+const NodeDef* Int8Bitcast(const NodeIndex& nodes, const std::string& tensor);
 
 // Float weights held in a Const (Grappler folds a QDQ graph's small
 // Dequantizes, and BatchNorm scales, into them) are quantized here, once, as

@@ -98,12 +98,13 @@ void RemoveUnread(tensorflow::GraphDef& graph, std::set<std::string> candidates,
     RemoveNodes(graph, dead);
     candidates.clear();
     for (const NodeDef& node : graph.node())
-      if (next.count(node.name()) && node.op() == "Const") candidates.insert(node.name());
+      if (next.count(node.name()) && (node.op() == "Const" || node.op() == "Bitcast"))
+        candidates.insert(node.name());
   }
 }
 
 // QuantizeForInt8 (int8_rewrite.h), among the helpers it runs.
-std::map<std::string, int> Run(tensorflow::GraphDef& graph, bool dynamic,
+std::map<std::string, int> Run(tensorflow::GraphDef& graph, const GraphShapes& shapes, bool dynamic,
                                const std::set<std::string>& preserve) {
   std::map<std::string, int> counts;
   std::set<std::string> bypassed;  // FakeQuants, Dequantizes and float weight Consts read past
@@ -131,8 +132,8 @@ std::map<std::string, int> Run(tensorflow::GraphDef& graph, bool dynamic,
     const int64_t channel_axis = transposed ? 0 : row.depthwise ? 2 : -1;
     std::string weights, weight_scales;
     const NodeDef* dequantize = nodes.Producer(data_inputs[1], "Dequantize");
-    if (dequantize && AddStoredInt8Weights(graph, nodes, *dequantize, channel_axis, row, original,
-                                           weights, weight_scales)) {
+    if (dequantize && AddStoredInt8Weights(graph, nodes, shapes, *dequantize, channel_axis, row,
+                                           original, weights, weight_scales)) {
       bypassed.insert(dequantize->name());
     } else if (row.weight_rank &&
                !(row.depthwise && fixed_range &&
@@ -199,9 +200,9 @@ std::map<std::string, int> Run(tensorflow::GraphDef& graph, bool dynamic,
 }  // namespace
 }  // namespace int8_rewrite
 
-std::map<std::string, int> QuantizeForInt8(tensorflow::GraphDef& graph, bool dynamic,
-                                           const std::set<std::string>& preserve) {
-  return int8_rewrite::Run(graph, dynamic, preserve);
+std::map<std::string, int> QuantizeForInt8(tensorflow::GraphDef& graph, const GraphShapes& shapes,
+                                           bool dynamic, const std::set<std::string>& preserve) {
+  return int8_rewrite::Run(graph, shapes, dynamic, preserve);
 }
 
 }  // namespace int8flow::graph

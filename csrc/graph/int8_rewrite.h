@@ -10,8 +10,9 @@
 //   range, always;
 // - dynamic (INT8FLOW_QUANTIZE=dynamic): any other x, its range found per
 //   call.
-// Weights stored as int8 Const -> Dequantize (SCALED) feed the kernel as
-// they are; other weights are quantized once per buffer, per channel.
+// Weights stored as int8 -> Dequantize (SCALED), an int8 Const or a
+// Bitcast of an int8 tensor, feed the kernel as they are; other weights are
+// quantized once per buffer, per channel.
 // Depthwise convolutions (multiplier 1) run INT8 only in static INT8, with
 // stored int8 or constant filters, chained to their neighbours: dynamic INT8
 // leaves them FP32, as they do too little work per input byte to pay for
@@ -24,13 +25,14 @@
 #include <set>
 #include <string>
 
+#include "graph/graph_shapes.h"
 #include "tensorflow/core/framework/graph.pb.h"
 
 namespace int8flow::graph {
 
 // Rewrites `graph` in place; returns the count of rewrites by trigger and op.
 // A FakeQuant this leaves unread is removed, unless in `preserve`.
-std::map<std::string, int> QuantizeForInt8(tensorflow::GraphDef& graph, bool dynamic,
-                                           const std::set<std::string>& preserve);
+std::map<std::string, int> QuantizeForInt8(tensorflow::GraphDef& graph, const GraphShapes& shapes,
+                                           bool dynamic, const std::set<std::string>& preserve);
 
 }  // namespace int8flow::graph

@@ -1,9 +1,8 @@
-// The INT8 rewrite's weight sources: stored int8 weights (int8 Const ->
-// Dequantize) handed over as they are, and float Const weights quantized
+// The INT8 rewrite's weight sources: stored int8 weights (an int8 Const or
+// tensor -> Dequantize) handed over as they are, and float Const weights quantized
 // once, here.
 #include <algorithm>
 #include <optional>
-#include <tuple>
 #include <vector>
 
 #include "graph/int8_internal.h"
@@ -14,8 +13,20 @@ namespace {
 
 // A depthwise filter [kh, kw, ic, multiplier] whose channel axis (2) holds
 // every output channel: multiplier 1.
+bool IsMultiplierOne(const std::vector<int64_t>& shape) {
+  return shape.size() == 4 && shape[3] == 1;
+}
 bool IsMultiplierOne(const tensorflow::TensorShapeProto& shape) {
   return shape.dim_size() == 4 && shape.dim(3).size() == 1;
+}
+
+// A Const of `value` (of `dtype`) on `user`'s device, its name in `name`.
+void AddWeightConst(tensorflow::GraphDef& graph, const NodeDef& user, const char* suffix,
+                    tensorflow::DataType dtype, tensorflow::TensorProto value, std::string& name) {
+  NodeDef& node = AddNode(graph, user, suffix, "Const", "");
+  (*node.mutable_attr())["dtype"].set_type(dtype);
+  *(*node.mutable_attr())["value"].mutable_tensor() = std::move(value);
+  name = node.name();
 }
 
 // A quantized op's weights as two Consts on `user`'s device: s8 values and
@@ -23,14 +34,25 @@ bool IsMultiplierOne(const tensorflow::TensorShapeProto& shape) {
 void AddWeightConsts(tensorflow::GraphDef& graph, const NodeDef& user,
                      tensorflow::TensorProto s8_values, tensorflow::TensorProto scale_values,
                      std::string& weights, std::string& scales) {
-  for (auto [suffix, dtype, value, name] :
-       {std::tuple{"weights_s8", tensorflow::DT_INT8, &s8_values, &weights},
-        std::tuple{"weight_scales", tensorflow::DT_FLOAT, &scale_values, &scales}}) {
-    NodeDef& node = AddNode(graph, user, suffix, "Const", "");
-    (*node.mutable_attr())["dtype"].set_type(dtype);
-    *(*node.mutable_attr())["value"].mutable_tensor() = std::move(*value);
-    *name = node.name();
+  AddWeightConst(graph, user, "weights_s8", tensorflow::DT_INT8, std::move(s8_values), weights);
+  AddWeightConst(graph, user, "weight_scales", tensorflow::DT_FLOAT, std::move(scale_values),
+                 scales);
+}
+
+// The shape of a stored-weights Dequantize's values: its qint8 Const's, or
+// the int8 tensor's that an Int8Bitcast reads, when inference knows it all.
+std::optional<std::vector<int64_t>> StoredShape(const NodeDef* constant, const NodeDef* bitcast,
+                                                const GraphShapes& shapes) {
+  if (constant != nullptr) {
+    std::vector<int64_t> dims;
+    for (const auto& dim : constant->attr().at("value").tensor().tensor_shape().dim())
+      dims.push_back(dim.size());
+    return dims;
   }
+  std::optional<std::vector<int64_t>> dims = shapes.Output(bitcast->name(), 0);
+  if (dims && std::any_of(dims->begin(), dims->end(), [](int64_t d) { return d < 0; }))
+    return std::nullopt;
+  return dims;
 }
 
 }  // namespace
@@ -54,23 +76,34 @@ bool IsScaledInt8Dequantize(const NodeDef& node, bool per_tensor) {
          (!per_tensor || attr("axis").i() < 0);
 }
 
+const NodeDef* Int8Bitcast(const NodeIndex& nodes, const std::string& tensor) {
+  const NodeDef* bitcast = nodes.Producer(tensor, "Bitcast");
+  if (bitcast == nullptr || bitcast->input_size() < 1 ||
+      AttrOf(*bitcast, "T").type() != tensorflow::DT_INT8 ||
+      AttrOf(*bitcast, "type").type() != tensorflow::DT_QINT8)
+    return nullptr;
+  return bitcast;
+}
+
 bool AddStoredInt8Weights(tensorflow::GraphDef& graph, const NodeIndex& nodes,
-                          const NodeDef& dequantize, int64_t channel_axis,
-                          const ops::QuantizableOp& quantizable, const NodeDef& user,
-                          std::string& weights, std::string& scales) {
+                          const GraphShapes& shapes, const NodeDef& dequantize,
+                          int64_t channel_axis, const ops::QuantizableOp& quantizable,
+                          const NodeDef& user, std::string& weights, std::string& scales) {
   if (!IsScaledInt8Dequantize(dequantize, false)) return false;
   const NodeDef* q = nodes.Producer(dequantize.input(0), "Const");
+  const NodeDef* bitcast = q ? nullptr : Int8Bitcast(nodes, dequantize.input(0));
   const NodeDef* min = nodes.Producer(dequantize.input(1), "Const");
   const NodeDef* max = nodes.Producer(dequantize.input(2), "Const");
-  if (!q || !min || !max) return false;
-  const tensorflow::TensorShapeProto& shape = q->attr().at("value").tensor().tensor_shape();
-  const int64_t rank = shape.dim_size();
+  if (!(q || bitcast) || !min || !max) return false;
+  const std::optional<std::vector<int64_t>> shape = StoredShape(q, bitcast, shapes);
+  if (!shape) return false;
+  const int64_t rank = static_cast<int64_t>(shape->size());
   if (quantizable.weight_rank && rank != quantizable.weight_rank) return false;
-  if (quantizable.depthwise && !IsMultiplierOne(shape)) return false;
+  if (quantizable.depthwise && !IsMultiplierOne(*shape)) return false;
   const int64_t axis = std::max<int64_t>(AttrOf(dequantize, "axis").i(), -1);
   const int64_t wanted = channel_axis < 0 ? channel_axis + rank : channel_axis;
-  if (axis != -1 && axis != wanted) return false;
-  const size_t channels = axis == -1 ? 1 : static_cast<size_t>(shape.dim(axis).size());
+  if (axis >= rank || (axis != -1 && axis != wanted)) return false;
+  const size_t channels = axis == -1 ? 1 : static_cast<size_t>((*shape)[axis]);
   const std::vector<float> channel_scales = ScaledScales(dequantize, *min, *max, channels);
   if (channel_scales.empty()) return false;
   tensorflow::TensorProto scale_values;
@@ -78,6 +111,12 @@ bool AddStoredInt8Weights(tensorflow::GraphDef& graph, const NodeIndex& nodes,
   scale_values.mutable_tensor_shape()->add_dim()->set_size(static_cast<int64_t>(channels));
   for (float scale : channel_scales) scale_values.add_float_val(scale);
 
+  if (bitcast != nullptr) {  // the int8 tensor itself, where it lives
+    weights = bitcast->input(0);
+    AddWeightConst(graph, user, "weight_scales", tensorflow::DT_FLOAT, std::move(scale_values),
+                   scales);
+    return true;
+  }
   tensorflow::TensorProto s8_values = q->attr().at("value").tensor();  // the same bytes, as int8
   s8_values.set_dtype(tensorflow::DT_INT8);
   AddWeightConsts(graph, user, std::move(s8_values), std::move(scale_values), weights, scales);

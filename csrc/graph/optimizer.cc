@@ -96,13 +96,13 @@ void Rewrite(tensorflow::GraphDef& graph, const TF_GrapplerItem* item) {
   if (kernels::KernelsRegistered()) {
     MoveNamedVariablesToCpu(graph);  // first: the rewrites then see where the values come from
     const std::set<std::string> preserve = NodesToPreserve(item);
+    const GraphShapes shapes(item);
     if (runtime::GetSettings().fusion) {
-      const GraphShapes shapes(item);
       for (const auto& [pattern, count] : ApplyFusions(graph, shapes, preserve))
         runtime::RecordFusions(pattern, count);
     }
     for (const auto& [rewrite, count] :
-         QuantizeForInt8(graph, runtime::QuantizeDynamic(), preserve))
+         QuantizeForInt8(graph, shapes, runtime::QuantizeDynamic(), preserve))
       runtime::RecordFusions(rewrite, count);
     MoveConstantsToQcpu(graph);
     MoveShapeReadersToQcpu(graph);
