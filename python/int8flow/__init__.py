@@ -10,11 +10,12 @@ import importlib.metadata
 from typing import Any
 
 from int8flow import _native
+from int8flow.quantization import LayerReport, QuantizedModel, quantize
 
 __version__: str = importlib.metadata.version("int8flow")
 DEVICE_TYPE = "QCPU"
-__all__ = ["DEVICE_TYPE", "cpu_features", "devices", "enable_int8", "is_loaded", "load_state",
-           "quantize", "record_op_stats", "reset_stats", "stats", "stats_table"]
+__all__ = ["DEVICE_TYPE", "LayerReport", "QuantizedModel", "cpu_features", "devices", "enable_int8", "is_loaded",
+           "load_state", "quantize", "record_op_stats", "reset_stats", "stats", "stats_table"]
 
 
 def is_loaded() -> bool:
@@ -63,17 +64,6 @@ def enable_int8(mode: str = "dynamic") -> None:
     if mode not in ("dynamic", "off"):
         raise ValueError(f"mode must be 'dynamic' or 'off', got {mode!r}")
     _native.set_quantize_dynamic(mode == "dynamic")
-
-
-def quantize(model: Any, calibration_data: Any, method: str = "minmax", **options: Any) -> Any:
-    """Static INT8: a `QuantizedModel` of the Keras `model`, calibrated on `calibration_data`
-    (`method`: "minmax", "percentile" or "kl"; options: `accuracy_budget`, `metric`,
-    `keep_ends`, `percentile`, `batch_size`, `verbose`). docs/int8.md has the details."""
-    from int8flow.calibration import quantize as run, release_memory
-
-    quantized = run(model, calibration_data, method, **options)
-    release_memory()  # now that run's calibration graphs are unreachable
-    return quantized
 
 
 def stats_table() -> str:
