@@ -55,3 +55,41 @@ def test_quantize_writes_a_saved_model_and_refuses_bad_data(installed, tmp_path)
     missing = run_cli("quantize", str(tmp_path / "m.keras"), "--data", str(tmp_path / "calib.npz"),
                       "--key", "y", "--out", str(out))
     assert missing.returncode == 2 and "has no array 'y' (it has x)" in missing.stderr, missing.stderr[-2000:]
+
+
+def test_quantize_takes_h5_and_saved_model_directories_with_named_inputs(installed, tmp_path) -> None:
+    from conftest import run_python
+
+    made = run_python(f"""
+        import numpy as np, keras, tf_keras
+        keras.utils.set_random_seed(0)
+        ids, mask = keras.Input((6,), dtype="int32", name="ids"), keras.Input((6,), name="mask")
+        h = keras.layers.Flatten()(keras.layers.Embedding(10, 4)(ids) * mask[..., None])
+        model = keras.Model({{"ids": ids, "mask": mask}}, keras.layers.Dense(3, name="logits")(h))
+        model.export({str(tmp_path / "saved")!r}, verbose=False)
+        rng = np.random.default_rng(0)
+        np.savez({str(tmp_path / "named.npz")!r}, ids=rng.integers(0, 10, (32, 6)).astype("int32"),
+                 mask=np.ones((32, 6), "float32"))
+        np.savez({str(tmp_path / "typo.npz")!r}, ids=np.zeros((4, 6), "int32"), msk=np.ones((4, 6), "float32"))
+        h5 = tf_keras.Sequential([tf_keras.Input((6,)), tf_keras.layers.Dense(8), tf_keras.layers.Dense(3)])
+        h5.save({str(tmp_path / "m.h5")!r})
+        np.savez({str(tmp_path / "one.npz")!r}, features=rng.standard_normal((32, 6)).astype("float32"))
+        """)
+    assert made.returncode == 0, made.stderr[-2000:]
+    saved = run_cli("quantize", str(tmp_path / "saved"), "--data", str(tmp_path / "named.npz"), "--out",
+                    str(tmp_path / "int8"), "--method", "kl", "--subset-size", "16", "--metric", "cosine",
+                    "--ignore", "logits")
+    assert saved.returncode == 0, saved.stdout + saved.stderr
+    assert "fp32: ignored_scope" in saved.stdout and (tmp_path / "int8" / "saved_model.pb").is_file(), saved.stdout
+    h5 = run_cli("quantize", str(tmp_path / "m.h5"), "--data", str(tmp_path / "one.npz"), "--out",
+                 str(tmp_path / "int8_h5"), "--quiet")
+    assert h5.returncode == 0 and h5.stdout.startswith("INT8 SavedModel:"), h5.stdout + h5.stderr
+    for args, message in [((str(tmp_path / "saved"), "--data", str(tmp_path / "typo.npz")), "no input 'msk'"),
+                          ((str(tmp_path / "nothing.keras"), "--data", str(tmp_path / "one.npz")),
+                           "no such file or SavedModel directory"),
+                          ((str(tmp_path / "saved"), "--data", str(tmp_path / "named.npz"), "--signature-key", "x"),
+                           "has no signature 'x'")]:
+        bad = run_cli("quantize", *args, "--out", str(tmp_path / "bad"))
+        lines = bad.stderr.strip().splitlines()
+        assert bad.returncode == 2 and message in lines[-1] and lines[-1].startswith("int8flow quantize: "), bad.stderr
+        assert "Traceback" not in bad.stderr, bad.stderr

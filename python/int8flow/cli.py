@@ -118,29 +118,46 @@ def demo() -> int:
 
 
 def quantize(args: argparse.Namespace) -> int:
-    """Calibrates a saved Keras model on an .npz and writes its INT8 SavedModel."""
+    """Calibrates a Keras model file or a SavedModel on an .npz and writes its INT8 SavedModel."""
     import numpy as np
 
     _import_tensorflow()
-    import keras
-
     import int8flow
 
     try:
         with np.load(args.data) as archive:
-            key = args.key or archive.files[0]
-            if key not in archive.files:
-                raise ValueError(f"{args.data} has no array '{key}' (it has {', '.join(archive.files)})")
-            data = archive[key]
-        model = keras.models.load_model(args.model, compile=False)
-        qmodel = int8flow.quantize(model, data, args.method, percentile=args.percentile,
-                                   accuracy_budget=args.budget, metric=args.metric)
-    except (OSError, ValueError) as e:
-        print(f"int8flow quantize: {e}", file=sys.stderr)
+            if args.key is not None and args.key not in archive.files:
+                raise ValueError(f"{args.data} has no array '{args.key}' (it has {', '.join(archive.files)})")
+            names = [args.key] if args.key else archive.files
+            # One array feeds a one-input model whatever its name; several go by input name.
+            data = archive[names[0]] if len(names) == 1 else {name: archive[name] for name in names}
+        qmodel = int8flow.quantize(
+            _load_model(args.model), data, args.method, signature_key=args.signature_key,
+            subset_size=args.subset_size, batch_size=args.batch_size, percentile=args.percentile,
+            ignored_scope=args.ignore, accuracy_budget=args.budget, metric=args.metric,
+            metric_output=args.metric_output, keep_ends=args.keep_ends, verbose=not args.quiet)
+        qmodel.save(args.out)
+    except Exception as e:  # the command's boundary: one line, never a traceback
+        message = " ".join(str(e).split())
+        if not isinstance(e, (OSError, ValueError)):
+            message = f"{type(e).__name__}: {message}"
+        print(f"int8flow quantize: {message}", file=sys.stderr)
         return 2
-    qmodel.save(args.out)
+    if not args.quiet:
+        print(qmodel.table())
     print(f"INT8 SavedModel: {args.out}")
     return 0
+
+
+def _load_model(path: str) -> Any:
+    """A Keras model from a .keras or .h5 file; a SavedModel directory as its path."""
+    if Path(path).is_dir():
+        return path
+    if not Path(path).is_file():
+        raise ValueError(f"{path}: no such file or SavedModel directory")
+    import keras
+
+    return keras.models.load_model(path, compile=False)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -148,15 +165,24 @@ def main(argv: list[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("doctor", help="check the install and show what QCPU will run on")
     commands.add_parser("demo", help="show the QCPU device running a Keras model")
-    q = commands.add_parser("quantize", help="calibrate a Keras model and save it as an INT8 SavedModel")
-    q.add_argument("model", help="a saved Keras model (.keras)")
-    q.add_argument("--data", required=True, help="calibration samples: an .npz (its first array, or --key)")
-    q.add_argument("--key", help="the array of --data to use")
+    q = commands.add_parser("quantize", help="calibrate a model and save it as an INT8 SavedModel")
+    q.add_argument("model", help="a Keras model file (.keras, .h5) or a SavedModel directory")
+    q.add_argument("--data", required=True,
+                   help="calibration samples: an .npz, one array per input named as the input (or one array)")
+    q.add_argument("--key", help="use only this array of --data (a one-input model)")
+    q.add_argument("--out", required=True, help="the SavedModel folder to write")
     q.add_argument("--method", default="minmax", choices=["minmax", "percentile", "kl"])
     q.add_argument("--percentile", type=float, default=99.99, help="for --method percentile")
+    q.add_argument("--signature-key", default="serving_default", help="the SavedModel signature to quantize")
+    q.add_argument("--subset-size", type=int, help="calibrate on this many samples at most")
+    q.add_argument("--batch-size", type=int, default=32)
+    q.add_argument("--ignore", action="append", default=[], metavar="NAME",
+                   help="a node or layer that stays FP32 (repeatable)")
     q.add_argument("--budget", type=float, help="largest loss against FP32, in --metric")
     q.add_argument("--metric", default="top1", choices=["top1", "cosine"])
-    q.add_argument("--out", required=True, help="the SavedModel folder to write")
+    q.add_argument("--metric-output", help="the output --budget applies to (default: the mean over outputs)")
+    q.add_argument("--keep-ends", action="store_true", help="the first and last quantizable layers stay FP32")
+    q.add_argument("--quiet", action="store_true", help="no progress bars, no report")
     commands.add_parser("bench", add_help=False,
                         help="benchmark against stock TF, TFLite and ONNX Runtime (--help for options)")
     args, rest = parser.parse_known_args(argv)
