@@ -275,6 +275,12 @@ INT8_CASES = {
     # Too little work per input byte to pay for quantizing x per call: FP32.
     "dynamic depthwise stays FP32": Int8Case({"Conv+BiasAdd+activation": 1}, ["_QcpuFusedDepthwiseConv2dNative"],
                                              lambda t: block(depthwise, t), IMAGE, True),
+    # Attention's Q.K^T and P.V (two activations): quantizing both per call
+    # costs more than the int8 matmul saves (docs/int8.md, "Attention"): FP32.
+    "dynamic BatchMatMulV2 of two activations stays FP32": Int8Case(
+        {}, ["Reshape", "Reshape", "_QcpuBatchMatMulV2", "_QcpuMul"],
+        lambda t: tf.matmul(tf.reshape(t, [2, 2, 32]), tf.reshape(t, [2, 2, 32]) * 2.0, transpose_b=True),
+        MATRIX, True),
     "static MatMul": Int8Case({"INT8 static MatMul": 1}, [Q, QMM], lambda t: tf.matmul(qdq(t), c(W_MM)), MATRIX,
                               False),
     "static fused MatMul": Int8Case(
