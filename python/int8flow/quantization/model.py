@@ -43,7 +43,7 @@ class QuantizedModel:
                  metric: str, metric_output: str | None) -> None:
         from tensorflow.python.eager import context
 
-        self.graph_def, self.signature = frozen.graph_def, frozen.signature
+        self.signature = frozen.signature
         self.report, self.losses, self.loss = report, losses, loss
         self.metric, self.metric_output = metric, metric_output
         # Called as a concrete function: at batch 1 the tf.function's own
