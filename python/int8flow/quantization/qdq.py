@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from int8flow import _native
 from int8flow.quantization.graph import GraphView, Target, node_of
 
 Range = tuple[float, float]
@@ -29,6 +30,10 @@ class QdqWriter:
     def __init__(self, view: GraphView) -> None:
         self.view = view
         self._int8: dict[str, tuple[Any, np.ndarray]] = {}
+        # Without VNNI the kernels run weights wider than 7 bits halved (a u8·s8
+        # pair would saturate), which rounds them twice: made 7-bit here, they
+        # run as stored, and the debugger and guard measure what runs here.
+        self.weight_levels = 63 if _native.cpu_features()["int8_path"] == "avx2" else 127
         self.captures: dict[str, Any] = {}  # placeholder name -> its int8 tensor, for graph_function
 
     def quantized(self, targets: Sequence[Target], ranges: Sequence[Range | None],
@@ -47,34 +52,35 @@ class QdqWriter:
         """The target's weights as int8 -> Dequantize, named `name`."""
         tensor = self.view.nodes[target.name].input[1]
         dequantize = graph_def.node.add(name=name)
-        _set_dequantize(dequantize, self.add_int8_values(graph_def, name, tensor, target.channel_axis),
-                        target.channel_axis)
+        _set_dequantize(dequantize, self.add_int8_values(graph_def, name, tensor, target.channel_axis,
+                                                         levels=self.weight_levels), target.channel_axis)
         return name
 
     def limit_of(self, tensor: str, axis: int | None) -> np.ndarray:
         """The float limit of each scale of the constant `tensor`'s int8 values."""
-        return self._int8_of(tensor, axis)[1]
+        return self._int8_of(tensor, axis, 127)[1]
 
-    def _int8_of(self, tensor: str, axis: int | None) -> tuple[Any, np.ndarray]:
+    def _int8_of(self, tensor: str, axis: int | None, levels: int) -> tuple[Any, np.ndarray]:
         """`int8_values` of the constant `tensor`, made once: the values as a
         tensor on QCPU, where the kernels read it (from the host they would copy
         it every call)."""
         import tensorflow as tf
 
         if tensor not in self._int8:
-            q, limit = int8_values(self.view.weights(tensor), axis)
+            q, limit = int8_values(self.view.weights(tensor), axis, levels)
             with tf.device("/device:QCPU:0" if tf.config.list_logical_devices("QCPU") else "/device:CPU:0"):
                 self._int8[tensor] = tf.constant(q), limit
         return self._int8[tensor]
 
     def add_int8_values(self, graph_def: Any, prefix: str, tensor: str, axis: int | None,
-                        rows: Any = None) -> list[str]:
-        """The int8 values of `tensor` as a captured placeholder `prefix`_int8
-        (gathered by `rows`, a GatherV2 node, when given) bitcast to qint8, and
-        Consts of -limit and limit: a Dequantize's three inputs."""
+                        rows: Any = None, levels: int = 127) -> list[str]:
+        """The int8 values of `tensor` (in [-levels, levels]) as a captured
+        placeholder `prefix`_int8 (gathered by `rows`, a GatherV2 node, when
+        given) bitcast to qint8, and Consts of -limit and limit: a Dequantize's
+        three inputs."""
         import tensorflow as tf
 
-        q, limit = self._int8_of(tensor, axis)
+        q, limit = self._int8_of(tensor, axis, levels)
         values = graph_def.node.add(name=f"{prefix}_int8", op="Placeholder")
         values.attr["dtype"].type = tf.int8.as_datatype_enum
         values.attr["shape"].shape.CopyFrom(q.shape.as_proto())
@@ -147,11 +153,12 @@ def _debug(writer: QdqWriter, targets: Sequence[Target], ranges: Sequence[Range]
     return out, twins
 
 
-def int8_values(w: np.ndarray, axis: int | None) -> tuple[np.ndarray, np.ndarray]:
-    """Symmetric int8 of `w`, one scale along `axis` (None: one for all); the
-    int8 values and each scale's float limit (127 steps), a scalar for None."""
+def int8_values(w: np.ndarray, axis: int | None, levels: int = 127) -> tuple[np.ndarray, np.ndarray]:
+    """Symmetric int8 of `w` in [-levels, levels], one scale along `axis`
+    (None: one for all); the int8 values and each scale's float limit (the
+    value of 127, as Dequantize's SCALED mode reads it), a scalar for None."""
     reduce_axes = None if axis is None else tuple(a for a in range(w.ndim) if a != axis)
-    scale = np.abs(w).max(axis=reduce_axes, keepdims=True) / 127
+    scale = np.abs(w).max(axis=reduce_axes, keepdims=True) / levels
     q = np.where(scale > 0, np.round(w / np.where(scale > 0, scale, 1)), 0).astype(np.int8)
     limit = (127 * scale).astype(np.float32)
     return q, limit.reshape(()) if axis is None else limit.ravel()
