@@ -22,6 +22,7 @@ from int8flow.bench import report
 from int8flow.bench.models import MODELS
 from int8flow.bench.variants import REFERENCE, VARIANTS
 from int8flow.bench.worker import MARKER
+from int8flow.quantization.accuracy import cosines, rows
 
 DEFAULT_MODELS = "resnet50,mobilenetv2,efficientnetb0,bert,mlp"
 PREPARE_TIMEOUT_S = 900  # converting ResNet50 for a peer can take minutes on 2 cores
@@ -116,9 +117,8 @@ def latency_figures(latencies: list[float], batch: int) -> dict[str, float]:
 
 
 def accuracy(outputs: np.ndarray, reference: np.ndarray) -> dict[str, float]:
-    a = outputs.reshape(len(outputs), -1).astype("float64")
-    b = reference.reshape(len(reference), -1).astype("float64")
-    cosine = (a * b).sum(1) / np.maximum(np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1), 1e-30)
+    a, b = rows(outputs), rows(reference)
+    cosine = cosines(a, b)
     return {"cosine_mean": float(cosine.mean()), "cosine_min": float(cosine.min()),
             "top1_agreement": float((a.argmax(1) == b.argmax(1)).mean())}
 

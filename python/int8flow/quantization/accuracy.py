@@ -11,6 +11,16 @@ Metric = Literal["top1", "cosine"]
 METRICS: tuple[Metric, ...] = ("top1", "cosine")
 
 
+def rows(x: np.ndarray) -> np.ndarray:
+    """`x` as one float64 row per sample."""
+    return x.reshape(len(x), -1).astype(np.float64)
+
+
+def cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """The cosine of each row of `a` with the same row of `b` (0 for a zero row)."""
+    return np.sum(a * b, 1) / np.maximum(np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1), 1e-30)
+
+
 class OutputLoss:
     """1 - top-1 agreement, or 1 - mean cosine, of one output over the samples seen."""
 
@@ -18,13 +28,11 @@ class OutputLoss:
         self.metric, self.total, self.samples = metric, 0.0, 0
 
     def update(self, reference: np.ndarray, got: np.ndarray) -> None:
-        a = reference.reshape(len(reference), -1).astype(np.float64)
-        b = got.reshape(len(got), -1).astype(np.float64)
+        a, b = rows(reference), rows(got)
         if self.metric == "top1":
             self.total += float(np.sum(a.argmax(1) != b.argmax(1)))
         else:
-            norms = np.maximum(np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1), 1e-30)
-            self.total += float(np.sum(1 - np.sum(a * b, 1) / norms))
+            self.total += float(np.sum(1 - cosines(a, b)))
         self.samples += len(a)
 
     @property
