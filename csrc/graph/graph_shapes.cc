@@ -1,6 +1,7 @@
 #include "graph/graph_shapes.h"
 
 #include "common/tf_status.h"
+#include "graph/graph_util.h"
 #include "tensorflow/core/grappler/costs/op_performance_data.pb.h"
 
 namespace int8flow::graph {
@@ -38,9 +39,7 @@ std::optional<std::vector<int64_t>> GraphShapes::Output(const std::string& node,
       properties.ParseFromArray(buffers[port]->data, static_cast<int>(buffers[port]->length));
   for (auto* b : buffers) TF_DeleteBuffer(b);
   if (!parsed || properties.shape().unknown_rank()) return std::nullopt;
-  std::vector<int64_t> dims;
-  for (const auto& dim : properties.shape().dim()) dims.push_back(dim.size());
-  return dims;
+  return DimsOf(properties.shape());
 }
 
 }  // namespace int8flow::graph

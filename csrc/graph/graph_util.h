@@ -1,6 +1,7 @@
 // Small GraphDef helpers the passes share.
 #pragma once
 
+#include <cstdint>
 #include <cstring>
 #include <set>
 #include <string>
@@ -10,6 +11,7 @@
 #include "device/platform.h"
 #include "tensorflow/core/framework/graph.pb.h"
 #include "tensorflow/core/framework/node_def.pb.h"
+#include "tensorflow/core/framework/tensor_shape.pb.h"
 
 namespace int8flow::graph {
 
@@ -26,6 +28,13 @@ inline bool OnCpu(const tensorflow::NodeDef& node) {
 // CPU when QCPU has no kernel for it, so a pattern that QCPU runs as one
 // fused op may have some of its parts there.
 inline bool OnHost(const tensorflow::NodeDef& node) { return OnQcpu(node) || OnCpu(node); }
+
+// A shape's dims, -1 for an unknown one.
+inline std::vector<int64_t> DimsOf(const tensorflow::TensorShapeProto& shape) {
+  std::vector<int64_t> dims;
+  for (const auto& dim : shape.dim()) dims.push_back(dim.size());
+  return dims;
+}
 
 // "node:1" -> {"node", 1}; "node" -> {"node", 0}; "^node" -> {"node", -1}.
 struct TensorRef {

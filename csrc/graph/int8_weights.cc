@@ -16,9 +16,6 @@ namespace {
 bool IsMultiplierOne(const std::vector<int64_t>& shape) {
   return shape.size() == 4 && shape[3] == 1;
 }
-bool IsMultiplierOne(const tensorflow::TensorShapeProto& shape) {
-  return shape.dim_size() == 4 && shape.dim(3).size() == 1;
-}
 
 // A Const of `value` (of `dtype`) on `user`'s device, its name in `name`.
 void AddWeightConst(tensorflow::GraphDef& graph, const NodeDef& user, const char* suffix,
@@ -43,12 +40,7 @@ void AddWeightConsts(tensorflow::GraphDef& graph, const NodeDef& user,
 // the int8 tensor's that an Int8Bitcast reads, when inference knows it all.
 std::optional<std::vector<int64_t>> StoredShape(const NodeDef* constant, const NodeDef* bitcast,
                                                 const GraphShapes& shapes) {
-  if (constant != nullptr) {
-    std::vector<int64_t> dims;
-    for (const auto& dim : constant->attr().at("value").tensor().tensor_shape().dim())
-      dims.push_back(dim.size());
-    return dims;
-  }
+  if (constant != nullptr) return DimsOf(constant->attr().at("value").tensor().tensor_shape());
   std::optional<std::vector<int64_t>> dims = shapes.Output(bitcast->name(), 0);
   if (dims && std::any_of(dims->begin(), dims->end(), [](int64_t d) { return d < 0; }))
     return std::nullopt;
@@ -129,9 +121,8 @@ bool AddQuantizedConstWeights(tensorflow::GraphDef& graph, const NodeDef* consta
   if (constant == nullptr || AttrOf(*constant, "dtype").type() != tensorflow::DT_FLOAT)
     return false;
   const tensorflow::TensorShapeProto& shape = AttrOf(*constant, "value").tensor().tensor_shape();
-  std::vector<int64_t> dims;
-  for (const auto& dim : shape.dim()) dims.push_back(dim.size());
-  const std::optional<ops::WeightChannels> layout = ops::WeightChannelsOf(dims, channel_axis);
+  const std::optional<ops::WeightChannels> layout =
+      ops::WeightChannelsOf(DimsOf(shape), channel_axis);
   if (!layout) return false;
   const std::vector<float> w = FloatValues(*constant, static_cast<size_t>(layout->count));
   if (w.empty()) return false;
@@ -155,7 +146,7 @@ bool AddQuantizedConstWeights(tensorflow::GraphDef& graph, const NodeDef* consta
 
 bool IsFilterOfMultiplierOne(const NodeDef* constant) {
   return constant != nullptr && AttrOf(*constant, "dtype").type() == tensorflow::DT_FLOAT &&
-         IsMultiplierOne(AttrOf(*constant, "value").tensor().tensor_shape());
+         IsMultiplierOne(DimsOf(AttrOf(*constant, "value").tensor().tensor_shape()));
 }
 
 }  // namespace int8flow::graph::int8_rewrite

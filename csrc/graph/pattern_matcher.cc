@@ -286,9 +286,7 @@ class Matcher {
     if (producer == nodes_.end() || producer->second->op() != "Const") return std::nullopt;
     const auto value = producer->second->attr().find("value");
     if (value == producer->second->attr().end()) return std::nullopt;
-    std::vector<int64_t> dims;
-    for (const auto& dim : value->second.tensor().tensor_shape().dim()) dims.push_back(dim.size());
-    return dims;
+    return DimsOf(value->second.tensor().tensor_shape());
   }
 
   bool Holds(const ShapeCheck& check, const Binding& binding) const {
