@@ -160,9 +160,10 @@ const NodeDef* Int8Bitcast(const NodeIndex& nodes, const std::string& tensor);
 // _QcpuQuantizeWeights would on first use: the s8 Const and Const of scales
 // then need no node to run per call. False when `constant` is not a float
 // Const of the expected layout, or holds NaN or Inf (the kernel then says so).
+// `depthwise`: 8-bit on every CPU (ops::WeightLevels).
 bool AddQuantizedConstWeights(tensorflow::GraphDef& graph, const NodeDef* constant,
-                              int64_t channel_axis, const NodeDef& user, std::string& weights,
-                              std::string& scales);
+                              int64_t channel_axis, bool depthwise, const NodeDef& user,
+                              std::string& weights, std::string& scales);
 
 // A depthwise filter TF folded (Grappler folds a QDQ graph's Dequantize of
 // a small one, and a BatchNorm's scale into it): a float Const [kh, kw, ic, 1].

@@ -144,8 +144,8 @@ std::map<std::string, int> Run(tensorflow::GraphDef& graph, const GraphShapes& s
       // Const is taken in static INT8 alone (int8_rewrite.h says why).
       continue;
     } else if (const NodeDef* constant = nodes.Producer(data_inputs[1], "Const");
-               AddQuantizedConstWeights(graph, constant, channel_axis, original, weights,
-                                        weight_scales)) {
+               AddQuantizedConstWeights(graph, constant, channel_axis, row.depthwise, original,
+                                        weights, weight_scales)) {
       bypassed.insert(constant->name());
     } else {
       NodeDef& quantized =

@@ -116,8 +116,8 @@ bool AddStoredInt8Weights(tensorflow::GraphDef& graph, const NodeIndex& nodes,
 }
 
 bool AddQuantizedConstWeights(tensorflow::GraphDef& graph, const NodeDef* constant,
-                              int64_t channel_axis, const NodeDef& user, std::string& weights,
-                              std::string& scales) {
+                              int64_t channel_axis, bool depthwise, const NodeDef& user,
+                              std::string& weights, std::string& scales) {
   if (constant == nullptr || AttrOf(*constant, "dtype").type() != tensorflow::DT_FLOAT)
     return false;
   const tensorflow::TensorShapeProto& shape = AttrOf(*constant, "value").tensor().tensor_shape();
@@ -131,7 +131,7 @@ bool AddQuantizedConstWeights(tensorflow::GraphDef& graph, const NodeDef* consta
   scale_values.set_dtype(tensorflow::DT_FLOAT);
   scale_values.mutable_tensor_shape()->add_dim()->set_size(layout->channels);
   scale_values.mutable_float_val()->Resize(static_cast<int>(layout->channels), 0.f);
-  if (!ops::QuantizeWeightsPerChannel(w.data(), *layout, ops::WeightLevels(),
+  if (!ops::QuantizeWeightsPerChannel(w.data(), *layout, ops::WeightLevels(depthwise),
                                       reinterpret_cast<int8_t*>(q.data()),
                                       scale_values.mutable_float_val()->mutable_data())
            .empty())

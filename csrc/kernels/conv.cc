@@ -34,7 +34,7 @@ class ConvKernel {
         strides_(GetIntListAttr(ctx, "strides")),
         dilations_(GetIntListAttr(ctx, "dilations")),
         padding_(GetStringAttr(ctx, "padding")),
-        quantized_(ctx, /*convolution=*/true),
+        quantized_(ctx, /*convolution=*/true, depthwise_),
         fused_(ctx, /*allow_scale=*/true) {
     Require(GetStringAttr(ctx, "data_format") == "NHWC",
             "QCPU convolutions support the NHWC data format only");

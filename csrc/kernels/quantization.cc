@@ -59,7 +59,8 @@ void RequireZeroPoint(int64_t zero_point, bool u8, const char* what) {
   });
 }
 
-QuantizedOperands::QuantizedOperands(TF_OpKernelConstruction* ctx, bool convolution) {
+QuantizedOperands::QuantizedOperands(TF_OpKernelConstruction* ctx, bool convolution,
+                                     bool depthwise) {
   if (!TF_OpKernelConstruction_HasAttr(ctx, "Tin", nullptr)) return;
   enabled_ = true;
   src_type_ = OneDnnType(GetTypeAttr(ctx, "Tin"));
@@ -71,7 +72,8 @@ QuantizedOperands::QuantizedOperands(TF_OpKernelConstruction* ctx, bool convolut
     RequireZeroPoint(zero_point, dst_type_ == memory::data_type::u8, "out_zero_point");
   }
   out_zero_point_ = static_cast<int32_t>(zero_point);
-  seven_bit_weights_ = !ops::CpuHasVnni() && (!convolution || src_type_ == memory::data_type::u8);
+  seven_bit_weights_ =
+      !ops::CpuHasVnni() && !depthwise && (!convolution || src_type_ == memory::data_type::u8);
 }
 
 memory::data_type QuantizedOperands::weights_type() const {

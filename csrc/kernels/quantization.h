@@ -26,7 +26,8 @@ class QuantizedOperands {
   // Enabled when the node has the quantized ops' "Tin" attr. `convolution`:
   // oneDNN keeps a convolution on s8 activations from saturating by itself
   // (it halves the weights in its reorder), so only u8 ones need 7 bits.
-  QuantizedOperands(TF_OpKernelConstruction* ctx, bool convolution);
+  // `depthwise`: no channel sums, so no int16 pair sums either: 8 bits.
+  QuantizedOperands(TF_OpKernelConstruction* ctx, bool convolution, bool depthwise = false);
 
   bool enabled() const { return enabled_; }
   // Inputs after the two operands: the activations' scale and zero point,

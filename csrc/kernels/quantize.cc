@@ -214,7 +214,8 @@ class DequantizeKernel {
 class QuantizeWeightsKernel {
  public:
   explicit QuantizeWeightsKernel(TF_OpKernelConstruction* ctx)
-      : channel_axis_(GetIntAttr(ctx, "channel_axis")), levels_(ops::WeightLevels()) {}
+      : channel_axis_(GetIntAttr(ctx, "channel_axis")),
+        levels_(ops::WeightLevels(/*depthwise=*/false)) {}
 
   void Compute(KernelContext& ctx) {
     OwnedTensor w = ctx.input(0);

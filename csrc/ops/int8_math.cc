@@ -11,7 +11,7 @@ bool CpuHasVnni() { return runtime::GetCpuFeatures().int8_path != "avx2"; }
 
 bool CpuHasAmx() { return runtime::GetCpuFeatures().int8_path == "amx"; }
 
-float WeightLevels() { return CpuHasVnni() ? 127.f : 63.f; }
+float WeightLevels(bool depthwise) { return depthwise || CpuHasVnni() ? 127.f : 63.f; }
 
 std::optional<WeightChannels> WeightChannelsOf(const std::vector<int64_t>& shape,
                                                int64_t channel_axis) {

@@ -22,8 +22,9 @@ bool CpuHasVnni();
 bool CpuHasAmx();
 
 // The largest |q| of quantized weights here: 127, or 63 (7 bits) without
-// VNNI, where no u8·s8 pair then saturates.
-float WeightLevels();
+// VNNI, where no u8·s8 pair then saturates. A depthwise filter sums no
+// channels, so no pairs: 127 on every CPU.
+float WeightLevels(bool depthwise);
 
 // Where per-channel weights of `shape` keep their channels: axis
 // `channel_axis` (negative: from the end). Element i is in channel

@@ -34,6 +34,7 @@ class Target:
     op: str
     input: str  # the activation tensor, input 0
     channel_axis: int
+    depthwise: bool = False  # a depthwise filter: no channel sums, so 8-bit weights on every CPU
 
 
 class GraphView:
@@ -95,7 +96,8 @@ class GraphView:
                 continue
             transposed = rule["transpose_weights_attr"] is not None and flag(n, rule["transpose_weights_attr"])
             axis = 0 if transposed else 2 if rule["depthwise"] else weights.ndim - 1
-            found.append(Target(n.name, n.op, n.input[0] if ":" in n.input[0] else n.input[0] + ":0", axis))
+            found.append(Target(n.name, n.op, n.input[0] if ":" in n.input[0] else n.input[0] + ":0", axis,
+                                rule["depthwise"]))
         return found
 
     def embeddings(self) -> list[Any]:

@@ -33,7 +33,8 @@ class QdqWriter:
         # Without VNNI the kernels run weights wider than 7 bits halved (a u8·s8
         # pair would saturate), which rounds them twice: made 7-bit here, they
         # run as stored, and the debugger and guard measure what runs here.
-        self.weight_levels = 63 if _native.cpu_features()["int8_path"] == "avx2" else 127
+        # A depthwise filter sums no channels, so no pairs: 8 bits everywhere.
+        self.seven_bit_weights = _native.cpu_features()["int8_path"] == "avx2"
         self.captures: dict[str, Any] = {}  # placeholder name -> its int8 tensor, for graph_function
 
     def quantized(self, targets: Sequence[Target], ranges: Sequence[Range | None],
@@ -52,8 +53,9 @@ class QdqWriter:
         """The target's weights as int8 -> Dequantize, named `name`."""
         tensor = self.view.nodes[target.name].input[1]
         dequantize = graph_def.node.add(name=name)
+        levels = 63 if self.seven_bit_weights and not target.depthwise else 127
         _set_dequantize(dequantize, self.add_int8_values(graph_def, name, tensor, target.channel_axis,
-                                                         levels=self.weight_levels), target.channel_axis)
+                                                         levels=levels), target.channel_axis)
         return name
 
     def limit_of(self, tensor: str, axis: int | None) -> np.ndarray:
