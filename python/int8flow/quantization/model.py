@@ -21,12 +21,15 @@ class LayerReport:
     `error`: the relative RMSE its own quantization adds to its output against
     FP32 (its input kept FP32), on the calibration data and the INT8 kernels:
     the per-layer debugger. `error_alone`: the guard's metric loss with only
-    this layer in INT8 (measured when the guard runs)."""
+    this layer in INT8 (measured when the guard runs). `range_method`: the
+    method its range came from: `percentile` and `kl` fall back to `minmax`
+    for a layer whose error their clipping makes larger."""
 
     node: str
     op: str
     input_range: tuple[float, float]
     int8: bool = True
+    range_method: str = "minmax"
     error: float | None = None
     error_alone: float | None = None
     reason: str = "within budget"
@@ -113,12 +116,12 @@ class QuantizedModel:
 
     def table(self) -> str:
         """The report as text: one row per quantizable layer, then the loss of each output."""
-        rows = [f"{'layer':<40} {'op':<7} {'input range':>22} {'error':>8} {'alone':>8}  precision"]
+        rows = [f"{'layer':<40} {'op':<7} {'input range':>22} {'from':<10} {'error':>8} {'alone':>8}  precision"]
         for r in self.report:
             error = "" if r.error is None else f"{r.error:.4f}"
             alone = "" if r.error_alone is None else f"{r.error_alone:.4f}"
             rows.append(f"{r.node[-40:]:<40} {r.op[:7]:<7} {r.input_range[0]:>10.4g},{r.input_range[1]:<11.4g} "
-                        f"{error:>8} {alone:>8}  {'int8' if r.int8 else 'fp32: ' + r.reason}")
+                        f"{r.range_method:<10} {error:>8} {alone:>8}  {'int8' if r.int8 else 'fp32: ' + r.reason}")
         for key, loss in self.losses.items():
             guarded = " (guarded)" if len(self.losses) > 1 and key == self.metric_output else ""
             rows.append(f"{self.metric} loss of '{key}' against FP32 on the calibration data: {loss:.4f}{guarded}")

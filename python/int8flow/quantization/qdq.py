@@ -43,11 +43,12 @@ class QdqWriter:
         stays FP32) quantized, and the `embeddings` tables stored as int8."""
         return _quantized(self, targets, ranges, embeddings)
 
-    def debug(self, targets: Sequence[Target], ranges: Sequence[Range]) -> tuple[Any, list[str]]:
-        """The FP32 graph with, beside each target, its quantized twin reading
-        the same FP32 input: the error each layer's own quantization adds,
-        measured on the INT8 kernels that will run it. The twins' outputs."""
-        return _debug(self, targets, ranges)
+    def debug(self, targets: Sequence[Target], range_sets: Sequence[Sequence[Range]]) -> tuple[Any, list[list[str]]]:
+        """The FP32 graph with, beside each target, a quantized twin per range
+        set reading the same FP32 input: the error each layer's own
+        quantization adds, measured on the INT8 kernels that will run it.
+        The twins' outputs, per range set."""
+        return _debug(self, targets, range_sets)
 
     def add_weights(self, graph_def: Any, target: Target, name: str) -> str:
         """The target's weights as int8 -> Dequantize, named `name`."""
@@ -137,21 +138,24 @@ def _quantized(writer: QdqWriter, targets: Sequence[Target], ranges: Sequence[Ra
     return out
 
 
-def _debug(writer: QdqWriter, targets: Sequence[Target], ranges: Sequence[Range]) -> tuple[Any, list[str]]:
+def _debug(writer: QdqWriter, targets: Sequence[Target],
+           range_sets: Sequence[Sequence[Range]]) -> tuple[Any, list[list[str]]]:
     import tensorflow as tf
 
     out = tf.compat.v1.GraphDef()
     out.CopyFrom(writer.view.source.graph_def)
-    twins = []
-    for target, r in zip(targets, ranges):
-        node = writer.view.nodes[target.name]
-        twin = out.node.add()
-        twin.CopyFrom(node)
-        twin.name = node.name + DEBUG_SUFFIX
-        del twin.input[:]
-        twin.input.extend([_add_fake_quant(out, f"{twin.name}/input", node.input[0], r),
-                           writer.add_weights(out, target, f"{twin.name}/weights"), *node.input[2:]])
-        twins.append(twin.name + ":0")
+    twins: list[list[str]] = []
+    for k, ranges in enumerate(range_sets):
+        twins.append([])
+        for target, r in zip(targets, ranges):
+            node = writer.view.nodes[target.name]
+            twin = out.node.add()
+            twin.CopyFrom(node)
+            twin.name = node.name + DEBUG_SUFFIX + (f"_{k}" if k else "")
+            del twin.input[:]
+            twin.input.extend([_add_fake_quant(out, f"{twin.name}/input", node.input[0], r),
+                               writer.add_weights(out, target, f"{twin.name}/weights"), *node.input[2:]])
+            twins[-1].append(twin.name + ":0")
     return out, twins
 
 

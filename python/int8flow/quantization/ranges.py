@@ -63,9 +63,14 @@ class RangeObserver:
         np.add.at(histogram, index, self.histogram)
         self.histogram = histogram
 
+    def minmax(self) -> tuple[float, float]:
+        """Everything the data reached, and 0 (so that 0.0 is exact)."""
+        lo, hi = min(self.low, 0.0), max(self.high, 0.0)
+        return (lo, hi) if hi > lo else (lo, lo + 1e-6)
+
     def choose(self, percentile: float) -> tuple[float, float]:
         """The range to quantize over, by the method; it always holds 0, so that 0.0 is exact."""
-        lo, hi = min(self.low, 0.0), max(self.high, 0.0)
+        lo, hi = self.minmax()
         total = self.histogram.sum()
         if self.method == "percentile" and total > 0:
             edges = np.linspace(-self.top, self.top, HISTOGRAM_BINS + 1)
