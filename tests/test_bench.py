@@ -81,6 +81,56 @@ def test_accuracy_and_latency_arithmetic() -> None:
     assert figures["throughput_per_s"] == pytest.approx(4000.0)
 
 
+def test_outputs_in_batches_runs_fixed_batches_and_trained_figures() -> None:
+    """The peers take one batch size: a short last batch is padded and cut. A
+    classifier's figures say how far it is from the reference's answers."""
+    from int8flow.bench.trained_accuracy import trained_figures
+    from int8flow.bench.worker import outputs_in_batches
+
+    def runner(x: np.ndarray) -> np.ndarray:
+        assert len(x) == 4
+        return np.stack([x[:, 0], -x[:, 0]], 1)
+
+    x = np.arange(10, dtype="float32")[:, None] - 4.5
+    outputs = outputs_in_batches(runner, x, 4)
+    assert outputs.shape == (10, 2) and np.array_equal(outputs[:, 0], x[:, 0])
+    labels = (x[:, 0] > 0).astype("int64")  # the reference's answers are all wrong, the flipped ones all right
+    flipped = {"eval": outputs[:, ::-1], "test": outputs[:, ::-1]}
+    figures = trained_figures(flipped, {"eval": outputs, "test": outputs}, labels, embedding=False)
+    assert figures["top1_agreement"] == 0.0 and figures["cosine_min"] == pytest.approx(-1.0)
+    assert figures["test_accuracy"] == 1.0 and figures["accuracy_drop"] == -1.0
+
+
+def test_trained_accuracy_table_has_a_row_per_variant(installed, tmp_path: Path) -> None:
+    """`int8flow bench --trained` on the small tabular MLP: trained once, every
+    accuracy variant in its own worker; each ran or says why, int8flow's rows
+    ran, and the markdown table names the CPU and its int8 path."""
+    from int8flow.bench.trained_accuracy import TRAINED_VARIANTS
+
+    result = subprocess.run(
+        [sys.executable, "-m", "int8flow", "bench", "--trained", "--models", "tabular_mlp", "--out", str(tmp_path)],
+        env=clean_env(), capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert (tmp_path / "trained" / "tabular_mlp.weights.h5").is_file()
+    results = json.loads((tmp_path / "trained.json").read_text())
+    rows = rows_by_variant(results)
+    assert list(rows) == list(TRAINED_VARIANTS) and {r["model"] for r in rows.values()} == {"tabular_mlp"}
+    for row in rows.values():
+        assert row["status"] == "ok" or row["reason"], row
+        if row["status"] == "ok":
+            f = row["figures"]
+            assert 0.0 <= f["top1_agreement"] <= 1.0 and 0.0 <= f["test_accuracy"] <= 1.0, row
+            assert -1.0 - 1e-9 <= f["cosine_min"] <= f["cosine_mean"] <= 1.0 + 1e-9, row
+    for name in ("tf-function", "int8flow-fp32", "int8flow-int8-dynamic", "int8flow-int8-static"):
+        assert rows[name]["status"] == "ok", rows[name]
+    assert rows["tf-function"]["figures"]["accuracy_drop"] == 0.0
+    assert rows["tf-function"]["figures"]["test_accuracy"] > 0.75  # the model learned something
+    table = (tmp_path / "trained.md").read_text()
+    machine = results["machine"]
+    assert machine["cpu"] in table and f"int8 path {machine['int8_path']}" in table
+    assert sum(line.startswith("| tabular_mlp | ") for line in table.splitlines()) == len(TRAINED_VARIANTS)
+
+
 def test_layer_benchmark_runs_every_column(installed, tmp_path: Path) -> None:
     """`int8flow bench --layers`: one BERT and one MobileNetV2 layer, all six
     columns timed (TF's own int8 ops where this TF has them), GOPS reported."""

@@ -1,4 +1,5 @@
-"""The benchmark's outputs: progress line, results.json, the table, the chart."""
+"""The benchmark's outputs: progress line, results.json, the table, the chart;
+for `--trained`, trained.json and the markdown accuracy table trained.md."""
 from __future__ import annotations
 
 import dataclasses
@@ -38,7 +39,7 @@ class Progress:
 
 def machine() -> dict[str, Any]:
     cpu = int8flow.cpu_features()
-    return {"cpu": cpu["model"], "cores": cpu["cores"], "flags": cpu["flags"],
+    return {"cpu": cpu["model"], "cores": cpu["cores"], "flags": cpu["flags"], "int8_path": cpu["int8_path"],
             "onednn": {"version": cpu["onednn_version"], "isa": cpu["onednn_isa"]},
             "memory_bytes": cpu["memory_bytes"], "platform": platform.platform(),
             "python": platform.python_version()}
@@ -54,16 +55,29 @@ def versions() -> dict[str, str]:
     return found
 
 
-def write(rows: list, settings: Any, out: Path) -> dict[str, Any]:
-    results = {
+def collect(rows: list, settings: Any) -> dict[str, Any]:
+    """The machine, the package versions, the settings and every row, as results.json has them."""
+    return {
         "machine": machine(),
         "versions": versions(),
         "settings": {k: str(v) if isinstance(v, Path) else v
                      for k, v in dataclasses.asdict(settings).items()},
         "rows": [{k: v for k, v in dataclasses.asdict(r).items() if k != "latencies"} for r in rows],
     }
+
+
+def write(rows: list, settings: Any, out: Path) -> dict[str, Any]:
+    results = collect(rows, settings)
     (out / "results.json").write_text(json.dumps(results, indent=2))
     chart(results, out / "speedup.png")
+    return results
+
+
+def write_trained(rows: list, settings: Any, out: Path) -> dict[str, Any]:
+    """`--trained`'s results: trained.json, and trained.md with trained_table's table."""
+    results = collect(rows, settings)
+    (out / "trained.json").write_text(json.dumps(results, indent=2))
+    (out / "trained.md").write_text(trained_table(results) + "\n")
     return results
 
 
@@ -71,9 +85,13 @@ def _fmt(value: float | None, spec: str) -> str:
     return "-" if value is None else format(value, spec)
 
 
+def machine_line(m: dict[str, Any]) -> str:
+    return (f"{m['cpu']}, {m['cores']} cores, oneDNN {m['onednn']['version']} ({m['onednn']['isa']}), "
+            f"int8 path {m['int8_path']}")
+
+
 def table(results: dict[str, Any]) -> str:
-    m = results["machine"]
-    lines = [f"{m['cpu']}, {m['cores']} cores, oneDNN {m['onednn']['version']} ({m['onednn']['isa']}); "
+    lines = [f"{machine_line(results['machine'])}; "
              "speedup = stock tf.function median / row median, same run; "
              "RSS = resident while serving, peak includes conversion",
              f"{'model':<14}{'b':>3} {'variant':<22}{'median ms':>10}{'p90':>9}{'p99':>9}"
@@ -93,6 +111,30 @@ def table(results: dict[str, Any]) -> str:
             f"{_fmt(peak and peak / 2**20, '.0f'):>7}"
             f"{_fmt(size and size / 2**20, '.1f'):>9}{_fmt(load.get('requests_per_s'), '.1f'):>9}"
             f"  {row['reason'][:90]}")
+    return "\n".join(lines)
+
+
+def _note(row: dict[str, Any]) -> str:
+    return "" if row["status"] == "ok" else f"{row['status']}: {' '.join(row['reason'].split())[:160]}"
+
+
+def trained_table(results: dict[str, Any]) -> str:
+    """The accuracy table of `--trained`, in markdown: per model and variant, top-1
+    agreement with the reference on the evaluation set, test accuracy and its
+    drop against the reference (points), cosine against the reference and, for an
+    embedding, the share of clear nearest neighbours kept."""
+    lines = [f"{machine_line(results['machine'])}. Against stock TF's `tf.function` (FP32), same weights.", "",
+             "| model | variant | top-1 agreement | test accuracy (%) | drop (points) | cosine min | cosine mean "
+             "| neighbours kept | note |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---|"]
+    for row in results["rows"]:
+        f = row["figures"]
+        accuracy, drop = f.get("test_accuracy"), f.get("accuracy_drop")
+        cells = [row["model"], row["variant"], _fmt(f.get("top1_agreement"), ".4f"),
+                 _fmt(accuracy and 100 * accuracy, ".2f"), _fmt(drop and 100 * drop, "+.2f"),
+                 _fmt(f.get("cosine_min"), ".4f"), _fmt(f.get("cosine_mean"), ".4f"),
+                 _fmt(f.get("neighbours_kept"), ".4f"), _note(row)]
+        lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 

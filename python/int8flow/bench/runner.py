@@ -12,6 +12,7 @@ import queue
 import subprocess
 import sys
 import threading
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypedDict
@@ -57,6 +58,7 @@ class Worker:
     """A variant's process; requests and replies are JSON lines."""
 
     def __init__(self, config: dict[str, Any], log_path: Path) -> None:
+        self.log_path = log_path
         self._log = open(log_path, "w")
         self._proc = subprocess.Popen(
             [sys.executable, "-m", "int8flow.bench.worker", json.dumps(config)],
@@ -116,11 +118,46 @@ def latency_figures(latencies: list[float], batch: int) -> dict[str, float]:
             "runs": len(ms), "throughput_per_s": batch * 1e3 / median}
 
 
+def cosine_figures(outputs: np.ndarray, reference: np.ndarray) -> dict[str, float]:
+    cosine = cosines(rows(outputs), rows(reference))
+    return {"cosine_mean": float(cosine.mean()), "cosine_min": float(cosine.min())}
+
+
 def accuracy(outputs: np.ndarray, reference: np.ndarray) -> dict[str, float]:
-    a, b = rows(outputs), rows(reference)
-    cosine = cosines(a, b)
-    return {"cosine_mean": float(cosine.mean()), "cosine_min": float(cosine.min()),
-            "top1_agreement": float((a.argmax(1) == b.argmax(1)).mean())}
+    top1 = rows(outputs).argmax(1) == rows(reference).argmax(1)
+    return {**cosine_figures(outputs, reference), "top1_agreement": float(top1.mean())}
+
+
+def start_worker(row: Row, config: dict[str, Any], out: Path) -> Worker | None:
+    """The row's variant in its own process once it is ready, or None, with the
+    row saying why it cannot run. Its log is <out>/logs/<model>-b<batch>-<variant>.log."""
+    name = f"{row.model}-b{row.batch}-{row.variant}"
+    config = {**config, "model": row.model, "variant": row.variant, "batch": row.batch,
+              "workdir": str(out / "work" / name)}
+    worker = Worker(config, out / "logs" / f"{name}.log")
+    ready = worker.receive(PREPARE_TIMEOUT_S)
+    if ready.get("ready"):
+        row.figures.update(prepare_s=ready["prepare_s"], artifact_bytes=ready["artifact_bytes"])
+        return worker
+    worker.close()
+    row.status = "unavailable" if "unavailable" in ready else "error"
+    row.reason = ready.get("unavailable") or ready.get("error", "")
+    return None
+
+
+def fetch_outputs(worker: Worker) -> dict[str, np.ndarray] | None:
+    """The worker's outputs on each of its evaluation sets, by name; None when it failed."""
+    answer = worker.request(cmd="outputs")
+    if "path" not in answer:
+        return None
+    with np.load(answer["path"]) as saved:
+        return {name: saved[name] for name in saved.files}
+
+
+def stop_worker(worker: Worker, row: Row) -> None:
+    """Ends the worker, recording its RSS now (serving) and its peak (conversion included)."""
+    memory = worker.request(cmd="exit")
+    row.figures.update(rss_bytes=memory.get("rss_bytes"), peak_rss_bytes=memory.get("peak_rss_bytes"))
 
 
 def bench_group(model: str, batch: int, s: Settings, progress: report.Progress) -> list[Row]:
@@ -129,17 +166,9 @@ def bench_group(model: str, batch: int, s: Settings, progress: report.Progress) 
     try:
         for name, row in rows.items():
             progress.step(f"{model} b{batch} {name}: preparing")
-            config = {"model": model, "variant": name, "batch": batch, "threads": s.threads,
-                      "warmup": s.warmup, "workdir": str(s.out / "work" / f"{model}-b{batch}-{name}")}
-            worker = Worker(config, s.out / "logs" / f"{model}-b{batch}-{name}.log")
-            ready = worker.receive(PREPARE_TIMEOUT_S)
-            if ready.get("ready"):
+            worker = start_worker(row, {"threads": s.threads, "warmup": s.warmup}, s.out)
+            if worker is not None:
                 workers[name] = worker
-                row.figures.update(prepare_s=ready["prepare_s"], artifact_bytes=ready["artifact_bytes"])
-                continue
-            worker.close()
-            row.status = "unavailable" if "unavailable" in ready else "error"
-            row.reason = ready.get("unavailable") or ready.get("error", "")
         for r in range(s.rounds):
             for name, worker in list(workers.items()):
                 progress.step(f"{model} b{batch} {name}: round {r + 1}/{s.rounds}")
@@ -152,9 +181,8 @@ def bench_group(model: str, batch: int, s: Settings, progress: report.Progress) 
         outputs = {}
         for name, worker in workers.items():
             progress.step(f"{model} b{batch} {name}: outputs")
-            answer = worker.request(cmd="outputs")
-            if "path" in answer:
-                outputs[name] = np.load(answer["path"])["outputs"]
+            if (evaluated := fetch_outputs(worker)) is not None:
+                outputs[name] = evaluated["eval"]
             if s.load_threads > 0:
                 progress.step(f"{model} b{batch} {name}: {s.load_threads} clients for {s.load_seconds:g} s")
                 answer = worker.request(cmd="load", threads=s.load_threads, seconds=s.load_seconds)
@@ -164,9 +192,7 @@ def bench_group(model: str, batch: int, s: Settings, progress: report.Progress) 
                         "clients": s.load_threads, "seconds": answer["elapsed"],
                         "requests_per_s": len(ms) / answer["elapsed"],
                         "p50_ms": float(np.median(ms)), "p90_ms": float(np.percentile(ms, 90))}
-            memory = worker.request(cmd="exit")
-            rows[name].figures.update(rss_bytes=memory.get("rss_bytes"),
-                                      peak_rss_bytes=memory.get("peak_rss_bytes"))
+            stop_worker(worker, rows[name])
     finally:
         for worker in workers.values():
             worker.close()
@@ -183,8 +209,24 @@ def bench_group(model: str, batch: int, s: Settings, progress: report.Progress) 
     return list(rows.values())
 
 
+def known_names(parser: argparse.ArgumentParser, names: str, known: Collection[str]) -> list[str]:
+    """The comma-separated `names`, or the parser's usage error naming the unknown ones."""
+    listed = names.split(",")
+    unknown = [n for n in listed if n not in known]
+    if unknown:
+        parser.error(f"unknown {unknown}; choose from {', '.join(known)}")
+    return listed
+
+
+def with_reference(variants: list[str]) -> list[str]:
+    """The variants, the reference first if they lack it: every ratio and accuracy figure needs it."""
+    return variants if REFERENCE in variants else [REFERENCE, *variants]
+
+
 def parse(argv: list[str] | None) -> Settings:
-    p = argparse.ArgumentParser(prog="int8flow bench", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="int8flow bench", description=__doc__.splitlines()[0],
+                                epilog="Other modes, each with its own --help: --layers (INT8 layers against FP32), "
+                                "--trained (accuracy on trained models), --soak (leaks and races).")
     p.add_argument("--models", default=None, help=f"comma-separated, from {', '.join(MODELS)} "
                    f"(default: {DEFAULT_MODELS}; with --quick: mlp)")
     p.add_argument("--batch", default="1", help="comma-separated batch sizes (default: 1)")
@@ -201,14 +243,8 @@ def parse(argv: list[str] | None) -> Settings:
     quick: _Defaults = {"rounds": 3, "runs": 5, "warmup": 3, "load_threads": 2, "load_seconds": 2.0}
     full: _Defaults = {"rounds": 5, "runs": 10, "warmup": 10, "load_threads": 4, "load_seconds": 10.0}
     d = quick if a.quick else full
-    models = (a.models or ("mlp" if a.quick else DEFAULT_MODELS)).split(",")
-    variants = a.variants.split(",")
-    for name, known in ((models, MODELS), (variants, VARIANTS)):
-        unknown = [n for n in name if n not in known]
-        if unknown:
-            p.error(f"unknown {unknown}; choose from {', '.join(known)}")
-    if REFERENCE not in variants:
-        variants.insert(0, REFERENCE)  # every ratio needs it
+    models = known_names(p, a.models or ("mlp" if a.quick else DEFAULT_MODELS), MODELS)
+    variants = with_reference(known_names(p, a.variants, VARIANTS))
     return Settings(models, [int(b) for b in a.batch.split(",")], variants, Path(a.out), a.threads,
                     d["warmup"], a.rounds or d["rounds"], a.runs or d["runs"],
                     d["load_threads"] if a.load_threads is None else a.load_threads,
@@ -223,6 +259,9 @@ def main(argv: list[str] | None = None) -> int:
     if "--soak" in args:
         from int8flow.bench.soak import main as soak
         return soak(argv)
+    if "--trained" in args:
+        from int8flow.bench.trained_accuracy import main as trained_accuracy
+        return trained_accuracy(argv)
     s = parse(argv)
     (s.out / "logs").mkdir(parents=True, exist_ok=True)
     steps_per_group = len(s.variants) * (2 + s.rounds + (s.load_threads > 0))
