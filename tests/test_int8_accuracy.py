@@ -75,7 +75,7 @@ print(json.dumps(result))
 
 @pytest.fixture(scope="module")
 def weights(installed, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The models trained once, on stock TF (its fit compiles with XLA: the fastest here)."""
+    """The models trained once, on stock TF: the weights owe nothing to int8flow."""
     out = tmp_path_factory.mktemp("trained")
     run_json(TRAIN, OUT=str(out), INT8FLOW_DISABLE="1")
     return out
