@@ -32,15 +32,13 @@ print("{}")
 EVALUATE = """
 import json, os, numpy as np, tensorflow as tf, keras, int8flow
 from int8flow.bench import trained
-from int8flow.quantization.accuracy import cosines
+from int8flow.quantization.accuracy import agreement, cosines
 modes = {"static": {}, "dynamic": {}}
-models = {}
+models, fp32_accuracy = {}, {}
 for name, spec in trained.TRAINED.items():
     data = spec.data()
-    keras.utils.set_random_seed(0)
-    with tf.device("/CPU:0"):
-        model = spec.build(data)
-    model.load_weights(os.path.join(os.environ["OUT"], name + ".weights.h5"))
+    model = trained.rebuild(spec, data, os.path.join(os.environ["OUT"], name + ".weights.h5"))
+    fp32_accuracy[name] = float(np.mean(model.predict(data.x_test, verbose=0).argmax(-1) == data.y_test))
     parts = {name: model}
     if name == "masked_encoder":
         parts["embedding"] = trained.embedding_model(model)
@@ -49,15 +47,12 @@ for name, spec in trained.TRAINED.items():
         quantized = int8flow.quantize(m, data.x_train[:512], verbose=False)
         models[part] = (m, data, reference)
         modes["static"][part] = (quantized.predict(data.x_eval), quantized.predict(data.x_test))
-        if part == name:
-            modes["fp32_accuracy"] = modes.get("fp32_accuracy", {})
-            modes["fp32_accuracy"][part] = float(np.mean(m.predict(data.x_test, verbose=0).argmax(-1) == data.y_test))
 int8flow.enable_int8("dynamic")
 for part, (m, data, reference) in models.items():
     call = tf.function(lambda x, m=m: m(x, training=False))
     run = lambda x: np.concatenate([call(x[i:i + 250]).numpy() for i in range(0, len(x), 250)])
     modes["dynamic"][part] = (run(data.x_eval), run(data.x_test))
-result = {"int8_path": int8flow.cpu_features()["int8_path"], "fp32_accuracy": modes["fp32_accuracy"]}
+result = {"int8_path": int8flow.cpu_features()["int8_path"], "fp32_accuracy": fp32_accuracy}
 for mode in ("static", "dynamic"):
     for part, (on_eval, on_test) in modes[mode].items():
         m, data, reference = models[part]
@@ -66,7 +61,7 @@ for mode in ("static", "dynamic"):
             figures = {"cosine_min": float(cosines(reference, on_eval).min()),
                        "neighbours_kept": trained.neighbours_kept(reference[gallery], on_eval[gallery])}
         else:
-            figures = {"agreement": trained.agreement(reference, on_eval),
+            figures = {"agreement": agreement(reference, on_eval),
                        "accuracy": float(np.mean(on_test.argmax(-1) == data.y_test))}
         result[f"{mode}/{part}"] = figures
 print(json.dumps(result))

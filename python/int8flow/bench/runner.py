@@ -23,7 +23,7 @@ from int8flow.bench import report
 from int8flow.bench.models import MODELS
 from int8flow.bench.variants import REFERENCE, VARIANTS
 from int8flow.bench.worker import MARKER
-from int8flow.quantization.accuracy import cosines, rows
+from int8flow.quantization.accuracy import agreement, cosines, rows
 
 DEFAULT_MODELS = "resnet50,mobilenetv2,efficientnetb0,bert,mlp"
 PREPARE_TIMEOUT_S = 900  # converting ResNet50 for a peer can take minutes on 2 cores
@@ -124,8 +124,7 @@ def cosine_figures(outputs: np.ndarray, reference: np.ndarray) -> dict[str, floa
 
 
 def accuracy(outputs: np.ndarray, reference: np.ndarray) -> dict[str, float]:
-    top1 = rows(outputs).argmax(1) == rows(reference).argmax(1)
-    return {**cosine_figures(outputs, reference), "top1_agreement": float(top1.mean())}
+    return {**cosine_figures(outputs, reference), "top1_agreement": agreement(reference, outputs)}
 
 
 def start_worker(row: Row, config: dict[str, Any], out: Path) -> Worker | None:

@@ -164,11 +164,6 @@ def rebuild(spec: TrainedSpec, data: Data, weights: str) -> keras.Model:
     return model
 
 
-def agreement(reference: np.ndarray, outputs: np.ndarray) -> float:
-    """The share of samples whose top-1 class is the reference's."""
-    return float(np.mean(np.argmax(reference, -1) == np.argmax(outputs, -1)))
-
-
 def neighbours_kept(reference: np.ndarray, outputs: np.ndarray, tie: float = 0.01) -> float:
     """The share of samples whose nearest other sample, by cosine of the
     embeddings, is the same in `outputs` as in `reference`, among those whose

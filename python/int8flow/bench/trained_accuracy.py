@@ -83,7 +83,7 @@ def train_models(names: list[str], folder: Path, threads: int) -> dict[str, str]
 
 
 def _train_child(config: dict[str, Any]) -> None:
-    """In the training process: stock TF, as the reference row runs (Keras' fit compiles with XLA there)."""
+    """In the training process: stock TF, as the reference row runs, so the weights owe nothing to int8flow."""
     configure_environment({"variant": REFERENCE, "threads": config["threads"]})
     from int8flow.bench import trained
 

@@ -21,6 +21,11 @@ def cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.sum(a * b, 1) / np.maximum(np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1), 1e-30)
 
 
+def agreement(reference: np.ndarray, got: np.ndarray) -> float:
+    """The share of samples whose top-1 class (of the flattened row) is the reference's."""
+    return float(np.mean(rows(reference).argmax(1) == rows(got).argmax(1)))
+
+
 class OutputLoss:
     """1 - top-1 agreement, or 1 - mean cosine, of one output over the samples seen."""
 
