@@ -224,8 +224,9 @@ def stored_int8(values: np.ndarray) -> tf.Tensor:
 
 
 W_MM, B_MM, W_CONV, W_CONV2, B_CONV, W_DW, W_DW2 = (
-    weights(32, 16), weights(16), weights(3, 3, 8, 8), weights(3, 3, 8, 8), weights(8), weights(3, 3, 8, 1),
+    weights(32, 64), weights(64), weights(3, 3, 8, 8), weights(3, 3, 8, 8), weights(8), weights(3, 3, 8, 1),
     weights(3, 3, 8, 1))
+W_NARROW = weights(32, 8)
 W_STORED = int8_rng.integers(-127, 128, (32, 16)).astype(np.int8)
 TABLE = int8_rng.integers(-127, 128, (50, 8)).astype(np.int8)
 
@@ -275,6 +276,14 @@ INT8_CASES = {
     # Too little work per input byte to pay for quantizing x per call: FP32.
     "dynamic depthwise stays FP32": Int8Case({"Conv+BiasAdd+activation": 1}, ["_QcpuFusedDepthwiseConv2dNative"],
                                              lambda t: block(depthwise, t), IMAGE, True),
+    # Each input element feeds fewer than 64 multiply-adds (a narrow output;
+    # a conv's kh * kw * channels over its stride): quantizing per call costs
+    # more than the int8 product saves (docs/int8.md, "Dynamic INT8"): FP32.
+    "dynamic MatMul to a narrow output stays FP32": Int8Case(
+        {}, ["_QcpuMatMul"], lambda t: tf.matmul(t, c(W_NARROW)), MATRIX, True),
+    "dynamic strided Conv2D stays FP32": Int8Case(
+        {}, ["_QcpuConv2D"], lambda t: tf.nn.conv2d(t, c(W_CONV), 2, "SAME"),
+        IMAGE, True),
     # Attention's Q.K^T and P.V (two activations): quantizing both per call
     # costs more than the int8 matmul saves (docs/int8.md, "Attention"): FP32.
     "dynamic BatchMatMulV2 of two activations stays FP32": Int8Case(

@@ -107,7 +107,7 @@ def test_dynamic_int8_turns_non_finite_activations_into_nan(installed: Path) -> 
     # tensor holding NaN or Inf, and must not make a finite answer up.
     result = run_python("""
         import numpy as np, tensorflow as tf, keras, int8flow
-        model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(4, activation="relu")])
+        model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(64, activation="relu")])
         x = np.ones((3, 8), np.float32)
         for bad in (np.nan, np.inf):
             x[1, 2] = bad
@@ -124,13 +124,13 @@ def test_dynamic_int8_refuses_non_finite_weights(installed: Path) -> None:
     # the cached quantized weights of the first call cannot hide the second.
     result = run_python("""
         import numpy as np, tensorflow as tf, keras
-        layer = keras.layers.Dense(3)
+        layer = keras.layers.Dense(64)  # wide enough for INT8 (docs/int8.md)
         model = keras.Sequential([keras.Input((4,)), layer])
         call = tf.function(lambda x: model(x, training=False))
         x = np.ones((2, 4), np.float32)
         call(x)
         for name, bad in (("NaN", np.nan), ("Inf", np.inf)):
-            w = np.ones((4, 3), np.float32)
+            w = np.ones((4, 64), np.float32)
             w[1, 2] = bad
             layer.kernel.assign(w)
             try:
@@ -215,7 +215,7 @@ DYNAMIC_MODEL = """
     model = keras.Sequential([keras.Input((16, 16, 3)),
         keras.layers.Conv2D(16, 3, padding="same"), keras.layers.BatchNormalization(), keras.layers.ReLU(),
         keras.layers.DepthwiseConv2D(3, padding="same"), keras.layers.ReLU(6.0),
-        keras.layers.Conv2D(32, 1), keras.layers.GlobalAveragePooling2D(),
+        keras.layers.Conv2D(64, 1), keras.layers.GlobalAveragePooling2D(),
         keras.layers.Dense(64, activation="gelu"), keras.layers.Dense(10)])
     x = np.random.default_rng(0).standard_normal((4, 16, 16, 3)).astype("float32")
     f = tf.function(lambda t: model(t, training=False))
@@ -228,7 +228,7 @@ DYNAMIC_MODEL = """
     int8flow.record_op_stats(True)
     f(x)
     ops = sorted(int8flow.stats()["ops"])
-    dense = model.layers[-1]
+    dense = model.layers[-2]
     dense.kernel.assign(dense.kernel.numpy() * -3.0)  # new weights: must not be served stale
     after = compare()
     print(json.dumps({"cos_before": before, "cos_after": after, "ops": ops,
@@ -238,14 +238,15 @@ DYNAMIC_MODEL = """
 
 def test_dynamic_int8_rewrites_matmul_and_conv(installed: Path) -> None:
     """INT8FLOW_QUANTIZE=dynamic: the fused convs and matmuls of a Keras model run
-    as int8 kernels (the depthwise conv stays FP32), outputs keep cosine >= 0.999
-    to TF's CPU float result, and a reassigned weight is never served stale."""
+    as int8 kernels (the depthwise conv and the 10-wide head, too little work per
+    input, stay FP32), outputs keep cosine >= 0.999 to TF's CPU float result, and a
+    reassigned weight is never served stale."""
     r = run_json(DYNAMIC_MODEL, INT8FLOW_QUANTIZE="dynamic")
     assert r["fusions"].get("INT8 dynamic _QcpuFusedConv2D") == 2, r["fusions"]
-    assert r["fusions"].get("INT8 dynamic _QcpuFusedMatMul") == 2, r["fusions"]
+    assert r["fusions"].get("INT8 dynamic _QcpuFusedMatMul") == 1, r["fusions"]
     assert {"_QcpuQuantizedConv2D", "_QcpuQuantizedMatMul", "_QcpuQuantize",
-            "_QcpuFusedDepthwiseConv2dNative"} <= set(r["ops"]), r["ops"]
-    assert "_QcpuFusedConv2D" not in r["ops"] and "_QcpuFusedMatMul" not in r["ops"], r["ops"]
+            "_QcpuFusedDepthwiseConv2dNative", "_QcpuFusedMatMul"} <= set(r["ops"]), r["ops"]
+    assert "_QcpuFusedConv2D" not in r["ops"], r["ops"]
     assert r["cos_before"] >= 0.999 and r["cos_after"] >= 0.999, r
 
 
@@ -264,7 +265,7 @@ def test_enable_int8_switches_functions_traced_after_it(installed: Path) -> None
     traced afterwards run INT8; after enable_int8("off"), new ones run FP32."""
     code = """
         import numpy as np, tensorflow as tf, int8flow
-        w = tf.Variable(np.random.default_rng(0).standard_normal((64, 32)).astype("float32"))
+        w = tf.Variable(np.random.default_rng(0).standard_normal((64, 64)).astype("float32"))
         x = np.random.default_rng(1).standard_normal((4, 64)).astype("float32")
         def ran_int8():
             int8flow.reset_stats(); int8flow.record_op_stats(True)

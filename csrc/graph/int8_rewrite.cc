@@ -4,6 +4,8 @@
 // holds which).
 #include "graph/int8_rewrite.h"
 
+#include <algorithm>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -103,6 +105,27 @@ void RemoveUnread(tensorflow::GraphDef& graph, std::set<std::string> candidates,
   }
 }
 
+// The multiply-adds each input element takes part in, from the weights'
+// shape (and a convolution's strides), when shape inference knows it:
+// a MatMul's output width, a convolution's kh * kw * output channels over
+// its stride. Quantizing the input per call costs about one pass over it,
+// the INT8 product saves a share of these multiply-adds.
+std::optional<double> MacsPerInputElement(const GraphShapes& shapes, const NodeDef& node,
+                                          const std::string& weights,
+                                          const ops::QuantizableOp& row, bool transposed) {
+  const TensorRef ref = ParseTensorRef(weights);
+  const std::optional<std::vector<int64_t>> dims = shapes.Output(ref.node, ref.port);
+  if (!dims || dims->size() < 2 ||
+      std::any_of(dims->begin(), dims->end(), [](int64_t d) { return d < 0; }))
+    return std::nullopt;
+  const std::vector<int64_t>& d = *dims;
+  if (!row.data_format) return static_cast<double>(transposed ? d[d.size() - 2] : d.back());
+  if (d.size() != 4) return std::nullopt;
+  const auto& strides = AttrOf(node, "strides").list().i();
+  const double stride = strides.size() == 4 ? static_cast<double>(strides[1] * strides[2]) : 1.0;
+  return static_cast<double>(d[0] * d[1] * d[3]) / stride;
+}
+
 // QuantizeForInt8 (int8_rewrite.h), among the helpers it runs.
 std::map<std::string, int> Run(tensorflow::GraphDef& graph, const GraphShapes& shapes, bool dynamic,
                                const std::set<std::string>& preserve) {
@@ -124,11 +147,19 @@ std::map<std::string, int> Run(tensorflow::GraphDef& graph, const GraphShapes& s
     const bool fixed_range = range.qdq != nullptr;
     if (!fixed_range && !dynamic) continue;
     const std::string x = fixed_range ? range.qdq->input(0) : data_inputs[0];
-
-    // The weights first: a rewrite that needs stored ones may not happen.
     const ops::QuantizableOp& row = *rewrite->quantizable;
     const bool transposed =
         row.transpose_weights_attr && AttrOf(original, row.transpose_weights_attr).b();
+    if (!fixed_range) {
+      // Dynamic INT8 where its per-call quantize costs more than the product
+      // saves, and rounds the input all the same: a classifier's head, a
+      // narrow layer. It stays FP32 (docs/int8.md, "Dynamic INT8").
+      const std::optional<double> macs =
+          MacsPerInputElement(shapes, original, data_inputs[1], row, transposed);
+      if (macs && *macs < ops::kMinDynamicMacsPerInput) continue;
+    }
+
+    // The weights first: a rewrite that needs stored ones may not happen.
     const int64_t channel_axis = transposed ? 0 : row.depthwise ? 2 : -1;
     std::string weights, weight_scales;
     const NodeDef* dequantize = nodes.Producer(data_inputs[1], "Dequantize");

@@ -29,6 +29,13 @@ struct QuantizableOp {
   const char* data_format;   // the only data_format quantized (convolutions), or nullptr
 };
 
+// Dynamic INT8 quantizes a layer's input per call, one pass over it, which
+// pays only where each input element feeds enough multiply-adds: below this
+// many (a MatMul's output width; a convolution's kh * kw * output channels
+// over its stride) the layer stays FP32. The break-even measured with VNNI
+// (docs/int8.md, "Dynamic INT8"); without VNNI it lies higher.
+inline constexpr double kMinDynamicMacsPerInput = 64;
+
 inline constexpr QuantizableOp kQuantizableOps[] = {
     {"MatMul", kFusedMatMul, kQuantizedMatMul, 0, false, "transpose_b", "transpose_a", nullptr},
     {"BatchMatMulV2", nullptr, kQuantizedMatMul, 2, false, "adj_y", "adj_x", nullptr},
