@@ -111,8 +111,8 @@ void RemoveUnread(tensorflow::GraphDef& graph, std::set<std::string> candidates,
 // its stride. Quantizing the input per call costs about one pass over it,
 // the INT8 product saves a share of these multiply-adds.
 std::optional<double> MacsPerInputElement(const GraphShapes& shapes, const NodeDef& node,
-                                          const std::string& weights,
-                                          const ops::QuantizableOp& row, bool transposed) {
+                                          const std::string& weights, const ops::QuantizableOp& row,
+                                          bool transposed) {
   const TensorRef ref = ParseTensorRef(weights);
   const std::optional<std::vector<int64_t>> dims = shapes.Output(ref.node, ref.port);
   if (!dims || dims->size() < 2 ||
