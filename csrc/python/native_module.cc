@@ -55,6 +55,7 @@ py::dict CpuFeatures() {
                   py::arg("flags") = isa, py::arg("onednn_version") = c.onednn_version,
                   py::arg("onednn_isa") = c.onednn_isa, py::arg("onednn_error") = c.onednn_error,
                   py::arg("int8_path") = c.int8_path, py::arg("openmp") = c.openmp,
+                  py::arg("threads") = c.threads, py::arg("threads_rule") = c.threads_rule,
                   py::arg("memory_bytes") = rt::PhysicalMemoryBytes());
 }
 

@@ -11,32 +11,83 @@
 // is not oversubscribed (~0.5 ms, where ACTIVE alone spins for ever).
 // libgomp reads both once, when it loads, so this runs before the first
 // dlopen of oneDNN. A user's own setting of either is kept.
+//
+// The team size: libgomp takes OMP_NUM_THREADS, else the affinity mask's
+// cores. A worker of Ray or Spark gets OMP_NUM_THREADS only, a pinned one
+// (`int8flow launch`, taskset) a mask, and TF's own TF_NUM_INTRAOP_THREADS
+// limits TF's pool but not OpenMP's: the smallest of the three wins, so a
+// worker never runs more threads than it was given (docs/serving.md). TF's
+// tf.config.threading setting never reaches a plugin through the C API.
 #include <dlfcn.h>
 
+#include <cerrno>
 #include <cstdlib>
+#include <string>
 
 #include "runtime/runtime.h"
 
 namespace int8flow::runtime {
 namespace {
 
-std::string Decide() {
+// A count from the variable's first comma-separated value, or 0 if unset or
+// not a positive number.
+int CountIn(const char* name) {
+  const char* raw = std::getenv(name);
+  if (raw == nullptr) return 0;
+  char* end = nullptr;
+  errno = 0;
+  const long value = std::strtol(raw, &end, 10);
+  const bool valid = end != raw && (*end == '\0' || *end == ',') && errno == 0;
+  return valid && value > 0 && value < (1 << 20) ? static_cast<int>(value) : 0;
+}
+
+std::string WaitPolicy() {
   if (std::getenv("OMP_WAIT_POLICY") != nullptr || std::getenv("GOMP_SPINCOUNT") != nullptr)
     return "kept: OMP_WAIT_POLICY or GOMP_SPINCOUNT set by the user";
-  if (void* gomp = dlopen("libgomp.so.1", RTLD_NOW | RTLD_NOLOAD)) {
-    dlclose(gomp);  // drops only the reference RTLD_NOLOAD added
-    return "unchanged: libgomp was loaded before int8flow, with its default wait policy";
-  }
   setenv("OMP_WAIT_POLICY", "ACTIVE", 0);
   setenv("GOMP_SPINCOUNT", "30000", 0);
   return "set by int8flow: OMP_WAIT_POLICY=ACTIVE GOMP_SPINCOUNT=30000";
 }
 
+void SetTeamSize(OpenMpSetup& setup) {
+  const int cores = UsableCores();
+  setup.threads = cores;
+  setup.threads_rule =
+      "CPU affinity mask: " + std::to_string(cores) + (cores == 1 ? " core" : " cores");
+  for (const char* name : {"OMP_NUM_THREADS", "TF_NUM_INTRAOP_THREADS"}) {
+    const int count = CountIn(name);
+    if (count > 0 && count < setup.threads) {
+      setup.threads = count;
+      setup.threads_rule = std::string(name) + "=" + std::to_string(count);
+    }
+  }
+  const int user_count = CountIn("OMP_NUM_THREADS");
+  if (setup.threads == (user_count > 0 ? user_count : cores)) return;  // libgomp's own choice
+  if (user_count > 0)
+    setup.threads_rule += " (OMP_NUM_THREADS=" + std::to_string(user_count) + " lowered)";
+  setenv("OMP_NUM_THREADS", std::to_string(setup.threads).c_str(), 1);
+}
+
+OpenMpSetup Decide() {
+  OpenMpSetup setup;
+  if (void* gomp = dlopen("libgomp.so.1", RTLD_NOW | RTLD_NOLOAD)) {
+    dlclose(gomp);  // drops only the reference RTLD_NOLOAD added
+    setup.wait_policy =
+        "unchanged: libgomp was loaded before int8flow, with its default wait policy";
+    setup.threads = CountIn("OMP_NUM_THREADS") > 0 ? CountIn("OMP_NUM_THREADS") : UsableCores();
+    setup.threads_rule = "unchanged: libgomp was loaded before int8flow";
+    return setup;
+  }
+  setup.wait_policy = WaitPolicy();
+  SetTeamSize(setup);
+  return setup;
+}
+
 }  // namespace
 
-const std::string& PrepareOpenMp() {
-  static const std::string outcome = Decide();
-  return outcome;
+const OpenMpSetup& PrepareOpenMp() {
+  static const OpenMpSetup setup = Decide();
+  return setup;
 }
 
 }  // namespace int8flow::runtime

@@ -164,14 +164,26 @@ struct CpuFeatures {
   // int32), or "avx2" (vpmaddubsw's int16 pairs, which can saturate: weights
   // wider than 7 bits are packed halved, quantization.h); empty without oneDNN.
   std::string int8_path;
-  std::string openmp;  // what PrepareOpenMp did
+  std::string openmp;        // what PrepareOpenMp did to the wait policy
+  int threads = 0;           // oneDNN's OpenMP team size
+  std::string threads_rule;  // which limit chose it (openmp.cc)
 };
 INT8FLOW_EXPORT const CpuFeatures& GetCpuFeatures();
 
-// Sets oneDNN's OpenMP wait policy unless the user did or libgomp is already
-// loaded (openmp.cc says why); call before anything loads oneDNN. Returns
-// what it did.
-INT8FLOW_EXPORT const std::string& PrepareOpenMp();
+// What PrepareOpenMp did: the wait policy, and the team size with its rule.
+struct OpenMpSetup {
+  std::string wait_policy;
+  int threads = 0;
+  std::string threads_rule;
+};
+// Sets oneDNN's OpenMP wait policy unless the user did, and its team size to
+// the smallest of the CPU affinity mask, OMP_NUM_THREADS and
+// TF_NUM_INTRAOP_THREADS, unless libgomp is already loaded (openmp.cc says
+// why); call before anything loads oneDNN.
+INT8FLOW_EXPORT const OpenMpSetup& PrepareOpenMp();
+
+// The cores this process may run on: its affinity mask.
+INT8FLOW_EXPORT int UsableCores();
 
 // Physical memory visible to this process: RAM, capped by a cgroup limit.
 INT8FLOW_EXPORT int64_t PhysicalMemoryBytes();

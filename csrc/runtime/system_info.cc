@@ -24,12 +24,6 @@ std::string CpuModelName() {
   return "unknown CPU";
 }
 
-int UsableCores() {
-  cpu_set_t set;
-  if (sched_getaffinity(0, sizeof(set), &set) == 0) return CPU_COUNT(&set);
-  return static_cast<int>(std::max(1L, sysconf(_SC_NPROCESSORS_ONLN)));
-}
-
 const char* OneDnnIsaName(int isa) {
   switch (isa) {
     case dnnl_cpu_isa_sse41: return "sse41";
@@ -54,7 +48,10 @@ void QueryOneDnn(CpuFeatures& cpu) {
     cpu.onednn_error = "libdnnl.so.3: cannot open (INT8FLOW_TEST_FAULT=onednn_missing)";
     return;
   }
-  cpu.openmp = PrepareOpenMp();
+  const OpenMpSetup& openmp = PrepareOpenMp();
+  cpu.openmp = openmp.wait_policy;
+  cpu.threads = openmp.threads;
+  cpu.threads_rule = openmp.threads_rule;
   void* lib = dlopen("libdnnl.so.3", RTLD_NOW | RTLD_LOCAL);
   if (lib == nullptr) {
     cpu.onednn_error = dlerror();
@@ -118,6 +115,12 @@ int64_t CgroupLimitBytes() {
 }
 
 }  // namespace
+
+int UsableCores() {
+  cpu_set_t set;
+  if (sched_getaffinity(0, sizeof(set), &set) == 0) return CPU_COUNT(&set);
+  return static_cast<int>(std::max(1L, sysconf(_SC_NPROCESSORS_ONLN)));
+}
 
 const CpuFeatures& GetCpuFeatures() {
   static const CpuFeatures features = DetectCpu();

@@ -80,6 +80,8 @@ def reset_stats() -> None:
 
 
 def cpu_features() -> dict[str, Any]:
-    """CPU model, usable cores, ISA flags, the oneDNN version and ISA it will use, and
-    `int8_path`: "amx", "vnni", or "avx2" (no VNNI: weights wider than 7 bits run halved)."""
+    """CPU model, usable cores, ISA flags, the oneDNN version and ISA it will use,
+    `int8_path`: "amx", "vnni", or "avx2" (no VNNI: weights wider than 7 bits run halved),
+    `threads`: oneDNN's OpenMP team size, the smallest of the CPU affinity mask,
+    `OMP_NUM_THREADS` and `TF_NUM_INTRAOP_THREADS`, and `threads_rule`: which one set it."""
     return _native.cpu_features()
