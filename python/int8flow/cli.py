@@ -1,6 +1,6 @@
 """The `int8flow` command: `doctor` checks an install, `demo` shows QCPU at work,
 `quantize` makes a static INT8 SavedModel, `bench` measures it against stock TF
-and the INT8 peers."""
+and the INT8 peers, `launch` runs pinned copies of a command."""
 from __future__ import annotations
 
 import argparse
@@ -61,6 +61,7 @@ def doctor() -> int:
     else:
         print(f"oneDNN      {cpu['onednn_version']}, kernels for {cpu['onednn_isa']}")
         print(f"OpenMP      {cpu['openmp']}")
+        print(f"threads     {cpu['threads']} per oneDNN call ({cpu['threads_rule']})")
     limit = int8flow._native.settings()["memory_limit_bytes"]
     print(f"memory      {_human_bytes(cpu['memory_bytes'])} physical; "
           f"INT8FLOW_MEMORY_LIMIT_MB: {_human_bytes(limit) if limit else 'not set'}")
@@ -183,9 +184,15 @@ def main(argv: list[str] | None = None) -> int:
     q.add_argument("--metric-output", help="the output --budget applies to (default: the mean over outputs)")
     q.add_argument("--keep-ends", action="store_true", help="the first and last quantizable layers stay FP32")
     q.add_argument("--quiet", action="store_true", help="no progress bars, no report")
+    commands.add_parser("launch", add_help=False,
+                        help="run N copies of a command, each pinned to its own cores (--help for options)")
     commands.add_parser("bench", add_help=False,
                         help="benchmark against stock TF, TFLite and ONNX Runtime (--help for options)")
     args, rest = parser.parse_known_args(argv)
+    if args.command == "launch":
+        from int8flow.launch import main as launch
+
+        return launch(rest)
     if args.command == "bench":
         from int8flow.bench.runner import main as bench
 

@@ -1,0 +1,131 @@
+"""Cores for serving and scale-out (issue 25): the plugin sizes oneDNN's OpenMP
+team to the smallest of the CPU affinity mask, OMP_NUM_THREADS and
+TF_NUM_INTRAOP_THREADS, checked in the libgomp the process really loaded, and
+`int8flow launch` runs pinned instances on disjoint cores, forwards signals
+and exits with the first failure's code."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import SUBPROCESS_TIMEOUT, clean_env, run_json
+from int8flow.launch import parse_cpu_list, partition
+
+CORES = len(os.sched_getaffinity(0))
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "TF_NUM_INTRAOP_THREADS")
+
+# One oneDNN call on QCPU, so that its libgomp is loaded, then what each
+# loaded libgomp will give a new team, beside what int8flow reports.
+THREADS_PROBE = """
+import ctypes, json, os, tensorflow as tf, int8flow
+with tf.device("/device:QCPU:0"):
+    tf.matmul(tf.ones((64, 64)), tf.ones((64, 64)))
+gomps = sorted({line.split()[-1] for line in open("/proc/self/maps") if "libgomp" in line})
+cpu = int8flow.cpu_features()
+print(json.dumps({"loaded": int8flow.is_loaded(), "threads": cpu["threads"], "rule": cpu["threads_rule"],
+                  "omp": [ctypes.CDLL(g, mode=os.RTLD_NOLOAD).omp_get_max_threads() for g in gomps],
+                  "affinity": sorted(os.sched_getaffinity(0)), "instance": os.environ.get("INT8FLOW_INSTANCE"),
+                  "instances": os.environ.get("INT8FLOW_INSTANCES")}))
+"""
+
+
+@pytest.mark.parametrize("env, threads, rule", [
+    ({}, CORES, "CPU affinity mask"),
+    ({"OMP_NUM_THREADS": "64"}, CORES, "(OMP_NUM_THREADS=64 lowered)"),
+    ({"OMP_NUM_THREADS": "not a number"}, CORES, "CPU affinity mask"),
+    ({"OMP_NUM_THREADS": "1"}, 1, "OMP_NUM_THREADS=1"),
+    ({"TF_NUM_INTRAOP_THREADS": "1"}, 1, "TF_NUM_INTRAOP_THREADS=1"),
+], ids=["affinity", "omp-above-cores", "omp-bogus", "omp", "tf-intra-op"])
+def test_openmp_team_is_the_smallest_limit(installed: Path, env: dict[str, str], threads: int, rule: str) -> None:
+    r = run_json(THREADS_PROBE, unset=THREAD_VARIABLES, **env)
+    assert r["loaded"], r
+    assert r["threads"] == threads and rule in r["rule"], r
+    assert r["omp"] and all(n == threads for n in r["omp"]), r  # what libgomp itself will use
+
+
+def launcher(*args: str) -> list[str]:
+    return [sys.executable, "-m", "int8flow", "launch", *args]
+
+
+@pytest.mark.skipif(CORES < 2, reason="two instances need two cores")
+def test_launch_pins_each_instance_to_its_own_cores(installed: Path) -> None:
+    result = subprocess.run(launcher("--instances", "2", "--", sys.executable, "-c", textwrap.dedent(THREADS_PROBE)),
+                            env=clean_env(THREAD_VARIABLES), capture_output=True, text=True,
+                            timeout=SUBPROCESS_TIMEOUT)
+    assert result.returncode == 0, result.stderr[-3000:]
+    children = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
+    assert sorted(c["instance"] for c in children) == ["0", "1"], result.stdout
+    share = CORES // 2
+    for child in children:
+        assert child["instances"] == "2" and len(child["affinity"]) == share, child
+        assert child["threads"] == share and all(n == share for n in child["omp"]), child
+    assert not set(children[0]["affinity"]) & set(children[1]["affinity"]), children
+
+
+@pytest.mark.skipif(CORES < 2, reason="two instances need two cores")
+def test_launch_stops_the_others_and_exits_with_the_first_failure() -> None:
+    script = "import os, sys, time\nif os.environ['INT8FLOW_INSTANCE'] == '0': sys.exit(3)\ntime.sleep(120)"
+    start = time.monotonic()
+    result = subprocess.run(launcher("--instances", "2", "--", sys.executable, "-c", script),
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 3, result
+    assert time.monotonic() - start < 30  # the sleeper was stopped, not waited for
+
+
+@pytest.mark.skipif(CORES < 2, reason="two instances need two cores")
+def test_launch_forwards_sigterm_to_every_instance(tmp_path: Path) -> None:
+    script = textwrap.dedent(f"""
+        import os, signal, sys, time
+        mark = os.path.join({str(tmp_path)!r}, os.environ["INT8FLOW_INSTANCE"])
+        def stop(signum, frame):
+            open(mark + ".stopped", "w").close()
+            sys.exit(7)
+        signal.signal(signal.SIGTERM, stop)
+        open(mark + ".ready", "w").close()
+        time.sleep(120)
+        """)
+    process = subprocess.Popen(launcher("--instances", "2", "--", sys.executable, "-c", script))
+    try:
+        deadline = time.monotonic() + 60
+        while len(list(tmp_path.glob("*.ready"))) < 2 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=60) == 7
+    finally:
+        process.kill()
+    assert sorted(p.name for p in tmp_path.glob("*.stopped")) == ["0.stopped", "1.stopped"]
+
+
+def test_launch_refuses_what_it_cannot_do() -> None:
+    for args, message in [(("--instances", str(CORES + 1), "--", "true"), f"need at least {CORES + 1} cores"),
+                          (("--instances", "1"), "no command to launch"),
+                          (("--instances", "0", "--", "true"), "at least 1")]:
+        result = subprocess.run(launcher(*args), capture_output=True, text=True, timeout=60)
+        assert result.returncode == 2 and message in result.stderr, (args, result.stderr)
+    missing = subprocess.run(launcher("--instances", "1", "--", "no-such-command-here"), capture_output=True,
+                             text=True, timeout=60)
+    assert missing.returncode == 127 and "cannot start no-such-command-here" in missing.stderr, missing
+
+
+def test_partition_of_cores() -> None:
+    assert parse_cpu_list("0-3,8,10-11\n") == {0, 1, 2, 3, 8, 10, 11}
+    eight = list(range(8))
+    assert partition(eight, 2) == [[0, 1, 2, 3], [4, 5, 6, 7]]
+    assert partition(eight, 2, 3) == [[0, 1, 2], [3, 4, 5]]
+    nodes = [{0, 1, 2, 3}, {4, 5, 6, 7}]
+    assert partition(eight, 2, 3, nodes) == [[0, 1, 2], [4, 5, 6]]  # none spans the two nodes
+    assert partition([1, 2, 5, 6], 2, None, nodes) == [[1, 2], [5, 6]]  # only the cores this process has
+    with pytest.raises(ValueError, match="per NUMA node"):
+        partition(eight, 3, 3, nodes)
+    with pytest.raises(ValueError, match="need 9 cores"):
+        partition(eight, 3, 3)
+    with pytest.raises(ValueError, match="at least 1"):
+        partition(eight, 0)
