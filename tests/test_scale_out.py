@@ -2,11 +2,13 @@
 team to the smallest of the CPU affinity mask, OMP_NUM_THREADS and
 TF_NUM_INTRAOP_THREADS, checked in the libgomp the process really loaded, and
 `int8flow launch` runs pinned instances on disjoint cores, forwards signals
-and exits with the first failure's code."""
+and exits with the first failure's code; Spark scores a DataFrame through
+`int8flow.spark.make_predict_fn` as the model does when called directly."""
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -129,3 +131,66 @@ def test_partition_of_cores() -> None:
         partition(eight, 3, 3)
     with pytest.raises(ValueError, match="at least 1"):
         partition(eight, 0)
+
+
+# Spark local[2] scores a DataFrame column through predict_batch_udf, for an
+# FP32 export and a quantize output, against the same model called directly;
+# its Python workers take OMP_NUM_THREADS=spark.task.cpus from PySpark.
+SPARK_SCORING = """
+import json, os, numpy as np, pandas as pd, tensorflow as tf, keras, int8flow, int8flow.spark
+from pyspark.ml.functions import predict_batch_udf
+from pyspark.sql import SparkSession
+from pyspark.sql.functions import pandas_udf
+from pyspark.sql.types import ArrayType, FloatType
+out = os.environ["OUT"]
+keras.utils.set_random_seed(0)
+with tf.device("/CPU:0"):
+    model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(64, activation="relu"), keras.layers.Dense(3)])
+x = np.random.default_rng(0).standard_normal((200, 8)).astype("float32")
+model.export(out + "/fp32", format="tf_saved_model", verbose=False)
+int8flow.quantize(model, x[:64], verbose=False).save(out + "/int8")
+spark = (SparkSession.builder.master("local[2]").config("spark.ui.enabled", "false")
+         .config("spark.driver.host", "127.0.0.1").getOrCreate())
+df = spark.createDataFrame([(i, row.tolist()) for i, row in enumerate(x)], ["id", "features"]).repartition(2)
+result = {"errors": {}}
+int8flow.record_op_stats(True)
+for name in ("fp32", "int8"):
+    direct = int8flow.spark.make_predict_fn(out + "/" + name)()(x)
+    score = predict_batch_udf(int8flow.spark.make_predict_fn(out + "/" + name), return_type=ArrayType(FloatType()),
+                              batch_size=32, input_tensor_shapes=[[8]])
+    rows = df.withColumn("p", score("features")).orderBy("id").collect()
+    scored = np.array([r["p"] for r in rows], np.float32)
+    result[name] = float(np.abs(scored - direct).max() / np.abs(direct).max())
+    result[name + "_rows"] = len(rows)
+result["qcpu_ops"] = sorted(int8flow.stats()["ops"])
+
+@pandas_udf("int")
+def worker_threads(ids: pd.Series) -> pd.Series:
+    import int8flow
+    return pd.Series([int8flow.cpu_features()["threads"]] * len(ids))
+result["worker_threads"] = sorted({r[0] for r in df.select(worker_threads("id")).collect()})
+spark.stop()
+for case, call in {"signature": lambda: int8flow.spark.make_predict_fn(out + "/fp32", signature_key="nope")(),
+                   "columns": lambda: int8flow.spark.make_predict_fn(out + "/fp32")()(x, x),
+                   "output": lambda: int8flow.spark.make_predict_fn(out + "/fp32", output_names=["nope"])()}.items():
+    try:
+        call()
+        result["errors"][case] = "no error"
+    except ValueError as e:
+        result["errors"][case] = str(e)
+print(json.dumps(result))
+"""
+
+
+def test_spark_predict_batch_udf_scores_like_direct_calls(installed: Path, tmp_path: Path) -> None:
+    java = shutil.which("java", path=os.path.join(os.environ["JAVA_HOME"], "bin")) if "JAVA_HOME" in os.environ \
+        else shutil.which("java")
+    assert java, "Spark needs Java 17 or newer: java on PATH or JAVA_HOME (docs/serving.md)"
+    r = run_json(SPARK_SCORING, unset=THREAD_VARIABLES, OUT=str(tmp_path))
+    assert r["fp32_rows"] == r["int8_rows"] == 200, r
+    assert r["fp32"] < 1e-5 and r["int8"] < 1e-5, r  # of the output's scale: batching moves no answer
+    assert {"_QcpuFusedMatMul", "_QcpuQuantizedMatMul"} <= set(r["qcpu_ops"]), r["qcpu_ops"]
+    assert r["worker_threads"] == [1], r  # spark.task.cpus, through OMP_NUM_THREADS
+    assert "has no signature 'nope'" in r["errors"]["signature"], r["errors"]
+    assert "takes 1 columns" in r["errors"]["columns"], r["errors"]
+    assert "no output ['nope']" in r["errors"]["output"], r["errors"]
