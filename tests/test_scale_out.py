@@ -192,5 +192,49 @@ def test_spark_predict_batch_udf_scores_like_direct_calls(installed: Path, tmp_p
     assert {"_QcpuFusedMatMul", "_QcpuQuantizedMatMul"} <= set(r["qcpu_ops"]), r["qcpu_ops"]
     assert r["worker_threads"] == [1], r  # spark.task.cpus, through OMP_NUM_THREADS
     assert "has no signature 'nope'" in r["errors"]["signature"], r["errors"]
-    assert "takes 1 columns" in r["errors"]["columns"], r["errors"]
+    assert "takes 1 inputs" in r["errors"]["columns"], r["errors"]
     assert "no output ['nope']" in r["errors"]["output"], r["errors"]
+
+
+# A local Ray (2 CPUs): Ray Data's actor pool scores with int8flow.ray.Predictor
+# as the model does when called directly; an actor of num_cpus=1 runs 1 thread.
+RAY_DATA_SCORING = """
+import json, os, numpy as np, tensorflow as tf, keras, ray, ray.data, int8flow, int8flow.ray
+out = os.environ["OUT"]
+keras.utils.set_random_seed(0)
+with tf.device("/CPU:0"):
+    model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(64, activation="relu"), keras.layers.Dense(3)])
+x = np.random.default_rng(0).standard_normal((200, 8)).astype("float32")
+int8flow.quantize(model, x[:64], verbose=False).save(out + "/int8")
+direct = int8flow.ray.Predictor(out + "/int8")({"data": x})["predictions"]
+ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+ds = ray.data.from_numpy(x)
+# One actor of one CPU: the other CPU stays for Ray Data's own tasks (two
+# actors would hold both, and the read could never run).
+scored = ds.map_batches(int8flow.ray.Predictor, fn_constructor_kwargs={"saved_model_dir": out + "/int8"},
+                        compute=ray.data.ActorPoolStrategy(size=1), num_cpus=1, batch_size=32,
+                        batch_format="numpy").take_all()
+rows = {tuple(r["data"].tolist()): r["predictions"] for r in scored}
+got = np.stack([rows[tuple(row.tolist())] for row in x])
+
+def threads(batch):
+    import int8flow
+    return {"threads": np.full(len(batch["data"]), int8flow.cpu_features()["threads"])}
+worker_threads = sorted({int(r["threads"]) for r in ds.map_batches(threads, num_cpus=1, batch_format="numpy")
+                         .take_all()})
+ray.shutdown()
+try:
+    int8flow.ray.Predictor(out + "/int8")({"a": x, "b": x})
+    bad = "no error"
+except ValueError as e:
+    bad = str(e)
+print(json.dumps({"rows": len(scored), "error": float(np.abs(got - direct).max() / np.abs(direct).max()),
+                  "worker_threads": worker_threads, "bad": bad}))
+"""
+
+
+def test_ray_data_map_batches_scores_like_direct_calls(installed: Path, tmp_path: Path) -> None:
+    r = run_json(RAY_DATA_SCORING, unset=THREAD_VARIABLES, OUT=str(tmp_path))
+    assert r["rows"] == 200 and r["error"] < 1e-5, r
+    assert r["worker_threads"] == [1], r  # num_cpus, through the OMP_NUM_THREADS Ray sets
+    assert "name them with input_columns" in r["bad"], r
