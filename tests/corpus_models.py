@@ -100,7 +100,7 @@ def lstm():
 
 
 def gru():
-    model = keras.Sequential([keras.Input((10, 8)), keras.layers.GRU(16, return_sequences=True),
+    model = keras.Sequential([keras.Input((10, 8)), keras.layers.GRU(32, return_sequences=True),
                               keras.layers.Dense(4)])
     return model, [np.random.default_rng(3).standard_normal((BATCH, 10, 8)).astype(np.float32)]
 
@@ -114,7 +114,7 @@ class WhileLoop(tf.Module):
     """A tf.while_loop with a data-dependent trip count; `cos` has no QCPU kernel."""
     def __init__(self, jit_compile: bool = False):
         super().__init__()
-        self.w = weight(8, 8, seed=4)
+        self.w = weight(64, 64, seed=4, scale=0.15)  # 64 wide: dynamic INT8 takes it (docs/int8.md)
 
         def run(x, n):
             def body(i, h):
@@ -122,14 +122,14 @@ class WhileLoop(tf.Module):
             steps, h = tf.while_loop(lambda i, h: i < n, body, (tf.constant(0), x))
             return {"steps": steps, "h": h}
         self.__call__ = tf.function(run, jit_compile=jit_compile, input_signature=[
-            tf.TensorSpec([None, 8], tf.float32), tf.TensorSpec([], tf.int32)])
+            tf.TensorSpec([None, 64], tf.float32), tf.TensorSpec([], tf.int32)])
 
 
 class Cond(tf.Module):
     """A tf.cond on the input's sum, a matmul in each branch."""
     def __init__(self):
         super().__init__()
-        self.w1, self.w2 = weight(8, 6, seed=5), weight(8, 6, seed=6)
+        self.w1, self.w2 = weight(8, 64, seed=5), weight(8, 64, seed=6)  # 64 wide, as above
 
     @tf.function(input_signature=[tf.TensorSpec([None, 8], tf.float32)])
     def __call__(self, x):
@@ -165,9 +165,9 @@ def floats(seed: int, *shape: int, shift: float = 0.0) -> np.ndarray:
 INTS = np.random.default_rng(7).integers(-50, 50, (4, 6)).astype(np.int32)
 # The module and its calls: each call a dict of signature inputs.
 MODULES = {
-    "while_loop": (WhileLoop, [{"x": floats(8, 3, 8), "n": np.int32(5)}]),
+    "while_loop": (WhileLoop, [{"x": floats(8, 3, 64), "n": np.int32(5)}]),
     "while_loop (jit_compile)": (lambda: WhileLoop(jit_compile=True),
-                                 [{"x": floats(8, 3, 8), "n": np.int32(5)}]),
+                                 [{"x": floats(8, 3, 64), "n": np.int32(5)}]),
     # Both branches: a positive sum, then a negative one.
     "cond": (Cond, [{"x": floats(9, 3, 8, shift=1.0)}, {"x": floats(9, 3, 8, shift=-1.0)}]),
     "strings": (Strings, [{"words": np.array([b"tensor", b"flow", b"qc", b"\xc3\xa9t\xc3\xa9", b"int8flow!"]),

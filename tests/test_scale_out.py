@@ -133,20 +133,25 @@ def test_partition_of_cores() -> None:
         partition(eight, 0)
 
 
-# Spark local[2] scores a DataFrame column through predict_batch_udf, for an
-# FP32 export and a quantize output, against the same model called directly;
-# its Python workers take OMP_NUM_THREADS=spark.task.cpus from PySpark.
-SPARK_SCORING = """
-import json, os, numpy as np, pandas as pd, tensorflow as tf, keras, int8flow, int8flow.spark
-from pyspark.ml.functions import predict_batch_udf
-from pyspark.sql import SparkSession
-from pyspark.sql.functions import pandas_udf
-from pyspark.sql.types import ArrayType, FloatType
+# The scored model, trained on nothing: 8 features in, 3 out, and 200 rows.
+SMALL_MODEL = """
+import json, os, numpy as np, tensorflow as tf, keras, int8flow
 out = os.environ["OUT"]
 keras.utils.set_random_seed(0)
 with tf.device("/CPU:0"):
     model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(64, activation="relu"), keras.layers.Dense(3)])
 x = np.random.default_rng(0).standard_normal((200, 8)).astype("float32")
+"""
+
+# Spark local[2] scores a DataFrame column through predict_batch_udf, for an
+# FP32 export and a quantize output, against the same model called directly;
+# its Python workers take OMP_NUM_THREADS=spark.task.cpus from PySpark.
+SPARK_SCORING = SMALL_MODEL + """
+import pandas as pd, int8flow.spark
+from pyspark.ml.functions import predict_batch_udf
+from pyspark.sql import SparkSession
+from pyspark.sql.functions import pandas_udf
+from pyspark.sql.types import ArrayType, FloatType
 model.export(out + "/fp32", format="tf_saved_model", verbose=False)
 int8flow.quantize(model, x[:64], verbose=False).save(out + "/int8")
 spark = (SparkSession.builder.master("local[2]").config("spark.ui.enabled", "false")
@@ -198,13 +203,8 @@ def test_spark_predict_batch_udf_scores_like_direct_calls(installed: Path, tmp_p
 
 # A local Ray (2 CPUs): Ray Data's actor pool scores with int8flow.ray.Predictor
 # as the model does when called directly; an actor of num_cpus=1 runs 1 thread.
-RAY_DATA_SCORING = """
-import json, os, numpy as np, tensorflow as tf, keras, ray, ray.data, int8flow, int8flow.ray
-out = os.environ["OUT"]
-keras.utils.set_random_seed(0)
-with tf.device("/CPU:0"):
-    model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(64, activation="relu"), keras.layers.Dense(3)])
-x = np.random.default_rng(0).standard_normal((200, 8)).astype("float32")
+RAY_DATA_SCORING = SMALL_MODEL + """
+import ray, ray.data, int8flow.ray
 int8flow.quantize(model, x[:64], verbose=False).save(out + "/int8")
 direct = int8flow.ray.Predictor(out + "/int8")({"data": x})["predictions"]
 ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
