@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -16,6 +17,7 @@ import textwrap
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from conftest import SUBPROCESS_TIMEOUT, clean_env, run_json
@@ -238,3 +240,88 @@ def test_ray_data_map_batches_scores_like_direct_calls(installed: Path, tmp_path
     assert r["rows"] == 200 and r["error"] < 1e-5, r
     assert r["worker_threads"] == [1], r  # num_cpus, through the OMP_NUM_THREADS Ray sets
     assert "name them with input_columns" in r["bad"], r
+
+
+def test_tf_serving_requests_are_parsed_as_tf_serving_does() -> None:
+    from int8flow.serve import BadRequest, parse_predict_request, predict_response
+
+    assert parse_predict_request({"instances": [[1, 2], [3, 4]]}, ["x"]) == ({"x": [[1, 2], [3, 4]]}, True)
+    assert parse_predict_request({"instances": [{"a": 1, "b": 2}]}, ["a", "b"]) == ({"a": [1], "b": [2]}, True)
+    assert parse_predict_request({"inputs": {"a": [1], "b": [2]}}, ["a", "b"]) == ({"a": [1], "b": [2]}, False)
+    assert parse_predict_request({"inputs": [[1.0]]}, ["x"]) == ({"x": [[1.0]]}, False)
+    for body, message in [([1], "exactly one of"), ({"instances": [], "inputs": []}, "exactly one of"),
+                          ({"instances": []}, "non-empty"), ({"instances": [{"a": 1}]}, "lack inputs ['b']"),
+                          ({"inputs": {"a": [1]}}, "'inputs' names ['a']"), ({"inputs": [[1]]}, "name each one"),
+                          ({"inputs": [[1]], "signature_name": "other"}, "'serving_default' only")]:
+        with pytest.raises(BadRequest, match=re.escape(message)):
+            parse_predict_request(body, ["a", "b"])  # a model of two inputs
+    two = {"p": np.array([[1.0], [2.0]]), "q": np.array([3, 4])}
+    assert predict_response(two, True) == {"predictions": [{"p": [1.0], "q": 3}, {"p": [2.0], "q": 4}]}
+    assert predict_response(two, False) == {"outputs": {"p": [[1.0], [2.0]], "q": [3, 4]}}
+
+
+# Ray Serve on 127.0.0.1 with two models multiplexed on one replica: TF
+# Serving's REST requests, concurrent ones batched, answer as direct calls
+# do; bad ones get a 4xx with a message, and the replica keeps serving.
+RAY_SERVE = SMALL_MODEL + """
+import socket, urllib.error, urllib.request
+from concurrent.futures import ThreadPoolExecutor
+import ray, int8flow.ray, int8flow.serve
+from ray import serve
+model.export(out + "/fp32", format="tf_saved_model", verbose=False)
+int8flow.quantize(model, x[:64], verbose=False).save(out + "/int8")
+direct = {name: int8flow.ray.Predictor(out + "/" + name)({"data": x})["predictions"] for name in ("fp32", "int8")}
+with socket.socket() as s:
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+serve.start(http_options={"host": "127.0.0.1", "port": port})
+serve.run(int8flow.serve.app({"fp32": out + "/fp32", "int8": out + "/int8"}, num_cpus=1, max_models_per_replica=2))
+
+def call(path, body=None, raw=None):
+    data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
+    request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", data=data)
+    try:
+        with urllib.request.urlopen(request, timeout=60) as r:
+            return r.status, json.loads(r.read())
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read())
+
+result = {"status": call("/v1/models/int8"), "errors": {}}
+for name in ("fp32", "int8"):
+    code, rows = call(f"/v1/models/{name}:predict", {"instances": x[:10].tolist()})
+    code2, columns = call(f"/v1/models/{name}:predict", {"inputs": x[10:20].tolist()})
+    assert code == code2 == 200, (rows, columns)
+    got = np.array(rows["predictions"] + columns["outputs"], np.float32)
+    result[name] = float(np.abs(got - direct[name][:20]).max() / np.abs(direct[name]).max())
+with ThreadPoolExecutor(8) as pool:  # concurrent requests, batched by the replica
+    answers = list(pool.map(lambda i: call("/v1/models/int8:predict", {"instances": x[i:i + 1].tolist()}), range(40)))
+got = np.array([a[1]["predictions"][0] for a in answers], np.float32)
+result["concurrent"] = float(np.abs(got - direct["int8"][:40]).max() / np.abs(direct["int8"]).max())
+for case, (path, body, raw) in {"shape": ("/v1/models/int8:predict", {"instances": [[1.0] * 5]}, None),
+                                "ragged": ("/v1/models/int8:predict", {"instances": [[1.0] * 8, [1.0]]}, None),
+                                "no instances": ("/v1/models/int8:predict", {"rows": []}, None),
+                                "not json": ("/v1/models/int8:predict", None, b"{oops"),
+                                "unknown model": ("/v1/models/nope:predict", {"instances": [[0.0] * 8]}, None),
+                                "unknown route": ("/v2/whatever", None, None)}.items():
+    result["errors"][case] = call(path, body, raw)
+code, after = call("/v1/models/fp32:predict", {"instances": x[:2].tolist()})
+result["after"] = [code, float(np.abs(np.array(after["predictions"]) - direct["fp32"][:2]).max())]
+serve.shutdown()
+ray.shutdown()
+print(json.dumps(result))
+"""
+
+
+def test_ray_serve_answers_tf_serving_rest_requests(installed: Path, tmp_path: Path) -> None:
+    r = run_json(RAY_SERVE, unset=THREAD_VARIABLES, OUT=str(tmp_path))
+    assert r["status"] == [200, {"model_version_status": [
+        {"version": "1", "state": "AVAILABLE", "status": {"error_code": "OK", "error_message": ""}}]}], r
+    assert r["fp32"] < 1e-5 and r["int8"] < 1e-5 and r["concurrent"] < 1e-5, r
+    errors = r["errors"]
+    for case, code in {"shape": 400, "ragged": 400, "no instances": 400, "not json": 400, "unknown model": 404,
+                       "unknown route": 404}.items():
+        assert errors[case][0] == code and errors[case][1]["error"], (case, errors[case])
+    assert "exactly one of" in errors["no instances"][1]["error"], errors
+    assert "serving ['fp32', 'int8']" in errors["unknown model"][1]["error"], errors
+    assert r["after"][0] == 200 and r["after"][1] < 1e-4, r  # the replica survived every bad request

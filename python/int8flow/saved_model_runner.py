@@ -14,7 +14,9 @@ class SavedModelRunner:
     `outputs`' arrays. Loading bounds TF's own pools to int8flow's thread count."""
 
     def __init__(self, path: str, signature_key: str, input_names: Sequence[str] | None,
-                 output_names: Sequence[str] | None) -> None:
+                 output_names: Sequence[str] | None, named_inputs: bool = False) -> None:
+        # named_inputs: the caller names each input (a serving request does), so
+        # several inputs need no input_names; `inputs` gives their order.
         import tensorflow as tf
 
         import int8flow
@@ -26,7 +28,8 @@ class SavedModelRunner:
             raise ValueError(f"{path} has no signature {signature_key!r}; it has {sorted(self._model.signatures)}")
         self._signature = self._model.signatures[signature_key]
         self._specs = self._signature.structured_input_signature[1]
-        self.inputs = _pick(list(input_names) if input_names else None, sorted(self._specs), "input")
+        self.inputs = _pick(list(input_names) if input_names else None, sorted(self._specs), "input",
+                            several=named_inputs)
         self.outputs = _pick(list(output_names) if output_names else None,
                               sorted(self._signature.structured_outputs), "output", several=True)
 
