@@ -41,6 +41,12 @@ int CountIn(const char* name) {
   return valid && value > 0 && value < (1 << 20) ? static_cast<int>(value) : 0;
 }
 
+// The team size libgomp picks by itself: OMP_NUM_THREADS, else the mask.
+int LibgompDefault() {
+  const int user_count = CountIn("OMP_NUM_THREADS");
+  return user_count > 0 ? user_count : UsableCores();
+}
+
 std::string WaitPolicy() {
   if (std::getenv("OMP_WAIT_POLICY") != nullptr || std::getenv("GOMP_SPINCOUNT") != nullptr)
     return "kept: OMP_WAIT_POLICY or GOMP_SPINCOUNT set by the user";
@@ -61,9 +67,8 @@ void SetTeamSize(OpenMpSetup& setup) {
       setup.threads_rule = std::string(name) + "=" + std::to_string(count);
     }
   }
-  const int user_count = CountIn("OMP_NUM_THREADS");
-  if (setup.threads == (user_count > 0 ? user_count : cores)) return;  // libgomp's own choice
-  if (user_count > 0)
+  if (setup.threads == LibgompDefault()) return;
+  if (const int user_count = CountIn("OMP_NUM_THREADS"); user_count > 0)
     setup.threads_rule += " (OMP_NUM_THREADS=" + std::to_string(user_count) + " lowered)";
   setenv("OMP_NUM_THREADS", std::to_string(setup.threads).c_str(), 1);
 }
@@ -74,7 +79,7 @@ OpenMpSetup Decide() {
     dlclose(gomp);  // drops only the reference RTLD_NOLOAD added
     setup.wait_policy =
         "unchanged: libgomp was loaded before int8flow, with its default wait policy";
-    setup.threads = CountIn("OMP_NUM_THREADS") > 0 ? CountIn("OMP_NUM_THREADS") : UsableCores();
+    setup.threads = LibgompDefault();
     setup.threads_rule = "unchanged: libgomp was loaded before int8flow";
     return setup;
   }

@@ -1,5 +1,6 @@
 """One SavedModel signature, loaded once per worker process and called on numpy
-batches: what Spark's predict function and Ray Data's predictor share."""
+batches: what Spark's predict function, Ray Data's predictor and the Ray Serve
+replicas share."""
 from __future__ import annotations
 
 from collections.abc import Sequence

@@ -28,8 +28,9 @@ import numpy as np
 
 from int8flow.saved_model_runner import SavedModelRunner
 
+MODEL_NAME = r"[^/:]+"  # a path segment without the ':predict' verb
 # /v1/models/<name>[/versions/<n>][:predict]
-MODEL_ROUTE = re.compile(r"^/v1/models/(?P<name>[^/:]+)(?:/versions/(?P<version>\d+))?(?P<predict>:predict)?$")
+MODEL_ROUTE = re.compile(rf"^/v1/models/(?P<name>{MODEL_NAME})(?:/versions/(?P<version>\d+))?(?P<predict>:predict)?$")
 
 
 class BadRequest(ValueError):
@@ -97,7 +98,7 @@ def app(models: Mapping[str, str | os.PathLike[str]], *, num_cpus: float = 1, re
     paths = {name: os.fspath(path) for name, path in models.items()}
     if not paths:
         raise ValueError("no models to serve")
-    bad = [n for n in paths if not re.fullmatch(r"[^/:]+", n)]
+    bad = [n for n in paths if not re.fullmatch(MODEL_NAME, n)]
     if bad:
         raise ValueError(f"model names may not hold '/' or ':': {bad}")
 
