@@ -305,6 +305,9 @@ for case, (path, body, raw) in {"shape": ("/v1/models/int8:predict", {"instances
                                 "unknown model": ("/v1/models/nope:predict", {"instances": [[0.0] * 8]}, None),
                                 "unknown route": ("/v2/whatever", None, None)}.items():
     result["errors"][case] = call(path, body, raw)
+nan = x[:1].copy()
+nan[0, 0] = np.nan
+result["nan"] = call("/v1/models/fp32:predict", {"instances": nan.tolist()})  # json.dumps writes NaN
 code, after = call("/v1/models/fp32:predict", {"instances": x[:2].tolist()})
 result["after"] = [code, float(np.abs(np.array(after["predictions"]) - direct["fp32"][:2]).max())]
 serve.shutdown()
@@ -325,3 +328,41 @@ def test_ray_serve_answers_tf_serving_rest_requests(installed: Path, tmp_path: P
     assert "exactly one of" in errors["no instances"][1]["error"], errors
     assert "serving ['fp32', 'int8']" in errors["unknown model"][1]["error"], errors
     assert r["after"][0] == 200 and r["after"][1] < 1e-4, r  # the replica survived every bad request
+    assert r["nan"][0] == 200, r["nan"]  # a NaN in the request (JSON's NaN) is answered, not a 500
+
+
+def test_serve_load_test_ramps_every_variant(installed: Path, tmp_path: Path) -> None:
+    """`int8flow bench --serve --quick`: the Ray Serve app per variant on
+    127.0.0.1, clients ramped; every step answered without errors, the
+    outputs are complete and the cost follows from the peak throughput."""
+    from int8flow.bench.serve_load import SERVE_VARIANTS
+
+    result = subprocess.run([sys.executable, "-m", "int8flow", "bench", "--serve", "--quick", "--step-seconds", "1",
+                             "--price-per-hour", "0.5", "--out", str(tmp_path)],
+                            env=clean_env(THREAD_VARIABLES), capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    results = json.loads((tmp_path / "serve.json").read_text())
+    steps = results["steps"]
+    assert {s["variant"] for s in steps} == set(SERVE_VARIANTS) == set(results["peaks"])
+    for s in steps:
+        assert s["requests"] > 0 and s["errors"] == 0, s
+        assert 0 < s["p50_ms"] <= s["p90_ms"] <= s["p99_ms"], s
+    assert {s["clients"] for s in steps} >= {1, 2}, steps  # the ramp went past its first step
+    for peak in results["peaks"].values():
+        assert peak["cost_per_million"] == pytest.approx(0.5 / (peak["peak_requests_per_s"] * 3600) * 1e6), peak
+    table = (tmp_path / "serve.md").read_text()
+    assert results["machine"]["cpu"] in table and "cost per million at $0.5/hour" in table
+    assert (tmp_path / "serve.png").stat().st_size > 10_000
+
+
+def test_serve_load_ramp_and_saturation() -> None:
+    from int8flow.bench.serve_load import Step, client_counts, saturated
+
+    assert client_counts(16) == [1, 2, 4, 8, 16] and client_counts(6) == [1, 2, 4, 6] and client_counts(1) == [1]
+
+    def step(variant: str, clients: int, requests: int) -> Step:
+        return Step(variant, clients, requests=requests, seconds=1.0, latencies_ms=[1.0] * requests)
+    steps = {(s.variant, s.clients): s for s in [step("a", 1, 100), step("a", 2, 104), step("b", 1, 50),
+                                                  step("b", 2, 90)]}
+    assert not saturated(steps, ["a", "b"], 1, 2)  # b still grows
+    assert saturated(steps, ["a"], 1, 2)

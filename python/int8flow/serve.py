@@ -19,6 +19,7 @@ TF Serving's `{"error": ...}`, never a dead replica.
 """
 from __future__ import annotations
 
+import json
 import os
 import re
 from collections.abc import Mapping, Sequence
@@ -29,8 +30,8 @@ import numpy as np
 from int8flow.saved_model_runner import SavedModelRunner
 
 MODEL_NAME = r"[^/:]+"  # a path segment without the ':predict' verb
-# /v1/models/<name>[/versions/<n>][:predict]
-MODEL_ROUTE = re.compile(rf"^/v1/models/(?P<name>{MODEL_NAME})(?:/versions/(?P<version>\d+))?(?P<predict>:predict)?$")
+# [/<route prefix>]/v1/models/<name>[/versions/<n>][:predict]: the app may be mounted under a prefix
+MODEL_ROUTE = re.compile(rf"/v1/models/(?P<name>{MODEL_NAME})(?:/versions/(?P<version>\d+))?(?P<predict>:predict)?$")
 
 
 class BadRequest(ValueError):
@@ -88,12 +89,21 @@ def model_status() -> dict[str, Any]:
 
 
 def app(models: Mapping[str, str | os.PathLike[str]], *, num_cpus: float = 1, replicas: int = 1,
-        max_models_per_replica: int = 3, max_batch_size: int = 32, batch_wait_timeout_s: float = 0.005) -> Any:
-    """The Ray Serve application (for `serve.run`) serving each SavedModel of
-    `models` (name: folder; FP32, or `int8flow.quantize`'s output) by its name."""
+        max_models_per_replica: int = 3, max_batch_size: int = 32, batch_wait_timeout_s: float = 0.005,
+        env: Mapping[str, str] | None = None) -> Any:
+    """The Ray Serve application (for `serve.run`, under any `route_prefix`)
+    serving each SavedModel of `models` (name: folder; FP32, or
+    `int8flow.quantize`'s output) by its name. `env`: environment variables of
+    each replica's process, set before it imports TensorFlow (e.g.
+    `INT8FLOW_QUANTIZE=dynamic`, or `INT8FLOW_DISABLE=1` for stock TF)."""
     from ray import serve
     from starlette.requests import Request
     from starlette.responses import JSONResponse
+
+    class TFServingJSON(JSONResponse):
+        # TF Serving writes a NaN or infinite output as NaN / Infinity; Starlette's JSON refuses them.
+        def render(self, content: Any) -> bytes:
+            return json.dumps(content, separators=(",", ":")).encode()
 
     paths = {name: os.fspath(path) for name, path in models.items()}
     if not paths:
@@ -102,7 +112,11 @@ def app(models: Mapping[str, str | os.PathLike[str]], *, num_cpus: float = 1, re
     if bad:
         raise ValueError(f"model names may not hold '/' or ':': {bad}")
 
-    @serve.deployment(num_replicas=replicas, ray_actor_options={"num_cpus": num_cpus})
+    options: dict[str, Any] = {"num_cpus": num_cpus}
+    if env:
+        options["runtime_env"] = {"env_vars": dict(env)}
+
+    @serve.deployment(num_replicas=replicas, ray_actor_options=options)
     class ModelReplica:
         @serve.multiplexed(max_num_models_per_replica=max_models_per_replica)
         async def model(self, name: str) -> SavedModelRunner:
@@ -150,15 +164,15 @@ def app(models: Mapping[str, str | os.PathLike[str]], *, num_cpus: float = 1, re
         def __init__(self, replica: Any) -> None:
             self._replica = replica
 
-        async def __call__(self, request: Request) -> JSONResponse:
-            route = MODEL_ROUTE.match(request.url.path)
+        async def __call__(self, request: Request) -> TFServingJSON:
+            route = MODEL_ROUTE.search(request.url.path)
             if route is None:
                 return _error(404, f"no route {request.url.path}: use /v1/models/<name> or /v1/models/<name>:predict")
             name = route["name"]
             if name not in paths:
                 return _error(404, f"Servable not found for request: model {name!r}; serving {sorted(paths)}")
             if route["predict"] is None:
-                return JSONResponse(model_status()) if request.method == "GET" else _error(405, "use GET")
+                return TFServingJSON(model_status()) if request.method == "GET" else _error(405, "use GET")
             if request.method != "POST":
                 return _error(405, "use POST for :predict")
             try:
@@ -166,12 +180,12 @@ def app(models: Mapping[str, str | os.PathLike[str]], *, num_cpus: float = 1, re
             except ValueError:
                 return _error(400, "the body is not JSON")
             try:
-                return JSONResponse(await self._replica.options(multiplexed_model_id=name).predict.remote(body))
+                return TFServingJSON(await self._replica.options(multiplexed_model_id=name).predict.remote(body))
             except BadRequest as e:  # Ray raises the replica's error as an instance of its class
                 return _error(400, str(getattr(e, "cause", e)))
 
-    def _error(status: int, message: str) -> JSONResponse:
-        return JSONResponse({"error": message}, status_code=status)
+    def _error(status: int, message: str) -> TFServingJSON:
+        return TFServingJSON({"error": message}, status_code=status)
 
     # serve.deployment makes each class a Deployment, which its stubs do not say.
     return cast(Any, TFServingAPI).bind(cast(Any, ModelReplica).bind())

@@ -225,7 +225,8 @@ def with_reference(variants: list[str]) -> list[str]:
 def parse(argv: list[str] | None) -> Settings:
     p = argparse.ArgumentParser(prog="int8flow bench", description=__doc__.splitlines()[0],
                                 epilog="Other modes, each with its own --help: --layers (INT8 layers against FP32), "
-                                "--trained (accuracy on trained models), --soak (leaks and races).")
+                                "--trained (accuracy on trained models), --soak (leaks and races), "
+                                "--serve (load test of the Ray Serve endpoint).")
     p.add_argument("--models", default=None, help=f"comma-separated, from {', '.join(MODELS)} "
                    f"(default: {DEFAULT_MODELS}; with --quick: mlp)")
     p.add_argument("--batch", default="1", help="comma-separated batch sizes (default: 1)")
@@ -261,6 +262,9 @@ def main(argv: list[str] | None = None) -> int:
     if "--trained" in args:
         from int8flow.bench.trained_accuracy import main as trained_accuracy
         return trained_accuracy(argv)
+    if "--serve" in args:
+        from int8flow.bench.serve_load import main as serve_load
+        return serve_load(argv)
     s = parse(argv)
     (s.out / "logs").mkdir(parents=True, exist_ok=True)
     steps_per_group = len(s.variants) * (2 + s.rounds + (s.load_threads > 0))
