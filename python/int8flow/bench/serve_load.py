@@ -74,10 +74,14 @@ class Step:
     latencies_ms: list[float] = field(default_factory=list)
     first_error: str = ""
 
+    @property
+    def requests_per_s(self) -> float:
+        return self.requests / self.seconds if self.seconds else 0.0
+
     def figures(self) -> dict[str, Any]:
         ms = np.array(self.latencies_ms) if self.latencies_ms else np.array([np.nan])
         return {"variant": self.variant, "clients": self.clients, "requests": self.requests, "errors": self.errors,
-                "requests_per_s": self.requests / self.seconds if self.seconds else 0.0,
+                "requests_per_s": self.requests_per_s,
                 "p50_ms": float(np.percentile(ms, 50)), "p90_ms": float(np.percentile(ms, 90)),
                 "p99_ms": float(np.percentile(ms, 99)), "first_error": self.first_error}
 
@@ -167,9 +171,7 @@ def client_counts(max_clients: int) -> list[int]:
 
 def saturated(steps: dict[tuple[str, int], Step], variants: list[str], before: int, now: int) -> bool:
     """No variant's throughput grew by SATURATION from `before` clients to `now`."""
-    def rate(v: str, c: int) -> float:
-        return float(steps[v, c].figures()["requests_per_s"])
-    return all(rate(v, now) < SATURATION * rate(v, before) for v in variants)
+    return all(steps[v, now].requests_per_s < SATURATION * steps[v, before].requests_per_s for v in variants)
 
 
 def load_test(s: ServeSettings, port: int, progress: report.Progress) -> list[Step]:
