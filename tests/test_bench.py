@@ -39,12 +39,13 @@ def test_every_variant_ran_or_says_why(quick_run) -> None:
     rows = rows_by_variant(results)
     assert set(rows) == {"tf-predict", "tf-function", "int8flow-predict", "int8flow-fp32",
                          "int8flow-fp32-opstats", "int8flow-int8-dynamic", "int8flow-int8-static", "tflite-int8",
-                         "onnxruntime-int8"}
+                         "onnxruntime-int8", "openvino-fp32", "openvino-default", "openvino-int8"}
     for row in rows.values():
         assert row["status"] in ("ok", "unavailable"), row
         assert row["status"] == "ok" or row["reason"], row
+    # The test extra installs every peer, and the MLP converts for each.
     for name in ("tf-function", "tf-predict", "int8flow-fp32", "int8flow-fp32-opstats",
-                 "int8flow-predict"):
+                 "int8flow-predict", "openvino-fp32", "openvino-default", "openvino-int8"):
         assert rows[name]["status"] == "ok", rows[name]
 
 
@@ -56,19 +57,52 @@ def test_measured_rows_have_every_figure(quick_run) -> None:
         f = row["figures"]
         for key in ("median_ms", "p90_ms", "p99_ms", "throughput_per_s", "speedup_vs_reference",
                     "cosine_mean", "top1_agreement", "rss_bytes", "peak_rss_bytes", "artifact_bytes",
-                    "load"):
+                    "load", "precision", "gflops"):
             assert key in f, (row["variant"], key)
         assert f["runs"] == 15 and f["load"]["requests_per_s"] > 0
+        assert f["macs"] == MLP_MACS and f["gflops"] == pytest.approx(2e-6 * MLP_MACS / f["median_ms"])
+        if f["precision"] in ("f32", "int8"):
+            assert 0 < f["percent_of_peak"] < 150, row  # a batch-1 MLP is far from peak, never far above
         assert row["variant"] in table
     assert results["machine"]["cores"] >= 1 and "tensorflow-cpu" in results["versions"]
+    assert results["peak_gflops"]["f32"] > 1 and results["peak_gflops"]["int8"] > 1
+    assert "openvino" in results["versions"] and "nncf" in results["versions"]
 
 
 def test_fp32_variants_agree_with_the_reference(quick_run) -> None:
     rows = rows_by_variant(quick_run[0])
-    for name in ("tf-predict", "int8flow-fp32", "int8flow-fp32-opstats", "int8flow-predict"):
+    for name in ("tf-predict", "int8flow-fp32", "int8flow-fp32-opstats", "int8flow-predict", "openvino-fp32"):
+        assert rows[name]["figures"]["precision"] == "f32"
         assert rows[name]["figures"]["cosine_min"] > 0.99999
         assert rows[name]["figures"]["top1_agreement"] == 1.0
     assert rows["tf-function"]["figures"]["speedup_vs_reference"] == 1.0
+    for name in ("int8flow-int8-dynamic", "int8flow-int8-static", "openvino-int8"):
+        assert rows[name]["figures"]["precision"] == "int8"
+        assert rows[name]["figures"]["cosine_min"] > 0.99, rows[name]
+
+
+# The bench MLP, per sample: 784 -> 1024 -> 1024 -> 512 -> 10.
+MLP_MACS = 784 * 1024 + 1024 * 1024 + 1024 * 512 + 512 * 10
+
+
+def test_macs_are_counted_from_the_graph() -> None:
+    """count_macs on models whose multiply-accumulates are known by hand: dense,
+    convolution, strided and depthwise convolution, and attention's einsums."""
+    import keras
+
+    from int8flow.bench.models import mlp, small_cnn
+    from int8flow.bench.roofline import count_macs, rates
+
+    assert count_macs(mlp(), np.zeros((3, 784), "float32")) == 3 * MLP_MACS
+    # Conv 3x3/2 to 16x16x16, depthwise 3x3, conv 1x1, dense 16->64 and 64->10.
+    cnn = 16 * 16 * 16 * 27 + 16 * 16 * 16 * 9 + 16 * 16 * 16 * 16 + 16 * 64 + 64 * 10
+    assert count_macs(small_cnn(), np.zeros((2, 32, 32, 3), "float32")) == 2 * cnn
+    x = keras.Input((5, 8))
+    attention = keras.Model(x, keras.layers.MultiHeadAttention(num_heads=2, key_dim=4)(x, x))
+    # Q, K, V and output projections (5 x 8 x 8 each), scores and context (2 heads x 5 x 5 x 4 each).
+    assert count_macs(attention, np.zeros((1, 5, 8), "float32")) == 4 * 5 * 8 * 8 + 2 * 2 * 5 * 5 * 4
+    assert rates(10**9, 1000.0, "int8", {"f32": 4.0, "int8": 8.0}) == {"gflops": 2.0, "percent_of_peak": 25.0}
+    assert rates(10**9, 1000.0, "bf16", {"f32": 4.0}) == {"gflops": 2.0}
 
 
 def test_accuracy_and_latency_arithmetic() -> None:

@@ -1,15 +1,17 @@
-"""The INT8 peers int8flow is measured against: TFLite (LiteRT + XNNPACK) and ONNX Runtime.
+"""The peers int8flow is measured against: TFLite (LiteRT + XNNPACK), ONNX Runtime
+and OpenVINO (FP32, its default precision, and INT8 by NNCF).
 
-Both start from the same Keras model and calibration batches as int8flow, at a
-fixed batch size, and hand back runners that take and return float (or token
+Each starts from the same Keras model and calibration batches as int8flow, at a
+fixed batch size, and hands back runners that take and return float (or token
 id) NumPy arrays, so their outputs compare directly with TensorFlow's.
 """
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -23,10 +25,13 @@ class Unavailable(Exception):
 
 @dataclass
 class Prepared:
-    """A variant ready to time: `make_runner()` gives a runner per client thread."""
+    """A variant ready to time: `make_runner()` gives a runner per client thread.
+    `precision` is what its matmuls and convolutions compute in (f32, int8, bf16,
+    f16): the bench rates the row against this machine's peak for it."""
 
     make_runner: Callable[[], Runner]
     artifact_bytes: int
+    precision: str = "f32"
 
 
 def _frozen_serving_function(model, example: np.ndarray):
@@ -53,6 +58,14 @@ def _step(what: str, action: Callable[[], T]) -> T:
         raise Unavailable(f"{what} failed: {type(e).__name__}: {first_line}") from e
 
 
+def _peer(module: str) -> Any:
+    """The peer's Python module, or Unavailable when the bench extra is not installed."""
+    try:
+        return importlib.import_module(module)
+    except ImportError as e:
+        raise Unavailable(f"{module} is not installed ({e}); pip install 'int8flow[bench]'") from e
+
+
 def prepare_tflite_int8(model, calibration: list[np.ndarray], batch: int, threads: int,
                         workdir: Path) -> Prepared:
     """Full-integer post-training quantization; float (or int32 id) input and output.
@@ -62,8 +75,8 @@ def prepare_tflite_int8(model, calibration: list[np.ndarray], batch: int, thread
     than silently run in float, so such a model is reported, not hidden.
     """
     import tensorflow as tf
-    from ai_edge_litert.interpreter import Interpreter
 
+    litert = _peer("ai_edge_litert.interpreter")
     frozen = _frozen_serving_function(model, calibration[0])
     converter = tf.lite.TFLiteConverter.from_concrete_functions([frozen])
     converter.optimizations = [tf.lite.Optimize.DEFAULT]
@@ -73,7 +86,7 @@ def prepare_tflite_int8(model, calibration: list[np.ndarray], batch: int, thread
     path.write_bytes(_step("TFLite int8 conversion", converter.convert))
 
     def make_runner() -> Runner:
-        interpreter = Interpreter(model_path=str(path), num_threads=threads)  # XNNPACK by default
+        interpreter = litert.Interpreter(model_path=str(path), num_threads=threads)  # XNNPACK by default
         interpreter.allocate_tensors()
         (input_detail,) = interpreter.get_input_details()
         output_index = interpreter.get_output_details()[0]["index"]
@@ -85,14 +98,13 @@ def prepare_tflite_int8(model, calibration: list[np.ndarray], batch: int, thread
         return run
 
     _step("TFLite interpreter", make_runner)  # fail at prepare time, not while timing
-    return Prepared(make_runner, path.stat().st_size)
+    return Prepared(make_runner, path.stat().st_size, "int8")
 
 
 def prepare_onnxruntime_int8(model, calibration: list[np.ndarray], batch: int, threads: int,
                              workdir: Path) -> Prepared:
     """tf2onnx, then static QDQ quantization: u8 activations, per-channel s8 weights."""
-    import onnxruntime as ort
-    import tf2onnx
+    ort, tf2onnx = _peer("onnxruntime"), _peer("tf2onnx")
     from onnxruntime.quantization import (CalibrationDataReader, QuantFormat, QuantType,
                                           quantize_static)
 
@@ -126,4 +138,45 @@ def prepare_onnxruntime_int8(model, calibration: list[np.ndarray], batch: int, t
     def make_runner() -> Runner:  # one session serves every thread: run() is thread-safe
         return lambda x: session.run(None, {input_name: x})[0].astype("float32")
 
-    return Prepared(make_runner, int8_path.stat().st_size)
+    return Prepared(make_runner, int8_path.stat().st_size, "int8")
+
+
+def prepare_openvino(precision: str) -> Callable[..., Prepared]:
+    """OpenVINO's CPU plugin on the model converted by `ov.convert_model`.
+
+    `precision` "f32" pins f32 inference (CPUs with bf16 would otherwise run it),
+    "default" keeps OpenVINO's own choice (the row reports which it took), and
+    "int8" quantizes with `nncf.quantize` on the calibration batches (the
+    transformer preset for a model with attention) and runs the rest in f32.
+    Threads and the latency hint are set as its benchmark_app sets them.
+    """
+    def prepare(model, calibration: list[np.ndarray], batch: int, threads: int, workdir: Path) -> Prepared:
+        ov = _peer("openvino")
+        frozen = _frozen_serving_function(model, calibration[0])
+        converted = _step("OpenVINO conversion", lambda: ov.convert_model(frozen.graph.as_graph_def()))
+        if precision == "int8":
+            converted = _step("NNCF quantize", lambda: _nncf_int8(converted, model, calibration))
+        config: dict[str, Any] = {"INFERENCE_NUM_THREADS": threads, "PERFORMANCE_HINT": "LATENCY"}
+        if precision != "default":
+            config["INFERENCE_PRECISION_HINT"] = "f32"
+        compiled = _step("OpenVINO compile", lambda: ov.Core().compile_model(converted, "CPU", config))
+        path = workdir / "model.xml"
+        ov.save_model(converted, str(path), compress_to_fp16=False)
+        # An int8 model's quantized layers run int8 whatever the hint says.
+        ran_in = "int8" if precision == "int8" else compiled.get_property("INFERENCE_PRECISION_HINT").get_type_name()
+        output = compiled.output(0)
+
+        def make_runner() -> Runner:  # an infer request per client thread
+            request = compiled.create_infer_request()
+            return lambda x: request.infer({0: x})[output].astype("float32")
+
+        return Prepared(make_runner, path.stat().st_size + path.with_suffix(".bin").stat().st_size, ran_in)
+    return prepare
+
+
+def _nncf_int8(converted, model, calibration: list[np.ndarray]):
+    nncf = _peer("nncf")
+    attention = any(type(layer).__name__ == "MultiHeadAttention" for layer in model.layers)
+    # subset_size counts samples (NNCF divides it by the batch size it sees): all of them.
+    return nncf.quantize(converted, nncf.Dataset(calibration), subset_size=sum(len(c) for c in calibration),
+                         model_type=nncf.ModelType.TRANSFORMER if attention else None)

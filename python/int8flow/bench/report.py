@@ -14,7 +14,7 @@ from typing import Any
 import int8flow
 
 PACKAGES = ("int8flow", "tensorflow", "tensorflow-cpu", "keras", "numpy", "ai-edge-litert",
-            "tf2onnx", "onnx", "onnxruntime")
+            "tf2onnx", "onnx", "onnxruntime", "openvino", "nncf")
 
 
 class Progress:
@@ -66,8 +66,9 @@ def collect(rows: list, settings: Any) -> dict[str, Any]:
     }
 
 
-def write(rows: list, settings: Any, out: Path) -> dict[str, Any]:
-    results = collect(rows, settings)
+def write(rows: list, settings: Any, out: Path, peaks: dict[str, float]) -> dict[str, Any]:
+    """results.json and the chart; `peaks` are this machine's GEMM GFLOP/s per precision."""
+    results = {**collect(rows, settings), "peak_gflops": peaks}
     (out / "results.json").write_text(json.dumps(results, indent=2))
     chart(results, out / "speedup.png")
     return results
@@ -91,12 +92,14 @@ def machine_line(m: dict[str, Any]) -> str:
 
 
 def table(results: dict[str, Any]) -> str:
+    peaks = ", ".join(f"{p} {v:.0f}" for p, v in results["peak_gflops"].items()) or "not measured"
     lines = [f"{machine_line(results['machine'])}; "
              "speedup = stock tf.function median / row median, same run; "
-             "RSS = resident while serving, peak includes conversion",
+             "RSS = resident while serving, peak includes conversion; "
+             f"GFLOP/s from the model's MACs, % of this machine's GEMM peak for the row's precision ({peaks})",
              f"{'model':<14}{'b':>3} {'variant':<22}{'median ms':>10}{'p90':>9}{'p99':>9}"
-             f"{'items/s':>9}{'speedup':>8}{'cosine':>8}{'top1':>6}{'RSS MiB':>8}{'peak':>7}{'size MiB':>9}"
-             f"{'load rps':>9}  note"]
+             f"{'items/s':>9}{'speedup':>8}{'cosine':>8}{'top1':>6}{'GFLOP/s':>8}{'%peak':>6}"
+             f"{'RSS MiB':>8}{'peak':>7}{'size MiB':>9}{'load rps':>9}  note"]
     for row in results["rows"]:
         f = row["figures"]
         load = f.get("load", {})
@@ -107,7 +110,8 @@ def table(results: dict[str, Any]) -> str:
             f"{_fmt(f.get('median_ms'), '.2f'):>10}{_fmt(f.get('p90_ms'), '.2f'):>9}"
             f"{_fmt(f.get('p99_ms'), '.2f'):>9}{_fmt(f.get('throughput_per_s'), '.1f'):>9}"
             f"{_fmt(f.get('speedup_vs_reference'), '.2f'):>8}{_fmt(f.get('cosine_mean'), '.4f'):>8}"
-            f"{_fmt(f.get('top1_agreement'), '.2f'):>6}{_fmt(rss and rss / 2**20, '.0f'):>8}"
+            f"{_fmt(f.get('top1_agreement'), '.2f'):>6}{_fmt(f.get('gflops'), '.1f'):>8}"
+            f"{_fmt(f.get('percent_of_peak'), '.0f'):>6}{_fmt(rss and rss / 2**20, '.0f'):>8}"
             f"{_fmt(peak and peak / 2**20, '.0f'):>7}"
             f"{_fmt(size and size / 2**20, '.1f'):>9}{_fmt(load.get('requests_per_s'), '.1f'):>9}"
             f"  {row['reason'][:90]}")
@@ -139,7 +143,8 @@ def trained_table(results: dict[str, Any]) -> str:
 
 
 def chart(results: dict[str, Any], path: Path) -> None:
-    """Grouped bars of each variant's speedup over stock tf.function, per model."""
+    """Grouped bars of each variant's speedup over stock tf.function, per model,
+    each labelled with its percentage of this machine's peak for its precision."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -152,15 +157,19 @@ def chart(results: dict[str, Any], path: Path) -> None:
     fig, ax = plt.subplots(figsize=(max(6, 1.6 * len(groups) * max(1, len(variants)) / 3), 4.5))
     width = 0.8 / max(1, len(variants))
     for i, variant in enumerate(variants):
-        bars = [(g, r["figures"]["speedup_vs_reference"]) for g, key in enumerate(groups)
+        bars = [(g, r["figures"]) for g, key in enumerate(groups)
                 for r in measured if (r["model"], r["batch"]) == key and r["variant"] == variant]
-        ax.bar([g + i * width for g, _ in bars], [v for _, v in bars], width, label=variant)
+        ax.bar([g + i * width for g, _ in bars], [f["speedup_vs_reference"] for _, f in bars], width, label=variant)
+        for g, f in bars:  # each bar says how close to this machine's peak it ran
+            if "percent_of_peak" in f:
+                ax.annotate(f"{f['percent_of_peak']:.0f}%", (g + i * width, f["speedup_vs_reference"]),
+                            ha="center", va="bottom", fontsize=6, rotation=90)
     ax.set_yscale("log", base=2)  # speedups span 0.02x to 10x+: ratios read evenly
     ax.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}x"))
     ax.axhline(1.0, color="black", linewidth=0.8)
     ax.set_xticks([g + width * (len(variants) - 1) / 2 for g in range(len(groups))])
     ax.set_xticklabels([f"{m} (bs{b})" for m, b in groups])
-    ax.set_ylabel("speedup vs stock TF tf.function (log scale)")
+    ax.set_ylabel("speedup vs stock TF tf.function (log scale); label: % of peak")
     ax.set_title(f"int8flow bench: {results['machine']['cpu']}, {results['settings']['threads']} threads")
     ax.legend(fontsize=8)
     fig.tight_layout()

@@ -19,7 +19,7 @@ from typing import Any, TypedDict
 
 import numpy as np
 
-from int8flow.bench import report
+from int8flow.bench import report, roofline
 from int8flow.bench.models import MODELS
 from int8flow.bench.variants import REFERENCE, VARIANTS
 from int8flow.bench.worker import MARKER
@@ -136,7 +136,8 @@ def start_worker(row: Row, config: dict[str, Any], out: Path) -> Worker | None:
     worker = Worker(config, out / "logs" / f"{name}.log")
     ready = worker.receive(PREPARE_TIMEOUT_S)
     if ready.get("ready"):
-        row.figures.update(prepare_s=ready["prepare_s"], artifact_bytes=ready["artifact_bytes"])
+        row.figures.update(prepare_s=ready["prepare_s"], artifact_bytes=ready["artifact_bytes"],
+                           precision=ready["precision"])
         return worker
     worker.close()
     row.status = "unavailable" if "unavailable" in ready else "error"
@@ -159,15 +160,19 @@ def stop_worker(worker: Worker, row: Row) -> None:
     row.figures.update(rss_bytes=memory.get("rss_bytes"), peak_rss_bytes=memory.get("peak_rss_bytes"))
 
 
-def bench_group(model: str, batch: int, s: Settings, progress: report.Progress) -> list[Row]:
+def bench_group(model: str, batch: int, s: Settings, peaks: dict[str, float],
+                progress: report.Progress) -> list[Row]:
     rows = {v: Row(model, batch, v) for v in s.variants}
     workers: dict[str, Worker] = {}
+    macs = None
     try:
         for name, row in rows.items():
             progress.step(f"{model} b{batch} {name}: preparing")
             worker = start_worker(row, {"threads": s.threads, "warmup": s.warmup}, s.out)
             if worker is not None:
                 workers[name] = worker
+        if REFERENCE in workers:
+            macs = workers[REFERENCE].request(cmd="macs").get("macs")
         for r in range(s.rounds):
             for name, worker in list(workers.items()):
                 progress.step(f"{model} b{batch} {name}: round {r + 1}/{s.rounds}")
@@ -201,6 +206,9 @@ def bench_group(model: str, batch: int, s: Settings, progress: report.Progress) 
         if row.status != "ok":
             continue
         row.figures.update(latency_figures(row.latencies, batch))
+        if macs:
+            row.figures.update(macs=macs, **roofline.rates(macs, row.figures["median_ms"],
+                                                           row.figures["precision"], peaks))
         if reference and reference.status == "ok" and reference.latencies:
             row.figures["speedup_vs_reference"] = float(np.median(reference.latencies) / np.median(row.latencies))
         if REFERENCE in outputs and row.variant in outputs:
@@ -268,10 +276,12 @@ def main(argv: list[str] | None = None) -> int:
     s = parse(argv)
     (s.out / "logs").mkdir(parents=True, exist_ok=True)
     steps_per_group = len(s.variants) * (2 + s.rounds + (s.load_threads > 0))
-    progress = report.Progress(len(s.models) * len(s.batches) * steps_per_group)
-    rows = [row for m in s.models for b in s.batches for row in bench_group(m, b, s, progress)]
+    progress = report.Progress(1 + len(s.models) * len(s.batches) * steps_per_group)
+    progress.step(f"this machine's peak GEMM rates on {s.threads} threads")
+    peaks = roofline.measure_peaks(s.threads)
+    rows = [row for m in s.models for b in s.batches for row in bench_group(m, b, s, peaks, progress)]
     progress.done()
-    results = report.write(rows, s, s.out)
+    results = report.write(rows, s, s.out, peaks)
     print(report.table(results))
     print(f"\nresults: {s.out / 'results.json'}, chart: {s.out / 'speedup.png'}")
     return 0 if any(r.status == "ok" for r in rows) else 1

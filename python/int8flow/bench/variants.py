@@ -5,6 +5,7 @@ process (see worker.py), so plugin and no-plugin runs never share a process.
 """
 from __future__ import annotations
 
+import dataclasses
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -13,7 +14,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from int8flow.bench.peers import Prepared, Unavailable, prepare_onnxruntime_int8, prepare_tflite_int8
+from int8flow.bench.peers import (Prepared, Unavailable, prepare_onnxruntime_int8, prepare_openvino,
+                                  prepare_tflite_int8)
 
 if TYPE_CHECKING:
     import keras  # annotations only: importing keras imports TensorFlow
@@ -77,6 +79,13 @@ def _recording_op_stats(prepare: PrepareFn) -> PrepareFn:
     return prepare_recording
 
 
+def _runs_int8(prepare: PrepareFn) -> PrepareFn:
+    # INT8FLOW_QUANTIZE=dynamic: the same tf.function, its matmuls and convolutions int8.
+    def prepare_int8(model, calibration, batch, threads, workdir) -> Prepared:
+        return dataclasses.replace(prepare(model, calibration, batch, threads, workdir), precision="int8")
+    return prepare_int8
+
+
 def _static_int8(model, calibration, batch, threads, workdir) -> Prepared:
     import int8flow
 
@@ -85,7 +94,7 @@ def _static_int8(model, calibration, batch, threads, workdir) -> Prepared:
     path = workdir / "saved_model_int8"
     shutil.rmtree(path, ignore_errors=True)
     quantized.save(path)  # the artifact: a QDQ SavedModel
-    return Prepared(lambda: (lambda x: quantized(x).numpy()), _folder_bytes(path))
+    return Prepared(lambda: (lambda x: quantized(x).numpy()), _folder_bytes(path), "int8")
 
 
 VARIANTS: dict[str, Variant] = {v.name: v for v in [
@@ -95,11 +104,15 @@ VARIANTS: dict[str, Variant] = {v.name: v for v in [
     Variant("int8flow-fp32", True, _needs_plugin(_tf_function), "int8flow FP32, tf.function"),
     Variant("int8flow-fp32-opstats", True, _needs_plugin(_recording_op_stats(_tf_function)),
             "int8flow FP32, tf.function, recording op stats"),
-    Variant("int8flow-int8-dynamic", True, _needs_plugin(_tf_function),
+    Variant("int8flow-int8-dynamic", True, _needs_plugin(_runs_int8(_tf_function)),
             "int8flow INT8, dynamic activation ranges (INT8FLOW_QUANTIZE=dynamic), tf.function",
             {"INT8FLOW_QUANTIZE": "dynamic"}),
     Variant("int8flow-int8-static", True, _needs_plugin(_static_int8),
             "int8flow INT8, calibrated (int8flow.quantize, default options), its QDQ graph"),
     Variant("tflite-int8", False, prepare_tflite_int8, "TFLite full-integer INT8, LiteRT + XNNPACK"),
     Variant("onnxruntime-int8", False, prepare_onnxruntime_int8, "ONNX Runtime INT8 (tf2onnx, QDQ)"),
+    Variant("openvino-fp32", False, prepare_openvino("f32"), "OpenVINO CPU, f32 inference precision"),
+    Variant("openvino-default", False, prepare_openvino("default"),
+            "OpenVINO CPU, its default precision (bf16 where the CPU has it)"),
+    Variant("openvino-int8", False, prepare_openvino("int8"), "OpenVINO CPU, INT8 by NNCF post-training quantize"),
 ]}

@@ -167,7 +167,8 @@ def main(config: dict[str, Any]) -> None:
         return
     runner = prepared.make_runner()
     timed_runs(runner, work.x, config["warmup"])
-    reply(ready=True, prepare_s=time.perf_counter() - start, artifact_bytes=prepared.artifact_bytes)
+    reply(ready=True, prepare_s=time.perf_counter() - start, artifact_bytes=prepared.artifact_bytes,
+          precision=prepared.precision)
 
     for line in sys.stdin:
         request = json.loads(line)
@@ -175,6 +176,9 @@ def main(config: dict[str, Any]) -> None:
             reply(latencies=timed_runs(runner, work.x, request["runs"]))
         elif request["cmd"] == "load":
             reply(**load(prepared, work.x, request["threads"], request["seconds"]))
+        elif request["cmd"] == "macs":
+            from int8flow.bench.roofline import count_macs
+            reply(macs=count_macs(work.model, work.x))
         elif request["cmd"] == "outputs":
             path = workdir / "outputs.npz"
             np.savez(path, allow_pickle=False, **{name: outputs_in_batches(runner, inputs, batch)
