@@ -132,9 +132,14 @@ for name, fn in [("Relu", tf.nn.relu), ("Relu6", tf.nn.relu6), ("Elu", tf.nn.elu
                  ("Sigmoid", tf.math.sigmoid), ("Tanh", tf.math.tanh), ("Neg", tf.negative),
                  ("Abs", tf.abs), ("Square", tf.square), ("Sqrt", tf.sqrt),
                  ("Log", tf.math.log)]:
-    # oneDNN's relu and clip turn NaN into 0 where TF keeps it (docs/kernels.md).
-    values = special[~np.isnan(special)] if name in ("Relu", "Relu6") else special
-    eager(f"{name} special values", fn, [values], transcendental)
+    eager(f"{name} special values", fn, [special], transcendental)
+# More elements than one thread takes, with NaN and ±Inf scattered in them.
+scattered = rand(1 << 17) * 8
+scattered[rng.integers(0, scattered.size, 64)] = np.nan
+scattered[rng.integers(0, scattered.size, 64)] = np.inf
+scattered[rng.integers(0, scattered.size, 64)] = -np.inf
+for name, fn in [("Relu", tf.nn.relu), ("Relu6", tf.nn.relu6)]:
+    eager(f"{name} NaN and Inf, threaded", fn, [scattered], exact)
 positive = np.concatenate([np.abs(rand(1000)) * 10 + 1e-3, np.array([1, 4, 1e-20, 1e20], np.float32)])
 for name, fn, bound in [("Sqrt", tf.sqrt, transcendental), ("Log", tf.math.log, log_bound)]:
     eager(name, fn, [positive], bound)
@@ -156,6 +161,17 @@ for op, fn in [("AddV2", tf.add), ("Sub", tf.subtract), ("Mul", tf.multiply),
         else:
             bound = exact
         eager(f"{op} {sa} {sb}", fn, [a, b], bound)
+
+# NaN on either side, broadcast or not: TF's Maximum and Minimum return NaN, and
+# so does clip_by_value (a Minimum of a Maximum).
+with_nan = np.array([[np.nan, 1.0, -2.0], [np.inf, -np.inf, 0.5]], np.float32)
+for op, fn in [("Maximum", tf.maximum), ("Minimum", tf.minimum),
+               ("clip_by_value", lambda t, u: tf.clip_by_value(t, -1.0, 1.0) + 0 * u)]:
+    for label, arrays in [("NaN left", [with_nan, rand(2, 3)]), ("NaN right", [rand(2, 3), with_nan]),
+                          ("NaN scalar", [rand(2, 3), np.float32(np.nan)]),
+                          ("NaN broadcast row", [rand(4, 2, 3), with_nan[:1]]),
+                          ("threaded", [scattered, np.float32(0.0)])]:
+        eager(f"{op} {label}", fn, arrays, exact)
 
 # ---- BiasAdd (NHWC and NCHW), Softmax --------------------------------------------
 eager("BiasAdd NHWC", tf.nn.bias_add, [rand(2, 3, 4, 5), rand(5)], exact)
@@ -286,6 +302,14 @@ for axis, keepdims, shape in [((1, 2), False, (2, 7, 7, 16)), ((1, 2), True, (1,
               lambda t, f=fn, a=axis, k=keepdims: f(t, axis=list(a) if isinstance(a, tuple) else a,
                                                       keepdims=k),
               [rand(*shape)], bound)
+# A NaN makes its window's max and min NaN in TF, ±Inf does not; the NHWC global
+# max (pooling on QCPU) included.
+for axis, shape in [((1, 2), (2, 7, 7, 16)), (-1, (4, 128)), ((0,), (6, 5)), (None, (3, 50))]:
+    x_special = rand(*shape)
+    x_special.flat[[1, 7, 20]] = [np.nan, np.inf, -np.inf]
+    for op, fn in [("Max", tf.reduce_max), ("Min", tf.reduce_min)]:
+        eager(f"{op} NaN and Inf axis={axis} {shape}",
+              lambda t, f=fn, a=axis: f(t, axis=list(a) if isinstance(a, tuple) else a), [x_special], exact)
 
 
 # ---- batched matmuls and einsums (Keras' MultiHeadAttention and EinsumDense) -----------

@@ -3,10 +3,14 @@
 
 #include <algorithm>
 #include <cstring>
+#include <limits>
+#include <string>
 
 #include "kernels/activations.h"
+#include "kernels/nan_rules.h"
 #include "kernels/onednn_util.h"
 #include "kernels/shape_util.h"
+#include "ops/activations.h"
 
 namespace int8flow::kernels {
 namespace {
@@ -37,12 +41,24 @@ OwnedTensor ForwardOrAllocate(KernelContext& ctx, const std::vector<int64_t>& sh
 }
 
 // ---- activations -------------------------------------------------------------
+// TF's standalone Relu and Relu6 keep NaN, which oneDNN's relu and clip drop
+// (nan_rules.h): these two are a clamp of our own, as fast (memory-bound).
+struct Clamp {
+  const char* op;
+  float lo, hi;
+};
+constexpr Clamp kClamps[] = {{ops::kRelu, 0.f, std::numeric_limits<float>::infinity()},
+                             {ops::kRelu6, 0.f, 6.f}};
+
 class ActivationKernel {
  public:
   explicit ActivationKernel(TF_OpKernelConstruction* ctx) {
-    activation_ = FindActivation(OpType(ctx));
+    const std::string op = OpType(ctx);
+    activation_ = FindActivation(op);
     Require(activation_ != nullptr, "no QCPU activation for this op");
     alpha_ = activation_->alpha_from_attr ? GetFloatAttr(ctx, "alpha") : activation_->alpha;
+    for (const Clamp& c : kClamps)
+      if (op == c.op) clamp_ = &c;
   }
 
   void Compute(KernelContext& ctx) {
@@ -50,6 +66,9 @@ class ActivationKernel {
     const auto shape = Shape(x.get());
     OwnedTensor y = ForwardOrAllocate(ctx, shape);
     if (NumElements(shape) == 0) return;
+    if (clamp_ != nullptr)
+      return ClampKeepingNaN(Data<float>(x.get()), Data<float>(y.get()), NumElements(shape),
+                             clamp_->lo, clamp_->hi);
     const memory::desc md = PlainF32({NumElements(shape)});
     auto p = cache_.Get({NumElements(shape)}, [&] {
       dnnl::primitive_attr attr = UserScratchpadAttr();
@@ -70,6 +89,7 @@ class ActivationKernel {
 
  private:
   const Activation* activation_ = nullptr;
+  const Clamp* clamp_ = nullptr;
   float alpha_ = 0.f;
   PrimitiveCache<SimplePrimitive> cache_;
 };
@@ -82,6 +102,7 @@ struct BinaryOp {
   // commutative ops need nothing; Sub negates; RealDiv takes the reciprocal.
   enum Swap { kCommutative, kNegate, kReciprocal } swap;
   bool square_result = false;  // SquaredDifference
+  bool drops_nan = false;      // oneDNN's max/min return the other operand (nan_rules.h)
 };
 
 const std::vector<BinaryOp>& BinaryOps() {
@@ -90,8 +111,8 @@ const std::vector<BinaryOp>& BinaryOps() {
       {"AddV2", alg::binary_add, BinaryOp::kCommutative},
       {"Add", alg::binary_add, BinaryOp::kCommutative},
       {"Mul", alg::binary_mul, BinaryOp::kCommutative},
-      {"Maximum", alg::binary_max, BinaryOp::kCommutative},
-      {"Minimum", alg::binary_min, BinaryOp::kCommutative},
+      {"Maximum", alg::binary_max, BinaryOp::kCommutative, false, true},
+      {"Minimum", alg::binary_min, BinaryOp::kCommutative, false, true},
       {"Sub", alg::binary_sub, BinaryOp::kNegate},
       {"RealDiv", alg::binary_div, BinaryOp::kReciprocal},
       {"SquaredDifference", alg::binary_sub, BinaryOp::kCommutative, true},
@@ -184,6 +205,10 @@ class BinaryKernel {
     auto p = cache_.Get(
         key, [&] { return BuildBinary(op_->algorithm, dims, b_dims, PostOps(swapped)); });
     RunBinary(ctx, *p, dims, b_dims, src0, src1, TF_TensorData(out.get()));
+    const float *a_data = Data<float>(a.get()), *b_data = Data<float>(b.get());
+    if (op_->drops_nan &&
+        (AnyNaN(a_data, NumElements(a_shape)) || AnyNaN(b_data, NumElements(b_shape))))
+      PropagateBinaryNaN(a_data, a_shape, b_data, b_shape, Data<float>(out.get()), out_shape);
   }
 
  private:

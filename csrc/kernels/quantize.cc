@@ -25,31 +25,12 @@
 
 #include "kernels/onednn_util.h"
 #include "kernels/quantization.h"
+#include "kernels/vector_loops.h"
 #include "ops/int8_math.h"
 #include "ops/op_names.h"
 
 namespace int8flow::kernels {
 namespace {
-
-// Below this many elements one thread is faster than waking a team.
-constexpr int64_t kParallelElements = 1 << 16;
-
-// Runs body(begin, end) over [0, n): on this thread when small, else split
-// evenly over the OpenMP team. The loops themselves stay outside OpenMP so
-// that their vector clones (below) are the code that runs.
-template <class Body>
-void ForChunks(int64_t n, Body body) {
-  if (n <= kParallelElements) return body(0, n, 0);
-#pragma omp parallel
-  {
-    const int64_t t = omp_get_thread_num(), teams = omp_get_num_threads();
-    body(n * t / teams, n * (t + 1) / teams, static_cast<int>(t));
-  }
-}
-
-// Each loop is compiled for AVX-512, AVX2 and baseline x86-64, picked at
-// load time: memory-bound, it still runs at full vector width.
-#define INT8FLOW_VECTOR_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
 
 struct Range {
   float min = 0.f, max = 0.f;

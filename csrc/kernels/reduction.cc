@@ -7,6 +7,7 @@
 #include <cstring>
 #include <limits>
 
+#include "kernels/nan_rules.h"
 #include "kernels/onednn_util.h"
 
 namespace int8flow::kernels {
@@ -22,6 +23,7 @@ struct Reduction {
   // pooling), or undef: oneDNN 3.2 has only a reference reduction for that
   // layout, and its pooling is jitted and 30x faster there.
   dnnl::algorithm global_pooling;
+  bool drops_nan = false;  // oneDNN's max/min skip NaN, TF's return it (nan_rules.h)
 };
 
 const std::vector<Reduction>& Reductions() {
@@ -30,9 +32,9 @@ const std::vector<Reduction>& Reductions() {
        dnnl::algorithm::pooling_avg_exclude_padding},
       {"Sum", dnnl::algorithm::reduction_sum, 0.f, dnnl::algorithm::undef},
       {"Max", dnnl::algorithm::reduction_max, -std::numeric_limits<float>::infinity(),
-       dnnl::algorithm::pooling_max},
+       dnnl::algorithm::pooling_max, true},
       {"Min", dnnl::algorithm::reduction_min, std::numeric_limits<float>::infinity(),
-       dnnl::algorithm::undef},
+       dnnl::algorithm::undef, true},
   };
   return table;
 }
@@ -80,6 +82,8 @@ class ReductionKernel {
     Execute(ctx, p->primitive, p->scratchpad,
             {{DNNL_ARG_SRC, ArgMemory(p->src, TF_TensorData(input.get()))},
              {DNNL_ARG_DST, ArgMemory(p->dst, dst)}});
+    const float* x = Data<float>(input.get());
+    if (reduction_->drops_nan && AnyNaN(x, NumElements(in))) PropagateReducedNaN(x, in, dst, kept);
   }
 
  private:

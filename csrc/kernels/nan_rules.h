@@ -1,0 +1,33 @@
+// TF's NaN rules where oneDNN's primitives differ. TF's standalone Relu, Relu6,
+// Maximum and Minimum and its Max and Min reductions return NaN where an input
+// is NaN; oneDNN computes them with vector max/min instructions, which return
+// the other operand. These helpers keep TF's answer at the cost of one scan
+// of the inputs (the kernels repair the rare outputs that need it).
+// TF's own fused kernels (_FusedMatMul, _FusedConv2D with Relu) drop NaN as
+// oneDNN does, so fused post-ops are left as they are.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+namespace int8flow::kernels {
+
+// Whether any of x[0, n) is NaN.
+bool AnyNaN(const float* x, int64_t n);
+
+// y = min(max(x, lo), hi), element-wise, NaN staying NaN (TF's Relu, Relu6).
+// `y` may be `x`.
+void ClampKeepingNaN(const float* x, float* y, int64_t n, float lo, float hi);
+
+// For a broadcasting binary op whose inputs `a` and `b` (shapes as given)
+// made `out` (shape `out_shape`): out = NaN wherever either input is NaN.
+void PropagateBinaryNaN(const float* a, const std::vector<int64_t>& a_shape, const float* b,
+                        const std::vector<int64_t>& b_shape, float* out,
+                        const std::vector<int64_t>& out_shape);
+
+// For a reduction of `x` (shape `in`) to `out` (shape `kept`: `in` with the
+// reduced axes as 1): out = NaN wherever its window holds a NaN.
+void PropagateReducedNaN(const float* x, const std::vector<int64_t>& in, float* out,
+                         const std::vector<int64_t>& kept);
+
+}  // namespace int8flow::kernels
