@@ -81,6 +81,14 @@ def test_fp32_variants_agree_with_the_reference(quick_run) -> None:
         assert rows[name]["figures"]["cosine_min"] > 0.99, rows[name]
 
 
+def test_a_missing_peer_is_unavailable_with_the_install_hint() -> None:
+    """A peer whose package is not installed is a row that says how to get it, not a crash."""
+    from int8flow.bench.peers import Unavailable, _peer
+
+    with pytest.raises(Unavailable, match=r"no_such_peer_module is not installed.*int8flow\[bench\]"):
+        _peer("no_such_peer_module")
+
+
 # The bench MLP, per sample: 784 -> 1024 -> 1024 -> 512 -> 10.
 MLP_MACS = 784 * 1024 + 1024 * 1024 + 1024 * 512 + 512 * 10
 
@@ -89,6 +97,7 @@ def test_macs_are_counted_from_the_graph() -> None:
     """count_macs on models whose multiply-accumulates are known by hand: dense,
     convolution, strided and depthwise convolution, and attention's einsums."""
     import keras
+    import tensorflow as tf
 
     from int8flow.bench.models import mlp, small_cnn
     from int8flow.bench.roofline import count_macs, rates
@@ -101,6 +110,9 @@ def test_macs_are_counted_from_the_graph() -> None:
     attention = keras.Model(x, keras.layers.MultiHeadAttention(num_heads=2, key_dim=4)(x, x))
     # Q, K, V and output projections (5 x 8 x 8 each), scores and context (2 heads x 5 x 5 x 4 each).
     assert count_macs(attention, np.zeros((1, 5, 8), "float32")) == 4 * 5 * 8 * 8 + 2 * 2 * 5 * 5 * 4
+    kept_rows = keras.layers.Lambda(lambda t: tf.matmul(tf.boolean_mask(t[0], t[0, :, 0] > 0), tf.ones([8, 2])))
+    unknown_rows = keras.Model(x, kept_rows(x))  # how many rows a mask keeps is known only when it runs
+    assert count_macs(unknown_rows, np.zeros((1, 5, 8), "float32")) is None  # no figure rather than a wrong one
     assert rates(10**9, 1000.0, "int8", {"f32": 4.0, "int8": 8.0}) == {"gflops": 2.0, "percent_of_peak": 25.0}
     assert rates(10**9, 1000.0, "bf16", {"f32": 4.0}) == {"gflops": 2.0}
 

@@ -11,7 +11,7 @@ import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import numpy as np
 
@@ -141,7 +141,7 @@ def prepare_onnxruntime_int8(model, calibration: list[np.ndarray], batch: int, t
     return Prepared(make_runner, int8_path.stat().st_size, "int8")
 
 
-def prepare_openvino(precision: str) -> Callable[..., Prepared]:
+def prepare_openvino(precision: Literal["f32", "default", "int8"]) -> Callable[..., Prepared]:
     """OpenVINO's CPU plugin on the model converted by `ov.convert_model`.
 
     `precision` "f32" pins f32 inference (CPUs with bf16 would otherwise run it),

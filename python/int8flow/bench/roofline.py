@@ -30,6 +30,8 @@ PEAK_RUNS = 10
 
 
 def _static_shape(tensor: Any) -> list[int]:
+    if not tensor.shape.is_fully_defined():
+        raise ValueError(f"{tensor.name} has no static shape: {tensor.shape}")
     return [int(d) for d in tensor.shape]
 
 
@@ -66,16 +68,20 @@ def _op_macs(op: Any) -> int:
     return 0
 
 
-def count_macs(model: keras.Model, example: np.ndarray) -> int:
+def count_macs(model: keras.Model, example: np.ndarray) -> int | None:
     """The multiply-accumulates of one inference call of `model` on `example`'s
     shape: its matmuls, batch matmuls, einsums and convolutions (the ops that
     hold all but a few percent of the work in the bench models), from the
-    traced graph's static shapes. Ops inside loop bodies are not counted."""
+    traced graph's static shapes; None when one of those ops has none (no
+    figure rather than a wrong one). Ops inside loop bodies are not counted."""
     import tensorflow as tf
 
     spec = tf.TensorSpec(example.shape, tf.as_dtype(example.dtype))
     graph = tf.function(lambda x: model(x, training=False)).get_concrete_function(spec).graph
-    return sum(_op_macs(op) for op in graph.get_operations())
+    try:
+        return sum(_op_macs(op) for op in graph.get_operations())
+    except ValueError:
+        return None
 
 
 def rates(macs: int, median_ms: float, precision: str, peaks: dict[str, float]) -> dict[str, float]:
