@@ -135,14 +135,28 @@ def test_partition_of_cores() -> None:
         partition(eight, 0)
 
 
-# The scored model, trained on nothing: 8 features in, 3 out, and 200 rows.
+# The scored models, trained on nothing, and 200 rows: 8 features in, 3 out;
+# and `pair`, two named inputs (the features and 2 more) to two named outputs,
+# saved as quantize's INT8 output at out/pair.
 SMALL_MODEL = """
 import json, os, numpy as np, tensorflow as tf, keras, int8flow
 out = os.environ["OUT"]
 keras.utils.set_random_seed(0)
 with tf.device("/CPU:0"):
     model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(64, activation="relu"), keras.layers.Dense(3)])
+    inputs = {"features": keras.Input((8,), name="features"), "scale": keras.Input((2,), name="scale")}
+    joined = keras.layers.Concatenate()([inputs["features"], inputs["scale"]])
+    hidden = keras.layers.Dense(32, activation="relu")(joined)
+    pair = keras.Model(inputs, {"scores": keras.layers.Dense(3, name="scores")(hidden),
+                                "norm": keras.layers.Dense(1, name="norm")(hidden)})
 x = np.random.default_rng(0).standard_normal((200, 8)).astype("float32")
+x2 = np.random.default_rng(1).standard_normal((200, 2)).astype("float32")
+int8flow.quantize(pair, {"features": x[:64], "scale": x2[:64]}, verbose=False).save(out + "/pair")
+PAIR = {"input_names": ["features", "scale"], "output_names": ["scores", "norm"]}
+
+def pair_error(got, want):
+    # The largest difference over both outputs, relative to each output's scale.
+    return max(float(np.abs(np.asarray(got[k], np.float32) - want[k]).max() / np.abs(want[k]).max()) for k in want)
 """
 
 # Spark local[2] scores a DataFrame column through predict_batch_udf, for an
@@ -169,6 +183,16 @@ for name in ("fp32", "int8"):
     scored = np.array([r["p"] for r in rows], np.float32)
     result[name] = float(np.abs(scored - direct).max() / np.abs(direct).max())
     result[name + "_rows"] = len(rows)
+# Two feature columns to two outputs, a struct column.
+from pyspark.sql.types import StructField, StructType
+pair_direct = int8flow.spark.make_predict_fn(out + "/pair", **PAIR)()(x, x2)
+pair_df = spark.createDataFrame([(i, a.tolist(), b.tolist()) for i, (a, b) in enumerate(zip(x, x2))],
+                                ["id", "features", "scale"]).repartition(2)
+two_arrays = StructType([StructField(k, ArrayType(FloatType())) for k in PAIR["output_names"]])
+pair_score = predict_batch_udf(int8flow.spark.make_predict_fn(out + "/pair", **PAIR), return_type=two_arrays,
+                               batch_size=32, input_tensor_shapes=[[8], [2]])
+pair_rows = pair_df.withColumn("p", pair_score("features", "scale")).orderBy("id").collect()
+result["pair"] = pair_error({k: [r["p"][k] for r in pair_rows] for k in PAIR["output_names"]}, pair_direct)
 result["qcpu_ops"] = sorted(int8flow.stats()["ops"])
 
 @pandas_udf("int")
@@ -196,6 +220,7 @@ def test_spark_predict_batch_udf_scores_like_direct_calls(installed: Path, tmp_p
     r = run_json(SPARK_SCORING, unset=THREAD_VARIABLES, OUT=str(tmp_path))
     assert r["fp32_rows"] == r["int8_rows"] == 200, r
     assert r["fp32"] < 1e-5 and r["int8"] < 1e-5, r  # of the output's scale: batching moves no answer
+    assert r["pair"] < 1e-5, r  # two input columns, two outputs
     assert {"_QcpuFusedMatMul", "_QcpuQuantizedMatMul"} <= set(r["qcpu_ops"]), r["qcpu_ops"]
     assert r["worker_threads"] == [1], r  # spark.task.cpus, through OMP_NUM_THREADS
     assert "has no signature 'nope'" in r["errors"]["signature"], r["errors"]
@@ -219,6 +244,16 @@ scored = ds.map_batches(int8flow.ray.Predictor, fn_constructor_kwargs={"saved_mo
 rows = {tuple(r["data"].tolist()): r["predictions"] for r in scored}
 got = np.stack([rows[tuple(row.tolist())] for row in x])
 
+# Two columns into the two named inputs, a column per output.
+pair_args = {"saved_model_dir": out + "/pair", "input_columns": ["a", "b"], **PAIR}
+pair_direct = int8flow.ray.Predictor(**pair_args)({"a": x, "b": x2})
+pair_scored = ray.data.from_items([{"id": i, "a": a, "b": b} for i, (a, b) in enumerate(zip(x, x2))]).map_batches(
+    int8flow.ray.Predictor, fn_constructor_kwargs=pair_args, compute=ray.data.ActorPoolStrategy(size=1),
+    num_cpus=1, batch_size=32, batch_format="numpy").take_all()
+pair_scored.sort(key=lambda r: r["id"])
+pair = pair_error({k: [r[k] for r in pair_scored] for k in PAIR["output_names"]},
+                  {k: pair_direct[k] for k in PAIR["output_names"]})
+
 def threads(batch):
     import int8flow
     return {"threads": np.full(len(batch["data"]), int8flow.cpu_features()["threads"])}
@@ -231,13 +266,14 @@ try:
 except ValueError as e:
     bad = str(e)
 print(json.dumps({"rows": len(scored), "error": float(np.abs(got - direct).max() / np.abs(direct).max()),
-                  "worker_threads": worker_threads, "bad": bad}))
+                  "pair_rows": len(pair_scored), "pair": pair, "worker_threads": worker_threads, "bad": bad}))
 """
 
 
 def test_ray_data_map_batches_scores_like_direct_calls(installed: Path, tmp_path: Path) -> None:
     r = run_json(RAY_DATA_SCORING, unset=THREAD_VARIABLES, OUT=str(tmp_path))
     assert r["rows"] == 200 and r["error"] < 1e-5, r
+    assert r["pair_rows"] == 200 and r["pair"] < 1e-5, r  # two input columns, a column per output
     assert r["worker_threads"] == [1], r  # num_cpus, through the OMP_NUM_THREADS Ray sets
     assert "name them with input_columns" in r["bad"], r
 
@@ -276,7 +312,8 @@ with socket.socket() as s:
     port = s.getsockname()[1]
 ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
 serve.start(http_options={"host": "127.0.0.1", "port": port})
-serve.run(int8flow.serve.app({"fp32": out + "/fp32", "int8": out + "/int8"}, num_cpus=1, max_models_per_replica=2))
+serve.run(int8flow.serve.app({"fp32": out + "/fp32", "int8": out + "/int8", "pair": out + "/pair"}, num_cpus=1,
+                             max_models_per_replica=3))
 
 def call(path, body=None, raw=None):
     data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
@@ -294,6 +331,18 @@ for name in ("fp32", "int8"):
     assert code == code2 == 200, (rows, columns)
     got = np.array(rows["predictions"] + columns["outputs"], np.float32)
     result[name] = float(np.abs(got - direct[name][:20]).max() / np.abs(direct[name]).max())
+# Named inputs: a dict per instance (answered with a dict per prediction), and columnar.
+pair_direct = int8flow.ray.Predictor(out + "/pair", input_columns=["features", "scale"], **PAIR)(
+    {"features": x, "scale": x2})
+code, rows = call("/v1/models/pair:predict",
+                  {"instances": [{"features": a.tolist(), "scale": b.tolist()} for a, b in zip(x[:10], x2[:10])]})
+code2, columns = call("/v1/models/pair:predict",
+                      {"inputs": {"features": x[10:20].tolist(), "scale": x2[10:20].tolist()}})
+assert code == code2 == 200, (rows, columns)
+names = PAIR["output_names"]
+result["pair"] = pair_error({k: [p[k] for p in rows["predictions"]] + columns["outputs"][k] for k in names},
+                            {k: pair_direct[k][:20] for k in names})
+result["errors"]["pair unnamed"] = call("/v1/models/pair:predict", {"instances": x[:1].tolist()})
 with ThreadPoolExecutor(8) as pool:  # concurrent requests, batched by the replica
     answers = list(pool.map(lambda i: call("/v1/models/int8:predict", {"instances": x[i:i + 1].tolist()}), range(40)))
 got = np.array([a[1]["predictions"][0] for a in answers], np.float32)
@@ -321,12 +370,14 @@ def test_ray_serve_answers_tf_serving_rest_requests(installed: Path, tmp_path: P
     assert r["status"] == [200, {"model_version_status": [
         {"version": "1", "state": "AVAILABLE", "status": {"error_code": "OK", "error_message": ""}}]}], r
     assert r["fp32"] < 1e-5 and r["int8"] < 1e-5 and r["concurrent"] < 1e-5, r
+    assert r["pair"] < 1e-5, r  # named inputs and outputs, row and columnar format
     errors = r["errors"]
     for case, code in {"shape": 400, "ragged": 400, "no instances": 400, "not json": 400, "unknown model": 404,
-                       "unknown route": 404}.items():
+                       "unknown route": 404, "pair unnamed": 400}.items():
         assert errors[case][0] == code and errors[case][1]["error"], (case, errors[case])
     assert "exactly one of" in errors["no instances"][1]["error"], errors
-    assert "serving ['fp32', 'int8']" in errors["unknown model"][1]["error"], errors
+    assert "serving ['fp32', 'int8', 'pair']" in errors["unknown model"][1]["error"], errors
+    assert "name each one" in errors["pair unnamed"][1]["error"], errors
     assert r["after"][0] == 200 and r["after"][1] < 1e-4, r  # the replica survived every bad request
     assert r["nan"][0] == 200, r["nan"]  # a NaN in the request (JSON's NaN) is answered, not a 500
 

@@ -17,15 +17,19 @@ count here. Java and Spark's own settings are the caller's.
 """
 from __future__ import annotations
 
+import inspect
 import os
 from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
 
 from int8flow.saved_model_runner import SavedModelRunner
 
 
 def make_predict_fn(saved_model_dir: str | os.PathLike[str], *, signature_key: str = "serving_default",
                     input_names: Sequence[str] | None = None,
-                    output_names: Sequence[str] | None = None) -> Callable[[], SavedModelRunner]:
+                    output_names: Sequence[str] | None = None) -> Callable[[], Callable[..., Any]]:
     """A `make_predict_fn` for `predict_batch_udf`: it loads the SavedModel's
     `signature_key` signature and returns `predict(*columns)`, which takes the
     UDF's columns as numpy batches in the order of `input_names` (needed when the
@@ -33,4 +37,16 @@ def make_predict_fn(saved_model_dir: str | os.PathLike[str], *, signature_key: s
     of arrays when there are several `output_names` (a StructType return type).
     A column count or name that does not fit the signature is a ValueError."""
     path = os.fspath(saved_model_dir)
-    return lambda: SavedModelRunner(path, signature_key, input_names, output_names)
+
+    def load() -> Callable[..., Any]:
+        runner = SavedModelRunner(path, signature_key, input_names, output_names)
+
+        def predict(*columns: np.ndarray) -> Any:
+            return runner(*columns)
+
+        # predict_batch_udf passes one array per column only to a function with
+        # that many parameters (it counts them), so say one per input.
+        predict.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+            [inspect.Parameter(f"input_{i}", inspect.Parameter.POSITIONAL_ONLY) for i in range(len(runner.inputs))])
+        return predict
+    return load
