@@ -30,12 +30,13 @@ def checks(installed: Path, tmp_path_factory: pytest.TempPathFactory) -> dict:
 # oneDNN one; Eigen's leaves them unset in inference), hence two counts.
 CASES: dict[str, int | dict[bool, int]] = {
     "Abs": 2, "AddV2": 11, "AvgPool": 11, "BatchMatMulV2": 17, "BatchToSpaceND": 10, "BiasAdd": 3,
-    "BiasAddGrad": 3, "ConcatV2": 2, "Conv2D": 23, "DepthwiseConv2dNative": 6, "Einsum": 7, "Elu": 2,
+    "BiasAddGrad": 3, "clip_by_value": 5, "ConcatV2": 2, "Conv2D": 23, "DepthwiseConv2dNative": 6,
+    "Einsum": 7, "Elu": 2,
     "FusedBatchNorm": 5, "FusedBatchNormV2": {True: 5, False: 3},
     "FusedBatchNormV3": {True: 57, False: 47}, "GatherV2": 3, "LayerNorm": 6,
-    "LeakyRelu": 1, "Log": 3, "LogicalAnd": 2, "LogicalNot": 1, "LogicalOr": 1, "MatMul": 28, "Max": 13,
-    "MaxPool": 14, "Maximum": 11, "Mean": 14, "Min": 5, "Minimum": 8, "Mul": 11, "Neg": 2, "Pad": 9,
-    "RealDiv": 8, "Relu": 2, "Relu6": 2, "Rsqrt": 2, "SelectV2": 1, "Sigmoid": 2, "SigmoidGrad": 1,
+    "LeakyRelu": 1, "Log": 3, "LogicalAnd": 2, "LogicalNot": 1, "LogicalOr": 1, "MatMul": 28, "Max": 17,
+    "MaxPool": 14, "Maximum": 16, "Mean": 14, "Min": 9, "Minimum": 13, "Mul": 11, "Neg": 2, "Pad": 9,
+    "RealDiv": 8, "Relu": 3, "Relu6": 3, "Rsqrt": 2, "SelectV2": 1, "Sigmoid": 2, "SigmoidGrad": 1,
     "Softmax": 8, "SpaceToBatchND": 10, "Split": 6, "SplitV": 5, "Sqrt": 3, "Square": 2,
     "SquaredDifference": 8, "StridedSlice": 5, "StridedSliceGrad": 3, "Sub": 11, "Sum": 14, "Tanh": 2,
     "TanhGrad": 1, "ZerosLike": 2, "fused": 46,
