@@ -4,13 +4,12 @@
 #include <algorithm>
 #include <cstring>
 #include <limits>
-#include <string>
+#include <optional>
 
 #include "kernels/activations.h"
 #include "kernels/nan_rules.h"
 #include "kernels/onednn_util.h"
 #include "kernels/shape_util.h"
-#include "ops/activations.h"
 
 namespace int8flow::kernels {
 namespace {
@@ -41,24 +40,30 @@ OwnedTensor ForwardOrAllocate(KernelContext& ctx, const std::vector<int64_t>& sh
 }
 
 // ---- activations -------------------------------------------------------------
-// TF's standalone Relu and Relu6 keep NaN, which oneDNN's relu and clip drop
-// (nan_rules.h): these two are a clamp of our own, as fast (memory-bound).
 struct Clamp {
-  const char* op;
   float lo, hi;
 };
-constexpr Clamp kClamps[] = {{ops::kRelu, 0.f, std::numeric_limits<float>::infinity()},
-                             {ops::kRelu6, 0.f, 6.f}};
+
+// oneDNN computes a relu of zero slope and a clip as vector max/min, which drop
+// NaN where TF's standalone Relu and Relu6 keep it (nan_rules.h): those run as
+// a clamp of our own instead, as fast (memory-bound). Not LeakyRelu: TF's is
+// x * alpha below 0, so alpha 0 gives NaN for -Inf, which no clamp does.
+// Fused post-ops keep oneDNN's rule, as TF's fused kernels do.
+std::optional<Clamp> NanKeepingClamp(const Activation& a, float alpha) {
+  if (a.then != dnnl::algorithm::undef || a.alpha_from_attr) return std::nullopt;
+  if (a.algorithm == dnnl::algorithm::eltwise_relu && alpha == 0.f)
+    return Clamp{0.f, std::numeric_limits<float>::infinity()};
+  if (a.algorithm == dnnl::algorithm::eltwise_clip_v2) return Clamp{alpha, a.beta};
+  return std::nullopt;
+}
 
 class ActivationKernel {
  public:
   explicit ActivationKernel(TF_OpKernelConstruction* ctx) {
-    const std::string op = OpType(ctx);
-    activation_ = FindActivation(op);
+    activation_ = FindActivation(OpType(ctx));
     Require(activation_ != nullptr, "no QCPU activation for this op");
     alpha_ = activation_->alpha_from_attr ? GetFloatAttr(ctx, "alpha") : activation_->alpha;
-    for (const Clamp& c : kClamps)
-      if (op == c.op) clamp_ = &c;
+    clamp_ = NanKeepingClamp(*activation_, alpha_);
   }
 
   void Compute(KernelContext& ctx) {
@@ -66,7 +71,7 @@ class ActivationKernel {
     const auto shape = Shape(x.get());
     OwnedTensor y = ForwardOrAllocate(ctx, shape);
     if (NumElements(shape) == 0) return;
-    if (clamp_ != nullptr)
+    if (clamp_)
       return ClampKeepingNaN(Data<float>(x.get()), Data<float>(y.get()), NumElements(shape),
                              clamp_->lo, clamp_->hi);
     const memory::desc md = PlainF32({NumElements(shape)});
@@ -89,8 +94,8 @@ class ActivationKernel {
 
  private:
   const Activation* activation_ = nullptr;
-  const Clamp* clamp_ = nullptr;
   float alpha_ = 0.f;
+  std::optional<Clamp> clamp_;
   PrimitiveCache<SimplePrimitive> cache_;
 };
 
