@@ -55,15 +55,16 @@ def versions() -> dict[str, str]:
     return found
 
 
+def header(settings: Any) -> dict[str, Any]:
+    """What every results file starts with: the machine, the package versions and the settings."""
+    return {"machine": machine(), "versions": versions(),
+            "settings": {k: str(v) if isinstance(v, Path) else v for k, v in dataclasses.asdict(settings).items()}}
+
+
 def collect(rows: list, settings: Any) -> dict[str, Any]:
-    """The machine, the package versions, the settings and every row, as results.json has them."""
-    return {
-        "machine": machine(),
-        "versions": versions(),
-        "settings": {k: str(v) if isinstance(v, Path) else v
-                     for k, v in dataclasses.asdict(settings).items()},
-        "rows": [{k: v for k, v in dataclasses.asdict(r).items() if k != "latencies"} for r in rows],
-    }
+    """The header and every row, as results.json has them."""
+    return {**header(settings),
+            "rows": [{k: v for k, v in dataclasses.asdict(r).items() if k != "latencies"} for r in rows]}
 
 
 def write(rows: list, settings: Any, out: Path, peaks: dict[str, float]) -> dict[str, Any]:

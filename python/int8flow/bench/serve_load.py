@@ -27,7 +27,7 @@ import socket
 import sys
 import threading
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -300,8 +300,8 @@ def parse(argv: list[str] | None) -> ServeSettings:
 def main(argv: list[str] | None = None) -> int:
     s = parse(argv)
     try:
-        import ray  # noqa: F401
-        from ray import serve  # noqa: F401
+        import ray
+        from ray import serve
     except ImportError:
         print("int8flow bench --serve needs Ray Serve: pip install 'int8flow[ray]'", file=sys.stderr)
         return 2
@@ -311,9 +311,6 @@ def main(argv: list[str] | None = None) -> int:
     progress.step(f"saving {s.model} as FP32 and static INT8 SavedModels")
     paths = save_models(s.model, s.out / "serve_models")
     port = _free_port()
-    import ray
-    from ray import serve
-
     try:
         serve_variants(s, paths, port)
         steps = load_test(s, port, progress)
@@ -321,9 +318,7 @@ def main(argv: list[str] | None = None) -> int:
         serve.shutdown()
         ray.shutdown()
     progress.done()
-    results = {"machine": report.machine(), "versions": report.versions(),
-               "settings": {k: str(v) if isinstance(v, Path) else v for k, v in asdict(s).items()},
-               "steps": [st.figures() for st in steps], "peaks": summary(steps, s)}
+    results = {**report.header(s), "steps": [st.figures() for st in steps], "peaks": summary(steps, s)}
     (s.out / "serve.json").write_text(json.dumps(results, indent=2))
     text = table(results)
     (s.out / "serve.md").write_text(text + "\n")
