@@ -176,7 +176,7 @@ def test_no_session_records_nothing_and_op_stats_count_each_kernel() -> None:
     assert ops["Memcpy"]["count"] >= 4, ops  # the input, in
     for op, o in ops.items():
         assert o["total_ms"] > 0, ops
-        split = o["int8_ms"] + o["fp32_ms"]  # kernels only: a copy has no precision
+        split = o["int8_ms"] + o["bf16_ms"] + o["fp32_ms"]  # kernels only: a copy has no precision
         assert split == (0 if op == "Memcpy" else pytest.approx(o["total_ms"])), ops
     table = r["table"]
     assert "_QcpuFusedConv2D" in table and "ops placed on CPU (fallbacks): none" in table, table

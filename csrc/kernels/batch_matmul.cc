@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <string>
 
+#include "kernels/bf16.h"
 #include "kernels/channel_constants.h"
 #include "kernels/fused_ops.h"
 #include "kernels/onednn_util.h"
@@ -24,18 +25,22 @@ memory::dims DenseStrides(const memory::dims& dims) {
 }
 
 MatMulStep MakeMatMul(const memory::desc& a, const memory::desc& b, const memory::desc& dst,
-                      bool pack_b, const dnnl::primitive_attr& attr, const memory::desc& bias) {
+                      bool pack_b, const dnnl::primitive_attr& attr, const memory::desc& bias,
+                      bool bf16) {
+  const memory::desc a_read = ComputeDesc(a, bf16), b_read = ComputeDesc(b, bf16);
   const memory::desc b_layout =
-      pack_b ? memory::desc(b.get_dims(), b.get_data_type(), memory::format_tag::any) : b;
+      pack_b ? memory::desc(b.get_dims(), b_read.get_data_type(), memory::format_tag::any) : b_read;
   const dnnl::matmul::primitive_desc pd =
-      bias.is_zero() ? dnnl::matmul::primitive_desc(Engine(), a, b_layout, dst, attr)
-                     : dnnl::matmul::primitive_desc(Engine(), a, b_layout, bias, dst, attr);
+      bias.is_zero() ? dnnl::matmul::primitive_desc(Engine(), a_read, b_layout, dst, attr)
+                     : dnnl::matmul::primitive_desc(Engine(), a_read, b_layout, bias, dst, attr);
   return {dnnl::matmul(pd),
           a,
           b,
           dst,
           pd.scratchpad_desc(),
           pack_b ? pd.weights_desc() : memory::desc(),
+          MakeReorder(a, a_read),
+          pack_b ? std::nullopt : MakeReorder(b, b_read),
           pd.impl_info_str()};
 }
 
@@ -97,12 +102,19 @@ class BatchMatMulKernel {
     // anyway, to reach 7 bits on CPUs without VNNI (quantization.h).
     const bool pack = NumElements(yp) == k * n || quantized_.enabled();
     key.push_back(quantized_.ZeroPointsUsed(quantization));
-    auto p = cache_.Get(key, [&] { return Build(xp, yp, out, n, pack, quantization); });
+    const bool bf16 = Bf16Call(quantized_.enabled());
+    key.push_back(bf16);
+    auto p = cache_.Get(key, [&] {
+      return BuildPreferringBf16(bf16, "BatchMatMul", [&](bool use_bf16) {
+        return Build(xp, yp, out, n, pack, quantization, use_bf16);
+      });
+    });
+    OwnedTensor x_copy, y_copy;  // bf16 copies, for the call
     std::unordered_map<int, memory> exec_args = {
-        {DNNL_ARG_SRC, ArgMemory(p->a, TF_TensorData(x.get()))},
+        {DNNL_ARG_SRC, InputMemory(ctx, p->a, p->a_reorder, TF_TensorData(x.get()), x_copy)},
         {DNNL_ARG_WEIGHTS,
          pack ? quantized_.PackWeights(weights_, std::move(y), {}, p->b, p->packed_b, quantization)
-              : ArgMemory(p->b, TF_TensorData(y.get()))},
+              : InputMemory(ctx, p->b, p->b_reorder, TF_TensorData(y.get()), y_copy)},
         {DNNL_ARG_DST, ArgMemory(p->dst, TF_TensorData(result.get()))}};
     if (!bias.empty()) {
       exec_args.emplace(DNNL_ARG_BIAS,
@@ -118,7 +130,7 @@ class BatchMatMulKernel {
  private:
   MatMulStep Build(const std::vector<int64_t>& xp, const std::vector<int64_t>& yp,
                    const std::vector<int64_t>& out, int64_t n, bool pack,
-                   const QuantizedOperands::Values& quantization) const {
+                   const QuantizedOperands::Values& quantization, bool bf16) const {
     dnnl::primitive_attr attr = UserScratchpadAttr();
     attr.set_post_ops(fused_.MakePostOps(AddendDesc(out)));
     quantized_.Configure(attr, /*weights_mask=*/1 << (out.size() - 1),
@@ -127,7 +139,7 @@ class BatchMatMulKernel {
     return MakeMatMul(Operand(xp, adj_x_, quantized_.src_type()),
                       Operand(yp, adj_y_, quantized_.weights_type()),
                       memory::desc(dst_dims, quantized_.dst_type(), DenseStrides(dst_dims)), pack,
-                      attr, fused_.has_bias() ? BiasDesc(out.size(), n) : memory::desc());
+                      attr, fused_.has_bias() ? BiasDesc(out.size(), n) : memory::desc(), bf16);
   }
 
   // The fused Add's input: dense, shaped like the result.

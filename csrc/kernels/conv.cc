@@ -8,6 +8,7 @@
 // weights' per-channel scales (quantized, quantization.h).
 #include "kernels/conv.h"
 
+#include "kernels/bf16.h"
 #include "kernels/channel_constants.h"
 #include "kernels/fused_ops.h"
 #include "kernels/onednn_util.h"
@@ -24,6 +25,7 @@ using dnnl::memory;
 struct ConvPrimitive {
   dnnl::convolution_forward primitive;
   memory::desc src, user_weights, packed_weights, bias, dst, addend, scratchpad;
+  std::optional<ReorderStep> src_reorder;  // into bf16 (bf16.h)
   std::vector<int64_t> out_shape;
 };
 
@@ -78,7 +80,12 @@ class ConvKernel {
     std::vector<int64_t> key = in;
     key.insert(key.end(), f.begin(), f.end());
     key.push_back(quantized_.ZeroPointsUsed(quantization));
-    auto p = cache_.Get(key, [&] { return Build(in, f, quantization); });
+    const bool bf16 = Bf16Call(quantized_.enabled());
+    key.push_back(bf16);
+    auto p = cache_.Get(key, [&] {
+      return BuildPreferringBf16(
+          bf16, "convolution", [&](bool use_bf16) { return Build(in, f, quantization, use_bf16); });
+    });
     const auto& out_shape = p->out_shape;
     const TF_Tensor* addend = fused_.Addend(args, out_shape);
     OwnedTensor out = ctx.allocate_output(0, out_shape, quantized_.out_dtype());
@@ -90,8 +97,10 @@ class ConvKernel {
       Require(fused_.empty(), "fused convolutions need at least one input channel");
       return quantized_.FillZero(out.get());
     }
+    OwnedTensor src_copy;  // bf16, for the call
     std::unordered_map<int, memory> exec_args = {
-        {DNNL_ARG_SRC, ArgMemory(p->src, TF_TensorData(input.get()))},
+        {DNNL_ARG_SRC,
+         InputMemory(ctx, p->src, p->src_reorder, TF_TensorData(input.get()), src_copy)},
         {DNNL_ARG_WEIGHTS,
          quantized_.PackWeights(weights_, std::move(filter), scale, p->user_weights,
                                 p->packed_weights, quantization)},
@@ -107,7 +116,7 @@ class ConvKernel {
 
  private:
   ConvPrimitive Build(const std::vector<int64_t>& in, const std::vector<int64_t>& f,
-                      const QuantizedOperands::Values& quantization) const {
+                      const QuantizedOperands::Values& quantization, bool bf16) const {
     const int64_t n = in[0], ih = in[1], iw = in[2], ic = in[3];
     const int64_t kh = f[0], kw = f[1];
     const int64_t groups = depthwise_ ? ic : ic / f[2];
@@ -137,6 +146,7 @@ class ConvKernel {
     p.dst = memory::desc({n, oc, oh, ow}, quantized_.dst_type(), memory::format_tag::nhwc);
     p.addend = memory::desc({n, oc, oh, ow}, fused_.addend_type(), memory::format_tag::nhwc);
     const memory::data_type weights_type = quantized_.weights_type();
+    const memory::data_type read_weights_type = ComputeType(weights_type, bf16);
     p.bias = PlainF32({oc});
     // TF's filter [kh, kw, ig, oc] (depthwise: [kh, kw, ic, multiplier]),
     // read in place through strides; output channel o = g * og + (o % og).
@@ -144,11 +154,12 @@ class ConvKernel {
     if (groups == 1) {
       p.user_weights =
           memory::desc({oc, ig, kh, kw}, weights_type, memory::dims{1, oc, kw * ig * oc, ig * oc});
-      any_weights = memory::desc({oc, ig, kh, kw}, weights_type, memory::format_tag::any);
+      any_weights = memory::desc({oc, ig, kh, kw}, read_weights_type, memory::format_tag::any);
     } else {
       p.user_weights = memory::desc({groups, og, ig, kh, kw}, weights_type,
                                     memory::dims{og, 1, oc, kw * ig * oc, ig * oc});
-      any_weights = memory::desc({groups, og, ig, kh, kw}, weights_type, memory::format_tag::any);
+      any_weights =
+          memory::desc({groups, og, ig, kh, kw}, read_weights_type, memory::format_tag::any);
     }
     dnnl::primitive_attr attr = UserScratchpadAttr();
     attr.set_post_ops(fused_.MakePostOps(p.addend));
@@ -157,14 +168,16 @@ class ConvKernel {
     const memory::dims strides = {strides_[1], strides_[2]};
     const memory::dims dilations = {dilations_[1] - 1, dilations_[2] - 1};
     const memory::dims pad_l = {top, left}, pad_r = {bottom, right};
+    const memory::desc src = ComputeDesc(p.src, bf16);
+    p.src_reorder = MakeReorder(p.src, src);
     auto pd =
         fused_.has_bias()
             ? dnnl::convolution_forward::primitive_desc(
                   Engine(), dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct,
-                  p.src, any_weights, p.bias, p.dst, strides, dilations, pad_l, pad_r, attr)
+                  src, any_weights, p.bias, p.dst, strides, dilations, pad_l, pad_r, attr)
             : dnnl::convolution_forward::primitive_desc(
                   Engine(), dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct,
-                  p.src, any_weights, p.dst, strides, dilations, pad_l, pad_r, attr);
+                  src, any_weights, p.dst, strides, dilations, pad_l, pad_r, attr);
     p.packed_weights = pd.weights_desc();
     p.scratchpad = pd.scratchpad_desc();
     p.primitive = dnnl::convolution_forward(pd);

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "kernels/batch_matmul.h"
+#include "kernels/bf16.h"
 #include "kernels/onednn_util.h"
 
 namespace int8flow::kernels {
@@ -85,48 +86,37 @@ class EinsumKernel {
     }
     std::vector<int64_t> key = as;
     key.insert(key.end(), bs.begin(), bs.end());
-    auto p = cache_.Get(key, [&] { return Build(size, as, bs); });
+    const bool bf16 = Bf16Call(/*quantized=*/false);
+    key.push_back(bf16);
+    auto p = cache_.Get(key, [&] {
+      return BuildPreferringBf16(bf16, "Einsum",
+                                 [&](bool use_bf16) { return Build(size, as, bs, use_bf16); });
+    });
 
-    // Operands into their matmul layouts where needed, in TF scratch memory.
+    // Operands into their matmul layouts (and bf16) where needed, in TF
+    // scratch memory: by the plan's reorder, or by the matmul step's.
     OwnedTensor a_temp, b_temp, out_temp;
-    void* a_data = TF_TensorData(a.get());
-    void* b_data = TF_TensorData(b.get());
-    if (p->reorder_a) {
-      a_temp = ctx.allocate_temp(p->matmul.a.get_size());
-      Reorder(ctx, *p->reorder_a, a_data, TF_TensorData(a_temp.get()));
-      a_data = TF_TensorData(a_temp.get());
-    }
-    if (p->reorder_b) {
-      b_temp = ctx.allocate_temp(p->matmul.b.get_size());
-      Reorder(ctx, *p->reorder_b, b_data, TF_TensorData(b_temp.get()));
-      b_data = TF_TensorData(b_temp.get());
-    }
+    const auto& a_reorder = p->reorder_a ? p->reorder_a : p->matmul.a_reorder;
+    const auto& b_reorder = p->reorder_b ? p->reorder_b : p->matmul.b_reorder;
     void* dst = TF_TensorData(result.get());
     if (p->reorder_out) {
       out_temp = ctx.allocate_temp(p->matmul.dst.get_size());
       dst = TF_TensorData(out_temp.get());
     }
-    Execute(ctx, p->matmul.primitive, p->matmul.scratchpad,
-            {{DNNL_ARG_SRC, ArgMemory(p->matmul.a, a_data)},
-             {DNNL_ARG_WEIGHTS, ArgMemory(p->matmul.b, b_data)},
-             {DNNL_ARG_DST, ArgMemory(p->matmul.dst, dst)}});
-    if (p->reorder_out) Reorder(ctx, *p->reorder_out, dst, TF_TensorData(result.get()));
+    Execute(
+        ctx, p->matmul.primitive, p->matmul.scratchpad,
+        {{DNNL_ARG_SRC, InputMemory(ctx, p->matmul.a, a_reorder, TF_TensorData(a.get()), a_temp)},
+         {DNNL_ARG_WEIGHTS,
+          InputMemory(ctx, p->matmul.b, b_reorder, TF_TensorData(b.get()), b_temp)},
+         {DNNL_ARG_DST, ArgMemory(p->matmul.dst, dst)}});
+    if (p->reorder_out) p->reorder_out->Run(ctx, dst, TF_TensorData(result.get()));
   }
 
  private:
-  struct ReorderStep {
-    dnnl::reorder primitive;
-    memory::desc from, to, scratchpad;
-  };
   struct Plan {
     std::optional<ReorderStep> reorder_a, reorder_b, reorder_out;
     MatMulStep matmul;
   };
-
-  static void Reorder(KernelContext& ctx, const ReorderStep& step, void* from, void* to) {
-    Execute(ctx, step.primitive, step.scratchpad,
-            {{DNNL_ARG_FROM, ArgMemory(step.from, from)}, {DNNL_ARG_TO, ArgMemory(step.to, to)}});
-  }
 
   // `labels` of a tensor stored as `stored` (row-major, its labels
   // `stored_labels`), viewed in the order `order`; stride 0 for a label the
@@ -163,14 +153,8 @@ class EinsumKernel {
     return memory::desc(dims, memory::data_type::f32, strides);
   }
 
-  static std::optional<ReorderStep> MakeReorder(const memory::desc& from, const memory::desc& to) {
-    if (from == to) return std::nullopt;
-    dnnl::reorder::primitive_desc pd(Engine(), from, Engine(), to, UserScratchpadAttr());
-    return ReorderStep{dnnl::reorder(pd), from, to, pd.scratchpad_desc()};
-  }
-
   Plan Build(const std::map<char, int64_t>& size, const std::vector<int64_t>& as,
-             const std::vector<int64_t>& bs) const {
+             const std::vector<int64_t>& bs, bool bf16) const {
     const auto product = [&](const std::string& labels) {
       int64_t n = 1;
       for (char c : labels) n *= size.at(c);
@@ -178,12 +162,13 @@ class EinsumKernel {
     };
     const int64_t batch = product(batch_), m = product(free_a_), n = product(free_b_),
                   k = product(contracted_);
-    // Dense row-major in the matmul's label order, and the operands viewed so.
-    const auto dense = [&](const std::string& order) {
+    // Dense row-major in the matmul's label order (as the matmul reads it:
+    // bf16 too, when `bf16`), and the operands viewed so.
+    const auto dense = [&](const std::string& order, bool read_as_bf16) {
       memory::dims dims;
       for (char c : order) dims.push_back(size.at(c));
       if (dims.empty()) dims = {1};
-      return PlainF32(dims);
+      return ComputeDesc(PlainF32(dims), read_as_bf16);
     };
     const std::string a_order = batch_ + free_a_ + contracted_;
     const std::string b_order = batch_ + contracted_ + free_b_;
@@ -200,14 +185,15 @@ class EinsumKernel {
     if (in_place) {
       plan.matmul = MakeMatMul(SlotView({free_a_, contracted_}, a_, as, size),
                                SlotView({contracted_, free_b_}, b_, bs, size),
-                               SlotView({free_a_, free_b_}, out_, out_shape, size));
+                               SlotView({free_a_, free_b_}, out_, out_shape, size), false,
+                               UserScratchpadAttr(), {}, bf16);
       if (plan.matmul.impl.find("ref") == std::string::npos) return plan;
     }
-    plan.reorder_a = MakeReorder(View(a_order, a_, as, size), dense(a_order));
-    plan.reorder_b = MakeReorder(View(b_order, b_, bs, size), dense(b_order));
-    plan.reorder_out = MakeReorder(dense(out_order), View(out_order, out_, out_shape, size));
-    plan.matmul =
-        MakeMatMul(PlainF32({batch, m, k}), PlainF32({batch, k, n}), PlainF32({batch, m, n}));
+    plan.reorder_a = MakeReorder(View(a_order, a_, as, size), dense(a_order, bf16));
+    plan.reorder_b = MakeReorder(View(b_order, b_, bs, size), dense(b_order, bf16));
+    plan.reorder_out = MakeReorder(dense(out_order, false), View(out_order, out_, out_shape, size));
+    plan.matmul = MakeMatMul(ComputeDesc(PlainF32({batch, m, k}), bf16),
+                             ComputeDesc(PlainF32({batch, k, n}), bf16), PlainF32({batch, m, n}));
     return plan;
   }
 

@@ -46,13 +46,13 @@ KernelTrace::~KernelTrace() {
   runtime::RecordEvent(std::move(event_));
 }
 
-void KernelTrace::NotePrimitive(const char* impl, bool int8) {
+void KernelTrace::NotePrimitive(const char* impl, const char* precision) {
   KernelTrace* trace = current_;
   if (!trace) return;
   std::string& impls = trace->event_.onednn_impl;
   if (!impls.empty()) impls += '+';
   impls += impl ? impl : "?";
-  if (int8) trace->event_.precision = "int8";
+  if (precision) trace->event_.precision = precision;
 }
 
 }  // namespace int8flow::kernels

@@ -17,9 +17,10 @@ class KernelTrace {
   KernelTrace& operator=(const KernelTrace&) = delete;
 
   // Execute (onednn_util.h) notes each oneDNN primitive the kernel on this
-  // thread runs: its implementation, and whether it ran on int8 data.
+  // thread runs: its implementation, and the precision of its inputs
+  // ("int8", "bf16"; null for f32, which leaves the kernel's as it is).
   static bool active() { return current_ != nullptr; }
-  static void NotePrimitive(const char* impl, bool int8);
+  static void NotePrimitive(const char* impl, const char* precision);
 
  private:
   TF_OpKernelContext* ctx_;

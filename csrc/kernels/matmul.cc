@@ -7,6 +7,7 @@
 
 #include <algorithm>
 
+#include "kernels/bf16.h"
 #include "kernels/channel_constants.h"
 #include "kernels/fused_ops.h"
 #include "kernels/onednn_util.h"
@@ -22,6 +23,7 @@ using dnnl::memory;
 struct MatMulPrimitive {
   dnnl::matmul primitive;
   memory::desc src, weights, packed_weights, bias, dst, addend, scratchpad;
+  std::optional<ReorderStep> src_reorder;  // into bf16 (bf16.h)
 };
 
 class MatMulKernel {
@@ -68,10 +70,14 @@ class MatMulKernel {
       Require(fused_.empty(), "fused MatMuls need an inner dimension > 0");
       return quantized_.FillZero(out.get());
     }
-    auto p = cache_.Get({m, k, n, quantized_.ZeroPointsUsed(quantization)},
-                        [&] { return Build(m, k, n, quantization); });
+    const bool bf16 = Bf16Call(quantized_.enabled());
+    auto p = cache_.Get({m, k, n, quantized_.ZeroPointsUsed(quantization), bf16}, [&] {
+      return BuildPreferringBf16(
+          bf16, "MatMul", [&](bool use_bf16) { return Build(m, k, n, quantization, use_bf16); });
+    });
+    OwnedTensor src_copy;  // bf16, for the call
     std::unordered_map<int, memory> exec_args = {
-        {DNNL_ARG_SRC, ArgMemory(p->src, TF_TensorData(a.get()))},
+        {DNNL_ARG_SRC, InputMemory(ctx, p->src, p->src_reorder, TF_TensorData(a.get()), src_copy)},
         {DNNL_ARG_WEIGHTS, quantized_.PackWeights(weights_, std::move(b), {}, p->weights,
                                                   p->packed_weights, quantization)},
         {DNNL_ARG_DST, ArgMemory(p->dst, TF_TensorData(out.get()))}};
@@ -86,7 +92,7 @@ class MatMulKernel {
 
  private:
   MatMulPrimitive Build(int64_t m, int64_t k, int64_t n,
-                        const QuantizedOperands::Values& quantization) const {
+                        const QuantizedOperands::Values& quantization, bool bf16) const {
     MatMulPrimitive p;
     // A transposed operand is the same buffer read with swapped strides.
     p.src = memory::desc({m, k}, quantized_.src_type(),
@@ -100,11 +106,14 @@ class MatMulKernel {
     attr.set_post_ops(fused_.MakePostOps(p.addend));
     quantized_.Configure(attr, /*weights_mask=*/1 << 1, quantization);  // a scale per column of b
     // Weights in the layout oneDNN prefers, packed once (packed_weights.h).
-    const memory::desc any_weights({k, n}, quantized_.weights_type(), memory::format_tag::any);
+    const memory::desc any_weights({k, n}, ComputeType(quantized_.weights_type(), bf16),
+                                   memory::format_tag::any);
+    const memory::desc src = ComputeDesc(p.src, bf16);
+    p.src_reorder = MakeReorder(p.src, src);
     dnnl::matmul::primitive_desc pd =
         fused_.has_bias()
-            ? dnnl::matmul::primitive_desc(Engine(), p.src, any_weights, p.bias, p.dst, attr)
-            : dnnl::matmul::primitive_desc(Engine(), p.src, any_weights, p.dst, attr);
+            ? dnnl::matmul::primitive_desc(Engine(), src, any_weights, p.bias, p.dst, attr)
+            : dnnl::matmul::primitive_desc(Engine(), src, any_weights, p.dst, attr);
     p.packed_weights = pd.weights_desc();
     p.scratchpad = pd.scratchpad_desc();
     p.primitive = dnnl::matmul(pd);

@@ -116,7 +116,9 @@ void NoteForTrace(const dnnl::primitive& primitive) {
   dnnl_data_type_t src_type = dnnl_data_type_undef;
   if (const const_dnnl_memory_desc_t src = dnnl_primitive_desc_query_md(pd, dnnl_query_src_md, 0))
     dnnl_memory_desc_query(src, dnnl_query_data_type, &src_type);
-  KernelTrace::NotePrimitive(impl, src_type == dnnl_s8 || src_type == dnnl_u8);
+  KernelTrace::NotePrimitive(impl, src_type == dnnl_s8 || src_type == dnnl_u8 ? "int8"
+                                   : src_type == dnnl_bf16                    ? "bf16"
+                                                                              : nullptr);
 }
 
 }  // namespace
@@ -135,6 +137,32 @@ void Execute(KernelContext& ctx, const dnnl::primitive& primitive,
   primitive.execute(stream, args);
   stream.wait();
   if (KernelTrace::active()) NoteForTrace(primitive);
+}
+
+ReorderStep::ReorderStep(const dnnl::memory::desc& from, const dnnl::memory::desc& to)
+    : from_(from), to_(to) {
+  const dnnl::reorder::primitive_desc pd(Engine(), from, Engine(), to, UserScratchpadAttr());
+  primitive_ = dnnl::reorder(pd);
+  scratchpad_ = pd.scratchpad_desc();
+}
+
+void ReorderStep::Run(KernelContext& ctx, void* from, void* to) const {
+  Execute(ctx, primitive_, scratchpad_,
+          {{DNNL_ARG_FROM, ArgMemory(from_, from)}, {DNNL_ARG_TO, ArgMemory(to_, to)}});
+}
+
+std::optional<ReorderStep> MakeReorder(const dnnl::memory::desc& from,
+                                       const dnnl::memory::desc& to) {
+  if (from == to) return std::nullopt;
+  return ReorderStep(from, to);
+}
+
+dnnl::memory InputMemory(KernelContext& ctx, const dnnl::memory::desc& desc,
+                         const std::optional<ReorderStep>& reorder, void* data, OwnedTensor& keep) {
+  if (!reorder) return ArgMemory(desc, data);
+  keep = ctx.allocate_temp(reorder->to().get_size());
+  reorder->Run(ctx, data, TF_TensorData(keep.get()));
+  return ArgMemory(reorder->to(), TF_TensorData(keep.get()));
 }
 
 }  // namespace int8flow::kernels

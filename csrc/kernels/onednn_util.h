@@ -6,6 +6,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -45,6 +46,28 @@ dnnl::primitive_attr UserScratchpadAttr();
 // when the primitive needs some, and waits for it to finish.
 void Execute(KernelContext& ctx, const dnnl::primitive& primitive,
              const dnnl::memory::desc& scratchpad, std::unordered_map<int, dnnl::memory> args);
+
+// A reorder between two layouts or types, built once with the primitive
+// it feeds and run at each call (einsum's operand orders, bf16 inputs).
+class ReorderStep {
+ public:
+  ReorderStep(const dnnl::memory::desc& from, const dnnl::memory::desc& to);
+  const dnnl::memory::desc& to() const { return to_; }
+  void Run(KernelContext& ctx, void* from, void* to) const;
+
+ private:
+  dnnl::reorder primitive_;
+  dnnl::memory::desc from_, to_, scratchpad_;
+};
+// The step from `from` to `to`; none when they are the same.
+std::optional<ReorderStep> MakeReorder(const dnnl::memory::desc& from,
+                                       const dnnl::memory::desc& to);
+
+// The memory a primitive reads for an input held at `data` as `desc`: the
+// data itself, or, with a `reorder`, its copy in TF temp memory, which `keep`
+// holds for the call.
+dnnl::memory InputMemory(KernelContext& ctx, const dnnl::memory::desc& desc,
+                         const std::optional<ReorderStep>& reorder, void* data, OwnedTensor& keep);
 
 // One cache's share of int8flow.stats()["caches"]: Set() reports what the
 // cache holds now and the destructor gives it back, so the totals follow

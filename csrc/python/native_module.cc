@@ -24,7 +24,8 @@ py::dict Stats() {
   for (const auto& [op, t] : rt::OpTotalsByOp())
     ops[py::str(op)] =
         py::dict(py::arg("count") = t.count, py::arg("total_ms") = t.total_ns * 1e-6,
-                 py::arg("int8_ms") = t.int8_ns * 1e-6, py::arg("fp32_ms") = t.fp32_ns * 1e-6);
+                 py::arg("int8_ms") = t.int8_ns * 1e-6, py::arg("bf16_ms") = t.bf16_ns * 1e-6,
+                 py::arg("fp32_ms") = t.fp32_ns * 1e-6);
   const char* cache_kinds[rt::kNumCacheKinds] = {"packed_weights", "quantized_weights",
                                                  "primitives"};
   py::dict caches;
@@ -54,8 +55,9 @@ py::dict CpuFeatures() {
   return py::dict(py::arg("model") = c.model, py::arg("cores") = c.logical_cores,
                   py::arg("flags") = isa, py::arg("onednn_version") = c.onednn_version,
                   py::arg("onednn_isa") = c.onednn_isa, py::arg("onednn_error") = c.onednn_error,
-                  py::arg("int8_path") = c.int8_path, py::arg("openmp") = c.openmp,
-                  py::arg("threads") = c.threads, py::arg("threads_rule") = c.threads_rule,
+                  py::arg("int8_path") = c.int8_path, py::arg("bf16") = c.bf16,
+                  py::arg("openmp") = c.openmp, py::arg("threads") = c.threads,
+                  py::arg("threads_rule") = c.threads_rule,
                   py::arg("memory_bytes") = rt::PhysicalMemoryBytes());
 }
 
@@ -92,6 +94,9 @@ PYBIND11_MODULE(_native, m) {
   m.def("set_quantize_dynamic", &rt::SetQuantizeDynamic,
         "Turn the dynamic INT8 rewrite on or off.");
   m.def("quantize_dynamic", &rt::QuantizeDynamic, "Whether the dynamic INT8 rewrite is on.");
+  m.def("set_bf16_enabled", &rt::SetBf16Enabled,
+        "Run float matmuls and convolutions in bf16 (where the CPU runs it natively) or not.");
+  m.def("bf16_enabled", &rt::Bf16Enabled, "Whether float matmuls and convolutions run in bf16.");
   m.def("load_state", &LoadState, "Whether the plugin initialised in this process, and why not.");
   m.def("cpu_features", &CpuFeatures, "CPU flags, core count and the oneDNN ISA.");
   m.def("fusion_table", &rt::FusionTable,

@@ -79,7 +79,7 @@ struct TraceEvent {
   std::string name;         // the node's name; for a copy, its direction
   std::string op;           // the node's op; "Memcpy" for a copy
   std::string shapes;       // the inputs' shapes, "[1,224,224,3] [3,3,3,32]"
-  std::string precision;    // "int8" or "fp32"
+  std::string precision;    // "int8", "bf16" or "fp32"
   std::string onednn_impl;  // the oneDNN implementations that ran, "+"-joined
   uint64_t bytes = 0;       // a copy's size
   int64_t start_ns = 0, end_ns = 0;
@@ -103,6 +103,7 @@ struct OpTotals {
   int64_t count = 0;
   int64_t total_ns = 0;
   int64_t int8_ns = 0;
+  int64_t bf16_ns = 0;
   int64_t fp32_ns = 0;
 };
 INT8FLOW_EXPORT void SetOpStats(bool enabled);
@@ -135,6 +136,10 @@ struct Settings {
   // convolutions in INT8, with activation ranges found per call. Off by
   // default, so nobody's numerics change silently.
   bool quantize_dynamic = false;
+  // INT8FLOW_PRECISION=bf16: QCPU's float MatMuls, BatchMatMuls, Einsums and
+  // convolutions round their inputs and weights to bf16 and sum in f32. Off
+  // by default; honoured only where oneDNN runs bf16 natively (CpuFeatures::bf16).
+  bool precision_bf16 = false;
   int64_t profile_max_events = 200000;  // INT8FLOW_PROFILE_MAX_EVENTS: a trace's bound
   std::string dump_graphs;              // INT8FLOW_DUMP_GRAPHS: a folder for each pass's GraphDefs
   std::string test_fault;               // INT8FLOW_TEST_FAULT (tests only)
@@ -144,6 +149,12 @@ INT8FLOW_EXPORT const Settings& GetSettings();
 // then int8flow.enable_int8(). Graphs optimized later follow the new value.
 INT8FLOW_EXPORT bool QuantizeDynamic();
 INT8FLOW_EXPORT void SetQuantizeDynamic(bool enabled);
+// Whether float kernels run bf16 now: INT8FLOW_PRECISION at first (with a
+// warning, and off, on a CPU without native bf16), then int8flow.enable_bf16().
+// Kernels read it per call, so a change applies to the next call of any
+// graph. Setting it true on a CPU without native bf16 leaves it false.
+INT8FLOW_EXPORT bool Bf16Enabled();
+INT8FLOW_EXPORT void SetBf16Enabled(bool enabled);
 // True when the tests asked to inject `fault` (see docs/architecture.md).
 INT8FLOW_EXPORT bool FaultInjected(const char* fault);
 
@@ -164,6 +175,9 @@ struct CpuFeatures {
   // int32), or "avx2" (vpmaddubsw's int16 pairs, which can saturate: weights
   // wider than 7 bits are packed halved, quantization.h); empty without oneDNN.
   std::string int8_path;
+  // Whether oneDNN runs bf16 matmuls and convolutions natively here
+  // (AVX512-BF16 or AMX in its effective ISA): what INT8FLOW_PRECISION=bf16 needs.
+  bool bf16 = false;
   std::string openmp;        // what PrepareOpenMp did to the wait policy
   int threads = 0;           // oneDNN's OpenMP team size
   std::string threads_rule;  // which limit chose it (openmp.cc)

@@ -63,6 +63,13 @@ Settings ReadSettings() {
       WarnOnce(std::string("INT8FLOW_QUANTIZE='") + raw +
                "' is not 'dynamic' or 'off'; using 'off'");
   }
+  if (const char* raw = std::getenv("INT8FLOW_PRECISION"); raw != nullptr && *raw != '\0') {
+    const std::string precision = Lower(raw);
+    s.precision_bf16 = precision == "bf16";
+    if (precision != "bf16" && precision != "fp32" && precision != "f32")
+      WarnOnce(std::string("INT8FLOW_PRECISION='") + raw +
+               "' is not 'bf16' or 'fp32'; using 'fp32'");
+  }
   if (const char* dump = std::getenv("INT8FLOW_DUMP_GRAPHS")) s.dump_graphs = dump;
   if (const char* fault = std::getenv("INT8FLOW_TEST_FAULT")) s.test_fault = fault;
   return s;
@@ -96,6 +103,24 @@ std::atomic<bool>& quantize_dynamic() {
 
 bool QuantizeDynamic() { return quantize_dynamic().load(); }
 void SetQuantizeDynamic(bool enabled) { quantize_dynamic().store(enabled); }
+
+namespace {
+std::atomic<bool>& bf16_enabled() {
+  static std::atomic<bool> enabled{[] {
+    if (!GetSettings().precision_bf16) return false;
+    if (GetCpuFeatures().bf16) return true;
+    WarnOnce(
+        "INT8FLOW_PRECISION=bf16 needs a CPU whose oneDNN runs bf16 natively (AVX512-BF16 "
+        "or AMX); this one runs " +
+        GetCpuFeatures().onednn_isa + ", so QCPU stays fp32");
+    return false;
+  }()};
+  return enabled;
+}
+}  // namespace
+
+bool Bf16Enabled() { return bf16_enabled().load(std::memory_order_relaxed); }
+void SetBf16Enabled(bool enabled) { bf16_enabled().store(enabled && GetCpuFeatures().bf16); }
 
 void WarnOnce(const std::string& message) {
   static std::mutex mu;

@@ -80,6 +80,7 @@ void QueryOneDnn(CpuFeatures& cpu) {
   cpu.int8_path = has(dnnl_cpu_isa_avx512_core_amx)                                   ? "amx"
                   : has(dnnl_cpu_isa_avx512_core_vnni) || has(dnnl_cpu_isa_avx2_vnni) ? "vnni"
                                                                                       : "avx2";
+  cpu.bf16 = has(dnnl_cpu_isa_avx512_core_bf16);
 }
 
 CpuFeatures DetectCpu() {

@@ -63,7 +63,9 @@ void RecordEvent(TraceEvent&& event) {
     totals.count += 1;
     totals.total_ns += ns;
     if (event.kind == TraceEvent::kKernel)
-      (event.precision == "int8" ? totals.int8_ns : totals.fp32_ns) += ns;
+      (event.precision == "int8"   ? totals.int8_ns
+       : event.precision == "bf16" ? totals.bf16_ns
+                                   : totals.fp32_ns) += ns;
   }
   if (mode & kTraceSession) {
     event.thread_id = static_cast<uint64_t>(syscall(SYS_gettid));

@@ -14,8 +14,9 @@ from int8flow.quantization import LayerReport, QuantizedModel, quantize
 
 __version__: str = importlib.metadata.version("int8flow")
 DEVICE_TYPE = "QCPU"
-__all__ = ["DEVICE_TYPE", "LayerReport", "QuantizedModel", "cpu_features", "devices", "enable_int8", "is_loaded",
-           "load_state", "quantize", "record_op_stats", "reset_stats", "stats", "stats_table"]
+__all__ = ["DEVICE_TYPE", "LayerReport", "QuantizedModel", "bf16_enabled", "cpu_features", "devices", "enable_bf16",
+           "enable_int8", "is_loaded", "load_state", "quantize", "record_op_stats", "reset_stats", "stats",
+           "stats_table"]
 
 
 def is_loaded() -> bool:
@@ -46,7 +47,7 @@ def stats() -> dict[str, Any]:
     `pass_errors`: graphs the pass handed back to TF unchanged as it failed on them, by reason,
     `caches`: `entries` and `bytes` the kernels' caches hold now (`packed_weights`,
     `quantized_weights`, `primitives`), and
-    `ops`: per QCPU op (`Memcpy` for copies) `count`, `total_ms`, `int8_ms`, `fp32_ms`, kept
+    `ops`: per QCPU op (`Memcpy` for copies) `count`, `total_ms`, `int8_ms`, `bf16_ms`, `fp32_ms`, kept
     while `record_op_stats(True)` (or `INT8FLOW_OP_STATS=1`) is on."""
     return _native.stats()
 
@@ -66,6 +67,28 @@ def enable_int8(mode: str = "dynamic") -> None:
     _native.set_quantize_dynamic(mode == "dynamic")
 
 
+def enable_bf16(enabled: bool = True) -> None:
+    """Run QCPU's float MatMuls, BatchMatMuls, Einsums and convolutions in bf16 (inputs and
+    weights rounded to bf16, products summed in f32, outputs f32), as `INT8FLOW_PRECISION=bf16`
+    does, or back in f32. Takes effect at the next call of every graph, traced ones included.
+    INT8 layers are unaffected. Outputs differ from f32 by about 0.4% of their scale per
+    layer (docs/int8.md, "bf16").
+
+    Raises `RuntimeError` when enabling on a CPU whose oneDNN has no native bf16
+    (`cpu_features()["bf16"]`: AVX512-BF16 or AMX), where it would be slower than f32.
+    """
+    if enabled and not _native.cpu_features()["bf16"]:
+        cpu = _native.cpu_features()
+        raise RuntimeError(f"bf16 needs a CPU with AVX512-BF16 or AMX; oneDNN runs {cpu['onednn_isa'] or 'nothing'} "
+                           f"on this {cpu['model']}")
+    _native.set_bf16_enabled(enabled)
+
+
+def bf16_enabled() -> bool:
+    """Whether QCPU's float matmuls and convolutions run in bf16 now (`enable_bf16`)."""
+    return _native.bf16_enabled()
+
+
 def stats_table() -> str:
     """`stats()` as a readable table: ops by time, int8 vs fp32, CPU fallbacks, copies."""
     from int8flow._stats_table import format_stats
@@ -82,6 +105,7 @@ def reset_stats() -> None:
 def cpu_features() -> dict[str, Any]:
     """CPU model, usable cores, ISA flags, the oneDNN version and ISA it will use,
     `int8_path`: "amx", "vnni", or "avx2" (no VNNI: weights wider than 7 bits run halved),
+    `bf16`: whether oneDNN runs bf16 natively (what `enable_bf16` needs),
     `threads`: oneDNN's OpenMP team size, the smallest of the CPU affinity mask,
     `OMP_NUM_THREADS` and `TF_NUM_INTRAOP_THREADS`, and `threads_rule`: which one set it."""
     return _native.cpu_features()

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from typing import Any
 
+_PRECISIONS = ("int8", "bf16", "fp32")  # the per-op time split of stats()["ops"]
+
 
 def _rows(header: list[str], rows: list[list[str]]) -> list[str]:
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
@@ -18,12 +20,13 @@ def format_stats(stats: dict[str, Any]) -> str:
     if ops:
         total = sum(o["total_ms"] for o in ops.values()) or 1.0
         rows = [[op, str(o["count"]), f"{o['total_ms']:.3f}", f"{1e3 * o['total_ms'] / o['count']:.1f}",
-                 f"{100 * o['total_ms'] / total:.1f}", f"{o['int8_ms']:.3f}", f"{o['fp32_ms']:.3f}"]
+                 f"{100 * o['total_ms'] / total:.1f}", *(f"{o[f'{p}_ms']:.3f}" for p in _PRECISIONS)]
                 for op, o in sorted(ops.items(), key=lambda kv: -kv[1]["total_ms"])]
-        out += ["QCPU ops", *_rows(["op", "count", "total ms", "avg us", "%", "int8 ms", "fp32 ms"], rows)]
-        int8 = sum(o["int8_ms"] for o in ops.values())
-        fp32 = sum(o["fp32_ms"] for o in ops.values())
-        out.append(f"kernel time: {int8 + fp32:.3f} ms (int8 {int8:.3f}, fp32 {fp32:.3f})")
+        out += ["QCPU ops", *_rows(["op", "count", "total ms", "avg us", "%", *(f"{p} ms" for p in _PRECISIONS)],
+                                   rows)]
+        split = {p: sum(o[f"{p}_ms"] for o in ops.values()) for p in _PRECISIONS}
+        out.append(f"kernel time: {sum(split.values()):.3f} ms ("
+                   + ", ".join(f"{p} {ms:.3f}" for p, ms in split.items()) + ")")
     elif not stats["recording_ops"]:
         out.append("QCPU ops: not recorded (int8flow.record_op_stats(True) or INT8FLOW_OP_STATS=1)")
     else:

@@ -43,6 +43,13 @@ def _isa_line(cpu: dict[str, Any]) -> str:
     return ", ".join(f"{label} {'yes' if flags[key] else 'no'}" for label, key in names)
 
 
+def _bf16_line(supported: bool, enabled: bool) -> str:
+    if not supported:
+        return "not supported here (needs AVX512-BF16 or AMX); QCPU runs fp32"
+    return ("on: float matmuls and convolutions run bf16" if enabled
+            else "supported, off (INT8FLOW_PRECISION=bf16 or int8flow.enable_bf16() turns it on)")
+
+
 def doctor() -> int:
     """Print what int8flow sees; non-zero exit when QCPU is not active."""
     import int8flow
@@ -62,6 +69,7 @@ def doctor() -> int:
         print(f"oneDNN      {cpu['onednn_version']}, kernels for {cpu['onednn_isa']}")
         print(f"OpenMP      {cpu['openmp']}")
         print(f"threads     {cpu['threads']} per oneDNN call ({cpu['threads_rule']})")
+        print(f"bf16        {_bf16_line(cpu['bf16'], int8flow.bf16_enabled())}")
     limit = int8flow._native.settings()["memory_limit_bytes"]
     print(f"memory      {_human_bytes(cpu['memory_bytes'])} physical; "
           f"INT8FLOW_MEMORY_LIMIT_MB: {_human_bytes(limit) if limit else 'not set'}")
