@@ -38,7 +38,8 @@ def test_every_variant_ran_or_says_why(quick_run) -> None:
     results, _ = quick_run
     rows = rows_by_variant(results)
     assert set(rows) == {"tf-predict", "tf-function", "int8flow-predict", "int8flow-fp32",
-                         "int8flow-fp32-opstats", "int8flow-int8-dynamic", "int8flow-int8-static", "tflite-int8",
+                         "int8flow-fp32-opstats", "int8flow-bf16", "int8flow-int8-dynamic", "int8flow-int8-static",
+                         "tflite-int8",
                          "onnxruntime-int8", "openvino-fp32", "openvino-default", "openvino-int8"}
     for row in rows.values():
         assert row["status"] in ("ok", "unavailable"), row
@@ -61,7 +62,7 @@ def test_measured_rows_have_every_figure(quick_run) -> None:
             assert key in f, (row["variant"], key)
         assert f["runs"] == 15 and f["load"]["requests_per_s"] > 0
         assert f["macs"] == MLP_MACS and f["gflops"] == pytest.approx(2e-6 * MLP_MACS / f["median_ms"])
-        if f["precision"] in ("f32", "int8"):
+        if f["precision"] in results["peak_gflops"]:
             assert 0 < f["percent_of_peak"] < 150, row  # a batch-1 MLP is far from peak, never far above
         assert row["variant"] in table
     assert results["machine"]["cores"] >= 1 and "tensorflow-cpu" in results["versions"]
@@ -79,6 +80,10 @@ def test_fp32_variants_agree_with_the_reference(quick_run) -> None:
     for name in ("int8flow-int8-dynamic", "int8flow-int8-static", "openvino-int8"):
         assert rows[name]["figures"]["precision"] == "int8"
         assert rows[name]["figures"]["cosine_min"] > 0.99, rows[name]
+    bf16 = rows["int8flow-bf16"]  # on CPUs with native bf16 only
+    assert bf16["status"] == "ok" or "no native bf16" in bf16["reason"], bf16
+    if bf16["status"] == "ok":
+        assert bf16["figures"]["precision"] == "bf16" and bf16["figures"]["cosine_min"] > 0.999, bf16
 
 
 def test_a_missing_peer_is_unavailable_with_the_install_hint() -> None:

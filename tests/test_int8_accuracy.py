@@ -7,7 +7,8 @@ AVX2 one (no VNNI: 7-bit weights where a u8·s8 pair could saturate).
 Each classifier keeps top-1 agreement with its FP32 answers >= 0.99 and its
 test accuracy within half a point; the encoder's embeddings keep cosine >= 0.995
 and every nearest neighbour that FP32 does not leave near a tie
-(`trained.neighbours_kept`)."""
+(`trained.neighbours_kept`). Where oneDNN runs bf16 natively, the opt-in bf16
+(`enable_bf16`) is held to the same bounds."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -47,13 +48,21 @@ for name, spec in trained.TRAINED.items():
         quantized = int8flow.quantize(m, data.x_train[:512], verbose=False)
         models[part] = (m, data, reference)
         modes["static"][part] = (quantized.predict(data.x_eval), quantized.predict(data.x_test))
+def run_each(mode):
+    for part, (m, data, reference) in models.items():
+        call = tf.function(lambda x, m=m: m(x, training=False))
+        run = lambda x: np.concatenate([call(x[i:i + 250]).numpy() for i in range(0, len(x), 250)])
+        modes[mode][part] = (run(data.x_eval), run(data.x_test))
 int8flow.enable_int8("dynamic")
-for part, (m, data, reference) in models.items():
-    call = tf.function(lambda x, m=m: m(x, training=False))
-    run = lambda x: np.concatenate([call(x[i:i + 250]).numpy() for i in range(0, len(x), 250)])
-    modes["dynamic"][part] = (run(data.x_eval), run(data.x_test))
+run_each("dynamic")
+int8flow.enable_int8("off")
+if int8flow.cpu_features()["bf16"]:  # the opt-in bf16, held to the same bounds
+    int8flow.enable_bf16()
+    modes["bf16"] = {}
+    run_each("bf16")
+    int8flow.enable_bf16(False)
 result = {"int8_path": int8flow.cpu_features()["int8_path"], "fp32_accuracy": fp32_accuracy}
-for mode in ("static", "dynamic"):
+for mode in modes:
     for part, (on_eval, on_test) in modes[mode].items():
         m, data, reference = models[part]
         if part == "embedding":
@@ -92,18 +101,24 @@ def results(weights: Path, request: pytest.FixtureRequest) -> dict:
     return r
 
 
-@pytest.mark.parametrize("mode", ["static", "dynamic"])
+def _figures(results: dict, mode: str, part: str) -> dict:
+    if f"{mode}/{part}" not in results:
+        pytest.skip(f"no native bf16 in oneDNN here (int8 path {results['int8_path']})")
+    return results[f"{mode}/{part}"]
+
+
+@pytest.mark.parametrize("mode", ["static", "dynamic", "bf16"])
 @pytest.mark.parametrize("model", ["mini_xception", "masked_encoder", "tabular_mlp"])
 def test_classifiers_keep_their_answers(results: dict, model: str, mode: str) -> None:
+    figures = _figures(results, mode, model)
     fp32 = results["fp32_accuracy"][model]
     assert fp32 > 0.75, (model, fp32)  # a model that learned something
-    figures = results[f"{mode}/{model}"]
     assert figures["agreement"] >= MIN_AGREEMENT, (model, mode, results["int8_path"], figures)
     assert figures["accuracy"] >= fp32 - MAX_DROP, (model, mode, results["int8_path"], fp32, figures)
 
 
-@pytest.mark.parametrize("mode", ["static", "dynamic"])
+@pytest.mark.parametrize("mode", ["static", "dynamic", "bf16"])
 def test_encoder_keeps_its_embeddings_and_their_neighbours(results: dict, mode: str) -> None:
-    figures = results[f"{mode}/embedding"]
+    figures = _figures(results, mode, "embedding")
     assert figures["cosine_min"] >= MIN_COSINE, (mode, results["int8_path"], figures)
     assert figures["neighbours_kept"] == 1.0, (mode, results["int8_path"], figures)

@@ -125,7 +125,12 @@ def measure_here(threads: int) -> dict[str, float]:
     f32 = tf.function(lambda a: tf.reduce_sum(tf.matmul(a, w)[:1]))
     int8 = tf.function(lambda a: tf.reduce_sum(ops.quantized_matmul(a, w8, q_scale, q_zero_point, w_scales)[:1]))
     flops = 2.0 * m * k * n
-    return {"f32": _best_gflops(lambda: f32(x).numpy(), flops), "int8": _best_gflops(lambda: int8(q).numpy(), flops)}
+    peaks = {"f32": _best_gflops(lambda: f32(x).numpy(), flops), "int8": _best_gflops(lambda: int8(q).numpy(), flops)}
+    if int8flow.cpu_features()["bf16"]:  # the same f32 GEMM under enable_bf16, its input cast included
+        int8flow.enable_bf16()
+        peaks["bf16"] = _best_gflops(lambda: f32(x).numpy(), flops)
+        int8flow.enable_bf16(False)
+    return peaks
 
 
 def measure_peaks(threads: int, timeout_s: float = 300) -> dict[str, float]:

@@ -79,11 +79,16 @@ def _recording_op_stats(prepare: PrepareFn) -> PrepareFn:
     return prepare_recording
 
 
-def _runs_int8(prepare: PrepareFn) -> PrepareFn:
-    # INT8FLOW_QUANTIZE=dynamic: the same tf.function, its matmuls and convolutions int8.
-    def prepare_int8(model, calibration, batch, threads, workdir) -> Prepared:
-        return dataclasses.replace(prepare(model, calibration, batch, threads, workdir), precision="int8")
-    return prepare_int8
+def _computes_in(precision: str, prepare: PrepareFn) -> PrepareFn:
+    # The same tf.function, its matmuls and convolutions run in `precision` by the
+    # variant's environment (INT8FLOW_QUANTIZE=dynamic, INT8FLOW_PRECISION=bf16).
+    def prepare_in_precision(model, calibration, batch, threads, workdir) -> Prepared:
+        import int8flow
+
+        if precision == "bf16" and not int8flow.bf16_enabled():
+            raise Unavailable(f"no native bf16 in oneDNN's {int8flow.cpu_features()['onednn_isa']} ISA here")
+        return dataclasses.replace(prepare(model, calibration, batch, threads, workdir), precision=precision)
+    return prepare_in_precision
 
 
 def _static_int8(model, calibration, batch, threads, workdir) -> Prepared:
@@ -104,7 +109,10 @@ VARIANTS: dict[str, Variant] = {v.name: v for v in [
     Variant("int8flow-fp32", True, _needs_plugin(_tf_function), "int8flow FP32, tf.function"),
     Variant("int8flow-fp32-opstats", True, _needs_plugin(_recording_op_stats(_tf_function)),
             "int8flow FP32, tf.function, recording op stats"),
-    Variant("int8flow-int8-dynamic", True, _needs_plugin(_runs_int8(_tf_function)),
+    Variant("int8flow-bf16", True, _needs_plugin(_computes_in("bf16", _tf_function)),
+            "int8flow bf16 matmuls and convolutions (INT8FLOW_PRECISION=bf16), tf.function",
+            {"INT8FLOW_PRECISION": "bf16"}),
+    Variant("int8flow-int8-dynamic", True, _needs_plugin(_computes_in("int8", _tf_function)),
             "int8flow INT8, dynamic activation ranges (INT8FLOW_QUANTIZE=dynamic), tf.function",
             {"INT8FLOW_QUANTIZE": "dynamic"}),
     Variant("int8flow-int8-static", True, _needs_plugin(_static_int8),
