@@ -31,8 +31,8 @@ from int8flow.bench.variants import REFERENCE, VARIANTS
 from int8flow.bench.worker import MARKER, configure_environment, reply
 
 # The variants whose answers can differ from FP32's, and FP32 on QCPU beside them.
-TRAINED_VARIANTS = (REFERENCE, "int8flow-fp32", "int8flow-int8-dynamic", "int8flow-int8-static", "tflite-int8",
-                    "onnxruntime-int8", "openvino-int8")
+TRAINED_VARIANTS = (REFERENCE, "int8flow-fp32", "int8flow-bf16", "int8flow-int8-dynamic", "int8flow-int8-static",
+                    "tflite-int8", "onnxruntime-int8", "openvino-int8")
 BATCH = 64  # the peers run at a fixed batch size
 CALIBRATION_SAMPLES = 512  # 8 batches, as many as the speed bench calibrates on
 EMBEDDING = "masked_encoder_embedding"
