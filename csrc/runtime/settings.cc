@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <initializer_list>
 #include <mutex>
 #include <set>
 #include <string>
@@ -46,6 +47,22 @@ int64_t ParsePositive(const char* name, long long max, const char* unit, const c
   return static_cast<int64_t>(value);
 }
 
+// Whether `name` is set to `on` (any case). Unset, `off` or one of
+// `also_off` means false; anything else also, with a warning.
+bool ParseSwitch(const char* name, const char* on, const char* off,
+                 std::initializer_list<const char*> also_off) {
+  const char* raw = std::getenv(name);
+  if (raw == nullptr || *raw == '\0') return false;
+  const std::string value = Lower(raw);
+  if (value == on) return true;
+  bool known = value == off;
+  for (const char* other : also_off) known = known || value == other;
+  if (!known)
+    WarnOnce(std::string(name) + "='" + raw + "' is not '" + on + "' or '" + off + "'; using '" +
+             off + "'");
+  return false;
+}
+
 Settings ReadSettings() {
   Settings s;
   s.disabled = ParseFlag("INT8FLOW_DISABLE", false);
@@ -56,20 +73,8 @@ Settings ReadSettings() {
           ParsePositive("INT8FLOW_PROFILE_MAX_EVENTS", 1LL << 30, "events", "the default"))
     s.profile_max_events = n;
   s.fusion = ParseFlag("INT8FLOW_FUSION", true);
-  if (const char* raw = std::getenv("INT8FLOW_QUANTIZE"); raw != nullptr && *raw != '\0') {
-    const std::string mode = Lower(raw);
-    s.quantize_dynamic = mode == "dynamic";
-    if (mode != "dynamic" && mode != "off" && mode != "0")
-      WarnOnce(std::string("INT8FLOW_QUANTIZE='") + raw +
-               "' is not 'dynamic' or 'off'; using 'off'");
-  }
-  if (const char* raw = std::getenv("INT8FLOW_PRECISION"); raw != nullptr && *raw != '\0') {
-    const std::string precision = Lower(raw);
-    s.precision_bf16 = precision == "bf16";
-    if (precision != "bf16" && precision != "fp32" && precision != "f32")
-      WarnOnce(std::string("INT8FLOW_PRECISION='") + raw +
-               "' is not 'bf16' or 'fp32'; using 'fp32'");
-  }
+  s.quantize_dynamic = ParseSwitch("INT8FLOW_QUANTIZE", "dynamic", "off", {"0"});
+  s.precision_bf16 = ParseSwitch("INT8FLOW_PRECISION", "bf16", "fp32", {"f32"});
   if (const char* dump = std::getenv("INT8FLOW_DUMP_GRAPHS")) s.dump_graphs = dump;
   if (const char* fault = std::getenv("INT8FLOW_TEST_FAULT")) s.test_fault = fault;
   return s;
