@@ -385,7 +385,8 @@ def test_ray_serve_answers_tf_serving_rest_requests(installed: Path, tmp_path: P
 def test_serve_load_test_ramps_every_variant(installed: Path, tmp_path: Path) -> None:
     """`int8flow bench --serve --quick`: the Ray Serve app per variant on
     127.0.0.1, clients ramped; every step answered without errors, the
-    outputs are complete and the cost follows from the peak throughput."""
+    outputs are complete, each replica ran on the device its variant names,
+    and the cost follows from the peak throughput."""
     from int8flow.bench.serve_load import SERVE_VARIANTS
 
     result = subprocess.run([sys.executable, "-m", "int8flow", "bench", "--serve", "--quick", "--step-seconds", "1",
@@ -393,6 +394,11 @@ def test_serve_load_test_ramps_every_variant(installed: Path, tmp_path: Path) ->
                             env=clean_env(THREAD_VARIABLES), capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     results = json.loads((tmp_path / "serve.json").read_text())
+    # Each replica ran where its variant says: stock TF without QCPU, int8flow's on it.
+    replicas = results["replicas"]
+    assert replicas["stock-tf"]["qcpu_active"] is False and "INT8FLOW_DISABLE" in replicas["stock-tf"]["reason"]
+    assert replicas["int8flow-fp32"]["qcpu_active"] and replicas["int8flow-int8-static"]["qcpu_active"], replicas
+    assert len({r["pid"] for r in replicas.values()}) == 3, replicas
     steps = results["steps"]
     assert {s["variant"] for s in steps} == set(SERVE_VARIANTS) == set(results["peaks"])
     for s in steps:

@@ -122,6 +122,16 @@ def app(models: Mapping[str, str | os.PathLike[str]], *, num_cpus: float = 1, re
         async def model(self, name: str) -> SavedModelRunner:
             return SavedModelRunner(paths[name], "serving_default", None, None, named_inputs=True)
 
+        def runtime(self) -> dict[str, Any]:
+            """What this replica runs on: whether QCPU is active (and why not), its threads."""
+            import tensorflow  # noqa: F401  (loads the plugin, as the first model would)
+
+            import int8flow
+
+            state, cpu = int8flow.load_state(), int8flow.cpu_features()
+            return {"qcpu_active": bool(state["active"]), "reason": state["reason"], "pid": os.getpid(),
+                    "threads": cpu["threads"], "threads_rule": cpu["threads_rule"]}
+
         async def predict(self, body: Any) -> dict[str, Any]:
             name = serve.get_multiplexed_model_id()
             runner = await self.model(name)
@@ -163,6 +173,10 @@ def app(models: Mapping[str, str | os.PathLike[str]], *, num_cpus: float = 1, re
     class TFServingAPI:
         def __init__(self, replica: Any) -> None:
             self._replica = replica
+
+        async def runtime(self) -> dict[str, Any]:
+            """A model replica's `runtime()` (through the app's handle: not an HTTP route)."""
+            return await self._replica.runtime.remote()
 
         async def __call__(self, request: Request) -> TFServingJSON:
             route = MODEL_ROUTE.search(request.url.path)

@@ -193,8 +193,9 @@ def load_test(s: ServeSettings, port: int, progress: report.Progress) -> list[St
     return list(steps.values())
 
 
-def serve_variants(s: ServeSettings, paths: dict[str, Path], port: int) -> None:
-    """Starts Serve on 127.0.0.1:`port` with one app per variant, routed at /<variant>."""
+def serve_variants(s: ServeSettings, paths: dict[str, Path], port: int) -> dict[str, dict[str, Any]]:
+    """Starts Serve on 127.0.0.1:`port` with one app per variant, routed at /<variant>;
+    returns what each variant's replica runs on (`int8flow.serve`'s `runtime()`)."""
     import ray
     from ray import serve
 
@@ -203,10 +204,19 @@ def serve_variants(s: ServeSettings, paths: dict[str, Path], port: int) -> None:
     # Each replica reserves `cores` of Ray's CPUs, all at once; the OS cores are shared.
     ray.init(num_cpus=s.cores * len(s.variants), include_dashboard=False, log_to_driver=False)
     serve.start(http_options={"host": "127.0.0.1", "port": port})
+    replicas = {}
     for v in s.variants:
         model, env = SERVE_VARIANTS[v]
-        serve.run(int8flow.serve.app({s.model: paths[model]}, num_cpus=s.cores, env=env), name=v,
-                  route_prefix=f"/{v}")
+        handle = serve.run(int8flow.serve.app({s.model: paths[model]}, num_cpus=s.cores, env=env), name=v,
+                           route_prefix=f"/{v}")
+        replicas[v] = handle.runtime.remote().result()
+    return replicas
+
+
+def wrong_runtimes(replicas: dict[str, dict[str, Any]]) -> list[str]:
+    """Replicas not on the device their variant names: stock TF's must run without QCPU, the others on it."""
+    return [f"{v}: QCPU {'active' if r['qcpu_active'] else 'inactive (' + r['reason'] + ')'}"
+            for v, r in replicas.items() if r["qcpu_active"] == (v == "stock-tf")]
 
 
 def summary(steps: list[Step], s: ServeSettings) -> dict[str, Any]:
@@ -225,7 +235,9 @@ def table(results: dict[str, Any]) -> str:
     s = results["settings"]
     price = s["price_per_hour"]
     lines = [f"{report.machine_line(results['machine'])}; model {s['model']}, batch-1 requests, "
-             f"{s['cores']} cores per replica, {s['rounds']} rounds of {s['step_seconds']} s per step", "",
+             f"{s['cores']} cores per replica, {s['rounds']} rounds of {s['step_seconds']} s per step; replicas: "
+             + ", ".join(f"{v} QCPU {'on' if r['qcpu_active'] else 'off'}, {r['threads']} threads"
+                         for v, r in results["replicas"].items()), "",
              "| variant | clients | requests/s | p50 ms | p90 ms | p99 ms | requests | errors |",
              "|---|---:|---:|---:|---:|---:|---:|---:|"]
     for f in results["steps"]:
@@ -312,17 +324,21 @@ def main(argv: list[str] | None = None) -> int:
     paths = save_models(s.model, s.out / "serve_models")
     port = _free_port()
     try:
-        serve_variants(s, paths, port)
+        replicas = serve_variants(s, paths, port)
         steps = load_test(s, port, progress)
     finally:
         serve.shutdown()
         ray.shutdown()
     progress.done()
-    results = {**report.header(s), "steps": [st.figures() for st in steps], "peaks": summary(steps, s)}
+    results = {**report.header(s), "replicas": replicas, "steps": [st.figures() for st in steps],
+               "peaks": summary(steps, s)}
     (s.out / "serve.json").write_text(json.dumps(results, indent=2))
     text = table(results)
     (s.out / "serve.md").write_text(text + "\n")
     chart(results, s.out / "serve.png")
     print(text)
     print(f"\nresults: {s.out / 'serve.json'}, {s.out / 'serve.md'}, chart: {s.out / 'serve.png'}")
-    return 0 if all(st.requests for st in steps) else 1
+    wrong = wrong_runtimes(replicas)
+    for line in wrong:
+        print(f"replica on the wrong device: {line}", file=sys.stderr)
+    return 0 if all(st.requests for st in steps) and not wrong else 1
