@@ -16,8 +16,11 @@ def test_doctor_reports_an_active_device(installed) -> None:
     result = run_cli("doctor")
     assert result.returncode == 0, result.stdout + result.stderr
     for expected in ("/physical_device:QCPU:0", "oneDNN      3.", "AVX2", "status      OK",
-                     "libint8flow_plugin.so", "TensorFlow  2.21"):
+                     "libint8flow_plugin.so", "TensorFlow  2.21", "bf16        "):
         assert expected in result.stdout, result.stdout
+    # Off by default, whether or not the CPU could run it.
+    bf16 = next(line for line in result.stdout.splitlines() if line.startswith("bf16"))
+    assert "supported, off" in bf16 or "not supported here" in bf16, bf16
 
 
 def test_doctor_fails_and_explains_when_inert(installed) -> None:
