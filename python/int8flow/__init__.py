@@ -71,14 +71,14 @@ def enable_bf16(enabled: bool = True) -> None:
     """Run QCPU's float MatMuls, BatchMatMuls, Einsums and convolutions in bf16 (inputs and
     weights rounded to bf16, products summed in f32, outputs f32), as `INT8FLOW_PRECISION=bf16`
     does, or back in f32. Takes effect at the next call of every graph, traced ones included.
-    INT8 layers are unaffected. Outputs differ from f32 by about 0.4% of their scale per
-    layer (docs/int8.md, "bf16").
+    INT8 layers are unaffected. Each op's output differs from f32 by about 0.2-0.3% of its
+    scale (docs/kernels.md, "Opt-in bf16").
 
     Raises `RuntimeError` when enabling on a CPU whose oneDNN has no native bf16
     (`cpu_features()["bf16"]`: AVX512-BF16 or AMX), where it would be slower than f32.
     """
-    if enabled and not _native.cpu_features()["bf16"]:
-        cpu = _native.cpu_features()
+    cpu = _native.cpu_features()
+    if enabled and not cpu["bf16"]:
         raise RuntimeError(f"bf16 needs a CPU with AVX512-BF16 or AMX; oneDNN runs {cpu['onednn_isa'] or 'nothing'} "
                            f"on this {cpu['model']}")
     _native.set_bf16_enabled(enabled)

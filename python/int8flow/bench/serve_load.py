@@ -214,9 +214,9 @@ def serve_variants(s: ServeSettings, paths: dict[str, Path], port: int) -> dict[
 
 
 def wrong_runtimes(replicas: dict[str, dict[str, Any]]) -> list[str]:
-    """Replicas not on the device their variant names: stock TF's must run without QCPU, the others on it."""
+    """Replicas not on the device their variant's environment asks for: on QCPU unless INT8FLOW_DISABLE is set."""
     return [f"{v}: QCPU {'active' if r['qcpu_active'] else 'inactive (' + r['reason'] + ')'}"
-            for v, r in replicas.items() if r["qcpu_active"] == (v == "stock-tf")]
+            for v, r in replicas.items() if r["qcpu_active"] == ("INT8FLOW_DISABLE" in SERVE_VARIANTS[v][1])]
 
 
 def summary(steps: list[Step], s: ServeSettings) -> dict[str, Any]:
