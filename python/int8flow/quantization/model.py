@@ -52,6 +52,7 @@ class QuantizedModel:
         # Called as a concrete function: at batch 1 the tf.function's own
         # dispatch costs ~0.1 ms, a CNN's whole int8 compute ~2 ms.
         self._concrete = graph_function(frozen, frozen.graph_def, frozen.output_tensors).get_concrete_function()
+        self._frozen = frozen
         self._host = context.context().host_address_space() + "/device:CPU:0"
 
     @property
@@ -101,18 +102,27 @@ class QuantizedModel:
 
     def save(self, path: str | Path) -> None:
         """A SavedModel in standard TF ops, with the original's signature names,
-        input names and output keys: it also loads and runs without int8flow."""
+        input names and output keys: it also loads and runs without int8flow.
+        The int8 weights are its variables: loading restores a variable once,
+        from the checkpoint, where a constant rides in the graph, which TF
+        copies several times as it loads and optimizes it."""
         import tensorflow as tf
 
-        keys, concrete = self.signature.output_keys, self._concrete
+        frozen, keys = self._frozen, self.signature.output_keys
+        names = list(frozen.captures)
+        module = tf.Module()
+        module.int8_weights = [tf.Variable(frozen.captures[n], trainable=False, name=n.replace("/", "_"))
+                               for n in names]
+        inner = graph_function(frozen, frozen.graph_def, frozen.output_tensors,
+                               arguments=names).get_concrete_function()
 
         @tf.function(input_signature=list(self.signature.input_specs))
         def serve(*xs: Any) -> dict[str, Any]:
-            return dict(zip(keys, concrete(*xs)))
+            return dict(zip(keys, inner(*xs, *module.int8_weights)))
 
         # As signatures only: an attribute too would store the graph twice.
         function = serve.get_concrete_function()
-        tf.saved_model.save(tf.Module(), str(path), signatures={k: function for k in self.signature.signature_keys})
+        tf.saved_model.save(module, str(path), signatures={k: function for k in self.signature.signature_keys})
 
     def table(self) -> str:
         """The report as text: one row per quantizable layer, then the loss of each output."""

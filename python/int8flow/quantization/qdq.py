@@ -7,7 +7,8 @@ standard TF ops, which stock TF runs in float and the pass runs in INT8.
 The int8 values are not Consts but placeholders of captured tensors
 (`QdqWriter.captures`): TF copies a graph's constants some ten times while it
 imports, optimizes and runs a function (1.45 GB more RSS for BERT-base's
-104 MB of int8), a captured tensor never. A saved model stores them as its constants.
+104 MB of int8), a captured tensor never. A saved model stores them as its
+variables (`QuantizedModel.save`).
 """
 from __future__ import annotations
 
