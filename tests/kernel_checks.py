@@ -32,6 +32,11 @@ stay within; test_kernels.py asserts on the file. The bounds, per op:
   copies); SigmoidGrad, TanhGrad 2 ulp of dy (|err| <= 2.4e-7 (|ref| + |dy|):
   the same products, rounded in another order); BiasAddGrad
   1e-6 * sum|dy| over the summed dims (the same sums in another order).
+- Cast (float, double, int32, int64, bool, uint8, int8): exact (static_cast,
+  as TF's CPU kernel converts).
+- A masked RNN's mask and its gradients (tensor_list.cc): Tile of bools and
+  TensorListGetItem/PopBack of bool lists exact (copies); AddN of float lists
+  1 ulp per added list (|err| <= 2.4e-7 |ref| per addition: the same sums).
 - Pad, MaxPool: exact (copies and comparisons). AvgPool, Mean:
   1e-6 |ref| + 1e-7 * max|x| (a sum of at most a few hundred values).
   Sum: 1e-6 * sum|x|. Max, Min: exact.
@@ -788,6 +793,48 @@ each_output("SplitV sizes", lambda t: tf.split(t, [1, 4, 3], axis=0), [rand(8, 3
 each_output("SplitV rest", lambda t: tf.raw_ops.SplitV(value=t, size_splits=[2, -1], axis=1, num_split=2), [rand(3, 5)])
 eager("ConcatV2 axis 1", lambda a, b: tf.concat([a, b], axis=1), [rand(3, 2, 4), rand(3, 5, 4)], exact)
 eager("ConcatV2 axis -1", lambda a, b: tf.concat([a, b, a], axis=-1), [rand(2, 3), rand(2, 1)], exact)
+# Cast: TF registers none on devices; a cond's branches cast on QCPU (loop_ops.cc).
+for src, dst, values in [
+    (np.float32, np.int32, rand(3, 4) * 100), (np.int32, np.float32, np.arange(-6, 6, dtype=np.int32)),
+    (np.float32, np.bool_, np.array([0.0, -0.0, 1.5, -2.0, np.nan], np.float32)),
+    (np.bool_, np.float32, rand(5) > 0), (np.int64, np.float32, np.array([-(2**40), 3, 2**24 + 1], np.int64)),
+    (np.uint8, np.float32, np.arange(250, 256, dtype=np.uint8)), (np.float32, np.float64, rand(2, 3)),
+    (np.int32, np.int64, np.array([-(2**31), 2**31 - 1], np.int32)),
+]:
+    eager(f"Cast {np.dtype(src).name} to {np.dtype(dst).name}", lambda t, d=dst: tf.cast(t, d), [values.astype(src)],
+          exact)
+# A masked RNN's mask: bool lists read and popped, tiled, and the gradient
+# lists summed (tensor_list.cc, loop_ops.cc). The lists are made on CPU (TF
+# has no device kernel for a list of bools); the op under test runs on QCPU.
+lists = tf.raw_ops
+for multiples in ([2, 3], [1, 0], [3, 1]):
+    eager(f"Tile bool {multiples}", lambda t, m=multiples: tf.tile(t, m), [rand(2, 3) > 0], exact)
+eager("Tile bool scalar", lambda t: tf.raw_ops.Tile(input=t, multiples=tf.constant([], tf.int64)), [np.array(True)],
+      exact)
+eager("Tile bool rank 3, int64 multiples", lambda t: tf.tile(t, tf.constant([1, 4, 2], tf.int64)),
+      [rand(2, 1, 3) > 0], exact)
+for index in (0, 2):
+    eager(f"TensorListGetItem bool element {index}", lambda t, i=index: lists.TensorListGetItem(
+        input_handle=lists.TensorListFromTensor(tensor=t, element_shape=[4]), index=i, element_shape=[4],
+        element_dtype=tf.bool), [rand(3, 4) > 0], exact)
+eager("TensorListGetItem bool never set", lambda n: lists.TensorListGetItem(
+    input_handle=lists.TensorListReserve(element_shape=[2, 3], num_elements=n, element_dtype=tf.bool), index=1,
+    element_shape=[2, 3], element_dtype=tf.bool), [np.int32(3)], exact)
+each_output("TensorListPopBack bool", lambda t: (lambda rest, last: (lists.TensorListLength(input_handle=rest), last))(
+    *lists.TensorListPopBack(input_handle=lists.TensorListFromTensor(tensor=t, element_shape=[5]), element_shape=[5],
+                             element_dtype=tf.bool)), [rand(3, 5) > 0])
+
+
+def list_sum(*tensors: tf.Tensor) -> tf.Tensor:
+    """AddN of float lists, read back element by element and joined (ConcatV2) on the same device."""
+    handles = [lists.TensorListFromTensor(tensor=t, element_shape=t.shape[1:]) for t in tensors]
+    total = tf.raw_ops.AddN(inputs=handles)
+    return tf.concat([lists.TensorListGetItem(input_handle=total, index=i, element_shape=tensors[0].shape[1:],
+                                              element_dtype=tf.float32) for i in range(tensors[0].shape[0])], 0)
+
+
+eager("AddN lists of 2", list_sum, [rand(3, 4), rand(3, 4)], lambda ref, *a: 2.4e-7 * np.abs(ref))
+eager("AddN lists of 3", list_sum, [rand(2, 2, 3), rand(2, 2, 3), rand(2, 2, 3)], lambda ref, *a: 4.8e-7 * np.abs(ref))
 for label, shape, args, dy_shape in [
     ("rows", (6, 5), dict(begin=[1], end=[5], strides=[2]), (2, 5)),
     ("shrink", (4, 3, 2), dict(begin=[0, 1], end=[0, 2], strides=[1, 1], begin_mask=1, end_mask=1,

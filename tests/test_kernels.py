@@ -29,8 +29,8 @@ def checks(installed: Path, tmp_path_factory: pytest.TempPathFactory) -> dict:
 # V2/V3 check the reserve spaces only where TF's CPU kernel sets them (its
 # oneDNN one; Eigen's leaves them unset in inference), hence two counts.
 CASES: dict[str, int | dict[bool, int]] = {
-    "Abs": 2, "AddV2": 11, "AvgPool": 11, "BatchMatMulV2": 17, "BatchToSpaceND": 10, "BiasAdd": 3,
-    "BiasAddGrad": 3, "clip_by_value": 5, "ConcatV2": 2, "Conv2D": 23, "DepthwiseConv2dNative": 6,
+    "Abs": 2, "AddN": 2, "AddV2": 11, "AvgPool": 11, "BatchMatMulV2": 17, "BatchToSpaceND": 10, "BiasAdd": 3,
+    "BiasAddGrad": 3, "Cast": 8, "clip_by_value": 5, "ConcatV2": 2, "Conv2D": 23, "DepthwiseConv2dNative": 6,
     "Einsum": 7, "Elu": 2,
     "FusedBatchNorm": 5, "FusedBatchNormV2": {True: 5, False: 3},
     "FusedBatchNormV3": {True: 57, False: 47}, "GatherV2": 3, "LayerNorm": 6,
@@ -39,7 +39,7 @@ CASES: dict[str, int | dict[bool, int]] = {
     "RealDiv": 8, "Relu": 3, "Relu6": 3, "Rsqrt": 2, "SelectV2": 1, "Sigmoid": 2, "SigmoidGrad": 1,
     "Softmax": 8, "SpaceToBatchND": 10, "Split": 6, "SplitV": 5, "Sqrt": 3, "Square": 2,
     "SquaredDifference": 8, "StridedSlice": 5, "StridedSliceGrad": 3, "Sub": 11, "Sum": 14, "Tanh": 2,
-    "TanhGrad": 1, "ZerosLike": 2, "fused": 46,
+    "TanhGrad": 1, "TensorListGetItem": 3, "TensorListPopBack": 2, "Tile": 5, "ZerosLike": 2, "fused": 46,
 }
 
 
@@ -82,6 +82,8 @@ def test_every_fusion_pattern_fired(checks: dict) -> None:
         assert fusions.get(residual, 0) + fusions.get(regrouped, 0) > 0, (residual, fusions)
 
 
+# Each error must name the op; those of int8flow's own kernels start "int8flow: <op>:",
+# which also shows that QCPU's kernel, not TF's CPU one, ran.
 BAD_INPUTS = [
     ("tf.matmul(tf.ones([2, 3]), tf.ones([4, 5]))", "Matrix size-incompatible"),
     ("tf.add(tf.ones([2, 3]), tf.ones([4]))", "Incompatible shapes"),
@@ -114,6 +116,20 @@ BAD_INPUTS = [
     ("tf.raw_ops.FusedBatchNormV3(x=tf.ones([1, 2, 2, 3]), scale=tf.ones([3]), offset=tf.ones([3]),"
      " mean=tf.ones([0]), variance=tf.ones([0]), is_training=False)",
      "mean must have the same number of elements"),
+    ("tf.tile(tf.ones([2, 3]) > 0, [2])", "int8flow: Tile: Expected multiples argument to be a vector of length 2"),
+    ("tf.tile(tf.ones([2, 3]) > 0, [2, -1])", "int8flow: Tile: Expected multiples[1] >= 0"),
+    ("tf.raw_ops.TensorListGetItem(input_handle=tf.raw_ops.TensorListFromTensor(tensor=tf.ones([3, 2]) > 0,"
+     " element_shape=[2]), index=5, element_shape=[2], element_dtype=tf.bool)",
+     "int8flow: TensorListGetItem: Trying to access element 5 in a list with 3 elements"),
+    ("tf.raw_ops.TensorListGetItem(input_handle=tf.raw_ops.TensorListFromTensor(tensor=tf.ones([3, 2]),"
+     " element_shape=[2]), index=0, element_shape=[2], element_dtype=tf.bool)",
+     "int8flow: TensorListGetItem: Invalid data types; op elements bool but list elements float"),
+    ("tf.raw_ops.TensorListPopBack(input_handle=tf.raw_ops.EmptyTensorList(element_shape=[2], max_num_elements=-1,"
+     " element_dtype=tf.bool), element_shape=[2], element_dtype=tf.bool)",
+     "int8flow: TensorListPopBack: Trying to pop from an empty list"),
+    ("tf.raw_ops.AddN(inputs=[tf.raw_ops.TensorListFromTensor(tensor=tf.ones([3, 2]), element_shape=[2]),"
+     " tf.raw_ops.TensorListFromTensor(tensor=tf.ones([4, 2]), element_shape=[2])])",
+     "int8flow: AddN: Trying to add two lists of tensors with different lengths"),
 ]
 
 

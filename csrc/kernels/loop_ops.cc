@@ -250,6 +250,89 @@ class SplitVKernel {
   }
 };
 
+// ---- Tile (a masked RNN's mask, bool, widened to the state's width) -------------------
+class TileKernel {
+ public:
+  explicit TileKernel(TF_OpKernelConstruction*) {}
+
+  void Compute(KernelContext& ctx) {
+    OwnedTensor input = ctx.input(0);
+    const auto shape = Shape(input.get());
+    const auto multiples = IntValues(ctx.input(1).get());
+    const size_t rank = shape.size();
+    Require(multiples.size() == rank, "Expected multiples argument to be a vector of length " +
+                                          std::to_string(rank) + " but got length " +
+                                          std::to_string(multiples.size()));
+    std::vector<int64_t> out_shape(rank), strides(rank, 1);
+    for (size_t d = 0; d < rank; ++d) {
+      Require(multiples[d] >= 0, "Expected multiples[" + std::to_string(d) + "] >= 0, but got " +
+                                     std::to_string(multiples[d]));
+      out_shape[d] = shape[d] * multiples[d];
+    }
+    for (size_t d = rank; d-- > 1;) strides[d - 1] = strides[d] * shape[d];
+    const TF_DataType dtype = TF_TensorType(input.get());
+    OwnedTensor out = ctx.allocate_output(0, out_shape, dtype);
+    const size_t bytes = TF_DataTypeSize(dtype);
+    const char* src = static_cast<const char*>(TF_TensorData(input.get()));
+    char* dst = static_cast<char*>(TF_TensorData(out.get()));
+    std::vector<int64_t> at(rank, 0);  // the output index, row-major
+    for (int64_t i = 0, n = NumElements(out_shape); i < n; ++i) {
+      int64_t from = 0;
+      for (size_t d = 0; d < rank; ++d) from += (at[d] % shape[d]) * strides[d];
+      std::memcpy(dst + i * bytes, src + from * bytes, bytes);
+      for (size_t d = rank; d-- > 0 && ++at[d] == out_shape[d];) at[d] = 0;
+    }
+  }
+};
+
+// ---- Cast (in a cond's branches: an optimizer's sparse update of an Embedding) ----
+// The types a loop or branch body casts between; static_cast, as TF's CPU
+// kernel (Eigen) converts, and x != 0 to bool.
+constexpr TF_DataType kCastTypes[] = {TF_FLOAT, TF_DOUBLE, TF_INT32, TF_INT64,
+                                      TF_BOOL,  TF_UINT8,  TF_INT8};
+
+template <class To>
+void CastFrom(const TF_Tensor* x, To* out, int64_t n) {
+  const auto each = [&](auto* in) {
+    for (int64_t i = 0; i < n; ++i) out[i] = static_cast<To>(in[i]);
+  };
+  switch (TF_TensorType(x)) {
+    case TF_FLOAT: return each(Data<float>(x));
+    case TF_DOUBLE: return each(Data<double>(x));
+    case TF_INT32: return each(Data<int32_t>(x));
+    case TF_INT64: return each(Data<int64_t>(x));
+    case TF_BOOL: return each(Data<bool>(x));
+    case TF_UINT8: return each(Data<uint8_t>(x));
+    case TF_INT8: return each(Data<int8_t>(x));
+    default: throw KernelError("Cast: unsupported source type");
+  }
+}
+
+class CastKernel {
+ public:
+  explicit CastKernel(TF_OpKernelConstruction* ctx) : to_(GetTypeAttr(ctx, "DstT")) {}
+
+  void Compute(KernelContext& ctx) {
+    OwnedTensor x = ctx.input(0);
+    const auto shape = Shape(x.get());
+    OwnedTensor y = ctx.allocate_output(0, shape, to_);
+    const int64_t n = NumElements(shape);
+    switch (to_) {
+      case TF_FLOAT: return CastFrom(x.get(), Data<float>(y.get()), n);
+      case TF_DOUBLE: return CastFrom(x.get(), Data<double>(y.get()), n);
+      case TF_INT32: return CastFrom(x.get(), Data<int32_t>(y.get()), n);
+      case TF_INT64: return CastFrom(x.get(), Data<int64_t>(y.get()), n);
+      case TF_BOOL: return CastFrom(x.get(), Data<bool>(y.get()), n);
+      case TF_UINT8: return CastFrom(x.get(), Data<uint8_t>(y.get()), n);
+      case TF_INT8: return CastFrom(x.get(), Data<int8_t>(y.get()), n);
+      default: throw KernelError("Cast: unsupported destination type");
+    }
+  }
+
+ private:
+  const TF_DataType to_;
+};
+
 }  // namespace
 
 void RegisterLoopKernels(const char* device_type, TF_Status* status) {
@@ -271,6 +354,16 @@ void RegisterLoopKernels(const char* device_type, TF_Status* status) {
                                    device_type, status);
   if (ok())
     RegisterKernel<SplitKernel>({"Split", {{"T", TF_FLOAT}}, {"split_dim"}}, device_type, status);
+  // TF registers no Cast on devices: top-level ones go to TF's CPU, not those in a body.
+  for (TF_DataType from : kCastTypes)
+    for (TF_DataType to : kCastTypes)
+      if (ok())
+        RegisterKernel<CastKernel>({"Cast", {{"SrcT", from}, {"DstT", to}}}, device_type, status);
+  // TF has Tile on devices for numbers only; a masked RNN tiles its bool mask.
+  for (TF_DataType index : {TF_INT32, TF_INT64})
+    if (ok())
+      RegisterKernel<TileKernel>({"Tile", {{"T", TF_BOOL}, {"Tmultiples", index}}, {"multiples"}},
+                                 device_type, status);
   for (TF_DataType index : {TF_INT32, TF_INT64})
     if (ok())
       RegisterKernel<SplitVKernel>(

@@ -18,7 +18,9 @@
 #include "kernels/quantize.h"
 #include "kernels/reduction.h"
 #include "kernels/registered_kernels.h"
+#include "kernels/resource_scatter.h"
 #include "kernels/space_batch.h"
+#include "kernels/tensor_list.h"
 #include "runtime/runtime.h"
 
 namespace int8flow::kernels {
@@ -35,7 +37,8 @@ void InitKernels(const char* device_type, TF_Status* status) {
                     &RegisterPadKernels, &RegisterPoolingKernels, &RegisterReductionKernels,
                     &RegisterBatchMatMulKernels, &RegisterEinsumKernels, &RegisterIndexingKernels,
                     &RegisterLoopKernels, &RegisterLayerNormKernels, &RegisterBatchNormKernels,
-                    &RegisterSpaceBatchKernels, &RegisterQuantizeKernels}) {
+                    &RegisterSpaceBatchKernels, &RegisterQuantizeKernels,
+                    &RegisterTensorListKernels, &RegisterResourceScatterKernels}) {
     step(device_type, status);
     if (TF_GetCode(status) != TF_OK) return;
   }
