@@ -227,3 +227,31 @@ def test_native_layer_benchmark_builds_and_checks_its_outputs(tmp_path: Path) ->
     bad = subprocess.run([str(binary)], input="conv resnet50 x 1 56 56", env=env,
                          capture_output=True, text=True, timeout=60)
     assert bad.returncode != 0 and "bad line" in bad.stderr
+
+
+def test_serving_memory_is_measured_in_a_process_that_loaded_only_the_artifact(installed, tmp_path: Path) -> None:
+    # --serving-memory: each variant's saved artifact is loaded and served by a
+    # process of its own, which ran nothing else (no Keras model, no quantize).
+    result = subprocess.run(
+        [sys.executable, "-m", "int8flow", "bench", "--quick", "--models", "mlp", "--rounds", "1", "--runs", "2",
+         "--load-threads", "0", "--variants", "tf-function,int8flow-int8-static,tflite-int8", "--serving-memory",
+         "--out", str(tmp_path)], env=clean_env(), capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    rows = rows_by_variant(json.loads((tmp_path / "results.json").read_text()))
+    serving = {name: row["figures"]["serving"] for name, row in rows.items()}
+    for name, runtime in {"tf-function": "saved_model", "int8flow-int8-static": "saved_model",
+                          "tflite-int8": "tflite"}.items():
+        s = serving[name]
+        assert s["runtime"] == runtime, (name, s)
+        assert 0 < s["before_load_bytes"] < s["loaded_bytes"] <= s["peak_rss_bytes"], (name, s)
+        assert s["before_load_bytes"] < s["rss_bytes"] <= s["peak_rss_bytes"], (name, s)
+        assert s["tensorflow_imported"] == (runtime == "saved_model"), (name, s)
+    # The stock row served without QCPU; the INT8 one on QCPU's int8 kernels.
+    assert not serving["tf-function"]["qcpu_active"], serving["tf-function"]
+    assert sum(serving["tf-function"]["compute_ms"].values()) == 0, serving["tf-function"]
+    assert serving["int8flow-int8-static"]["qcpu_active"], serving["int8flow-int8-static"]
+    assert serving["int8flow-int8-static"]["compute_ms"]["int8"] > 0, serving["int8flow-int8-static"]
+    # TFLite's runtime alone is a fraction of TensorFlow's.
+    assert serving["tflite-int8"]["rss_bytes"] < serving["tf-function"]["before_load_bytes"] + \
+        0.5 * (serving["tf-function"]["rss_bytes"] - serving["tf-function"]["before_load_bytes"]), serving
+    assert " serve" in result.stdout, result.stdout[-2000:]

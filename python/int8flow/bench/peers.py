@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
@@ -23,6 +23,20 @@ class Unavailable(Exception):
     """A variant cannot run here; str(e) is the one-line reason the table shows."""
 
 
+@dataclass(frozen=True)
+class Artifact:
+    """What a variant serves from, which a process of its own can load alone
+    (serving_memory.py): a `runtime` (saved_model, tflite, onnxruntime or
+    openvino) and the file or folder; `options`: OpenVINO's compile config."""
+
+    runtime: str
+    path: Path
+    options: dict[str, Any] = field(default_factory=dict)
+
+    def as_json(self) -> dict[str, Any]:
+        return {"runtime": self.runtime, "path": str(self.path), "options": self.options}
+
+
 @dataclass
 class Prepared:
     """A variant ready to time: `make_runner()` gives a runner per client thread.
@@ -32,6 +46,7 @@ class Prepared:
     make_runner: Callable[[], Runner]
     artifact_bytes: int
     precision: str = "f32"
+    artifact: Artifact | None = None
 
 
 def _frozen_serving_function(model, example: np.ndarray):
@@ -98,7 +113,7 @@ def prepare_tflite_int8(model, calibration: list[np.ndarray], batch: int, thread
         return run
 
     _step("TFLite interpreter", make_runner)  # fail at prepare time, not while timing
-    return Prepared(make_runner, path.stat().st_size, "int8")
+    return Prepared(make_runner, path.stat().st_size, "int8", Artifact("tflite", path))
 
 
 def prepare_onnxruntime_int8(model, calibration: list[np.ndarray], batch: int, threads: int,
@@ -138,7 +153,7 @@ def prepare_onnxruntime_int8(model, calibration: list[np.ndarray], batch: int, t
     def make_runner() -> Runner:  # one session serves every thread: run() is thread-safe
         return lambda x: session.run(None, {input_name: x})[0].astype("float32")
 
-    return Prepared(make_runner, int8_path.stat().st_size, "int8")
+    return Prepared(make_runner, int8_path.stat().st_size, "int8", Artifact("onnxruntime", int8_path))
 
 
 def prepare_openvino(precision: Literal["f32", "default", "int8"]) -> Callable[..., Prepared]:
@@ -170,7 +185,8 @@ def prepare_openvino(precision: Literal["f32", "default", "int8"]) -> Callable[.
             request = compiled.create_infer_request()
             return lambda x: request.infer({0: x})[output].astype("float32")
 
-        return Prepared(make_runner, path.stat().st_size + path.with_suffix(".bin").stat().st_size, ran_in)
+        return Prepared(make_runner, path.stat().st_size + path.with_suffix(".bin").stat().st_size, ran_in,
+                        Artifact("openvino", path, config))
     return prepare
 
 

@@ -96,16 +96,19 @@ def table(results: dict[str, Any]) -> str:
     peaks = ", ".join(f"{p} {v:.0f}" for p, v in results["peak_gflops"].items()) or "not measured"
     lines = [f"{machine_line(results['machine'])}; "
              "speedup = stock tf.function median / row median, same run; "
-             "RSS = resident while serving, peak includes conversion; "
+             "RSS = the worker's while serving, peak includes conversion; serve = RSS of a process "
+             "that loaded only the saved artifact and served it (--serving-memory); "
              f"GFLOP/s from the model's MACs, % of this machine's GEMM peak for the row's precision ({peaks})",
              f"{'model':<14}{'b':>3} {'variant':<22}{'median ms':>10}{'p90':>9}{'p99':>9}"
              f"{'items/s':>9}{'speedup':>8}{'cosine':>8}{'top1':>6}{'GFLOP/s':>8}{'%peak':>6}"
-             f"{'RSS MiB':>8}{'peak':>7}{'size MiB':>9}{'load rps':>9}  note"]
+             f"{'RSS MiB':>8}{'peak':>7}{'serve':>7}{'size MiB':>9}{'load rps':>9}  note"]
     for row in results["rows"]:
         f = row["figures"]
         load = f.get("load", {})
         size = f.get("artifact_bytes")
         rss, peak = f.get("rss_bytes"), f.get("peak_rss_bytes")
+        serving = f.get("serving", {}).get("rss_bytes")
+        note = f.get("serving", {}).get("error") or row["reason"]
         lines.append(
             f"{row['model']:<14}{row['batch']:>3} {row['variant']:<22}"
             f"{_fmt(f.get('median_ms'), '.2f'):>10}{_fmt(f.get('p90_ms'), '.2f'):>9}"
@@ -113,9 +116,9 @@ def table(results: dict[str, Any]) -> str:
             f"{_fmt(f.get('speedup_vs_reference'), '.2f'):>8}{_fmt(f.get('cosine_mean'), '.4f'):>8}"
             f"{_fmt(f.get('top1_agreement'), '.2f'):>6}{_fmt(f.get('gflops'), '.1f'):>8}"
             f"{_fmt(f.get('percent_of_peak'), '.0f'):>6}{_fmt(rss and rss / 2**20, '.0f'):>8}"
-            f"{_fmt(peak and peak / 2**20, '.0f'):>7}"
+            f"{_fmt(peak and peak / 2**20, '.0f'):>7}{_fmt(serving and serving / 2**20, '.0f'):>7}"
             f"{_fmt(size and size / 2**20, '.1f'):>9}{_fmt(load.get('requests_per_s'), '.1f'):>9}"
-            f"  {row['reason'][:90]}")
+            f"  {note[:90]}")
     return "\n".join(lines)
 
 

@@ -19,7 +19,7 @@ from typing import Any, TypedDict
 
 import numpy as np
 
-from int8flow.bench import report, roofline
+from int8flow.bench import report, roofline, serving_memory
 from int8flow.bench.models import MODELS
 from int8flow.bench.variants import REFERENCE, VARIANTS
 from int8flow.bench.worker import MARKER
@@ -42,6 +42,7 @@ class Settings:
     runs_per_round: int
     load_threads: int
     load_seconds: float
+    serving_memory: bool = False
 
 
 class _Defaults(TypedDict):
@@ -108,6 +109,7 @@ class Row:
     reason: str = ""
     latencies: list[float] = field(default_factory=list)
     figures: dict[str, Any] = field(default_factory=dict)
+    artifact: dict[str, Any] | None = None  # what the variant serves from (peers.Artifact.as_json)
 
 
 def latency_figures(latencies: list[float], batch: int) -> dict[str, float]:
@@ -138,6 +140,7 @@ def start_worker(row: Row, config: dict[str, Any], out: Path) -> Worker | None:
     if ready.get("ready"):
         row.figures.update(prepare_s=ready["prepare_s"], artifact_bytes=ready["artifact_bytes"],
                            precision=ready["precision"])
+        row.artifact = ready.get("artifact")
         return worker
     worker.close()
     row.status = "unavailable" if "unavailable" in ready else "error"
@@ -200,6 +203,13 @@ def bench_group(model: str, batch: int, s: Settings, peaks: dict[str, float],
     finally:
         for worker in workers.values():
             worker.close()
+    if s.serving_memory:  # alone on the machine: every worker has ended
+        for name, row in rows.items():
+            if row.status == "ok" and row.artifact is not None:
+                progress.step(f"{model} b{batch} {name}: serving memory")
+                row.figures["serving"] = serving_memory.measure(
+                    {"model": model, "batch": batch, "variant": name, "threads": s.threads,
+                     "artifact": row.artifact}, s.out / "logs" / f"{model}-b{batch}-{name}-serving.log")
 
     reference = rows.get(REFERENCE)
     for row in rows.values():
@@ -247,6 +257,9 @@ def parse(argv: list[str] | None) -> Settings:
     p.add_argument("--load-threads", type=int, default=None, help="concurrent clients (0: no load test)")
     p.add_argument("--load-seconds", type=float, default=None, help="length of the load test")
     p.add_argument("--quick", action="store_true", help="few runs, mlp only unless --models: < 5 min")
+    p.add_argument("--serving-memory", action="store_true",
+                   help="also load each variant's saved artifact in a process of its own and report "
+                   "what serving it holds (RSS), as a server would")
     a = p.parse_args(argv)
     quick: _Defaults = {"rounds": 3, "runs": 5, "warmup": 3, "load_threads": 2, "load_seconds": 2.0}
     full: _Defaults = {"rounds": 5, "runs": 10, "warmup": 10, "load_threads": 4, "load_seconds": 10.0}
@@ -256,7 +269,7 @@ def parse(argv: list[str] | None) -> Settings:
     return Settings(models, [int(b) for b in a.batch.split(",")], variants, Path(a.out), a.threads,
                     d["warmup"], a.rounds or d["rounds"], a.runs or d["runs"],
                     d["load_threads"] if a.load_threads is None else a.load_threads,
-                    a.load_seconds or d["load_seconds"])
+                    a.load_seconds or d["load_seconds"], a.serving_memory)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -275,7 +288,7 @@ def main(argv: list[str] | None = None) -> int:
         return serve_load(argv)
     s = parse(argv)
     (s.out / "logs").mkdir(parents=True, exist_ok=True)
-    steps_per_group = len(s.variants) * (2 + s.rounds + (s.load_threads > 0))
+    steps_per_group = len(s.variants) * (2 + s.rounds + (s.load_threads > 0) + s.serving_memory)
     progress = report.Progress(1 + len(s.models) * len(s.batches) * steps_per_group)
     progress.step(f"this machine's peak GEMM rates on {s.threads} threads")
     peaks = roofline.measure_peaks(s.threads)

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from int8flow.bench.peers import (Prepared, Unavailable, prepare_onnxruntime_int8, prepare_openvino,
+from int8flow.bench.peers import (Artifact, Prepared, Unavailable, prepare_onnxruntime_int8, prepare_openvino,
                                   prepare_tflite_int8)
 
 if TYPE_CHECKING:
@@ -38,24 +38,27 @@ def _folder_bytes(path: Path) -> int:
     return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
 
 
-def _saved_model_bytes(model: keras.Model, workdir: Path) -> int:
+def _saved_model(model: keras.Model, workdir: Path) -> Artifact:
+    """The model as Keras exports it for serving: what an FP32 server loads."""
     path = workdir / "saved_model"
     shutil.rmtree(path, ignore_errors=True)
     model.export(str(path), format="tf_saved_model", verbose=False)
-    return _folder_bytes(path)
+    return Artifact("saved_model", path)
 
 
 def _tf_function(model, calibration, batch, threads, workdir) -> Prepared:
     import tensorflow as tf
 
     call = tf.function(lambda x: model(x, training=False), jit_compile=False)
-    return Prepared(lambda: (lambda x: call(x).numpy()), _saved_model_bytes(model, workdir))
+    artifact = _saved_model(model, workdir)
+    return Prepared(lambda: (lambda x: call(x).numpy()), _folder_bytes(artifact.path), artifact=artifact)
 
 
 def _keras_predict(model, calibration, batch, threads, workdir) -> Prepared:
     # Keras' default jit_compile="auto": XLA on stock CPU, skipped on QCPU.
+    artifact = _saved_model(model, workdir)
     return Prepared(lambda: (lambda x: model.predict(x, batch_size=batch, verbose=0)),
-                    _saved_model_bytes(model, workdir))
+                    _folder_bytes(artifact.path), artifact=artifact)
 
 
 def _needs_plugin(prepare: PrepareFn) -> PrepareFn:
@@ -99,7 +102,8 @@ def _static_int8(model, calibration, batch, threads, workdir) -> Prepared:
     path = workdir / "saved_model_int8"
     shutil.rmtree(path, ignore_errors=True)
     quantized.save(path)  # the artifact: a QDQ SavedModel
-    return Prepared(lambda: (lambda x: quantized(x).numpy()), _folder_bytes(path), "int8")
+    return Prepared(lambda: (lambda x: quantized(x).numpy()), _folder_bytes(path), "int8",
+                    Artifact("saved_model", path))
 
 
 VARIANTS: dict[str, Variant] = {v.name: v for v in [

@@ -44,10 +44,11 @@ def configure_environment(config: dict[str, Any]) -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
-def resident_bytes() -> int:
-    """RSS now: what serving holds, without the conversion's transient peak."""
+def resident_bytes(field: str = "VmRSS") -> int:
+    """RSS now: what serving holds, without the conversion's transient peak
+    (`field` "VmHWM": the peak so far, which the kernel keeps in step with it)."""
     with open("/proc/self/status") as status:
-        kib = next(line.split()[1] for line in status if line.startswith("VmRSS:"))
+        kib = next(line.split()[1] for line in status if line.startswith(f"{field}:"))
     return int(kib) * 1024
 
 
@@ -168,7 +169,7 @@ def main(config: dict[str, Any]) -> None:
     runner = prepared.make_runner()
     timed_runs(runner, work.x, config["warmup"])
     reply(ready=True, prepare_s=time.perf_counter() - start, artifact_bytes=prepared.artifact_bytes,
-          precision=prepared.precision)
+          precision=prepared.precision, artifact=prepared.artifact and prepared.artifact.as_json())
 
     for line in sys.stdin:
         request = json.loads(line)
