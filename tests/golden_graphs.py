@@ -317,14 +317,14 @@ INT8_CASES = {
     # The rows' indices come from x (Abs, Mul, Cast, FloorMod of one column).
     "embedding of a captured int8 table": Int8Case(
         {"INT8 embedding": 1},
-        ["Cast", "FloorMod", "_QcpuAbs", "_QcpuDequantize", "_QcpuGatherV2", "_QcpuMul", "_QcpuStridedSlice"],
+        ["FloorMod", "_QcpuAbs", "_QcpuCast", "_QcpuDequantize", "_QcpuGatherV2", "_QcpuMul", "_QcpuStridedSlice"],
         lambda t: tf.quantization.dequantize(tf.bitcast(
             tf.gather(TABLE_CAPTURED, tf.cast(tf.abs(t[:, 0]) * 10, tf.int32) % 50), tf.qint8), -1.0, 1.0,
             mode="SCALED"),
         MATRIX, False),
     "embedding": Int8Case(
         {"INT8 embedding": 1},
-        ["Cast", "FloorMod", "_QcpuAbs", "_QcpuDequantize", "_QcpuGatherV2", "_QcpuMul", "_QcpuStridedSlice"],
+        ["FloorMod", "_QcpuAbs", "_QcpuCast", "_QcpuDequantize", "_QcpuGatherV2", "_QcpuMul", "_QcpuStridedSlice"],
         lambda t: tf.quantization.dequantize(
             tf.gather(c(TABLE, tf.qint8), tf.cast(tf.abs(t[:, 0]) * 10, tf.int32) % 50), -1.0, 1.0, mode="SCALED"),
         MATRIX, False),
