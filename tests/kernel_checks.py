@@ -33,7 +33,8 @@ stay within; test_kernels.py asserts on the file. The bounds, per op:
   the same products, rounded in another order); BiasAddGrad
   1e-6 * sum|dy| over the summed dims (the same sums in another order).
 - Cast (float, double, int32, int64, bool, uint8, int8): exact (static_cast,
-  as TF's CPU kernel converts).
+  as TF's CPU kernel converts). ResourceScatterAdd/Sub/Update of a variable:
+  1 ulp per update of a row (|err| <= 2.4e-7 |ref|; a repeated index adds twice).
 - A masked RNN's mask and its gradients (tensor_list.cc): Tile of bools and
   TensorListGetItem/PopBack of bool lists exact (copies); AddN of float lists
   1 ulp per added list (|err| <= 2.4e-7 |ref| per addition: the same sums).
@@ -803,6 +804,21 @@ for src, dst, values in [
 ]:
     eager(f"Cast {np.dtype(src).name} to {np.dtype(dst).name}", lambda t, d=dst: tf.cast(t, d), [values.astype(src)],
           exact)
+# Sparse updates of a variable (an Embedding's table under SGD, RMSprop, Adagrad):
+# the variable is made where the check runs, updated, and read back there.
+def scattered(op: str, indices: list[int], scalar: bool = False):
+    def update(table: tf.Tensor, rows: tf.Tensor) -> tf.Tensor:
+        variable = tf.Variable(table)
+        getattr(tf.raw_ops, op)(resource=variable.handle, indices=tf.constant(indices, tf.int64),
+                                updates=rows[0, 0] if scalar else rows)
+        return variable.read_value()
+    return update
+
+
+for op, indices, scalar in [("ResourceScatterAdd", [2, 0], False), ("ResourceScatterSub", [1, 3, 1], False),
+                            ("ResourceScatterSub", [0, 2], True), ("ResourceScatterUpdate", [3, 1], False)]:
+    eager(f"{op} rows {indices}{' (scalar)' if scalar else ''}", scattered(op, indices, scalar),
+          [rand(4, 3), rand(len(indices), 3)], lambda ref, *a: 2.4e-7 * np.abs(ref))
 # A masked RNN's mask: bool lists read and popped, tiled, and the gradient
 # lists summed (tensor_list.cc, loop_ops.cc). The lists are made on CPU (TF
 # has no device kernel for a list of bools); the op under test runs on QCPU.

@@ -36,7 +36,8 @@ CASES: dict[str, int | dict[bool, int]] = {
     "FusedBatchNormV3": {True: 57, False: 47}, "GatherV2": 3, "LayerNorm": 6,
     "LeakyRelu": 1, "Log": 3, "LogicalAnd": 2, "LogicalNot": 1, "LogicalOr": 1, "MatMul": 28, "Max": 17,
     "MaxPool": 14, "Maximum": 16, "Mean": 14, "Min": 9, "Minimum": 13, "Mul": 11, "Neg": 2, "Pad": 9,
-    "RealDiv": 8, "Relu": 3, "Relu6": 3, "Rsqrt": 2, "SelectV2": 1, "Sigmoid": 2, "SigmoidGrad": 1,
+    "RealDiv": 8, "Relu": 3, "Relu6": 3, "ResourceScatterAdd": 1,
+    "ResourceScatterSub": 2, "ResourceScatterUpdate": 1, "Rsqrt": 2, "SelectV2": 1, "Sigmoid": 2, "SigmoidGrad": 1,
     "Softmax": 8, "SpaceToBatchND": 10, "Split": 6, "SplitV": 5, "Sqrt": 3, "Square": 2,
     "SquaredDifference": 8, "StridedSlice": 5, "StridedSliceGrad": 3, "Sub": 11, "Sum": 14, "Tanh": 2,
     "TanhGrad": 1, "TensorListGetItem": 3, "TensorListPopBack": 2, "Tile": 5, "ZerosLike": 2, "fused": 46,
@@ -116,6 +117,8 @@ BAD_INPUTS = [
     ("tf.raw_ops.FusedBatchNormV3(x=tf.ones([1, 2, 2, 3]), scale=tf.ones([3]), offset=tf.ones([3]),"
      " mean=tf.ones([0]), variance=tf.ones([0]), is_training=False)",
      "mean must have the same number of elements"),
+    ("tf.raw_ops.ResourceScatterSub(resource=tf.Variable(tf.ones([3, 2])).handle, indices=[5],"
+     " updates=tf.ones([1, 2]))", "int8flow: ResourceScatterSub: indices[0] = 5 is not in [0, 3)"),
     ("tf.tile(tf.ones([2, 3]) > 0, [2])", "int8flow: Tile: Expected multiples argument to be a vector of length 2"),
     ("tf.tile(tf.ones([2, 3]) > 0, [2, -1])", "int8flow: Tile: Expected multiples[1] >= 0"),
     ("tf.raw_ops.TensorListGetItem(input_handle=tf.raw_ops.TensorListFromTensor(tensor=tf.ones([3, 2]) > 0,"
