@@ -7,8 +7,9 @@ static INT8 (`int8flow.quantize`, 8 calibration batches), called at batch 1 by
 one closed-loop client (the next request when the last is answered). Layouts:
 - `shared`: one process holds every model, one client thread per model, all on
   the process's cores;
-- `pinned`: one process per model, `int8flow launch --instances N` (the cores
-  split between them), one client each.
+- `pinned`: `int8flow launch --instances K` (the cores split between them),
+  instance i serving models i, i + K, ... (`--instances`, default one per
+  model), one client per model.
 In each layout the clients start together, once every model is quantized and
 warm, and run for `--seconds`. Prints requests/s and p50/p99 ms per model and
 the aggregate; `--out` writes them as JSON.
@@ -70,19 +71,19 @@ def load(calls: dict[str, Any], ready: Path, peers: int, seconds: float) -> dict
 
 def worker(args: argparse.Namespace) -> int:
     names = args.models.split(",")
-    if "INT8FLOW_INSTANCE" in os.environ:  # pinned: this instance's model only
-        names = [names[int(os.environ["INT8FLOW_INSTANCE"])]]
+    if "INT8FLOW_INSTANCE" in os.environ:  # pinned: this instance's share of the models
+        names = names[int(os.environ["INT8FLOW_INSTANCE"])::int(os.environ["INT8FLOW_INSTANCES"])]
     calls = {name: prepare(name) for name in names}
     print(json.dumps(load(calls, Path(args.ready), args.peers, args.seconds)), flush=True)
     return 0
 
 
-def run_layout(layout: str, models: list[str], seconds: float) -> dict[str, Any]:
+def run_layout(layout: str, models: list[str], instances: int, seconds: float) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as ready:
         pinned = layout == "pinned"
         worker_command = [sys.executable, __file__, "--worker", "--models", ",".join(models), "--ready", ready,
-                          "--peers", str(len(models) if pinned else 1), "--seconds", str(seconds)]
-        command = ([sys.executable, "-m", "int8flow", "launch", "--instances", str(len(models)), "--"]
+                          "--peers", str(instances if pinned else 1), "--seconds", str(seconds)]
+        command = ([sys.executable, "-m", "int8flow", "launch", "--instances", str(instances), "--"]
                    if pinned else []) + worker_command
         env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
         done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
@@ -100,6 +101,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", default="mobilenetv2,mlp", help="comma-separated names of int8flow.bench.models")
     parser.add_argument("--layouts", default="shared,pinned")
+    parser.add_argument("--instances", type=int, default=None,
+                        help="processes of the pinned layout (default: one per model)")
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--out", default=None)
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
@@ -113,8 +116,12 @@ def main() -> int:
     cpu = int8flow.cpu_features()
     results = {"cpu": cpu["model"], "cores": cpu["cores"], "int8_path": cpu["int8_path"], "layouts": {}}
     models = args.models.split(",")
+    instances = args.instances or len(models)
+    if not 1 <= instances <= len(models):
+        parser.error(f"--instances must be in [1, {len(models)}] for {len(models)} models")
+    results["instances"] = instances
     for layout in args.layouts.split(","):
-        results["layouts"][layout] = figures = run_layout(layout, models, args.seconds)
+        results["layouts"][layout] = figures = run_layout(layout, models, instances, args.seconds)
         print(f"{layout:7} " + "  ".join(f"{m}: {figures[m]['requests_per_s']:.1f}/s p50 {figures[m]['p50_ms']:.1f} "
                                          f"p99 {figures[m]['p99_ms']:.1f} ms" for m in models)
               + f"  total {figures['aggregate_requests_per_s']:.1f}/s", flush=True)

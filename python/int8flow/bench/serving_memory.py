@@ -14,13 +14,12 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import traceback
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from int8flow.bench.worker import MARKER, configure_environment, reply, resident_bytes
+from int8flow.bench.worker import MARKER, configure_environment, reply, resident_bytes, run_child
 
 CALLS = 20
 TIMEOUT_S = 600
@@ -108,9 +107,4 @@ def main(config: dict[str, Any]) -> None:
 
 
 if __name__ == "__main__":
-    try:
-        main(json.loads(sys.argv[1]))
-    except Exception:  # reported to the parent; the traceback goes to the log
-        traceback.print_exc()
-        reply(error=traceback.format_exc().strip().splitlines()[-1])
-        sys.exit(1)
+    run_child(main)

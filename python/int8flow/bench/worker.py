@@ -57,6 +57,17 @@ def reply(**message: Any) -> None:
     sys.stdout.flush()
 
 
+def run_child(main: Callable[[dict[str, Any]], None]) -> None:
+    """A bench child process: `main` on the JSON config in argv[1]; a failure is
+    replied to the parent in one line, its traceback left in the log (stderr)."""
+    try:
+        main(json.loads(sys.argv[1]))
+    except Exception:
+        traceback.print_exc()
+        reply(error=traceback.format_exc().strip().splitlines()[-1])
+        sys.exit(1)
+
+
 @dataclass
 class Workload:
     """What a worker runs: the model, its timing input, its calibration batches
@@ -192,9 +203,4 @@ def main(config: dict[str, Any]) -> None:
 
 
 if __name__ == "__main__":
-    try:
-        main(json.loads(sys.argv[1]))
-    except Exception:  # reported to the parent; the traceback goes to the log
-        traceback.print_exc()
-        reply(error=traceback.format_exc().strip().splitlines()[-1])
-        sys.exit(1)
+    run_child(main)
