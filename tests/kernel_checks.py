@@ -34,7 +34,9 @@ stay within; test_kernels.py asserts on the file. The bounds, per op:
   1e-6 * sum|dy| over the summed dims (the same sums in another order).
 - Cast (float, double, int32, int64, bool, uint8, int8): exact (static_cast,
   as TF's CPU kernel converts). ResourceScatterAdd/Sub/Update of a variable:
-  1 ulp per update of a row (|err| <= 2.4e-7 |ref|; a repeated index adds twice).
+  1 ulp per update of a row (|err| <= 2.4e-7 |ref|; a repeated index adds twice);
+  after a bad index, exactly the table as it was (TF's CPU kernel differs here:
+  it updates the rows before the bad one).
 - A masked RNN's mask and its gradients (tensor_list.cc): Tile of bools and
   TensorListGetItem/PopBack of bool lists exact (copies); AddN of float lists
   1 ulp per added list (|err| <= 2.4e-7 |ref| per addition: the same sums).
@@ -815,6 +817,21 @@ def scattered(op: str, indices: list[int], scalar: bool = False):
     return update
 
 
+def after_a_bad_index(table: np.ndarray, rows: np.ndarray) -> tf.Tensor:
+    """Rows 1 and 9 of a 4-row table on QCPU: the error comes before any update,
+    so the table is as it was (TF's CPU kernel updates row 1 first)."""
+    with tf.device(QCPU):
+        variable = tf.Variable(table)
+        try:
+            tf.raw_ops.ResourceScatterSub(resource=variable.handle, indices=tf.constant([1, 9]), updates=rows)
+        except tf.errors.InvalidArgumentError:
+            pass
+        return variable.read_value()
+
+
+table = rand(4, 3)
+record("ResourceScatterSub bad index changes nothing", *(lambda q: (q.device, q))(after_a_bad_index(table, rand(2, 3))),
+       tf.constant(table), 0.0)
 for op, indices, scalar in [("ResourceScatterAdd", [2, 0], False), ("ResourceScatterSub", [1, 3, 1], False),
                             ("ResourceScatterSub", [0, 2], True), ("ResourceScatterUpdate", [3, 1], False)]:
     eager(f"{op} rows {indices}{' (scalar)' if scalar else ''}", scattered(op, indices, scalar),

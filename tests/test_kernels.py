@@ -37,7 +37,7 @@ CASES: dict[str, int | dict[bool, int]] = {
     "LeakyRelu": 1, "Log": 3, "LogicalAnd": 2, "LogicalNot": 1, "LogicalOr": 1, "MatMul": 28, "Max": 17,
     "MaxPool": 14, "Maximum": 16, "Mean": 14, "Min": 9, "Minimum": 13, "Mul": 11, "Neg": 2, "Pad": 9,
     "RealDiv": 8, "Relu": 3, "Relu6": 3, "ResourceScatterAdd": 1,
-    "ResourceScatterSub": 2, "ResourceScatterUpdate": 1, "Rsqrt": 2, "SelectV2": 1, "Sigmoid": 2, "SigmoidGrad": 1,
+    "ResourceScatterSub": 3, "ResourceScatterUpdate": 1, "Rsqrt": 2, "SelectV2": 1, "Sigmoid": 2, "SigmoidGrad": 1,
     "Softmax": 8, "SpaceToBatchND": 10, "Split": 6, "SplitV": 5, "Sqrt": 3, "Square": 2,
     "SquaredDifference": 8, "StridedSlice": 5, "StridedSliceGrad": 3, "Sub": 11, "Sum": 14, "Tanh": 2,
     "TanhGrad": 1, "TensorListGetItem": 3, "TensorListPopBack": 2, "Tile": 5, "ZerosLike": 2, "fused": 46,

@@ -26,11 +26,10 @@ namespace {
 
 enum class Update { kAdd, kSub, kAssign };
 
-// The variable of input 0, for writing: its own buffer, copied first when a
-// read still shares it (TF's copy-on-write of a variable).
+// `var`'s buffer, for writing: its own, copied first when a read still shares
+// it (TF's copy-on-write of a variable).
 tensorflow::Tensor* WritableVariable(tensorflow::OpKernelContext* c, tensorflow::Var* var) {
   tensorflow::Tensor* params = var->tensor();
-  Require(params->IsInitialized(), "the variable is not initialized");
   if (!params->RefCountIsOne()) {
     tensorflow::Tensor copy;
     const absl::Status status = c->allocate_temp(params->dtype(), params->shape(), &copy);
@@ -59,13 +58,14 @@ class ResourceScatterKernel {
     const auto updates_shape = Shape(updates_tensor.get());
     const float* updates = Data<float>(updates_tensor.get());
     tensorflow::mutex_lock lock(*var->mu());
-    Require(var->tensor()->dtype() == tensorflow::DT_FLOAT,
-            "the variable holds " + tensorflow::DataTypeString(var->tensor()->dtype()) +
-                ", the update float");
-    tensorflow::Tensor* params = WritableVariable(c, var.get());
-    Require(params->dims() >= 1, "params must be at least 1 dimensional");
-    const int64_t rows = params->dim_size(0),
-                  row_size = params->NumElements() / std::max<int64_t>(rows, 1);
+    const tensorflow::Tensor& current = *var->tensor();
+    Require(current.IsInitialized(), "the variable is not initialized");
+    Require(
+        current.dtype() == tensorflow::DT_FLOAT,
+        "the variable holds " + tensorflow::DataTypeString(current.dtype()) + ", the update float");
+    Require(current.dims() >= 1, "params must be at least 1 dimensional");
+    const int64_t rows = current.dim_size(0),
+                  row_size = current.NumElements() / std::max<int64_t>(rows, 1);
     // Updates are indices.shape + params.shape[1:], or one scalar for every element.
     const bool scalar = updates_shape.empty();
     Require(scalar || NumElements(updates_shape) == static_cast<int64_t>(indices.size()) * row_size,
@@ -73,11 +73,15 @@ class ResourceScatterKernel {
             "updates.shape " +
                 ShapeString(updates_shape) + ", indices.shape " +
                 ShapeString(Shape(indices_tensor.get())));
+    // Every index first, as TF's kernel: a bad one leaves the table as it was.
+    for (size_t i = 0; i < indices.size(); ++i)
+      Require(indices[i] >= 0 && indices[i] < rows, [&] {
+        return "indices[" + std::to_string(i) + "] = " + std::to_string(indices[i]) +
+               " is not in [0, " + std::to_string(rows) + ")";
+      });
+    tensorflow::Tensor* params = WritableVariable(c, var.get());
     float* table = reinterpret_cast<float*>(const_cast<char*>(params->tensor_data().data()));
     for (size_t i = 0; i < indices.size(); ++i) {
-      Require(indices[i] >= 0 && indices[i] < rows,
-              "indices[" + std::to_string(i) + "] = " + std::to_string(indices[i]) +
-                  " is not in [0, " + std::to_string(rows) + ")");
       float* row = table + indices[i] * row_size;
       const float* update = scalar ? updates : updates + i * row_size;
       for (int64_t k = 0; k < row_size; ++k) {
