@@ -260,28 +260,32 @@ class TileKernel {
     const auto shape = Shape(input.get());
     const auto multiples = IntValues(ctx.input(1).get());
     const size_t rank = shape.size();
-    Require(multiples.size() == rank, "Expected multiples argument to be a vector of length " +
-                                          std::to_string(rank) + " but got length " +
-                                          std::to_string(multiples.size()));
-    std::vector<int64_t> out_shape(rank), strides(rank, 1);
+    Require(multiples.size() == rank, [&] {
+      return "Expected multiples argument to be a vector of length " + std::to_string(rank) +
+             " but got length " + std::to_string(multiples.size());
+    });
+    // The output, row-major, is a walk over [m0, s0, m1, s1, ...] that reads the
+    // input at stride 0 along each multiple.
+    const auto strides = BroadcastStrides(shape, shape);
+    std::vector<int64_t> out_shape, walk, from;
     for (size_t d = 0; d < rank; ++d) {
-      Require(multiples[d] >= 0, "Expected multiples[" + std::to_string(d) + "] >= 0, but got " +
-                                     std::to_string(multiples[d]));
-      out_shape[d] = shape[d] * multiples[d];
+      Require(multiples[d] >= 0, [&] {
+        return "Expected multiples[" + std::to_string(d) + "] >= 0, but got " +
+               std::to_string(multiples[d]);
+      });
+      out_shape.push_back(shape[d] * multiples[d]);
+      walk.insert(walk.end(), {multiples[d], shape[d]});
+      from.insert(from.end(), {0, strides[d]});
     }
-    for (size_t d = rank; d-- > 1;) strides[d - 1] = strides[d] * shape[d];
     const TF_DataType dtype = TF_TensorType(input.get());
     OwnedTensor out = ctx.allocate_output(0, out_shape, dtype);
     const size_t bytes = TF_DataTypeSize(dtype);
     const char* src = static_cast<const char*>(TF_TensorData(input.get()));
     char* dst = static_cast<char*>(TF_TensorData(out.get()));
-    std::vector<int64_t> at(rank, 0);  // the output index, row-major
-    for (int64_t i = 0, n = NumElements(out_shape); i < n; ++i) {
-      int64_t from = 0;
-      for (size_t d = 0; d < rank; ++d) from += (at[d] % shape[d]) * strides[d];
-      std::memcpy(dst + i * bytes, src + from * bytes, bytes);
-      for (size_t d = rank; d-- > 0 && ++at[d] == out_shape[d];) at[d] = 0;
-    }
+    ForEachIndex(walk, {from}, [&](const std::vector<int64_t>& at) {
+      std::memcpy(dst, src + at[0] * bytes, bytes);
+      dst += bytes;
+    });
   }
 };
 

@@ -18,6 +18,7 @@
 #include "kernels/kernel_registration.h"
 #include "kernels/onednn_util.h"
 #include "tensorflow/c/tf_tensor.h"
+#include "tensorflow/core/framework/tensor_util.h"  // DeepCopy
 #include "tensorflow/core/framework/types.h"
 #include "tensorflow/core/framework/variant.h"
 #include "tensorflow/core/kernels/tensor_list.h"
@@ -153,12 +154,7 @@ class TensorListAddNKernel {
                       t.shape().DebugString() + " and the other is " + total.shape().DebugString());
           continue;
         }
-        if (!owned) {
-          tensorflow::Tensor copy(tensorflow::DT_FLOAT, total.shape());
-          std::memcpy(const_cast<char*>(copy.tensor_data().data()), total.tensor_data().data(),
-                      total.tensor_data().size());
-          total = std::move(copy), owned = true;
-        }
+        if (!owned) total = tensorflow::tensor::DeepCopy(total), owned = true;
         float* into = reinterpret_cast<float*>(const_cast<char*>(total.tensor_data().data()));
         const float* add = reinterpret_cast<const float*>(t.tensor_data().data());
         for (int64_t k = 0, m = t.NumElements(); k < m; ++k) into[k] += add[k];
