@@ -81,6 +81,38 @@ def _peer(module: str) -> Any:
         raise Unavailable(f"{module} is not installed ({e}); pip install 'int8flow[bench]'") from e
 
 
+def tflite_runner(path: Path, threads: int) -> Runner:
+    """A LiteRT interpreter (XNNPACK by default) on the .tflite at `path`: a runner for one thread."""
+    litert = _peer("ai_edge_litert.interpreter")
+    interpreter = litert.Interpreter(model_path=str(path), num_threads=threads)
+    interpreter.allocate_tensors()
+    (input_detail,) = interpreter.get_input_details()
+    output_index = interpreter.get_output_details()[0]["index"]
+
+    def run(x: np.ndarray) -> np.ndarray:
+        interpreter.set_tensor(input_detail["index"], x.astype(input_detail["dtype"], copy=False))
+        interpreter.invoke()
+        return interpreter.get_tensor(output_index).astype("float32")
+    return run
+
+
+def onnxruntime_runner(path: Path, threads: int) -> Runner:
+    """An ONNX Runtime CPU session on the .onnx at `path`: a runner any thread may call (run() is thread-safe)."""
+    ort = _peer("onnxruntime")
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    input_name = session.get_inputs()[0].name
+    return lambda x: session.run(None, {input_name: x})[0].astype("float32")
+
+
+def openvino_runner(compiled: Any) -> Runner:
+    """An infer request of the compiled OpenVINO model: a runner for one thread."""
+    request, output = compiled.create_infer_request(), compiled.output(0)
+    return lambda x: request.infer({0: x})[output].astype("float32")
+
+
 def prepare_tflite_int8(model, calibration: list[np.ndarray], batch: int, threads: int,
                         workdir: Path) -> Prepared:
     """Full-integer post-training quantization; float (or int32 id) input and output.
@@ -91,7 +123,7 @@ def prepare_tflite_int8(model, calibration: list[np.ndarray], batch: int, thread
     """
     import tensorflow as tf
 
-    litert = _peer("ai_edge_litert.interpreter")
+    _peer("ai_edge_litert.interpreter")  # missing: unavailable, before the conversion's minutes
     frozen = _frozen_serving_function(model, calibration[0])
     converter = tf.lite.TFLiteConverter.from_concrete_functions([frozen])
     converter.optimizations = [tf.lite.Optimize.DEFAULT]
@@ -101,16 +133,7 @@ def prepare_tflite_int8(model, calibration: list[np.ndarray], batch: int, thread
     path.write_bytes(_step("TFLite int8 conversion", converter.convert))
 
     def make_runner() -> Runner:
-        interpreter = litert.Interpreter(model_path=str(path), num_threads=threads)  # XNNPACK by default
-        interpreter.allocate_tensors()
-        (input_detail,) = interpreter.get_input_details()
-        output_index = interpreter.get_output_details()[0]["index"]
-
-        def run(x: np.ndarray) -> np.ndarray:
-            interpreter.set_tensor(input_detail["index"], x.astype(input_detail["dtype"], copy=False))
-            interpreter.invoke()
-            return interpreter.get_tensor(output_index).astype("float32")
-        return run
+        return tflite_runner(path, threads)
 
     _step("TFLite interpreter", make_runner)  # fail at prepare time, not while timing
     return Prepared(make_runner, path.stat().st_size, "int8", Artifact("tflite", path))
@@ -144,16 +167,8 @@ def prepare_onnxruntime_int8(model, calibration: list[np.ndarray], batch: int, t
     _step("ONNX Runtime quantize_static", lambda: quantize_static(
         str(float_path), str(int8_path), Batches(), quant_format=QuantFormat.QDQ, per_channel=True,
         activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8))
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
-    options.inter_op_num_threads = 1
-    session = _step("ONNX Runtime session", lambda: ort.InferenceSession(
-        str(int8_path), options, providers=["CPUExecutionProvider"]))
-
-    def make_runner() -> Runner:  # one session serves every thread: run() is thread-safe
-        return lambda x: session.run(None, {input_name: x})[0].astype("float32")
-
-    return Prepared(make_runner, int8_path.stat().st_size, "int8", Artifact("onnxruntime", int8_path))
+    runner = _step("ONNX Runtime session", lambda: onnxruntime_runner(int8_path, threads))
+    return Prepared(lambda: runner, int8_path.stat().st_size, "int8", Artifact("onnxruntime", int8_path))
 
 
 def prepare_openvino(precision: Literal["f32", "default", "int8"]) -> Callable[..., Prepared]:
@@ -179,14 +194,8 @@ def prepare_openvino(precision: Literal["f32", "default", "int8"]) -> Callable[.
         ov.save_model(converted, str(path), compress_to_fp16=False)
         # An int8 model's quantized layers run int8 whatever the hint says.
         ran_in = "int8" if precision == "int8" else compiled.get_property("INFERENCE_PRECISION_HINT").get_type_name()
-        output = compiled.output(0)
-
-        def make_runner() -> Runner:  # an infer request per client thread
-            request = compiled.create_infer_request()
-            return lambda x: request.infer({0: x})[output].astype("float32")
-
-        return Prepared(make_runner, path.stat().st_size + path.with_suffix(".bin").stat().st_size, ran_in,
-                        Artifact("openvino", path, config))
+        size = path.stat().st_size + path.with_suffix(".bin").stat().st_size
+        return Prepared(lambda: openvino_runner(compiled), size, ran_in, Artifact("openvino", path, config))
     return prepare
 
 

@@ -17,8 +17,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
+from int8flow.bench import peers
 from int8flow.bench.worker import MARKER, configure_environment, reply, resident_bytes, run_child
 
 CALLS = 20
@@ -42,7 +41,7 @@ def measure(config: dict[str, Any], log_path: Path) -> dict[str, Any]:
 
 
 def _runner(artifact: dict[str, Any], threads: int) -> Any:
-    """A callable on one NumPy batch, from the artifact alone."""
+    """A callable on one NumPy batch, from the artifact alone, made as the bench's runners are."""
     runtime, path, options = artifact["runtime"], artifact["path"], artifact.get("options", {})
     if runtime == "saved_model":
         import tensorflow as tf
@@ -53,31 +52,13 @@ def _runner(artifact: dict[str, Any], threads: int) -> Any:
         (key,) = signature.structured_input_signature[1]
         return lambda x: signature(**{key: tf.constant(x)})
     if runtime == "tflite":
-        from ai_edge_litert.interpreter import Interpreter
-
-        interpreter = Interpreter(model_path=path, num_threads=threads)
-        (detail,) = interpreter.get_input_details()
-        interpreter.allocate_tensors()
-        output = interpreter.get_output_details()[0]["index"]
-
-        def run_tflite(x: np.ndarray) -> Any:
-            interpreter.set_tensor(detail["index"], x.astype(detail["dtype"], copy=False))
-            interpreter.invoke()
-            return interpreter.get_tensor(output)
-        return run_tflite
+        return peers.tflite_runner(Path(path), threads)
     if runtime == "onnxruntime":
-        import onnxruntime as ort
-
-        session_options = ort.SessionOptions()
-        session_options.intra_op_num_threads, session_options.inter_op_num_threads = threads, 1
-        session = ort.InferenceSession(path, session_options, providers=["CPUExecutionProvider"])
-        name = session.get_inputs()[0].name
-        return lambda x: session.run(None, {name: x})
+        return peers.onnxruntime_runner(Path(path), threads)
     if runtime == "openvino":
         import openvino as ov  # type: ignore[import-untyped]
 
-        request = ov.Core().compile_model(path, "CPU", options).create_infer_request()
-        return lambda x: request.infer({0: x})
+        return peers.openvino_runner(ov.Core().compile_model(path, "CPU", options))
     raise ValueError(f"unknown runtime {runtime!r}")
 
 

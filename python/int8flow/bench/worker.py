@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import os
-import resource
 import sys
 import threading
 import time
@@ -198,7 +197,7 @@ def main(config: dict[str, Any]) -> None:
             reply(path=str(path))
         elif request["cmd"] == "exit":
             reply(rss_bytes=resident_bytes(),
-                  peak_rss_bytes=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
+                  peak_rss_bytes=resident_bytes("VmHWM"))
             return
 
 
