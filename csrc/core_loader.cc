@@ -85,15 +85,16 @@ const Int8flowCoreApi* LoadCore(std::string* why) {
 void ActivateQcpu() {
   if (device::IsDuplicateLoad()) return;  // inert: zero devices, and the first load's state stands
   // Decided now, so the load state and any warning are there at import.
-  std::string reason;
+  std::string reason, allocator;
   try {
     reason = InertReason();
+    if (reason.empty()) allocator = runtime::UseSystemAllocatorForTfCpuTensors();
   } catch (const std::exception& e) {
     reason = std::string("initialisation failed: ") + e.what();
   } catch (...) {
     reason = "initialisation failed with an unknown exception";
   }
-  device::SetActivation(reason);
+  device::SetActivation(reason, allocator);
 }
 
 bool ServesQcpu() { return !device::IsDuplicateLoad() && runtime::GetLoadState().active; }

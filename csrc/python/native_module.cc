@@ -43,7 +43,8 @@ py::dict Stats() {
 py::dict LoadState() {
   const rt::LoadState s = rt::GetLoadState();
   return py::dict(py::arg("initialized") = s.initialized, py::arg("active") = s.active,
-                  py::arg("reason") = s.reason, py::arg("plugin_path") = s.plugin_path);
+                  py::arg("reason") = s.reason, py::arg("plugin_path") = s.plugin_path,
+                  py::arg("tf_cpu_allocator") = s.tf_cpu_allocator);
 }
 
 py::dict CpuFeatures() {

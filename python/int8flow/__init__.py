@@ -29,7 +29,8 @@ def is_loaded() -> bool:
 
 
 def load_state() -> dict[str, Any]:
-    """The plugin's state here: `initialized`, `active`, `reason` (why inert), `plugin_path`."""
+    """The plugin's state here: `initialized`, `active`, `reason` (why inert), `plugin_path`,
+    `tf_cpu_allocator` (what activation chose for TF's CPU tensors; empty when inert)."""
     return _native.load_state()
 
 
