@@ -85,16 +85,15 @@ const Int8flowCoreApi* LoadCore(std::string* why) {
 void ActivateQcpu() {
   if (device::IsDuplicateLoad()) return;  // inert: zero devices, and the first load's state stands
   // Decided now, so the load state and any warning are there at import.
-  std::string reason, allocator;
+  std::string reason;
   try {
     reason = InertReason();
-    if (reason.empty()) allocator = runtime::UseSystemAllocatorForTfCpuTensors();
   } catch (const std::exception& e) {
     reason = std::string("initialisation failed: ") + e.what();
   } catch (...) {
     reason = "initialisation failed with an unknown exception";
   }
-  device::SetActivation(reason, allocator);
+  device::SetActivation(reason);
 }
 
 bool ServesQcpu() { return !device::IsDuplicateLoad() && runtime::GetLoadState().active; }

@@ -16,10 +16,9 @@ const Int8flowCoreApi* LoadCore(std::string* why);
 // load of the plugin goes inert, in this order, when INT8FLOW_DISABLE is set,
 // the CPU lacks AVX2/FMA, oneDNN cannot be opened, or the core cannot be
 // opened (TF version, dlopen, ABI) or fails its oneDNN self-test; otherwise
-// QCPU is active, and TF's large CPU tensors go to malloc
-// (runtime::UseSystemAllocatorForTfCpuTensors). Any exception is caught and
-// becomes the reason. The result goes to device::SetActivation. A duplicate
-// load decides nothing and opens nothing.
+// QCPU is active. Any exception is caught and becomes the reason. The result
+// goes to device::SetActivation. A duplicate load decides nothing and opens
+// nothing.
 void ActivateQcpu();
 
 // True when this load of the plugin serves QCPU: active, and not a duplicate

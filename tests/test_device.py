@@ -56,32 +56,3 @@ def test_openmp_workers_keep_spinning_unless_the_user_chose() -> None:
                  "policy": "ACTIVE", "spin": "30000"}
     r = run_json(code, unset=omp, OMP_WAIT_POLICY="PASSIVE")
     assert r["said"].startswith("kept:") and (r["policy"], r["spin"]) == ("PASSIVE", "")
-
-
-def test_tensors_a_restore_reads_on_the_cpu_go_back_to_the_os() -> None:
-    # A restore reads each value on the CPU and copies it to its QCPU variable;
-    # TF's own CPU pool would keep all of them for ever (tf_cpu_allocator.cc).
-    code = """
-        import ctypes, json, tempfile, tensorflow as tf, int8flow
-        getenv = ctypes.CDLL(None).getenv
-        getenv.restype = ctypes.c_char_p
-        def rss_mib():
-            with open("/proc/self/status") as status:
-                return next(int(line.split()[1]) >> 10 for line in status if line.startswith("VmRSS"))
-        variables = [tf.Variable(tf.zeros((1024, 1024))) for _ in range(32)]  # 128 MiB
-        checkpoint = tf.train.Checkpoint(v=variables)
-        before = rss_mib()
-        checkpoint.read(checkpoint.write(tempfile.mkdtemp() + "/ckpt"))
-        print(json.dumps({"grew_mib": rss_mib() - before, "device": variables[0].device,
-                          "said": int8flow.load_state()["tf_cpu_allocator"],
-                          "variable": (getenv(b"TF_ONEDNN_USE_SYSTEM_ALLOCATOR") or b"").decode()}))
-        """
-    allocator = ("TF_ONEDNN_USE_SYSTEM_ALLOCATOR", "MALLOC_MMAP_THRESHOLD_", "GLIBC_TUNABLES")
-    r = run_json(code, unset=allocator)
-    assert r["device"].endswith("device:QCPU:0") and r["variable"] == "1"
-    assert r["said"].startswith("malloc, set by int8flow") and r["grew_mib"] < 32, r
-    kept = run_json(code, unset=allocator, TF_ONEDNN_USE_SYSTEM_ALLOCATOR="0")
-    assert kept["said"].startswith("kept:") and kept["variable"] == "0"
-    assert kept["grew_mib"] > 100, kept  # TF's pool: what the default avoids
-    stock = run_json(code, unset=allocator, INT8FLOW_DISABLE="1")
-    assert stock["said"] == "" and stock["variable"] == "" and "CPU" in stock["device"]

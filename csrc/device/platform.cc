@@ -140,10 +140,9 @@ void RegisterPlatform(SE_PlatformRegistrationParams* params) {
   fns->destroy_timer_fns = DestroyTimerFns;
 }
 
-void SetActivation(const std::string& inert_reason, const std::string& tf_cpu_allocator) {
+void SetActivation(const std::string& inert_reason) {
   runtime::LoadState state;
   state.reason = inert_reason;
-  state.tf_cpu_allocator = tf_cpu_allocator;
   Publish(state);
   device_count = state.reason.empty() ? 1 : 0;
 }
@@ -163,7 +162,6 @@ void Deactivate(const std::string& reason) {
   device_count = 0;
   runtime::LoadState state;
   state.reason = reason;
-  state.tf_cpu_allocator = runtime::GetLoadState().tf_cpu_allocator;  // the variable stays set
   Publish(state);
 }
 

@@ -18,9 +18,8 @@ void RegisterPlatform(SE_PlatformRegistrationParams* params);
 // after RegisterPlatform, so the load state and any warning are there at
 // import: one QCPU device when `inert_reason` is empty; otherwise zero
 // devices, so TF carries on with its own CPU device, and one warning saying
-// why (none for INT8FLOW_DISABLE). `tf_cpu_allocator` is what the activation
-// chose for TF's CPU tensors, for the load state.
-void SetActivation(const std::string& inert_reason, const std::string& tf_cpu_allocator);
+// why (none for INT8FLOW_DISABLE).
+void SetActivation(const std::string& inert_reason);
 
 // The device type the latest RegisterPlatform registered: kDeviceType, or a
 // distinct inert type when this is a second load of the plugin (see

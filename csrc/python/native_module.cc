@@ -43,8 +43,7 @@ py::dict Stats() {
 py::dict LoadState() {
   const rt::LoadState s = rt::GetLoadState();
   return py::dict(py::arg("initialized") = s.initialized, py::arg("active") = s.active,
-                  py::arg("reason") = s.reason, py::arg("plugin_path") = s.plugin_path,
-                  py::arg("tf_cpu_allocator") = s.tf_cpu_allocator);
+                  py::arg("reason") = s.reason, py::arg("plugin_path") = s.plugin_path);
 }
 
 py::dict CpuFeatures() {

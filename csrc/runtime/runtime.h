@@ -112,11 +112,10 @@ void ClearOpTotals();  // by ResetStats
 
 // ---- whether the plugin is active in this process ---------------------------
 struct LoadState {
-  bool initialized = false;      // SE_InitPlugin ran in this process
-  bool active = false;           // QCPU devices were registered
-  std::string reason;            // why inert, when !active
-  std::string plugin_path;       // the .so TensorFlow loaded
-  std::string tf_cpu_allocator;  // what QCPU's activation chose (tf_cpu_allocator.cc)
+  bool initialized = false;  // SE_InitPlugin ran in this process
+  bool active = false;       // QCPU devices were registered
+  std::string reason;        // why inert, when !active
+  std::string plugin_path;   // the .so TensorFlow loaded
 };
 INT8FLOW_EXPORT void SetLoadState(const LoadState& state);
 // Counts SE_InitPlugin calls in this process: 1 for the first. A second one
@@ -196,13 +195,6 @@ struct OpenMpSetup {
 // TF_NUM_INTRAOP_THREADS, unless libgomp is already loaded (openmp.cc says
 // why); call before anything loads oneDNN.
 INT8FLOW_EXPORT const OpenMpSetup& PrepareOpenMp();
-
-// Makes TF's CPU device allocate large tensors with malloc instead of its
-// never-shrinking BFC pool, and glibc map blocks of 1 MiB or more, so that
-// freeing them returns them to the OS; a user's own setting of either is
-// kept. Says what it did. Only for an active QCPU, before TF's first CPU
-// allocation (tf_cpu_allocator.cc says why).
-INT8FLOW_EXPORT std::string UseSystemAllocatorForTfCpuTensors();
 
 // The cores this process may run on: its affinity mask.
 INT8FLOW_EXPORT int UsableCores();

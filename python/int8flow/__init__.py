@@ -29,8 +29,7 @@ def is_loaded() -> bool:
 
 
 def load_state() -> dict[str, Any]:
-    """The plugin's state here: `initialized`, `active`, `reason` (why inert), `plugin_path`,
-    `tf_cpu_allocator` (what activation chose for TF's CPU tensors; empty when inert)."""
+    """The plugin's state here: `initialized`, `active`, `reason` (why inert), `plugin_path`."""
     return _native.load_state()
 
 

@@ -70,8 +70,6 @@ def doctor() -> int:
         print(f"OpenMP      {cpu['openmp']}")
         print(f"threads     {cpu['threads']} per oneDNN call ({cpu['threads_rule']})")
         print(f"bf16        {_bf16_line(cpu['bf16'], int8flow.bf16_enabled())}")
-    if state["tf_cpu_allocator"]:
-        print(f"TF CPU mem  {state['tf_cpu_allocator']}")
     limit = int8flow._native.settings()["memory_limit_bytes"]
     print(f"memory      {_human_bytes(cpu['memory_bytes'])} physical; "
           f"INT8FLOW_MEMORY_LIMIT_MB: {_human_bytes(limit) if limit else 'not set'}")
