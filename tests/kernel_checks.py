@@ -235,6 +235,41 @@ for label, x_shape, w_shape, stride, padding in [
     conv = (lambda t, f, s=stride, p=padding: tf.nn.depthwise_conv2d(t, f, [1, s, s, 1], p))
     eager(f"DepthwiseConv2dNative {label}", conv, [rand(*x_shape), rand(*w_shape)], conv_bound(conv))
 
+# Conv2D's gradients (conv_backprop.cc): what a ConvLSTM2D's gradient loop runs
+# on QCPU, and Conv2DTranspose's forward op; each bound is 1e-5 of the same
+# op on absolute values.
+def conv_gradients(label: str, x_shape: tuple, w_shape: tuple, stride: int, padding, dilation: int) -> None:
+    attrs = dict(strides=[1, stride, stride, 1], dilations=[1, dilation, dilation, 1],
+                 padding=padding if isinstance(padding, str) else "EXPLICIT",
+                 explicit_paddings=[] if isinstance(padding, str) else sum(padding, []))
+    with tf.device(CPU):
+        out_shape = tf.nn.conv2d(rand(*x_shape), rand(*w_shape), stride, padding, dilations=dilation).shape
+    data = lambda w, g: tf.raw_ops.Conv2DBackpropInput(input_sizes=list(x_shape), filter=w, out_backprop=g, **attrs)
+    weights = lambda x, g: tf.raw_ops.Conv2DBackpropFilter(input=x, filter_sizes=list(w_shape), out_backprop=g,
+                                                           **attrs)
+    for name, fn, first in (("Conv2DBackpropInput", data, w_shape), ("Conv2DBackpropFilter", weights, x_shape)):
+        eager(f"{name} {label}", fn, [rand(*first), rand(*out_shape)], conv_bound(fn))
+
+
+for label, x_shape, w_shape, stride, padding, dilation in [
+    ("3x3 SAME", (2, 9, 7, 3), (3, 3, 3, 4), 1, "SAME", 1),
+    ("3x2 VALID stride 2", (1, 10, 10, 4), (3, 2, 4, 5), 2, "VALID", 1),
+    ("5x5 SAME stride 2 odd", (3, 9, 8, 2), (5, 5, 2, 3), 2, "SAME", 1),
+    ("dilation 2", (1, 12, 12, 4), (3, 3, 4, 2), 1, "SAME", 2),
+    ("1x1 stride 3", (2, 7, 7, 4), (1, 1, 4, 8), 3, "VALID", 1),
+    ("explicit padding", (1, 6, 7, 3), (2, 3, 3, 4), 1, [[0, 0], [1, 2], [0, 1], [0, 0]], 1),
+    ("batch 1 wide", (1, 8, 8, 64), (3, 3, 64, 32), 2, "SAME", 1),
+]:
+    conv_gradients(label, x_shape, w_shape, stride, padding, dilation)
+with tf.device(QCPU):
+    empty = tf.raw_ops.Conv2DBackpropInput(input_sizes=[0, 5, 5, 3], filter=rand(3, 3, 3, 4),
+                                           out_backprop=tf.zeros((0, 5, 5, 4)), strides=[1, 1, 1, 1], padding="SAME")
+    no_batch = tf.raw_ops.Conv2DBackpropFilter(input=tf.zeros((0, 5, 5, 3)), filter_sizes=[3, 3, 3, 4],
+                                               out_backprop=tf.zeros((0, 5, 5, 4)), strides=[1, 1, 1, 1],
+                                               padding="SAME")
+record("Conv2DBackpropInput empty batch", empty.device, empty, tf.zeros((0, 5, 5, 3)), 0.0)
+record("Conv2DBackpropFilter empty batch (zeros)", no_batch.device, no_batch, tf.zeros((3, 3, 3, 4)), 0.0)
+
 # Randomized convolutions: sizes, channels, kernels, strides, dilations and
 # padding drawn from a fixed seed. Skipped draws: stride > 1 with dilation > 1
 # (TF's CPU ops refuse it). Dilated depthwise convolutions run as

@@ -30,8 +30,8 @@ def checks(installed: Path, tmp_path_factory: pytest.TempPathFactory) -> dict:
 # oneDNN one; Eigen's leaves them unset in inference), hence two counts.
 CASES: dict[str, int | dict[bool, int]] = {
     "Abs": 2, "AddN": 2, "AddV2": 11, "AvgPool": 11, "BatchMatMulV2": 17, "BatchToSpaceND": 10, "BiasAdd": 3,
-    "BiasAddGrad": 3, "Cast": 8, "clip_by_value": 5, "ConcatV2": 2, "Conv2D": 23, "DepthwiseConv2dNative": 6,
-    "Einsum": 7, "Elu": 2,
+    "BiasAddGrad": 3, "Cast": 8, "clip_by_value": 5, "ConcatV2": 2, "Conv2D": 23, "Conv2DBackpropFilter": 8,
+    "Conv2DBackpropInput": 8, "DepthwiseConv2dNative": 6, "Einsum": 7, "Elu": 2,
     "FusedBatchNorm": 5, "FusedBatchNormV2": {True: 5, False: 3},
     "FusedBatchNormV3": {True: 57, False: 47}, "GatherV2": 3, "LayerNorm": 6,
     "LeakyRelu": 1, "Log": 3, "LogicalAnd": 2, "LogicalNot": 1, "LogicalOr": 1, "MatMul": 28, "Max": 17,
@@ -133,6 +133,15 @@ BAD_INPUTS = [
     ("tf.raw_ops.AddN(inputs=[tf.raw_ops.TensorListFromTensor(tensor=tf.ones([3, 2]), element_shape=[2]),"
      " tf.raw_ops.TensorListFromTensor(tensor=tf.ones([4, 2]), element_shape=[2])])",
      "int8flow: AddN: Trying to add two lists of tensors with different lengths"),
+    ("tf.raw_ops.Conv2DBackpropInput(input_sizes=[1, 6, 6, 3], filter=tf.ones([3, 3, 3, 4]),"
+     " out_backprop=tf.ones([1, 5, 6, 4]), strides=[1, 1, 1, 1], padding='SAME')",
+     "int8flow: Conv2DBackpropInput: out_backprop has shape [1,5,6,4] but the convolution of"),
+    ("tf.raw_ops.Conv2DBackpropInput(input_sizes=[1, 6, 6], filter=tf.ones([3, 3, 3, 4]),"
+     " out_backprop=tf.ones([1, 6, 6, 4]), strides=[1, 1, 1, 1], padding='SAME')",
+     "int8flow: Conv2DBackpropInput: input_sizes must hold 4 values, got 3"),
+    ("tf.raw_ops.Conv2DBackpropFilter(input=tf.ones([1, 6, 6, 3]), filter_sizes=[3, 3, 2, 4],"
+     " out_backprop=tf.ones([1, 6, 6, 4]), strides=[1, 1, 1, 1], padding='SAME')",
+     "int8flow: Conv2DBackpropFilter: input depth must be evenly divisible by filter depth"),
 ]
 
 

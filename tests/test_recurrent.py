@@ -20,11 +20,15 @@ rng = np.random.default_rng(0)
 y = rng.standard_normal((16, 4)).astype("float32")
 layer = {"SimpleRNN": lambda: keras.layers.SimpleRNN(4), "LSTM": lambda: keras.layers.LSTM(4),
          "GRU": lambda: keras.layers.GRU(4),
-         "Bidirectional": lambda: keras.layers.Bidirectional(keras.layers.LSTM(2))}[NAME]()
+         "Bidirectional": lambda: keras.layers.Bidirectional(keras.layers.LSTM(2)),
+         "ConvLSTM2D": lambda: keras.layers.ConvLSTM2D(4, 3)}[NAME]()
 if MASKED:  # token ids, zero-padded at the end (one row wholly), masked by the embedding
     x = rng.integers(1, 50, (16, 7)).astype("int32")
     x[:, 5:], x[3, 2:], x[7, :] = 0, 0, 0
     model = keras.Sequential([keras.Input((7,), dtype="int32"), keras.layers.Embedding(50, 3, mask_zero=True), layer])
+elif NAME == "ConvLSTM2D":  # 3 frames of 6x6x2; its cell is four convolutions
+    x = rng.standard_normal((16, 3, 6, 6, 2)).astype("float32")
+    model = keras.Sequential([keras.Input((3, 6, 6, 2)), layer, keras.layers.GlobalAveragePooling2D()])
 else:
     x = rng.standard_normal((16, 7, 3)).astype("float32")
     model = keras.Sequential([keras.Input((7, 3)), layer])
@@ -50,6 +54,16 @@ def test_recurrent_layers_predict_and_fit_as_on_stock_tf(installed, name: str) -
     assert got["jit"] and {"LogicalAnd", "Split" if name != "SimpleRNN" else "Tanh"} <= set(got["ops"]), got["ops"]
     # Float32 sums of a few terms per step in other orders, over 7 steps and
     # two epochs of SGD: well inside 1e-4 of O(1) values.
+    for key in ("before", "after", "losses"):
+        err = np.abs(np.array(got[key]) - np.array(stock[key])).max()
+        assert err <= 1e-4, (key, err)
+
+
+def test_conv_lstm_predicts_and_fits_as_on_stock_tf(installed) -> None:
+    # Its gradient loop's body runs Conv2D's gradients on QCPU alone
+    # (conv_backprop.cc): without them `fit` cannot place the body.
+    got, stock = run("ConvLSTM2D"), run("ConvLSTM2D", INT8FLOW_DISABLE="1")
+    assert {"Conv2D", "Conv2DBackpropInput", "Conv2DBackpropFilter"} <= set(got["ops"]), got["ops"]
     for key in ("before", "after", "losses"):
         err = np.abs(np.array(got[key]) - np.array(stock[key])).max()
         assert err <= 1e-4, (key, err)

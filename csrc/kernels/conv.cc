@@ -10,6 +10,7 @@
 
 #include "kernels/bf16.h"
 #include "kernels/channel_constants.h"
+#include "kernels/conv_geometry.h"
 #include "kernels/fused_ops.h"
 #include "kernels/onednn_util.h"
 #include "kernels/packed_weights.h"
@@ -33,42 +34,16 @@ class ConvKernel {
  public:
   explicit ConvKernel(TF_OpKernelConstruction* ctx)
       : depthwise_(OpType(ctx).find("Depthwise") != std::string::npos),
-        strides_(GetIntListAttr(ctx, "strides")),
-        dilations_(GetIntListAttr(ctx, "dilations")),
-        padding_(GetStringAttr(ctx, "padding")),
+        attrs_(ctx),
         quantized_(ctx, /*convolution=*/true, depthwise_),
-        fused_(ctx, /*allow_scale=*/true) {
-    Require(GetStringAttr(ctx, "data_format") == "NHWC",
-            "QCPU convolutions support the NHWC data format only");
-    Require(strides_.size() == 4 && strides_[0] == 1 && strides_[3] == 1 && strides_[1] > 0 &&
-                strides_[2] > 0,
-            "strides must be [1, h, w, 1] with positive h and w");
-    Require(dilations_.size() == 4 && dilations_[0] == 1 && dilations_[3] == 1 &&
-                dilations_[1] > 0 && dilations_[2] > 0,
-            "dilations must be [1, h, w, 1] with positive h and w");
-    Require(padding_ == "SAME" || padding_ == "VALID" || padding_ == "EXPLICIT",
-            "unknown padding '" + padding_ + "'");
-    if (padding_ == "EXPLICIT") {
-      explicit_paddings_ = GetIntListAttr(ctx, "explicit_paddings");
-      Require(explicit_paddings_.size() == 8, "explicit_paddings must hold 8 values");
-      for (int64_t p : explicit_paddings_) Require(p >= 0, "explicit_paddings must be >= 0");
-    }
-  }
+        fused_(ctx, /*allow_scale=*/true) {}
 
   void Compute(KernelContext& ctx) {
     const std::vector<OwnedTensor> args = fused_.ReadArgs(ctx, 2 + quantized_.num_inputs());
     OwnedTensor input = ctx.input(0), filter = ctx.input(1);
     const auto in = Shape(input.get()), f = Shape(filter.get());
-    Require(in.size() == 4, "input must be 4-D, got " + ShapeString(in));
-    Require(f.size() == 4, "filter must be 4-D, got " + ShapeString(f));
+    RequireConvShapes(in, f, depthwise_);
     const int64_t channels = depthwise_ ? f[2] * f[3] : f[3];
-    if (depthwise_)
-      Require(in[3] == f[2], "input depth must equal filter depth: input " + ShapeString(in) +
-                                 ", filter " + ShapeString(f));
-    else
-      Require(f[2] > 0 && in[3] % f[2] == 0,
-              "input depth must be evenly divisible by filter depth: input " + ShapeString(in) +
-                  ", filter " + ShapeString(f));
 
     const auto constants = constants_.Get(ctx, fused_, quantized_, 2, args, channels);
     const std::vector<float>& scale = constants->scale;
@@ -117,67 +92,29 @@ class ConvKernel {
  private:
   ConvPrimitive Build(const std::vector<int64_t>& in, const std::vector<int64_t>& f,
                       const QuantizedOperands::Values& quantization, bool bf16) const {
-    const int64_t n = in[0], ih = in[1], iw = in[2], ic = in[3];
-    const int64_t kh = f[0], kw = f[1];
-    const int64_t groups = depthwise_ ? ic : ic / f[2];
-    const int64_t oc = depthwise_ ? f[2] * f[3] : f[3];
-    const int64_t ig = ic / groups, og = oc / groups;
-    int64_t oh, ow, top, bottom, left, right;
-    if (padding_ == "SAME") {
-      SamePadding(ih, kh, strides_[1], dilations_[1], oh, top, bottom);
-      SamePadding(iw, kw, strides_[2], dilations_[2], ow, left, right);
-    } else {
-      top = bottom = left = right = 0;
-      if (padding_ == "EXPLICIT") {
-        top = explicit_paddings_[2], bottom = explicit_paddings_[3];
-        left = explicit_paddings_[4], right = explicit_paddings_[5];
-      }
-      const int64_t ekh = (kh - 1) * dilations_[1] + 1, ekw = (kw - 1) * dilations_[2] + 1;
-      Require(
-          ih + top + bottom >= ekh && iw + left + right >= ekw,
-          "the filter " + ShapeString(f) + " is larger than the padded input " + ShapeString(in));
-      oh = (ih + top + bottom - ekh) / strides_[1] + 1;
-      ow = (iw + left + right - ekw) / strides_[2] + 1;
-    }
+    const ConvGeometry g = MakeConvGeometry(attrs_, in, f, depthwise_);
     ConvPrimitive p;
-    p.out_shape = {n, oh, ow, oc};
-    // Activations stay in TF's NHWC; oneDNN's logical order is NCHW.
-    p.src = memory::desc({n, ic, ih, iw}, quantized_.src_type(), memory::format_tag::nhwc);
-    p.dst = memory::desc({n, oc, oh, ow}, quantized_.dst_type(), memory::format_tag::nhwc);
-    p.addend = memory::desc({n, oc, oh, ow}, fused_.addend_type(), memory::format_tag::nhwc);
-    const memory::data_type weights_type = quantized_.weights_type();
-    const memory::data_type read_weights_type = ComputeType(weights_type, bf16);
-    p.bias = PlainF32({oc});
-    // TF's filter [kh, kw, ig, oc] (depthwise: [kh, kw, ic, multiplier]),
-    // read in place through strides; output channel o = g * og + (o % og).
-    memory::desc any_weights;
-    if (groups == 1) {
-      p.user_weights =
-          memory::desc({oc, ig, kh, kw}, weights_type, memory::dims{1, oc, kw * ig * oc, ig * oc});
-      any_weights = memory::desc({oc, ig, kh, kw}, read_weights_type, memory::format_tag::any);
-    } else {
-      p.user_weights = memory::desc({groups, og, ig, kh, kw}, weights_type,
-                                    memory::dims{og, 1, oc, kw * ig * oc, ig * oc});
-      any_weights =
-          memory::desc({groups, og, ig, kh, kw}, read_weights_type, memory::format_tag::any);
-    }
+    p.out_shape = g.out_shape();
+    p.src = NhwcDesc(g.n, g.ic, g.ih, g.iw, quantized_.src_type());
+    p.dst = NhwcDesc(g.n, g.oc, g.oh, g.ow, quantized_.dst_type());
+    p.addend = NhwcDesc(g.n, g.oc, g.oh, g.ow, fused_.addend_type());
+    p.bias = PlainF32({g.oc});
+    p.user_weights = TfFilterDesc(g, quantized_.weights_type());
+    const memory::desc any_weights = AnyFilterDesc(g, ComputeType(quantized_.weights_type(), bf16));
     dnnl::primitive_attr attr = UserScratchpadAttr();
     attr.set_post_ops(fused_.MakePostOps(p.addend));
     // A scale per output channel: dim 0 of the weights, dims 0-1 when grouped.
-    quantized_.Configure(attr, /*weights_mask=*/groups == 1 ? 1 : 3, quantization);
-    const memory::dims strides = {strides_[1], strides_[2]};
-    const memory::dims dilations = {dilations_[1] - 1, dilations_[2] - 1};
-    const memory::dims pad_l = {top, left}, pad_r = {bottom, right};
+    quantized_.Configure(attr, /*weights_mask=*/g.groups == 1 ? 1 : 3, quantization);
     const memory::desc src = ComputeDesc(p.src, bf16);
     p.src_reorder = MakeReorder(p.src, src);
     auto pd =
         fused_.has_bias()
             ? dnnl::convolution_forward::primitive_desc(
                   Engine(), dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct,
-                  src, any_weights, p.bias, p.dst, strides, dilations, pad_l, pad_r, attr)
+                  src, any_weights, p.bias, p.dst, g.strides, g.dilations, g.pad_l, g.pad_r, attr)
             : dnnl::convolution_forward::primitive_desc(
                   Engine(), dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct,
-                  src, any_weights, p.dst, strides, dilations, pad_l, pad_r, attr);
+                  src, any_weights, p.dst, g.strides, g.dilations, g.pad_l, g.pad_r, attr);
     p.packed_weights = pd.weights_desc();
     p.scratchpad = pd.scratchpad_desc();
     p.primitive = dnnl::convolution_forward(pd);
@@ -185,9 +122,7 @@ class ConvKernel {
   }
 
   const bool depthwise_;
-  const std::vector<int64_t> strides_, dilations_;
-  const std::string padding_;
-  std::vector<int64_t> explicit_paddings_;
+  const ConvAttrs attrs_;
   const QuantizedOperands quantized_;
   const FusedOps fused_;
   PrimitiveCache<ConvPrimitive> cache_;

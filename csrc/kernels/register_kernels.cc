@@ -6,6 +6,7 @@
 #include "kernels/batch_matmul.h"
 #include "kernels/batch_norm.h"
 #include "kernels/conv.h"
+#include "kernels/conv_backprop.h"
 #include "kernels/einsum.h"
 #include "kernels/elementwise.h"
 #include "kernels/indexing.h"
@@ -33,11 +34,11 @@ void InitKernels(const char* device_type, TF_Status* status) {
     return SetError(status, TF_INTERNAL, "injected failure (INT8FLOW_TEST_FAULT=kernel_init)");
   RegisterOpDefinitions(status);
   if (TF_GetCode(status) != TF_OK) return;
-  for (auto step : {&RegisterMatMulKernels, &RegisterConvKernels, &RegisterElementwiseKernels,
-                    &RegisterPadKernels, &RegisterPoolingKernels, &RegisterReductionKernels,
-                    &RegisterBatchMatMulKernels, &RegisterEinsumKernels, &RegisterIndexingKernels,
-                    &RegisterLoopKernels, &RegisterLayerNormKernels, &RegisterBatchNormKernels,
-                    &RegisterSpaceBatchKernels, &RegisterQuantizeKernels,
+  for (auto step : {&RegisterMatMulKernels, &RegisterConvKernels, &RegisterConvBackpropKernels,
+                    &RegisterElementwiseKernels, &RegisterPadKernels, &RegisterPoolingKernels,
+                    &RegisterReductionKernels, &RegisterBatchMatMulKernels, &RegisterEinsumKernels,
+                    &RegisterIndexingKernels, &RegisterLoopKernels, &RegisterLayerNormKernels,
+                    &RegisterBatchNormKernels, &RegisterSpaceBatchKernels, &RegisterQuantizeKernels,
                     &RegisterTensorListKernels, &RegisterResourceScatterKernels}) {
     step(device_type, status);
     if (TF_GetCode(status) != TF_OK) return;

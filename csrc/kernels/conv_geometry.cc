@@ -1,0 +1,91 @@
+#include "kernels/conv_geometry.h"
+
+namespace int8flow::kernels {
+
+using dnnl::memory;
+
+ConvAttrs::ConvAttrs(TF_OpKernelConstruction* ctx)
+    : strides(GetIntListAttr(ctx, "strides")),
+      dilations(GetIntListAttr(ctx, "dilations")),
+      padding(GetStringAttr(ctx, "padding")) {
+  Require(GetStringAttr(ctx, "data_format") == "NHWC",
+          "QCPU convolutions support the NHWC data format only");
+  Require(
+      strides.size() == 4 && strides[0] == 1 && strides[3] == 1 && strides[1] > 0 && strides[2] > 0,
+      "strides must be [1, h, w, 1] with positive h and w");
+  Require(dilations.size() == 4 && dilations[0] == 1 && dilations[3] == 1 && dilations[1] > 0 &&
+              dilations[2] > 0,
+          "dilations must be [1, h, w, 1] with positive h and w");
+  Require(padding == "SAME" || padding == "VALID" || padding == "EXPLICIT",
+          "unknown padding '" + padding + "'");
+  if (padding == "EXPLICIT") {
+    explicit_paddings = GetIntListAttr(ctx, "explicit_paddings");
+    Require(explicit_paddings.size() == 8, "explicit_paddings must hold 8 values");
+    for (int64_t p : explicit_paddings) Require(p >= 0, "explicit_paddings must be >= 0");
+  }
+}
+
+void RequireConvShapes(const std::vector<int64_t>& in, const std::vector<int64_t>& f,
+                       bool depthwise) {
+  Require(in.size() == 4, "input must be 4-D, got " + ShapeString(in));
+  Require(f.size() == 4, "filter must be 4-D, got " + ShapeString(f));
+  if (depthwise)
+    Require(in[3] == f[2], "input depth must equal filter depth: input " + ShapeString(in) +
+                               ", filter " + ShapeString(f));
+  else
+    Require(f[2] > 0 && in[3] % f[2] == 0,
+            "input depth must be evenly divisible by filter depth: input " + ShapeString(in) +
+                ", filter " + ShapeString(f));
+}
+
+ConvGeometry MakeConvGeometry(const ConvAttrs& attrs, const std::vector<int64_t>& in,
+                              const std::vector<int64_t>& f, bool depthwise) {
+  ConvGeometry g;
+  g.n = in[0], g.ih = in[1], g.iw = in[2], g.ic = in[3];
+  g.kh = f[0], g.kw = f[1];
+  g.groups = depthwise ? g.ic : g.ic / f[2];
+  g.oc = depthwise ? f[2] * f[3] : f[3];
+  const auto& s = attrs.strides;
+  const auto& d = attrs.dilations;
+  int64_t top, bottom, left, right;
+  if (attrs.padding == "SAME") {
+    SamePadding(g.ih, g.kh, s[1], d[1], g.oh, top, bottom);
+    SamePadding(g.iw, g.kw, s[2], d[2], g.ow, left, right);
+  } else {
+    top = bottom = left = right = 0;
+    if (attrs.padding == "EXPLICIT") {
+      const auto& p = attrs.explicit_paddings;
+      top = p[2], bottom = p[3], left = p[4], right = p[5];
+    }
+    const int64_t ekh = (g.kh - 1) * d[1] + 1, ekw = (g.kw - 1) * d[2] + 1;
+    Require(g.ih + top + bottom >= ekh && g.iw + left + right >= ekw,
+            "the filter " + ShapeString(f) + " is larger than the padded input " + ShapeString(in));
+    g.oh = (g.ih + top + bottom - ekh) / s[1] + 1;
+    g.ow = (g.iw + left + right - ekw) / s[2] + 1;
+  }
+  g.strides = {s[1], s[2]};
+  g.dilations = {d[1] - 1, d[2] - 1};
+  g.pad_l = {top, left};
+  g.pad_r = {bottom, right};
+  return g;
+}
+
+memory::desc TfFilterDesc(const ConvGeometry& g, memory::data_type type) {
+  const int64_t ig = g.ic / g.groups, og = g.oc / g.groups, oc = g.oc;
+  if (g.groups == 1)
+    return memory::desc({oc, ig, g.kh, g.kw}, type, memory::dims{1, oc, g.kw * ig * oc, ig * oc});
+  return memory::desc({g.groups, og, ig, g.kh, g.kw}, type,
+                      memory::dims{og, 1, oc, g.kw * ig * oc, ig * oc});
+}
+
+memory::desc AnyFilterDesc(const ConvGeometry& g, memory::data_type type) {
+  const int64_t ig = g.ic / g.groups, og = g.oc / g.groups;
+  if (g.groups == 1) return memory::desc({g.oc, ig, g.kh, g.kw}, type, memory::format_tag::any);
+  return memory::desc({g.groups, og, ig, g.kh, g.kw}, type, memory::format_tag::any);
+}
+
+memory::desc NhwcDesc(int64_t n, int64_t c, int64_t h, int64_t w, memory::data_type type) {
+  return memory::desc({n, c, h, w}, type, memory::format_tag::nhwc);
+}
+
+}  // namespace int8flow::kernels
