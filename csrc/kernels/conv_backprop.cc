@@ -22,12 +22,31 @@ struct BackpropPrimitive {
   std::optional<ReorderStep> filter_reorder;       // between the two, when they differ
 };
 
-dnnl::convolution_forward::primitive_desc ForwardHint(const ConvGeometry& g,
-                                                      const memory::desc& src,
-                                                      const memory::desc& dst) {
-  return dnnl::convolution_forward::primitive_desc(
-      Engine(), dnnl::prop_kind::forward_training, dnnl::algorithm::convolution_direct, src,
-      AnyFilterDesc(g, memory::data_type::f32), dst, g.strides, g.dilations, g.pad_l, g.pad_r);
+// What both gradients' primitives share: the NHWC activations and gradient,
+// TF's filter, and a backward primitive desc of `PrimitiveDesc`'s kind that
+// picks its own filter layout.
+BackpropPrimitive SharedDescs(const ConvGeometry& g) {
+  BackpropPrimitive p;
+  p.activations = NhwcDesc(g.n, g.ic, g.ih, g.iw, memory::data_type::f32);
+  p.gradient = NhwcDesc(g.n, g.oc, g.oh, g.ow, memory::data_type::f32);
+  p.tf_filter = TfFilterDesc(g, memory::data_type::f32);
+  return p;
+}
+
+template <typename PrimitiveDesc>
+PrimitiveDesc BackwardDesc(const ConvGeometry& g, const BackpropPrimitive& p) {
+  const memory::desc any_filter = AnyFilterDesc(g, memory::data_type::f32);
+  const dnnl::convolution_forward::primitive_desc hint(
+      Engine(), dnnl::prop_kind::forward_training, dnnl::algorithm::convolution_direct,
+      p.activations, any_filter, p.gradient, g.strides, g.dilations, g.pad_l, g.pad_r);
+  return PrimitiveDesc(Engine(), dnnl::algorithm::convolution_direct, p.activations, any_filter,
+                       p.gradient, g.strides, g.dilations, g.pad_l, g.pad_r, hint,
+                       UserScratchpadAttr());
+}
+
+std::vector<int64_t> CacheKey(std::vector<int64_t> in, const std::vector<int64_t>& f) {
+  in.insert(in.end(), f.begin(), f.end());
+  return in;
 }
 
 // The shapes both gradients share: the conv of `in` by `f` must give `grad`.
@@ -66,17 +85,9 @@ class ConvBackpropInputKernel {
     OwnedTensor out = ctx.allocate_output(0, in, TF_FLOAT);
     if (NumElements(in) == 0) return;
     if (NumElements(f) == 0 || NumElements(g.out_shape()) == 0) return FillZero(out.get());
-    std::vector<int64_t> key = in;
-    key.insert(key.end(), f.begin(), f.end());
-    auto p = cache_.Get(key, [&] {
-      BackpropPrimitive p;
-      p.activations = NhwcDesc(g.n, g.ic, g.ih, g.iw, memory::data_type::f32);
-      p.gradient = NhwcDesc(g.n, g.oc, g.oh, g.ow, memory::data_type::f32);
-      dnnl::convolution_backward_data::primitive_desc pd(
-          Engine(), dnnl::algorithm::convolution_direct, p.activations,
-          AnyFilterDesc(g, memory::data_type::f32), p.gradient, g.strides, g.dilations, g.pad_l,
-          g.pad_r, ForwardHint(g, p.activations, p.gradient), UserScratchpadAttr());
-      p.tf_filter = TfFilterDesc(g, memory::data_type::f32);
+    auto p = cache_.Get(CacheKey(in, f), [&] {
+      BackpropPrimitive p = SharedDescs(g);
+      const auto pd = BackwardDesc<dnnl::convolution_backward_data::primitive_desc>(g, p);
       p.filter = pd.weights_desc();
       p.filter_reorder = MakeReorder(p.tf_filter, p.filter);
       p.scratchpad = pd.scratchpad_desc();
@@ -108,17 +119,9 @@ class ConvBackpropFilterKernel {
     OwnedTensor out = ctx.allocate_output(0, f, TF_FLOAT);
     if (NumElements(f) == 0) return;
     if (NumElements(in) == 0 || NumElements(g.out_shape()) == 0) return FillZero(out.get());
-    std::vector<int64_t> key = in;
-    key.insert(key.end(), f.begin(), f.end());
-    auto p = cache_.Get(key, [&] {
-      BackpropPrimitive p;
-      p.activations = NhwcDesc(g.n, g.ic, g.ih, g.iw, memory::data_type::f32);
-      p.gradient = NhwcDesc(g.n, g.oc, g.oh, g.ow, memory::data_type::f32);
-      dnnl::convolution_backward_weights::primitive_desc pd(
-          Engine(), dnnl::algorithm::convolution_direct, p.activations,
-          AnyFilterDesc(g, memory::data_type::f32), p.gradient, g.strides, g.dilations, g.pad_l,
-          g.pad_r, ForwardHint(g, p.activations, p.gradient), UserScratchpadAttr());
-      p.tf_filter = TfFilterDesc(g, memory::data_type::f32);
+    auto p = cache_.Get(CacheKey(in, f), [&] {
+      BackpropPrimitive p = SharedDescs(g);
+      const auto pd = BackwardDesc<dnnl::convolution_backward_weights::primitive_desc>(g, p);
       p.filter = pd.diff_weights_desc();
       p.filter_reorder = MakeReorder(p.filter, p.tf_filter);
       p.scratchpad = pd.scratchpad_desc();
