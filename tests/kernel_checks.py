@@ -37,6 +37,9 @@ stay within; test_kernels.py asserts on the file. The bounds, per op:
   1 ulp per update of a row (|err| <= 2.4e-7 |ref|; a repeated index adds twice);
   after a bad index, exactly the table as it was (TF's CPU kernel differs here:
   it updates the rows before the bad one).
+- Optimizers' cond branches (branch_ops.cc): int64 AddV2, Sub, Mul, FloorDiv,
+  FloorMod, Maximum, Minimum and comparisons, and Sign, exact; Pow 2 ulp
+  (|err| <= 2.4e-7 |ref|: std::pow against Eigen's vectorized pow).
 - A masked RNN's mask and its gradients (tensor_list.cc): Tile of bools and
   TensorListGetItem/PopBack of bool lists exact (copies); AddN of float lists
   1 ulp per added list (|err| <= 2.4e-7 |ref| per addition: the same sums).
@@ -841,6 +844,32 @@ for src, dst, values in [
 ]:
     eager(f"Cast {np.dtype(src).name} to {np.dtype(dst).name}", lambda t, d=dst: tf.cast(t, d), [values.astype(src)],
           exact)
+# Optimizers' cond branches (branch_ops.cc): the int64 step counters of loss
+# scaling and gradient accumulation, Adam's bias correction, Lion's sign.
+counters = np.array([[-7, 7, 0, 2**62], [-(2**63), 2**63 - 1, -1, 5]], np.int64)
+divisors = np.array([2, -3, 7, -1], np.int64)
+for op, fn in [("AddV2", tf.add), ("Sub", tf.subtract), ("Mul", tf.multiply), ("FloorDiv", tf.math.floordiv),
+               ("FloorMod", tf.math.floormod), ("Maximum", tf.maximum), ("Minimum", tf.minimum)]:
+    # Broadcast rows by a row of divisors (overflow wraps, INT64_MIN // -1 too),
+    # and the scalar step counter plus one.
+    eager(f"{op} int64 broadcast", fn, [counters, divisors], exact)
+    eager(f"{op} int64 scalar", fn, [np.array(41, np.int64), np.array(3, np.int64)], exact)
+for op, fn in [("Equal", tf.equal), ("NotEqual", tf.not_equal), ("Less", tf.less), ("LessEqual", tf.less_equal),
+               ("Greater", tf.greater), ("GreaterEqual", tf.greater_equal)]:
+    eager(f"{op} int64 broadcast", fn, [counters, np.array([[5], [-1]], np.int64)], exact)
+for op in ("Equal", "NotEqual"):  # incompatible_shape_error=False: one False (True), no error
+    eager(f"{op} int64 of shapes that do not broadcast",
+          lambda a, b, o=op: getattr(tf.raw_ops, o)(x=a, y=b, incompatible_shape_error=False),
+          [divisors, divisors[:3]], exact)
+# Pow: std::pow against Eigen's vectorized pow, 2 ulp; NaN, infinities and
+# zeros where TF gives them (negative bases, zero to negative powers).
+bases = np.concatenate([np.abs(rand(64)) * 4, [0.0, -2.0, -2.0, 1.0, np.inf, np.nan]]).astype(np.float32)
+powers = np.concatenate([rand(64) * 3, [-1.0, 0.5, 3.0, np.nan, 2.0, 0.0]]).astype(np.float32)
+eager("Pow elementwise", tf.pow, [bases, powers], lambda ref, *a: 2.4e-7 * np.abs(ref))
+eager("Pow by a scalar", tf.pow, [bases[:64], np.array(0.9, np.float32)], lambda ref, *a: 2.4e-7 * np.abs(ref))
+eager("Pow large", tf.pow, [np.abs(rand(300, 300)), np.array(2.5, np.float32)], lambda ref, *a: 2.4e-7 * np.abs(ref))
+eager("Sign", tf.sign, [np.array([-3.0, -0.0, 0.0, 2.0, np.inf, -np.inf, np.nan], np.float32)], exact)
+eager("Sign large", tf.sign, [rand(300, 300)], exact)
 # Sparse updates of a variable (an Embedding's table under SGD, RMSprop, Adagrad):
 # the variable is made where the check runs, updated, and read back there.
 def scattered(op: str, indices: list[int], scalar: bool = False):

@@ -29,18 +29,18 @@ def checks(installed: Path, tmp_path_factory: pytest.TempPathFactory) -> dict:
 # V2/V3 check the reserve spaces only where TF's CPU kernel sets them (its
 # oneDNN one; Eigen's leaves them unset in inference), hence two counts.
 CASES: dict[str, int | dict[bool, int]] = {
-    "Abs": 2, "AddN": 2, "AddV2": 11, "AvgPool": 11, "BatchMatMulV2": 17, "BatchToSpaceND": 10, "BiasAdd": 3,
+    "Abs": 2, "AddN": 2, "AddV2": 13, "AvgPool": 11, "BatchMatMulV2": 17, "BatchToSpaceND": 10, "BiasAdd": 3,
     "BiasAddGrad": 3, "Cast": 8, "clip_by_value": 5, "ConcatV2": 2, "Conv2D": 23, "Conv2DBackpropFilter": 8,
-    "Conv2DBackpropInput": 8, "DepthwiseConv2dNative": 6, "Einsum": 7, "Elu": 2,
-    "FusedBatchNorm": 5, "FusedBatchNormV2": {True: 5, False: 3},
-    "FusedBatchNormV3": {True: 57, False: 47}, "GatherV2": 3, "LayerNorm": 6,
-    "LeakyRelu": 1, "Log": 3, "LogicalAnd": 2, "LogicalNot": 1, "LogicalOr": 1, "MatMul": 28, "Max": 17,
-    "MaxPool": 14, "Maximum": 16, "Mean": 14, "Min": 9, "Minimum": 13, "Mul": 11, "Neg": 2, "Pad": 9,
-    "RealDiv": 8, "Relu": 3, "Relu6": 3, "ResourceScatterAdd": 1,
+    "Conv2DBackpropInput": 8, "DepthwiseConv2dNative": 6, "Einsum": 7, "Elu": 2, "Equal": 2, "FloorDiv": 2,
+    "FloorMod": 2, "FusedBatchNorm": 5, "FusedBatchNormV2": {True: 5, False: 3},
+    "FusedBatchNormV3": {True: 57, False: 47}, "GatherV2": 3, "Greater": 1, "GreaterEqual": 1, "LayerNorm": 6,
+    "Less": 1, "LessEqual": 1, "LeakyRelu": 1, "Log": 3, "LogicalAnd": 2, "LogicalNot": 1, "LogicalOr": 1,
+    "MatMul": 28, "Max": 17, "MaxPool": 14, "Maximum": 18, "Mean": 14, "Min": 9, "Minimum": 15, "Mul": 13, "Neg": 2,
+    "NotEqual": 2, "Pad": 9, "Pow": 3, "RealDiv": 8, "Relu": 3, "Relu6": 3, "ResourceScatterAdd": 1,
     "ResourceScatterSub": 3, "ResourceScatterUpdate": 1, "Rsqrt": 2, "SelectV2": 1, "Sigmoid": 2, "SigmoidGrad": 1,
-    "Softmax": 8, "SpaceToBatchND": 10, "Split": 6, "SplitV": 5, "Sqrt": 3, "Square": 2,
-    "SquaredDifference": 8, "StridedSlice": 5, "StridedSliceGrad": 3, "Sub": 11, "Sum": 14, "Tanh": 2,
-    "TanhGrad": 1, "TensorListGetItem": 3, "TensorListPopBack": 2, "Tile": 5, "ZerosLike": 2, "fused": 46,
+    "Sign": 2, "Softmax": 8, "SpaceToBatchND": 10, "Split": 6, "SplitV": 5, "Sqrt": 3, "Square": 2,
+    "SquaredDifference": 8, "StridedSlice": 5, "StridedSliceGrad": 3, "Sub": 13, "Sum": 14, "Tanh": 2, "TanhGrad": 1,
+    "TensorListGetItem": 3, "TensorListPopBack": 2, "Tile": 5, "ZerosLike": 2, "fused": 46,
 }
 
 
@@ -133,6 +133,11 @@ BAD_INPUTS = [
     ("tf.raw_ops.AddN(inputs=[tf.raw_ops.TensorListFromTensor(tensor=tf.ones([3, 2]), element_shape=[2]),"
      " tf.raw_ops.TensorListFromTensor(tensor=tf.ones([4, 2]), element_shape=[2])])",
      "int8flow: AddN: Trying to add two lists of tensors with different lengths"),
+    ("tf.math.floordiv(tf.constant([7, 8], tf.int64), tf.constant([2, 0], tf.int64))",
+     "int8flow: FloorDiv: Integer division by zero"),
+    ("tf.math.floormod(tf.constant([7], tf.int64), tf.constant(0, tf.int64))",
+     "int8flow: FloorMod: Integer division by zero"),
+    ("tf.add(tf.ones([2, 3], tf.int64), tf.ones([4], tf.int64))", "int8flow: AddV2: Incompatible shapes"),
     ("tf.raw_ops.Conv2DBackpropInput(input_sizes=[1, 6, 6, 3], filter=tf.ones([3, 3, 3, 4]),"
      " out_backprop=tf.ones([1, 5, 6, 4]), strides=[1, 1, 1, 1], padding='SAME')",
      "int8flow: Conv2DBackpropInput: out_backprop has shape [1,5,6,4] but the convolution of"),

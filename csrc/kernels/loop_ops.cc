@@ -26,19 +26,8 @@ class LogicalKernel {
   explicit LogicalKernel(TF_OpKernelConstruction*) {}
 
   void Compute(KernelContext& ctx) {
-    OwnedTensor a = ctx.input(0), b = ctx.input(1);
-    const auto a_shape = Shape(a.get()), b_shape = Shape(b.get());
-    const auto out_shape = BroadcastShape(a_shape, b_shape);
-    OwnedTensor out = ctx.allocate_output(0, out_shape, TF_BOOL);
-    const bool* x = Data<bool>(a.get());
-    const bool* y = Data<bool>(b.get());
-    bool* z = Data<bool>(out.get());
-    int64_t i = 0;
-    ForEachIndex(out_shape,
-                 {BroadcastStrides(a_shape, out_shape), BroadcastStrides(b_shape, out_shape)},
-                 [&](const std::vector<int64_t>& at) {
-                   z[i++] = kAnd ? (x[at[0]] && y[at[1]]) : (x[at[0]] || y[at[1]]);
-                 });
+    BroadcastBinary<bool, bool>(ctx, TF_BOOL,
+                                [](bool x, bool y) { return kAnd ? x && y : x || y; });
   }
 };
 

@@ -5,6 +5,7 @@
 #include "common/tf_status.h"
 #include "kernels/batch_matmul.h"
 #include "kernels/batch_norm.h"
+#include "kernels/branch_ops.h"
 #include "kernels/conv.h"
 #include "kernels/conv_backprop.h"
 #include "kernels/einsum.h"
@@ -34,12 +35,13 @@ void InitKernels(const char* device_type, TF_Status* status) {
     return SetError(status, TF_INTERNAL, "injected failure (INT8FLOW_TEST_FAULT=kernel_init)");
   RegisterOpDefinitions(status);
   if (TF_GetCode(status) != TF_OK) return;
-  for (auto step : {&RegisterMatMulKernels, &RegisterConvKernels, &RegisterConvBackpropKernels,
-                    &RegisterElementwiseKernels, &RegisterPadKernels, &RegisterPoolingKernels,
-                    &RegisterReductionKernels, &RegisterBatchMatMulKernels, &RegisterEinsumKernels,
-                    &RegisterIndexingKernels, &RegisterLoopKernels, &RegisterLayerNormKernels,
-                    &RegisterBatchNormKernels, &RegisterSpaceBatchKernels, &RegisterQuantizeKernels,
-                    &RegisterTensorListKernels, &RegisterResourceScatterKernels}) {
+  for (auto step :
+       {&RegisterMatMulKernels, &RegisterConvKernels, &RegisterConvBackpropKernels,
+        &RegisterElementwiseKernels, &RegisterPadKernels, &RegisterPoolingKernels,
+        &RegisterReductionKernels, &RegisterBatchMatMulKernels, &RegisterEinsumKernels,
+        &RegisterIndexingKernels, &RegisterLoopKernels, &RegisterLayerNormKernels,
+        &RegisterBatchNormKernels, &RegisterSpaceBatchKernels, &RegisterQuantizeKernels,
+        &RegisterTensorListKernels, &RegisterResourceScatterKernels, &RegisterBranchKernels}) {
     step(device_type, status);
     if (TF_GetCode(status) != TF_OK) return;
   }

@@ -8,6 +8,7 @@
 
 #include "kernels/kernel_registration.h"
 #include "kernels/onednn_util.h"  // NumElements, ShapeString
+#include "kernels/vector_loops.h"
 
 namespace int8flow::kernels {
 
@@ -59,6 +60,32 @@ inline std::vector<int64_t> BroadcastStrides(const std::vector<int64_t>& shape,
     stride *= shape[d];
   }
   return strides;
+}
+
+// Output 0 = op(input 0, input 1) element by element, NumPy-broadcast, of
+// type `out_type` (C++ `Out`). Operands of the output's size or of one
+// element take a flat loop, over threads when large (`op` must not throw);
+// others walk every index, for the few-element tensors of loop conditions.
+template <class In, class Out, class Op>
+void BroadcastBinary(KernelContext& ctx, TF_DataType out_type, Op op) {
+  OwnedTensor a = ctx.input(0), b = ctx.input(1);
+  const auto a_shape = Shape(a.get()), b_shape = Shape(b.get());
+  const auto out_shape = BroadcastShape(a_shape, b_shape);
+  OwnedTensor out = ctx.allocate_output(0, out_shape, out_type);
+  const In* x = Data<In>(a.get());
+  const In* y = Data<In>(b.get());
+  Out* z = Data<Out>(out.get());
+  const int64_t n = NumElements(out_shape), na = NumElements(a_shape), nb = NumElements(b_shape);
+  if ((na == n || na == 1) && (nb == n || nb == 1)) {
+    const int64_t sa = na == n ? 1 : 0, sb = nb == n ? 1 : 0;  // 0: the one element, repeated
+    return ForChunks(n, [&](int64_t begin, int64_t end, int) {
+      for (int64_t i = begin; i < end; ++i) z[i] = op(x[i * sa], y[i * sb]);
+    });
+  }
+  int64_t i = 0;
+  ForEachIndex(out_shape,
+               {BroadcastStrides(a_shape, out_shape), BroadcastStrides(b_shape, out_shape)},
+               [&](const std::vector<int64_t>& at) { z[i++] = op(x[at[0]], y[at[1]]); });
 }
 
 // `shape` read as [outer, shape[axis], inner]: the element counts before and

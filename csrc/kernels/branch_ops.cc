@@ -1,0 +1,173 @@
+// The integer and scalar math that Keras optimizers run inside a cond's
+// branches: the step counters of mixed_float16's loss scaling and of gradient
+// accumulation (int64 AddV2, FloorDiv, FloorMod, Equal), Adam's bias
+// correction (Pow) and Lion's Sign. Keras traces these conds for XLA (see
+// loop_ops.cc), so they stay If ops, whose branches TF instantiates on QCPU
+// alone: without these kernels every model failed `fit` under mixed_float16.
+#include "kernels/branch_ops.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <string>
+#include <type_traits>
+
+#include "kernels/shape_util.h"
+#include "kernels/vector_loops.h"
+
+namespace int8flow::kernels {
+namespace {
+
+// Two's-complement wrap-around, as TF's CPU kernels give, without C++'s
+// undefined signed overflow.
+int64_t Wrap(uint64_t v) { return static_cast<int64_t>(v); }
+
+// Floor division and modulo, as TF's safe_floor_div/safe_floor_mod; the
+// kernel has rejected a zero divisor. INT64_MIN by -1 wraps (x86 would trap).
+int64_t FloorDiv(int64_t x, int64_t y) {
+  if (y == 0) return 0;
+  if (y == -1) return Wrap(0 - static_cast<uint64_t>(x));
+  const int64_t q = x / y;
+  return (x % y != 0 && ((x < 0) != (y < 0))) ? q - 1 : q;
+}
+int64_t FloorMod(int64_t x, int64_t y) {
+  if (y == 0 || y == -1) return 0;
+  const int64_t r = x % y;
+  return (r != 0 && ((r < 0) != (y < 0))) ? r + y : r;
+}
+
+template <class T>
+struct Arithmetic {
+  const char* op;
+  T (*apply)(T, T);
+};
+
+const Arithmetic<int64_t> kInt64Arithmetic[] = {
+    {"AddV2", [](int64_t x, int64_t y) { return Wrap(uint64_t(x) + uint64_t(y)); }},
+    {"Sub", [](int64_t x, int64_t y) { return Wrap(uint64_t(x) - uint64_t(y)); }},
+    {"Mul", [](int64_t x, int64_t y) { return Wrap(uint64_t(x) * uint64_t(y)); }},
+    {"FloorDiv", &FloorDiv},
+    {"FloorMod", &FloorMod},
+    {"Maximum", [](int64_t x, int64_t y) { return x > y ? x : y; }},
+    {"Minimum", [](int64_t x, int64_t y) { return x < y ? x : y; }},
+};
+const Arithmetic<float> kFloatArithmetic[] = {
+    {"Pow", [](float x, float y) { return std::pow(x, y); }},
+};
+
+// TF's error for a zero divisor, found before the loop (which may run on
+// OpenMP threads, where an exception may not be thrown).
+void RequireNoZero(const TF_Tensor* divisor) {
+  const int64_t* y = Data<int64_t>(divisor);
+  const int64_t n = NumElements(Shape(divisor));
+  Require(std::find(y, y + n, 0) == y + n, "Integer division by zero");
+}
+
+template <class T>
+class ArithmeticKernel {
+ public:
+  explicit ArithmeticKernel(TF_OpKernelConstruction* ctx) : apply_(Find(OpType(ctx))) {}
+
+  void Compute(KernelContext& ctx) {
+    if constexpr (std::is_same_v<T, int64_t>)
+      if (apply_ == &FloorDiv || apply_ == &FloorMod) RequireNoZero(ctx.input(1).get());
+    BroadcastBinary<T, T>(ctx, std::is_same_v<T, float> ? TF_FLOAT : TF_INT64, apply_);
+  }
+
+ private:
+  static T (*Find(const std::string& op))(T, T) {
+    if constexpr (std::is_same_v<T, float>) {
+      for (const auto& a : kFloatArithmetic)
+        if (op == a.op) return a.apply;
+    } else {
+      for (const auto& a : kInt64Arithmetic)
+        if (op == a.op) return a.apply;
+    }
+    throw KernelError("no branch kernel for " + op, TF_INTERNAL);
+  }
+  T (*const apply_)(T, T);
+};
+
+constexpr const char* kComparisons[] = {"Equal",     "NotEqual", "Less",
+                                        "LessEqual", "Greater",  "GreaterEqual"};
+
+bool (*ComparisonOf(const std::string& op))(int64_t, int64_t) {
+  if (op == "Equal") return [](int64_t x, int64_t y) { return x == y; };
+  if (op == "NotEqual") return [](int64_t x, int64_t y) { return x != y; };
+  if (op == "Less") return [](int64_t x, int64_t y) { return x < y; };
+  if (op == "LessEqual") return [](int64_t x, int64_t y) { return x <= y; };
+  if (op == "Greater") return [](int64_t x, int64_t y) { return x > y; };
+  if (op == "GreaterEqual") return [](int64_t x, int64_t y) { return x >= y; };
+  throw KernelError("no branch kernel for " + op, TF_INTERNAL);
+}
+
+class ComparisonKernel {
+ public:
+  explicit ComparisonKernel(TF_OpKernelConstruction* ctx)
+      : op_(OpType(ctx)), compare_(ComparisonOf(op_)) {
+    // Equal and NotEqual may answer a single false (true) for shapes that do
+    // not broadcast, instead of an error.
+    if (op_ == "Equal" || op_ == "NotEqual")
+      shape_error_ = GetBoolAttr(ctx, "incompatible_shape_error");
+  }
+
+  void Compute(KernelContext& ctx) {
+    if (!shape_error_ && !Broadcastable(Shape(ctx.input(0).get()), Shape(ctx.input(1).get()))) {
+      OwnedTensor out = ctx.allocate_output(0, {}, TF_BOOL);
+      *Data<bool>(out.get()) = op_ == "NotEqual";
+      return;
+    }
+    BroadcastBinary<int64_t, bool>(ctx, TF_BOOL, compare_);
+  }
+
+ private:
+  static bool Broadcastable(const std::vector<int64_t>& a, const std::vector<int64_t>& b) {
+    for (size_t i = 1; i <= std::min(a.size(), b.size()); ++i) {
+      const int64_t da = a[a.size() - i], db = b[b.size() - i];
+      if (da != db && da != 1 && db != 1) return false;
+    }
+    return true;
+  }
+  const std::string op_;
+  bool (*const compare_)(int64_t, int64_t);
+  bool shape_error_ = true;
+};
+
+INT8FLOW_VECTOR_CLONES void SignLoop(const float* in, float* out, int64_t n) {
+  for (int64_t i = 0; i < n; ++i)
+    out[i] = in[i] != in[i] ? in[i] : static_cast<float>((in[i] > 0) - (in[i] < 0));
+}
+
+// Sign as TF's CPU kernel gives it: -1, 0 (either zero) or 1, NaN for NaN.
+class SignKernel {
+ public:
+  explicit SignKernel(TF_OpKernelConstruction*) {}
+
+  void Compute(KernelContext& ctx) {
+    OwnedTensor x = ctx.input(0);
+    const auto shape = Shape(x.get());
+    OwnedTensor y = ctx.allocate_output(0, shape, TF_FLOAT);
+    const float* in = Data<float>(x.get());
+    float* out = Data<float>(y.get());
+    ForChunks(NumElements(shape), [&](int64_t begin, int64_t end, int) {
+      SignLoop(in + begin, out + begin, end - begin);
+    });
+  }
+};
+
+}  // namespace
+
+void RegisterBranchKernels(const char* device_type, TF_Status* status) {
+  const auto ok = [&] { return TF_GetCode(status) == TF_OK; };
+  for (const auto& a : kInt64Arithmetic)
+    if (ok())
+      RegisterKernel<ArithmeticKernel<int64_t>>({a.op, {{"T", TF_INT64}}, {}}, device_type, status);
+  for (const auto& a : kFloatArithmetic)
+    if (ok())
+      RegisterKernel<ArithmeticKernel<float>>({a.op, {{"T", TF_FLOAT}}, {}}, device_type, status);
+  for (const char* op : kComparisons)
+    if (ok()) RegisterKernel<ComparisonKernel>({op, {{"T", TF_INT64}}}, device_type, status);
+  if (ok()) RegisterKernel<SignKernel>({"Sign", {{"T", TF_FLOAT}}, {}}, device_type, status);
+}
+
+}  // namespace int8flow::kernels
