@@ -37,6 +37,9 @@ stay within; test_kernels.py asserts on the file. The bounds, per op:
   1 ulp per update of a row (|err| <= 2.4e-7 |ref|; a repeated index adds twice);
   after a bad index, exactly the table as it was (TF's CPU kernel differs here:
   it updates the rows before the bad one).
+- bf16 and float16 nodes on the float32 kernels (half_as_float.h): 1 ulp of
+  the type (2^-7 |ref| for bf16, 2^-10 |ref| for float16: both round a float32
+  result); copies and Casts into and out of those types exact.
 - Optimizers' cond branches (branch_ops.cc): int64 AddV2, Sub, Mul, FloorDiv,
   FloorMod, Maximum, Minimum and comparisons, and Sign, exact; Pow 2 ulp
   (|err| <= 2.4e-7 |ref|: std::pow against Eigen's vectorized pow).
@@ -844,6 +847,53 @@ for src, dst, values in [
 ]:
     eager(f"Cast {np.dtype(src).name} to {np.dtype(dst).name}", lambda t, d=dst: tf.cast(t, d), [values.astype(src)],
           exact)
+# bf16 and float16 (half_as_float.h): an RNN cell's ops under a Keras
+# mixed-precision policy, on QCPU's float32 kernels with inputs widened and
+# outputs rounded to nearest even. TF's CPU rounds its own float32 result
+# (Eigen) or accumulates in float32 (oneDNN): both within 1 ulp of the half
+# type (2^-7 relative for bf16, 2^-10 for float16) of each other; copies and
+# Casts exact.
+HALF_ULP = {tf.bfloat16: 2.0**-7, tf.float16: 2.0**-10}
+
+
+def half(name: str, fn, arrays: list[np.ndarray], dtype, bound: str = "ulp") -> None:
+    """`fn` on `arrays` cast to `dtype` (floats only), as eager does."""
+    cast = lambda a: tf.cast(a, dtype) if a.dtype == np.float32 else tf.constant(a)  # noqa: E731
+    with tf.device(QCPU):
+        q = fn(*[cast(a) for a in arrays])
+    with tf.device(CPU):
+        c = fn(*[cast(a) for a in arrays])
+    ref = c.numpy().astype(np.float64)
+    record(f"{name} {dtype.name}", q.device, q, c, HALF_ULP[dtype] * np.abs(ref) if bound == "ulp" else 0.0)
+
+
+for dtype in (tf.bfloat16, tf.float16):
+    half("MatMul", tf.matmul, [rand(6, 16), rand(16, 5)], dtype)
+    half("Sigmoid", tf.sigmoid, [rand(4, 9) * 4], dtype)
+    half("Tanh", tf.tanh, [rand(4, 9) * 2], dtype)
+    half("AddV2 broadcast", tf.add, [rand(4, 9), rand(9)], dtype)
+    half("Mul", tf.multiply, [rand(4, 9), rand(4, 9)], dtype)
+    half("BiasAdd", tf.nn.bias_add, [rand(3, 5), rand(5)], dtype)
+    half("Sum", lambda t: tf.reduce_sum(t, axis=0), [rand(8, 5)], dtype)
+    half("SigmoidGrad", lambda y, dy: tf.raw_ops.SigmoidGrad(y=y, dy=dy), [np.abs(rand(4, 7)) / 4, rand(4, 7)], dtype)
+    half("ConcatV2", lambda a, b: tf.concat([a, b], axis=1), [rand(3, 2), rand(3, 4)], dtype, "exact")
+    half("StridedSlice", lambda t: t[:, 1:7:2], [rand(3, 8)], dtype, "exact")
+    half("SelectV2", tf.where, [rand(4, 5) > 0, rand(4, 5), rand(5)], dtype, "exact")
+    each_output(f"Split {dtype.name}", lambda t, d=dtype: tf.split(tf.cast(t, d), 3, axis=1), [rand(4, 12)])
+# Casts into and out of the half types: ties to even, NaN, infinities, overflow.
+ties = np.array([1.00390625, 1.01171875, -2.0078125, 65520.0, 1e-8, np.inf, -np.inf, np.nan, 3.4e38], np.float32)
+for src, dst, values in [
+    (tf.float32, tf.bfloat16, ties), (tf.float32, tf.float16, ties), (tf.float32, tf.bfloat16, rand(50) * 100),
+    (tf.bfloat16, tf.float32, ties), (tf.float16, tf.float32, rand(20)), (tf.float16, tf.int32, rand(20) * 50),
+    (tf.bfloat16, tf.float16, rand(20)), (tf.int32, tf.bfloat16, np.arange(250, 262, dtype=np.int32)),
+]:
+    values = tf.cast(tf.constant(values), src) if src != tf.float32 else tf.constant(values)
+    with tf.device(QCPU):
+        q = tf.cast(values, dst)
+    with tf.device(CPU):
+        c = tf.cast(values, dst)
+    record(f"Cast {src.name} to {dst.name} (half)", q.device, q, c, 0.0)
+
 # Optimizers' cond branches (branch_ops.cc): the int64 step counters of loss
 # scaling and gradient accumulation, Adam's bias correction, Lion's sign.
 counters = np.array([[-7, 7, 0, 2**62], [-(2**63), 2**63 - 1, -1, 5]], np.int64)

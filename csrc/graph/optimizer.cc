@@ -108,6 +108,7 @@ void Rewrite(tensorflow::GraphDef& graph, const TF_GrapplerItem* item) {
     MoveShapeReadersToQcpu(graph);
     if (const int handed = HandResultsToHost(graph))
       runtime::RecordFusions("result handed to host", handed);
+    MoveHalfPrecisionNodesToCpu(graph);
     RenameToPrivateTwins(graph);
     MoveKernellessNodesToCpu(graph);
     CheckNodesAgainstOpDefs(graph);
@@ -129,6 +130,7 @@ void UseInputGraph(const TF_Buffer* graph_buf, tensorflow::GraphDef& graph,
     SkipXlaOnQcpu(graph);
     if (kernels::KernelsRegistered()) {
       MoveNamedVariablesToCpu(graph);
+      MoveHalfPrecisionNodesToCpu(graph);
       RenameToPrivateTwins(graph);
       MoveKernellessNodesToCpu(graph);  // TF's own rewrites before the pass make such nodes too
     }

@@ -6,6 +6,7 @@
 #include <unordered_map>
 
 #include "graph/graph_util.h"
+#include "kernels/registered_kernels.h"
 #include "ops/op_names.h"
 #include "runtime/runtime.h"
 #include "tensorflow/core/framework/op_kernel.h"  // KernelDefAvailable
@@ -165,6 +166,16 @@ int HandResultsToHost(tensorflow::GraphDef& graph) {
 // NotFound. Such a node goes to TF's CPU instead, like any op without a QCPU
 // kernel, and is counted as one (stats()["cpu_ops"]). Runs after the twin
 // renaming, whose names have kernels.
+// QCPU serves bf16 and float16 nodes with its float32 kernels, for the loop
+// bodies of RNNs under a Keras mixed-precision policy, which TF instantiates
+// on QCPU alone and this pass never sees. A node the pass sees is one TF's
+// CPU can run, natively in that type (AMX or AVX512-BF16 where the CPU has
+// them): there it runs, as before those kernels existed.
+void MoveHalfPrecisionNodesToCpu(tensorflow::GraphDef& graph) {
+  for (tensorflow::NodeDef& node : *graph.mutable_node())
+    if (OnQcpu(node) && kernels::ServedAsFloat(node)) MoveToCpu(node);
+}
+
 void MoveKernellessNodesToCpu(tensorflow::GraphDef& graph) {
   static const tensorflow::DeviceType qcpu(device::kDeviceType);
   for (tensorflow::NodeDef& node : *graph.mutable_node()) {

@@ -22,6 +22,10 @@ void MoveShapeReadersToQcpu(tensorflow::GraphDef& graph);
 // Identities it added.
 int HandResultsToHost(tensorflow::GraphDef& graph);
 
+// A bf16 or float16 node that QCPU would serve in float32 moves to TF's CPU.
+// Runs before the twin renaming (the twins have no CPU kernel).
+void MoveHalfPrecisionNodesToCpu(tensorflow::GraphDef& graph);
+
 // A QCPU node that QCPU has no kernel for moves to TF's CPU. Runs after the
 // twin renaming, whose names have kernels.
 void MoveKernellessNodesToCpu(tensorflow::GraphDef& graph);

@@ -7,6 +7,7 @@
 #include <optional>
 
 #include "kernels/activations.h"
+#include "kernels/half_as_float.h"
 #include "kernels/nan_rules.h"
 #include "kernels/onednn_util.h"
 #include "kernels/shape_util.h"
@@ -24,19 +25,6 @@ struct SimplePrimitive {
 template <class PrimitiveDesc, class Primitive>
 SimplePrimitive Make(const PrimitiveDesc& pd) {
   return {Primitive(pd), pd.scratchpad_desc()};
-}
-
-// Output 0 shaped like input 0, reusing input 0's buffer when TF allows.
-OwnedTensor ForwardOrAllocate(KernelContext& ctx, const std::vector<int64_t>& shape) {
-  OwnedStatus status;
-  const int candidates[] = {0};
-  int forwarded = -1;
-  TF_Tensor* out =
-      TF_ForwardInputOrAllocateOutput(ctx.raw(), candidates, 1, 0, shape.data(),
-                                      static_cast<int>(shape.size()), &forwarded, status.get());
-  if (!status.ok())
-    throw KernelError("allocating an output: " + status.message(), TF_RESOURCE_EXHAUSTED);
-  return OwnedTensor(out);
 }
 
 // ---- activations -------------------------------------------------------------
@@ -69,7 +57,7 @@ class ActivationKernel {
   void Compute(KernelContext& ctx) {
     OwnedTensor x = ctx.input(0);
     const auto shape = Shape(x.get());
-    OwnedTensor y = ForwardOrAllocate(ctx, shape);
+    OwnedTensor y = ctx.forward_input_or_allocate_output(shape);
     if (NumElements(shape) == 0) return;
     if (clamp_)
       return ClampKeepingNaN(Data<float>(x.get()), Data<float>(y.get()), NumElements(shape),
@@ -247,7 +235,7 @@ class AddNKernel {
                   ShapeString(shape) + " != input " + std::to_string(i) + ": " +
                   ShapeString(Shape(inputs[i].get())));
     }
-    OwnedTensor out = ForwardOrAllocate(ctx, shape);
+    OwnedTensor out = ctx.forward_input_or_allocate_output(shape);
     if (NumElements(shape) == 0) return;
     const memory::desc md = PlainF32({NumElements(shape)});
     std::vector<int64_t> key = {NumElements(shape), n};
@@ -282,7 +270,7 @@ class BiasAddKernel {
     Require(bias_shape[0] == shape[channel_dim],
             "Must provide as many biases as the channel dimension of the input tensor: " +
                 ShapeString(bias_shape) + " vs. " + ShapeString(shape));
-    OwnedTensor out = ForwardOrAllocate(ctx, shape);
+    OwnedTensor out = ctx.forward_input_or_allocate_output(shape);
     if (NumElements(shape) == 0) return;
     const auto dims = OneDnnDims(shape);
     memory::dims bias_dims(dims.size(), 1);
@@ -331,14 +319,14 @@ class SoftmaxKernel {
 void RegisterElementwiseKernels(const char* device_type, TF_Status* status) {
   auto ok = [&] { return TF_GetCode(status) == TF_OK; };
   for (const Activation& a : Activations()) {
-    if (ok()) RegisterKernel<ActivationKernel>({a.op}, device_type, status);
+    if (ok()) RegisterWithHalfTypes<ActivationKernel>({a.op}, device_type, status);
   }
   for (const BinaryOp& b : BinaryOps()) {
-    if (ok()) RegisterKernel<BinaryKernel>({b.op}, device_type, status);
+    if (ok()) RegisterWithHalfTypes<BinaryKernel>({b.op}, device_type, status);
   }
-  if (ok()) RegisterKernel<AddNKernel>({"AddN"}, device_type, status);
-  if (ok()) RegisterKernel<BiasAddKernel>({"BiasAdd"}, device_type, status);
-  if (ok()) RegisterKernel<SoftmaxKernel>({"Softmax"}, device_type, status);
+  if (ok()) RegisterWithHalfTypes<AddNKernel>({"AddN"}, device_type, status);
+  if (ok()) RegisterWithHalfTypes<BiasAddKernel>({"BiasAdd"}, device_type, status);
+  if (ok()) RegisterWithHalfTypes<SoftmaxKernel>({"Softmax"}, device_type, status);
 }
 
 }  // namespace int8flow::kernels

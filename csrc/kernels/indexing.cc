@@ -6,6 +6,7 @@
 
 #include <cstring>
 
+#include "kernels/half_as_float.h"
 #include "kernels/onednn_util.h"
 #include "kernels/shape_util.h"
 #include "ops/op_names.h"
@@ -250,22 +251,22 @@ void RegisterIndexingKernels(const char* device_type, TF_Status* status) {
                                         {{"Tparams", params}, {"Tindices", index}, {"Taxis", axis}},
                                         {"indices", "axis"}},
                                        device_type, status);
-  if (ok()) RegisterKernel<SelectKernel<float>>({"SelectV2"}, device_type, status);
+  if (ok()) RegisterWithHalfTypes<SelectKernel<float>>({"SelectV2"}, device_type, status);
   // TF keeps int32 tensors of a device in host memory (index math).
   if (ok())
     RegisterKernel<SelectKernel<int32_t>>(
         {"SelectV2", {{"T", TF_INT32}}, {"condition", "t", "e", "output"}}, device_type, status);
   for (TF_DataType index : {TF_INT32, TF_INT64})
     if (ok())
-      RegisterKernel<StridedSliceKernel>(
+      RegisterWithHalfTypes<StridedSliceKernel>(
           {"StridedSlice", {{"T", TF_FLOAT}, {"Index", index}}, {"begin", "end", "strides"}},
           device_type, status);
   for (TF_DataType index : {TF_INT32, TF_INT64})
     if (ok())
-      RegisterKernel<StridedSliceGradKernel>({"StridedSliceGrad",
-                                              {{"T", TF_FLOAT}, {"Index", index}},
-                                              {"shape", "begin", "end", "strides"}},
-                                             device_type, status);
+      RegisterWithHalfTypes<StridedSliceGradKernel>({"StridedSliceGrad",
+                                                     {{"T", TF_FLOAT}, {"Index", index}},
+                                                     {"shape", "begin", "end", "strides"}},
+                                                    device_type, status);
   if (ok())
     RegisterKernel<HostOutputKernel>(
         {"Identity", {{"T", TF_FLOAT}}, {"output"}, ops::kHostOutputLabel}, device_type, status);

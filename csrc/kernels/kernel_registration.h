@@ -48,10 +48,22 @@ inline void Check(const OwnedStatus& status, const char* what) {
   if (!status.ok()) throw KernelError(std::string(what) + ": " + status.message(), TF_INTERNAL);
 }
 
+class KernelContext;
+// A float32 kernel's view of a bf16/float16 node (half_as_float.h): its
+// inputs widened, its float32 outputs staged and rounded when it returns.
+class HalfStaging;
+namespace detail {
+OwnedTensor StagedInput(HalfStaging& staging, const KernelContext& ctx, OwnedTensor t);
+OwnedTensor StagedOutput(HalfStaging& staging, const KernelContext& ctx, int i,
+                         const std::vector<int64_t>& dims);
+void StagedSetOutput(HalfStaging& staging, const KernelContext& ctx, int i, const TF_Tensor* t);
+}  // namespace detail
+
 // What a kernel's Compute sees: the context, and typed access to it.
 class KernelContext {
  public:
-  explicit KernelContext(TF_OpKernelContext* ctx) : ctx_(ctx) {}
+  explicit KernelContext(TF_OpKernelContext* ctx, HalfStaging* staging = nullptr)
+      : ctx_(ctx), staging_(staging) {}
   TF_OpKernelContext* raw() const { return ctx_; }
   int num_inputs() const { return TF_NumInputs(ctx_); }
 
@@ -60,9 +72,11 @@ class KernelContext {
     TF_Tensor* t = nullptr;
     TF_GetInput(ctx_, i, &t, status.get());
     Check(status, "reading an input");
+    if (staging_) return detail::StagedInput(*staging_, *this, OwnedTensor(t));
     return OwnedTensor(t);
   }
   OwnedTensor allocate_output(int i, const std::vector<int64_t>& dims, TF_DataType dtype) const {
+    if (staging_ && dtype == TF_FLOAT) return detail::StagedOutput(*staging_, *this, i, dims);
     OwnedStatus status;
     size_t bytes = TF_DataTypeSize(dtype);
     for (int64_t d : dims) bytes *= static_cast<size_t>(d);
@@ -72,8 +86,22 @@ class KernelContext {
       throw KernelError("allocating an output: " + status.message(), TF_RESOURCE_EXHAUSTED);
     return OwnedTensor(t);
   }
+  // Output 0 shaped `dims`, in input 0's buffer when TF allows (in place).
+  OwnedTensor forward_input_or_allocate_output(const std::vector<int64_t>& dims) const {
+    if (staging_) return detail::StagedOutput(*staging_, *this, 0, dims);
+    OwnedStatus status;
+    const int candidates[] = {0};
+    int forwarded = -1;
+    TF_Tensor* t =
+        TF_ForwardInputOrAllocateOutput(ctx_, candidates, 1, 0, dims.data(),
+                                        static_cast<int>(dims.size()), &forwarded, status.get());
+    if (!status.ok())
+      throw KernelError("allocating an output: " + status.message(), TF_RESOURCE_EXHAUSTED);
+    return OwnedTensor(t);
+  }
   // Makes output `i` share `t`'s buffer (a cached result).
   void set_output(int i, const TF_Tensor* t) const {
+    if (staging_) return detail::StagedSetOutput(*staging_, *this, i, t);
     OwnedStatus status;
     TF_SetOutput(ctx_, i, t, status.get());
     Check(status, "setting an output");
@@ -95,6 +123,7 @@ class KernelContext {
 
  private:
   TF_OpKernelContext* ctx_;
+  HalfStaging* staging_;
 };
 
 // Attribute readers for kernel constructors; a missing attr is a KernelError.

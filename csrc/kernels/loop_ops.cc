@@ -13,6 +13,7 @@
 #include <cmath>
 #include <cstring>
 
+#include "kernels/half_as_float.h"
 #include "kernels/onednn_util.h"
 #include "kernels/shape_util.h"
 
@@ -279,10 +280,11 @@ class TileKernel {
 };
 
 // ---- Cast (in a cond's branches: an optimizer's sparse update of an Embedding) ----
-// The types a loop or branch body casts between; static_cast, as TF's CPU
-// kernel (Eigen) converts, and x != 0 to bool.
-constexpr TF_DataType kCastTypes[] = {TF_FLOAT, TF_DOUBLE, TF_INT32, TF_INT64,
-                                      TF_BOOL,  TF_UINT8,  TF_INT8};
+// The types a loop or branch body casts between (bf16 and float16: an RNN's
+// cell under a mixed-precision policy); static_cast, as TF's CPU kernel
+// (Eigen) converts, x != 0 to bool, and to the half types to nearest even.
+constexpr TF_DataType kCastTypes[] = {TF_FLOAT, TF_DOUBLE, TF_INT32,    TF_INT64, TF_BOOL,
+                                      TF_UINT8, TF_INT8,   TF_BFLOAT16, TF_HALF};
 
 template <class To>
 void CastFrom(const TF_Tensor* x, To* out, int64_t n) {
@@ -297,13 +299,19 @@ void CastFrom(const TF_Tensor* x, To* out, int64_t n) {
     case TF_BOOL: return each(Data<bool>(x));
     case TF_UINT8: return each(Data<uint8_t>(x));
     case TF_INT8: return each(Data<int8_t>(x));
+    case TF_BFLOAT16: return each(Data<Bf16>(x));
+    case TF_HALF: return each(Data<_Float16>(x));
     default: throw KernelError("Cast: unsupported source type");
   }
 }
 
 class CastKernel {
  public:
-  explicit CastKernel(TF_OpKernelConstruction* ctx) : to_(GetTypeAttr(ctx, "DstT")) {}
+  explicit CastKernel(TF_OpKernelConstruction* ctx) : to_(GetTypeAttr(ctx, "DstT")) {
+    if (to_ == TF_BFLOAT16 || to_ == TF_HALF)
+      Require(!GetBoolAttr(ctx, "Truncate"),
+              "Cast with Truncate=true to bfloat16 or float16 has no QCPU kernel");
+  }
 
   void Compute(KernelContext& ctx) {
     OwnedTensor x = ctx.input(0);
@@ -318,6 +326,8 @@ class CastKernel {
       case TF_BOOL: return CastFrom(x.get(), Data<bool>(y.get()), n);
       case TF_UINT8: return CastFrom(x.get(), Data<uint8_t>(y.get()), n);
       case TF_INT8: return CastFrom(x.get(), Data<int8_t>(y.get()), n);
+      case TF_BFLOAT16: return CastFrom(x.get(), Data<Bf16>(y.get()), n);
+      case TF_HALF: return CastFrom(x.get(), Data<_Float16>(y.get()), n);
       default: throw KernelError("Cast: unsupported destination type");
     }
   }
@@ -333,25 +343,27 @@ void RegisterLoopKernels(const char* device_type, TF_Status* status) {
   if (ok()) RegisterKernel<LogicalKernel<true>>({"LogicalAnd", {}}, device_type, status);
   if (ok()) RegisterKernel<LogicalKernel<false>>({"LogicalOr", {}}, device_type, status);
   if (ok()) RegisterKernel<LogicalNotKernel>({"LogicalNot", {}}, device_type, status);
-  if (ok()) RegisterKernel<ZerosLikeKernel>({"ZerosLike"}, device_type, status);
+  if (ok()) RegisterWithHalfTypes<ZerosLikeKernel>({"ZerosLike"}, device_type, status);
   if (ok())
     RegisterKernel<ZerosLikeKernel>({"ZerosLike", {{"T", TF_INT32}}, {"x", "y"}}, device_type,
                                     status);
-  if (ok()) RegisterKernel<ActivationGradKernel<true>>({"SigmoidGrad"}, device_type, status);
-  if (ok()) RegisterKernel<ActivationGradKernel<false>>({"TanhGrad"}, device_type, status);
-  if (ok()) RegisterKernel<BiasAddGradKernel>({"BiasAddGrad"}, device_type, status);
+  if (ok()) RegisterWithHalfTypes<ActivationGradKernel<true>>({"SigmoidGrad"}, device_type, status);
+  if (ok()) RegisterWithHalfTypes<ActivationGradKernel<false>>({"TanhGrad"}, device_type, status);
+  if (ok()) RegisterWithHalfTypes<BiasAddGradKernel>({"BiasAddGrad"}, device_type, status);
   // TF keeps a device's int32 tensors in host memory: the split dims and sizes.
   for (TF_DataType index : {TF_INT32, TF_INT64})
     if (ok())
-      RegisterKernel<ConcatKernel>({"ConcatV2", {{"T", TF_FLOAT}, {"Tidx", index}}, {"axis"}},
-                                   device_type, status);
+      RegisterWithHalfTypes<ConcatKernel>(
+          {"ConcatV2", {{"T", TF_FLOAT}, {"Tidx", index}}, {"axis"}}, device_type, status);
   if (ok())
-    RegisterKernel<SplitKernel>({"Split", {{"T", TF_FLOAT}}, {"split_dim"}}, device_type, status);
+    RegisterWithHalfTypes<SplitKernel>({"Split", {{"T", TF_FLOAT}}, {"split_dim"}}, device_type,
+                                       status);
   // TF registers no Cast on devices: top-level ones go to TF's CPU, not those in a body.
   for (TF_DataType from : kCastTypes)
     for (TF_DataType to : kCastTypes)
       if (ok())
         RegisterKernel<CastKernel>({"Cast", {{"SrcT", from}, {"DstT", to}}}, device_type, status);
+  RecordServedAsFloat("Cast");
   // TF has Tile on devices for numbers only; a masked RNN tiles its bool mask.
   for (TF_DataType index : {TF_INT32, TF_INT64})
     if (ok())
@@ -359,7 +371,7 @@ void RegisterLoopKernels(const char* device_type, TF_Status* status) {
                                  device_type, status);
   for (TF_DataType index : {TF_INT32, TF_INT64})
     if (ok())
-      RegisterKernel<SplitVKernel>(
+      RegisterWithHalfTypes<SplitVKernel>(
           {"SplitV", {{"T", TF_FLOAT}, {"Tlen", index}}, {"size_splits", "split_dim"}}, device_type,
           status);
 }

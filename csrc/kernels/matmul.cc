@@ -10,6 +10,7 @@
 #include "kernels/bf16.h"
 #include "kernels/channel_constants.h"
 #include "kernels/fused_ops.h"
+#include "kernels/half_as_float.h"
 #include "kernels/onednn_util.h"
 #include "kernels/packed_weights.h"
 #include "kernels/quantization.h"
@@ -132,7 +133,7 @@ class MatMulKernel {
 
 void RegisterMatMulKernels(const char* device_type, TF_Status* status) {
   for (const char* op : {"MatMul", ops::kFusedMatMul}) {
-    RegisterKernel<MatMulKernel>({op}, device_type, status);
+    RegisterWithHalfTypes<MatMulKernel>({op}, device_type, status);
     if (TF_GetCode(status) != TF_OK) return;
   }
   // Its dtypes are checked by its op definition.

@@ -7,6 +7,7 @@
 #include <cstring>
 #include <limits>
 
+#include "kernels/half_as_float.h"
 #include "kernels/nan_rules.h"
 #include "kernels/onednn_util.h"
 
@@ -127,7 +128,7 @@ class ReductionKernel {
 void RegisterReductionKernels(const char* device_type, TF_Status* status) {
   for (const Reduction& r : Reductions()) {
     for (TF_DataType index : {TF_INT32, TF_INT64}) {
-      RegisterKernel<ReductionKernel>(
+      RegisterWithHalfTypes<ReductionKernel>(
           {r.op, {{"T", TF_FLOAT}, {"Tidx", index}}, {"reduction_indices"}}, device_type, status);
       if (TF_GetCode(status) != TF_OK) return;
     }

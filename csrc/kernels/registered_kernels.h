@@ -18,4 +18,9 @@ bool KernelsRegistered();
 // own DEVICE_DEFAULT kernels (int32 AddV2, ...) keep the standard name.
 bool TwinKernelServes(const tensorflow::NodeDef& node);
 
+// Whether `node` is bf16 or float16 (its T, SrcT or DstT) and QCPU serves it
+// with a float32 kernel (half_as_float.h): fit for a loop body, where no other
+// device can stand in; elsewhere TF's CPU computes it natively.
+bool ServedAsFloat(const tensorflow::NodeDef& node);
+
 }  // namespace int8flow::kernels

@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "kernels/half_as_float.h"
 #include "kernels/kernel_registration.h"
 #include "kernels/onednn_util.h"
 #include "tensorflow/c/tf_tensor.h"
@@ -30,18 +31,34 @@ std::string TypeName(TF_DataType dtype) {
   return tensorflow::DataTypeString(static_cast<tensorflow::DataType>(dtype));
 }
 
-// The list in the scalar variant `handle`, of `element_dtype` elements.
-const tensorflow::TensorList& ListOf(const OwnedTensor& handle, TF_DataType element_dtype) {
+// The list in the scalar variant `handle`.
+const tensorflow::TensorList& AnyListOf(const OwnedTensor& handle) {
   Require(TF_NumDims(handle.get()) == 0 && TF_TensorElementCount(handle.get()) == 1,
           "expected a scalar list handle, got shape " + ShapeString(Shape(handle.get())));
   const auto* variant = static_cast<const tensorflow::Variant*>(TF_TensorData(handle.get()));
   const tensorflow::TensorList* list = variant->get<tensorflow::TensorList>();
   Require(list != nullptr, "Input handle is not a list. Saw: '" + variant->TypeName() + "'");
-  const auto list_dtype = static_cast<TF_DataType>(list->element_dtype);
+  return *list;
+}
+
+// The same, of `element_dtype` elements.
+const tensorflow::TensorList& ListOf(const OwnedTensor& handle, TF_DataType element_dtype) {
+  const tensorflow::TensorList& list = AnyListOf(handle);
+  const auto list_dtype = static_cast<TF_DataType>(list.element_dtype);
   Require(list_dtype == element_dtype, "Invalid data types; op elements " +
                                            TypeName(element_dtype) + " but list elements " +
                                            TypeName(list_dtype));
-  return *list;
+  return list;
+}
+
+// into[k] += add[k], in the elements' type (float32, or bf16/float16 summed
+// in float32 and rounded, as TF's Eigen adds them).
+template <class T>
+void AddElements(const tensorflow::Tensor& add, tensorflow::Tensor& into) {
+  T* to = reinterpret_cast<T*>(const_cast<char*>(into.tensor_data().data()));
+  const T* from = reinterpret_cast<const T*>(add.tensor_data().data());
+  for (int64_t k = 0, m = add.NumElements(); k < m; ++k)
+    to[k] = static_cast<T>(static_cast<float>(to[k]) + static_cast<float>(from[k]));
 }
 
 // Output `i`: the list element `element`, or zeros of `element_shape` for one
@@ -114,7 +131,7 @@ class TensorListPopBackKernel {
 };
 
 // The gradient loop's sum of the gradients of one list, each a list: element
-// by element, float, an element set in none of them staying unset (TF's
+// by element, float32, bf16 or float16, an element set in none of them staying unset (TF's
 // TensorListBinaryAdd, for any number of lists).
 class TensorListAddNKernel {
  public:
@@ -124,16 +141,20 @@ class TensorListAddNKernel {
     const int n = ctx.num_inputs();
     std::vector<OwnedTensor> handles;
     std::vector<const tensorflow::TensorList*> lists;
+    TF_DataType dtype = TF_FLOAT;
     for (int i = 0; i < n; ++i) {
       handles.push_back(ctx.input(i));
-      lists.push_back(&ListOf(handles.back(), TF_FLOAT));
+      if (i == 0) dtype = static_cast<TF_DataType>(AnyListOf(handles[0]).element_dtype);
+      Require(dtype == TF_FLOAT || dtype == TF_BFLOAT16 || dtype == TF_HALF,
+              "AddN of lists sums float32, bfloat16 or float16 elements, not " + TypeName(dtype));
+      lists.push_back(&ListOf(handles.back(), dtype));
       Require(lists.back()->tensors().size() == lists[0]->tensors().size(),
               "Trying to add two lists of tensors with different lengths. One is " +
                   std::to_string(lists[0]->tensors().size()) + " and the other is " +
                   std::to_string(lists.back()->tensors().size()));
     }
     tensorflow::TensorList sum;
-    sum.element_dtype = tensorflow::DT_FLOAT;
+    sum.element_dtype = static_cast<tensorflow::DataType>(dtype);
     sum.element_shape = lists[0]->element_shape;
     sum.max_num_elements = lists[0]->max_num_elements;
     for (size_t e = 0; e < lists[0]->tensors().size(); ++e) {
@@ -155,9 +176,9 @@ class TensorListAddNKernel {
           continue;
         }
         if (!owned) total = tensorflow::tensor::DeepCopy(total), owned = true;
-        float* into = reinterpret_cast<float*>(const_cast<char*>(total.tensor_data().data()));
-        const float* add = reinterpret_cast<const float*>(t.tensor_data().data());
-        for (int64_t k = 0, m = t.NumElements(); k < m; ++k) into[k] += add[k];
+        if (dtype == TF_FLOAT) AddElements<float>(t, total);
+        if (dtype == TF_BFLOAT16) AddElements<Bf16>(t, total);
+        if (dtype == TF_HALF) AddElements<_Float16>(t, total);
       }
       sum.tensors().push_back(std::move(total));
     }
