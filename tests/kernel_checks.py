@@ -37,6 +37,11 @@ stay within; test_kernels.py asserts on the file. The bounds, per op:
   1 ulp per update of a row (|err| <= 2.4e-7 |ref|; a repeated index adds twice);
   after a bad index, exactly the table as it was (TF's CPU kernel differs here:
   it updates the rows before the bad one).
+- An RNN cell's activations and their gradients (activation_loops.cc): Exp,
+  Expm1, Erfc, Softplus, Selu, LogSoftmax as the transcendental ops; Softsign,
+  ReluGrad, Relu6Grad, EluGrad, SeluGrad, LeakyReluGrad, SoftsignGrad,
+  Select, Fill and float comparisons exact (TF's formulas in TF's order);
+  SqrtGrad 2 ulp.
 - bf16 and float16 nodes on the float32 kernels (half_as_float.h): 1 ulp of
   the type (2^-7 |ref| for bf16, 2^-10 |ref| for float16: both round a float32
   result); copies and Casts into and out of those types exact.
@@ -847,6 +852,36 @@ for src, dst, values in [
 ]:
     eager(f"Cast {np.dtype(src).name} to {np.dtype(dst).name}", lambda t, d=dst: tf.cast(t, d), [values.astype(src)],
           exact)
+# The activations an RNN cell may be given, and their gradients
+# (activation_loops.cc): TF's formulas, in TF's order.
+edges = [0.0, -0.0, 30.0, -30.0, 90.0, -100.0, np.inf, -np.inf, np.nan]
+wide = np.concatenate([rand(60) * 6, edges]).astype(np.float32)
+for op, fn in [("Exp", tf.exp), ("Expm1", tf.math.expm1), ("Erfc", tf.math.erfc), ("Softplus", tf.nn.softplus),
+               ("Selu", tf.nn.selu)]:
+    eager(f"{op} loop", fn, [wide], transcendental)
+eager("Softsign loop", tf.nn.softsign, [wide], exact)
+eager("LogSoftmax rows", tf.nn.log_softmax, [rand(5, 11) * 4], transcendental)
+eager("LogSoftmax large", tf.nn.log_softmax, [rand(300, 40) * 4], transcendental)
+grads = np.concatenate([rand(60), [1.0, np.nan, np.inf, 2.0, -1.0, 0.5, 1.0, 1.0, 1.0]]).astype(np.float32)
+for op in ("ReluGrad", "Relu6Grad", "SoftsignGrad"):
+    eager(f"{op} loop", lambda g, x, o=op: getattr(tf.raw_ops, o)(gradients=g, features=x), [grads, wide], exact)
+for op, outputs in [("EluGrad", tf.nn.elu(wide).numpy()), ("SeluGrad", tf.nn.selu(wide).numpy())]:
+    eager(f"{op} loop", lambda g, y, o=op: getattr(tf.raw_ops, o)(gradients=g, outputs=y), [grads, outputs], exact)
+eager("LeakyReluGrad loop", lambda g, x: tf.raw_ops.LeakyReluGrad(gradients=g, features=x, alpha=0.3), [grads, wide],
+      exact)
+eager("SqrtGrad loop", lambda y, dy: tf.raw_ops.SqrtGrad(y=y, dy=dy), [np.abs(rand(40)) + 0.1, rand(40)],
+      lambda ref, *a: 2.4e-7 * np.abs(ref))
+eager("ReluGrad large", lambda g, x: tf.raw_ops.ReluGrad(gradients=g, features=x), [rand(300, 300), rand(300, 300)],
+      exact)
+t_values, e_values = rand(4, 3), rand(4, 3)
+for label, condition in [("elementwise", rand(4, 3) > 0), ("rows", rand(4) > 0), ("scalar", np.array(False))]:
+    eager(f"Select {label}", lambda c, a, b: tf.raw_ops.Select(condition=c, x=a, y=b), [condition, t_values, e_values],
+          exact)
+eager("Fill", lambda v: tf.fill([3, 0 + 4], v), [np.array(2.5, np.float32)], exact)
+for op, fn in [("Equal", tf.equal), ("NotEqual", tf.not_equal), ("Less", tf.less), ("LessEqual", tf.less_equal),
+               ("Greater", tf.greater), ("GreaterEqual", tf.greater_equal)]:
+    eager(f"{op} float broadcast", fn, [wide.reshape(3, 23), np.array([0.0, np.nan, 1.5] * 7 + [2.0, -2.0],
+                                                                        np.float32)], exact)
 # bf16 and float16 (half_as_float.h): an RNN cell's ops under a Keras
 # mixed-precision policy, on QCPU's float32 kernels with inputs widened and
 # outputs rounded to nearest even. TF's CPU rounds its own float32 result
@@ -856,29 +891,34 @@ for src, dst, values in [
 HALF_ULP = {tf.bfloat16: 2.0**-7, tf.float16: 2.0**-10}
 
 
-def half(name: str, fn, arrays: list[np.ndarray], dtype, bound: str = "ulp") -> None:
-    """`fn` on `arrays` cast to `dtype` (floats only), as eager does."""
+def half(name: str, fn, arrays: list[np.ndarray], dtype, scale=None, exact_copy: bool = False) -> None:
+    """`fn` on `arrays` cast to `dtype` (floats only), as eager does; within 1
+    ulp of `scale(ref, *arrays)` (default |ref|), or exact for a copy. A sum
+    of n terms (MatMul, Sum) takes n/2 ulps of the terms' magnitudes: TF's CPU
+    adds float16 in float16 itself, rounding each partial sum (measured), where
+    QCPU adds in float32 and rounds once."""
     cast = lambda a: tf.cast(a, dtype) if a.dtype == np.float32 else tf.constant(a)  # noqa: E731
     with tf.device(QCPU):
         q = fn(*[cast(a) for a in arrays])
     with tf.device(CPU):
         c = fn(*[cast(a) for a in arrays])
-    ref = c.numpy().astype(np.float64)
-    record(f"{name} {dtype.name}", q.device, q, c, HALF_ULP[dtype] * np.abs(ref) if bound == "ulp" else 0.0)
+    ref = np.abs(c.numpy().astype(np.float64))
+    bound = 0.0 if exact_copy else HALF_ULP[dtype] * (scale(ref, *arrays) if scale else ref)
+    record(f"{name} {dtype.name}", q.device, q, c, bound)
 
 
 for dtype in (tf.bfloat16, tf.float16):
-    half("MatMul", tf.matmul, [rand(6, 16), rand(16, 5)], dtype)
+    half("MatMul", tf.matmul, [rand(6, 16), rand(16, 5)], dtype, lambda ref, a, b: 8 * np.abs(a) @ np.abs(b))
     half("Sigmoid", tf.sigmoid, [rand(4, 9) * 4], dtype)
     half("Tanh", tf.tanh, [rand(4, 9) * 2], dtype)
     half("AddV2 broadcast", tf.add, [rand(4, 9), rand(9)], dtype)
     half("Mul", tf.multiply, [rand(4, 9), rand(4, 9)], dtype)
     half("BiasAdd", tf.nn.bias_add, [rand(3, 5), rand(5)], dtype)
-    half("Sum", lambda t: tf.reduce_sum(t, axis=0), [rand(8, 5)], dtype)
+    half("Sum", lambda t: tf.reduce_sum(t, axis=0), [rand(8, 5)], dtype, lambda ref, t: 4 * np.abs(t).sum(axis=0))
     half("SigmoidGrad", lambda y, dy: tf.raw_ops.SigmoidGrad(y=y, dy=dy), [np.abs(rand(4, 7)) / 4, rand(4, 7)], dtype)
-    half("ConcatV2", lambda a, b: tf.concat([a, b], axis=1), [rand(3, 2), rand(3, 4)], dtype, "exact")
-    half("StridedSlice", lambda t: t[:, 1:7:2], [rand(3, 8)], dtype, "exact")
-    half("SelectV2", tf.where, [rand(4, 5) > 0, rand(4, 5), rand(5)], dtype, "exact")
+    half("ConcatV2", lambda a, b: tf.concat([a, b], axis=1), [rand(3, 2), rand(3, 4)], dtype, exact_copy=True)
+    half("StridedSlice", lambda t: t[:, 1:7:2], [rand(3, 8)], dtype, exact_copy=True)
+    half("SelectV2", tf.where, [rand(4, 5) > 0, rand(4, 5), rand(5)], dtype, exact_copy=True)
     each_output(f"Split {dtype.name}", lambda t, d=dtype: tf.split(tf.cast(t, d), 3, axis=1), [rand(4, 12)])
 # Casts into and out of the half types: ties to even, NaN, infinities, overflow.
 ties = np.array([1.00390625, 1.01171875, -2.0078125, 65520.0, 1e-8, np.inf, -np.inf, np.nan, 3.4e38], np.float32)

@@ -31,14 +31,16 @@ def checks(installed: Path, tmp_path_factory: pytest.TempPathFactory) -> dict:
 CASES: dict[str, int | dict[bool, int]] = {
     "Abs": 2, "AddN": 2, "AddV2": 15, "AvgPool": 11, "BatchMatMulV2": 17, "BatchToSpaceND": 10, "BiasAdd": 5,
     "BiasAddGrad": 3, "Cast": 16, "clip_by_value": 5, "ConcatV2": 4, "Conv2D": 23, "Conv2DBackpropFilter": 8,
-    "Conv2DBackpropInput": 8, "DepthwiseConv2dNative": 6, "Einsum": 7, "Elu": 2, "Equal": 2, "FloorDiv": 2,
-    "FloorMod": 2, "FusedBatchNorm": 5, "FusedBatchNormV2": {True: 5, False: 3},
-    "FusedBatchNormV3": {True: 57, False: 47}, "GatherV2": 3, "Greater": 1, "GreaterEqual": 1, "LayerNorm": 6,
-    "Less": 1, "LessEqual": 1, "LeakyRelu": 1, "Log": 3, "LogicalAnd": 2, "LogicalNot": 1, "LogicalOr": 1,
-    "MatMul": 30, "Max": 17, "MaxPool": 14, "Maximum": 18, "Mean": 14, "Min": 9, "Minimum": 15, "Mul": 15, "Neg": 2,
-    "NotEqual": 2, "Pad": 9, "Pow": 3, "RealDiv": 8, "Relu": 3, "Relu6": 3, "ResourceScatterAdd": 1,
-    "ResourceScatterSub": 3, "ResourceScatterUpdate": 1, "Rsqrt": 2, "SelectV2": 3, "Sigmoid": 4, "SigmoidGrad": 3,
-    "Sign": 2, "Softmax": 8, "SpaceToBatchND": 10, "Split": 12, "SplitV": 5, "Sqrt": 3, "Square": 2,
+    "Conv2DBackpropInput": 8, "DepthwiseConv2dNative": 6, "Einsum": 7, "Elu": 2, "EluGrad": 1, "Equal": 3, "Erfc": 1,
+    "Exp": 1, "Expm1": 1, "Fill": 1, "FloorDiv": 2, "FloorMod": 2, "FusedBatchNorm": 5,
+    "FusedBatchNormV2": {True: 5, False: 3}, "FusedBatchNormV3": {True: 57, False: 47}, "GatherV2": 3, "Greater": 2,
+    "GreaterEqual": 2, "LayerNorm": 6, "LeakyRelu": 1, "LeakyReluGrad": 1, "Less": 2, "LessEqual": 2, "Log": 3,
+    "LogicalAnd": 2, "LogicalNot": 1, "LogicalOr": 1, "LogSoftmax": 2, "MatMul": 30, "Max": 17, "Maximum": 18,
+    "MaxPool": 14, "Mean": 14, "Min": 9, "Minimum": 15, "Mul": 15, "Neg": 2, "NotEqual": 3, "Pad": 9, "Pow": 3,
+    "RealDiv": 8, "Relu": 3, "Relu6": 3, "Relu6Grad": 1, "ReluGrad": 2, "ResourceScatterAdd": 1,
+    "ResourceScatterSub": 3, "ResourceScatterUpdate": 1, "Rsqrt": 2, "Select": 3, "SelectV2": 3, "Selu": 1,
+    "SeluGrad": 1, "Sigmoid": 4, "SigmoidGrad": 3, "Sign": 2, "Softmax": 8, "Softplus": 1, "Softsign": 1,
+    "SoftsignGrad": 1, "SpaceToBatchND": 10, "Split": 12, "SplitV": 5, "Sqrt": 3, "SqrtGrad": 1, "Square": 2,
     "SquaredDifference": 8, "StridedSlice": 7, "StridedSliceGrad": 3, "Sub": 13, "Sum": 16, "Tanh": 4, "TanhGrad": 1,
     "TensorListGetItem": 3, "TensorListPopBack": 2, "Tile": 5, "ZerosLike": 2, "fused": 46,
 }
@@ -190,11 +192,31 @@ def test_fusion_can_be_turned_off(installed: Path) -> None:
     assert off.stdout.strip() == "30.0 {}", off.stdout
 
 
+def test_loop_only_kernels_leave_top_level_nodes_to_tf_cpu(installed: Path) -> None:
+    # QCPU's kernels for loop and cond bodies (an int64 counter, Pow, Exp,
+    # ReluGrad, a bf16 MatMul) are plain loops; a node outside any body goes
+    # to TF's CPU kernel, as before they existed (MoveLoopOnlyNodesToCpu).
+    # Relu has a real QCPU kernel and stays.
+    r = run_json("""
+        import json, tensorflow as tf, int8flow
+        @tf.function
+        def f(step, x):
+            h = tf.cast(x, tf.bfloat16)
+            return (step + 1, tf.pow(x, 1.5) + tf.exp(x) + tf.nn.relu(x),
+                    tf.raw_ops.ReluGrad(gradients=x, features=x - 1.0), tf.matmul(h, h, transpose_b=True))
+        f(tf.constant(3, tf.int64), tf.ones([4, 4]))
+        print(json.dumps(int8flow.stats()["cpu_ops"]))
+    """)
+    assert {"AddV2", "Pow", "Exp", "ReluGrad", "MatMul"} <= set(r) and "Relu" not in r, r
+
+
 def test_ops_grappler_makes_after_placement_run_on_cpu(installed: Path) -> None:
     # Grappler's arithmetic optimizer turns log(1 + x) into Log1p and
     # exp(x) - 1 into Expm1 on the node's device, after placement. QCPU has no
-    # kernel for either, so without the pass's fallback the call fails with
-    # NotFound; with it they run on TF's CPU, counted and said once.
+    # kernel for Log1p, so without the pass's fallback the call fails with
+    # NotFound; with it it runs on TF's CPU, counted and said once. Expm1's
+    # QCPU kernel serves loop bodies only (activation_loops.cc): it goes to
+    # TF's CPU too, by that rule, unsaid.
     result = run_python("""
         import json, numpy as np, tensorflow as tf, int8flow
         x = tf.constant(np.linspace(-0.5, 2.0, 12, dtype=np.float32))
@@ -209,4 +231,4 @@ def test_ops_grappler_makes_after_placement_run_on_cpu(installed: Path) -> None:
     assert r["err"] <= 1e-6, r  # the same CPU ops as the reference, values below 8
     assert {"Log1p", "Expm1"} <= set(r["cpu_ops"]), r
     said = [line for line in int8flow_lines(result.stderr) if "made by a graph rewrite" in line]
-    assert len(said) == 2, result.stderr[-3000:]
+    assert len(said) == 1 and "'Log1p'" in said[0], result.stderr[-3000:]

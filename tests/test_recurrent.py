@@ -104,3 +104,39 @@ def test_embedding_trains_with_sparse_updates_as_on_stock_tf(installed, optimize
     for key in ("losses", "table"):
         err = np.abs(np.array(got[key]) - np.array(stock[key])).max()
         assert err <= 1e-5, (key, err)
+
+
+ACTIVATIONS = ["relu", "relu6", "elu", "selu", "gelu", "softplus", "softsign", "leaky_relu", "hard_sigmoid",
+               "hard_tanh", "celu", "mish", "squareplus", "sparse_plus", "soft_shrink"]
+
+ACTIVATION_FIT = f"""
+import json, numpy as np, keras
+rng = np.random.default_rng(0)
+x = rng.standard_normal((16, 6, 3)).astype("float32")
+y = rng.standard_normal((16, 4)).astype("float32")
+results = {{}}
+for activation in {ACTIVATIONS!r}:
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((6, 3)), keras.layers.SimpleRNN(4, activation=activation)])
+    model.compile(keras.optimizers.SGD(0.05), "mse")
+    losses = model.fit(x, y, epochs=2, batch_size=8, shuffle=False, verbose=0).history["loss"]
+    results[activation] = {{"losses": losses, "after": model.predict(x, verbose=0).tolist()}}
+print(json.dumps(results))
+"""
+
+
+@pytest.fixture(scope="module")
+def activation_fits(installed) -> tuple[dict, dict]:
+    return run_json(ACTIVATION_FIT), run_json(ACTIVATION_FIT, INT8FLOW_DISABLE="1")
+
+
+@pytest.mark.parametrize("activation", ACTIVATIONS)
+def test_recurrent_cell_activations_fit_as_on_stock_tf(activation_fits, activation: str) -> None:
+    # A cell's activation and its gradient run in the loop bodies, on QCPU
+    # alone (activation_loops.cc): before those kernels, fit with "relu"
+    # failed on ReluGrad, "selu" on Selu, "gelu" on Erfc, "hard_tanh" on a
+    # float comparison.
+    got, stock = activation_fits[0][activation], activation_fits[1][activation]
+    for key in ("losses", "after"):
+        err = np.abs(np.array(got[key]) - np.array(stock[key])).max()
+        assert err <= 1e-5 * max(1.0, np.abs(np.array(stock[key])).max()), (key, err)

@@ -104,11 +104,11 @@ void Rewrite(tensorflow::GraphDef& graph, const TF_GrapplerItem* item) {
     for (const auto& [rewrite, count] :
          QuantizeForInt8(graph, shapes, runtime::QuantizeDynamic(), preserve))
       runtime::RecordFusions(rewrite, count);
+    MoveLoopOnlyNodesToCpu(graph);  // before the rules that follow where values are
     MoveConstantsToQcpu(graph);
     MoveShapeReadersToQcpu(graph);
     if (const int handed = HandResultsToHost(graph))
       runtime::RecordFusions("result handed to host", handed);
-    MoveHalfPrecisionNodesToCpu(graph);
     RenameToPrivateTwins(graph);
     MoveKernellessNodesToCpu(graph);
     CheckNodesAgainstOpDefs(graph);
@@ -130,7 +130,7 @@ void UseInputGraph(const TF_Buffer* graph_buf, tensorflow::GraphDef& graph,
     SkipXlaOnQcpu(graph);
     if (kernels::KernelsRegistered()) {
       MoveNamedVariablesToCpu(graph);
-      MoveHalfPrecisionNodesToCpu(graph);
+      MoveLoopOnlyNodesToCpu(graph);
       RenameToPrivateTwins(graph);
       MoveKernellessNodesToCpu(graph);  // TF's own rewrites before the pass make such nodes too
     }

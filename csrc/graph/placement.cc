@@ -166,14 +166,15 @@ int HandResultsToHost(tensorflow::GraphDef& graph) {
 // NotFound. Such a node goes to TF's CPU instead, like any op without a QCPU
 // kernel, and is counted as one (stats()["cpu_ops"]). Runs after the twin
 // renaming, whose names have kernels.
-// QCPU serves bf16 and float16 nodes with its float32 kernels, for the loop
-// bodies of RNNs under a Keras mixed-precision policy, which TF instantiates
-// on QCPU alone and this pass never sees. A node the pass sees is one TF's
-// CPU can run, natively in that type (AMX or AVX512-BF16 where the CPU has
-// them): there it runs, as before those kernels existed.
-void MoveHalfPrecisionNodesToCpu(tensorflow::GraphDef& graph) {
+// Some QCPU kernels exist for loop and cond bodies only, which TF
+// instantiates on QCPU alone and this pass never sees: RNN cells'
+// activations and gradients, optimizers' int64 counters, bf16/float16 nodes
+// on float32 kernels. TF's placer puts any node QCPU has a kernel for on
+// QCPU; a node the pass sees is one TF's CPU can run, with its vectorized
+// (or, in bf16, native) kernel: there it runs, as before those kernels.
+void MoveLoopOnlyNodesToCpu(tensorflow::GraphDef& graph) {
   for (tensorflow::NodeDef& node : *graph.mutable_node())
-    if (OnQcpu(node) && kernels::ServedAsFloat(node)) MoveToCpu(node);
+    if (OnQcpu(node) && kernels::LoopOnlyKernelServes(node)) MoveToCpu(node);
 }
 
 void MoveKernellessNodesToCpu(tensorflow::GraphDef& graph) {

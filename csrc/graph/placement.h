@@ -11,6 +11,11 @@ namespace int8flow::graph {
 // v1 SavedModels) moves to TF's CPU with the nodes that take its handle.
 void MoveNamedVariablesToCpu(tensorflow::GraphDef& graph);
 
+// A node whose QCPU kernel serves loop and cond bodies only moves to TF's
+// CPU. Runs before the rules below, which follow
+// where values are, and the twin renaming (the twins have no CPU kernel).
+void MoveLoopOnlyNodesToCpu(tensorflow::GraphDef& graph);
+
 // A float Const on CPU that only QCPU nodes read moves to QCPU.
 void MoveConstantsToQcpu(tensorflow::GraphDef& graph);
 
@@ -21,10 +26,6 @@ void MoveShapeReadersToQcpu(tensorflow::GraphDef& graph);
 // Identity on QCPU that hands it over in host memory. Returns how many such
 // Identities it added.
 int HandResultsToHost(tensorflow::GraphDef& graph);
-
-// A bf16 or float16 node that QCPU would serve in float32 moves to TF's CPU.
-// Runs before the twin renaming (the twins have no CPU kernel).
-void MoveHalfPrecisionNodesToCpu(tensorflow::GraphDef& graph);
 
 // A QCPU node that QCPU has no kernel for moves to TF's CPU. Runs after the
 // twin renaming, whose names have kernels.

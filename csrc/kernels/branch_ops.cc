@@ -1,9 +1,13 @@
 // The integer and scalar math that Keras optimizers run inside a cond's
-// branches: the step counters of mixed_float16's loss scaling and of gradient
-// accumulation (int64 AddV2, FloorDiv, FloorMod, Equal), Adam's bias
-// correction (Pow) and Lion's Sign. Keras traces these conds for XLA (see
-// loop_ops.cc), so they stay If ops, whose branches TF instantiates on QCPU
-// alone: without these kernels every model failed `fit` under mixed_float16.
+// branches: the step counters of mixed_float16's loss scaling and of
+// gradient accumulation (int64 AddV2, FloorDiv, FloorMod, Equal) and Adam's
+// bias correction (Pow); Lion's Sign is in activation_loops.cc's table, and
+// the float comparisons here serve RNN cells' activations too. Keras traces
+// these conds for XLA (see loop_ops.cc), so they stay If ops, whose branches
+// TF instantiates on QCPU alone: without these kernels every model failed
+// `fit` under mixed_float16. They serve those bodies only
+// (KernelSpec::loop_only): the pass sends the nodes it sees to TF's CPU, as
+// before.
 #include "kernels/branch_ops.h"
 
 #include <algorithm>
@@ -12,8 +16,8 @@
 #include <string>
 #include <type_traits>
 
+#include "kernels/half_as_float.h"
 #include "kernels/shape_util.h"
-#include "kernels/vector_loops.h"
 
 namespace int8flow::kernels {
 namespace {
@@ -91,20 +95,22 @@ class ArithmeticKernel {
 constexpr const char* kComparisons[] = {"Equal",     "NotEqual", "Less",
                                         "LessEqual", "Greater",  "GreaterEqual"};
 
-bool (*ComparisonOf(const std::string& op))(int64_t, int64_t) {
-  if (op == "Equal") return [](int64_t x, int64_t y) { return x == y; };
-  if (op == "NotEqual") return [](int64_t x, int64_t y) { return x != y; };
-  if (op == "Less") return [](int64_t x, int64_t y) { return x < y; };
-  if (op == "LessEqual") return [](int64_t x, int64_t y) { return x <= y; };
-  if (op == "Greater") return [](int64_t x, int64_t y) { return x > y; };
-  if (op == "GreaterEqual") return [](int64_t x, int64_t y) { return x >= y; };
+template <class T>
+bool (*ComparisonOf(const std::string& op))(T, T) {
+  if (op == "Equal") return [](T x, T y) { return x == y; };
+  if (op == "NotEqual") return [](T x, T y) { return x != y; };
+  if (op == "Less") return [](T x, T y) { return x < y; };
+  if (op == "LessEqual") return [](T x, T y) { return x <= y; };
+  if (op == "Greater") return [](T x, T y) { return x > y; };
+  if (op == "GreaterEqual") return [](T x, T y) { return x >= y; };
   throw KernelError("no branch kernel for " + op, TF_INTERNAL);
 }
 
+template <class T>
 class ComparisonKernel {
  public:
   explicit ComparisonKernel(TF_OpKernelConstruction* ctx)
-      : op_(OpType(ctx)), compare_(ComparisonOf(op_)) {
+      : op_(OpType(ctx)), compare_(ComparisonOf<T>(op_)) {
     // Equal and NotEqual may answer a single false (true) for shapes that do
     // not broadcast, instead of an error.
     if (op_ == "Equal" || op_ == "NotEqual")
@@ -117,7 +123,7 @@ class ComparisonKernel {
       *Data<bool>(out.get()) = op_ == "NotEqual";
       return;
     }
-    BroadcastBinary<int64_t, bool>(ctx, TF_BOOL, compare_);
+    BroadcastBinary<T, bool>(ctx, TF_BOOL, compare_);
   }
 
  private:
@@ -129,30 +135,8 @@ class ComparisonKernel {
     return true;
   }
   const std::string op_;
-  bool (*const compare_)(int64_t, int64_t);
+  bool (*const compare_)(T, T);
   bool shape_error_ = true;
-};
-
-INT8FLOW_VECTOR_CLONES void SignLoop(const float* in, float* out, int64_t n) {
-  for (int64_t i = 0; i < n; ++i)
-    out[i] = in[i] != in[i] ? in[i] : static_cast<float>((in[i] > 0) - (in[i] < 0));
-}
-
-// Sign as TF's CPU kernel gives it: -1, 0 (either zero) or 1, NaN for NaN.
-class SignKernel {
- public:
-  explicit SignKernel(TF_OpKernelConstruction*) {}
-
-  void Compute(KernelContext& ctx) {
-    OwnedTensor x = ctx.input(0);
-    const auto shape = Shape(x.get());
-    OwnedTensor y = ctx.allocate_output(0, shape, TF_FLOAT);
-    const float* in = Data<float>(x.get());
-    float* out = Data<float>(y.get());
-    ForChunks(NumElements(shape), [&](int64_t begin, int64_t end, int) {
-      SignLoop(in + begin, out + begin, end - begin);
-    });
-  }
 };
 
 }  // namespace
@@ -161,13 +145,19 @@ void RegisterBranchKernels(const char* device_type, TF_Status* status) {
   const auto ok = [&] { return TF_GetCode(status) == TF_OK; };
   for (const auto& a : kInt64Arithmetic)
     if (ok())
-      RegisterKernel<ArithmeticKernel<int64_t>>({a.op, {{"T", TF_INT64}}, {}}, device_type, status);
+      RegisterKernel<ArithmeticKernel<int64_t>>(LoopOnly({a.op, {{"T", TF_INT64}}}), device_type,
+                                                status);
   for (const auto& a : kFloatArithmetic)
     if (ok())
-      RegisterKernel<ArithmeticKernel<float>>({a.op, {{"T", TF_FLOAT}}, {}}, device_type, status);
-  for (const char* op : kComparisons)
-    if (ok()) RegisterKernel<ComparisonKernel>({op, {{"T", TF_INT64}}}, device_type, status);
-  if (ok()) RegisterKernel<SignKernel>({"Sign", {{"T", TF_FLOAT}}, {}}, device_type, status);
+      RegisterKernel<ArithmeticKernel<float>>(LoopOnly({a.op, {{"T", TF_FLOAT}}}), device_type,
+                                              status);
+  for (const char* op : kComparisons) {
+    if (ok())
+      RegisterKernel<ComparisonKernel<int64_t>>(LoopOnly({op, {{"T", TF_INT64}}}), device_type,
+                                                status);
+    // Float ones too: an RNN cell's hard_tanh, celu or soft_shrink compares.
+    if (ok()) RegisterWithHalfTypes<ComparisonKernel<float>>(LoopOnly({op}), device_type, status);
+  }
 }
 
 }  // namespace int8flow::kernels

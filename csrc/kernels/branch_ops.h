@@ -4,7 +4,7 @@
 
 namespace int8flow::kernels {
 
-// int64 arithmetic and comparisons, float comparisons, Pow and Sign on
+// int64 arithmetic and comparisons, float comparisons and Pow on
 // `device_type`, below TF's CPU kernels' priority: for the conds of Keras
 // optimizers, whose branches run on QCPU alone.
 void RegisterBranchKernels(const char* device_type, TF_Status* status);

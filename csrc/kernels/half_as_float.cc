@@ -1,10 +1,7 @@
 #include "kernels/half_as_float.h"
 
 #include <cstring>
-#include <set>
-#include <string>
 
-#include "kernels/registered_kernels.h"
 #include "kernels/vector_loops.h"
 
 namespace int8flow::kernels {
@@ -48,31 +45,10 @@ void WriteRounded(const KernelContext& ctx, TF_DataType half, int i, const TF_Te
   RoundFromFloat(half, Data<float>(values), TF_TensorData(out.get()), Elements(dims));
 }
 
-// Written at load (registration), read-only after: no lock.
-std::set<std::string>& ServedAsFloatOps() {
-  static std::set<std::string> ops;
-  return ops;
-}
-
-bool IsHalf(tensorflow::DataType t) {
-  return t == tensorflow::DT_BFLOAT16 || t == tensorflow::DT_HALF;
-}
-
 }  // namespace
 
 Bf16::Bf16(float f) : bits(FloatToBf16(f)) {}
 Bf16::operator float() const { return Bf16ToFloat(bits); }
-
-void RecordServedAsFloat(const char* op) { ServedAsFloatOps().insert(op); }
-
-bool ServedAsFloat(const tensorflow::NodeDef& node) {
-  if (!ServedAsFloatOps().count(node.op())) return false;
-  for (const char* attr : {"T", "SrcT", "DstT"}) {
-    const auto type = node.attr().find(attr);
-    if (type != node.attr().end() && IsHalf(type->second.type())) return true;
-  }
-  return false;
-}
 
 void WidenToFloat(TF_DataType half, const void* in, float* out, int64_t n) {
   ForChunks(n, [&](int64_t begin, int64_t end, int) {

@@ -65,19 +65,16 @@ class HalfAsFloat {
   Kernel kernel_;
 };
 
-// Notes that QCPU serves `op`'s bf16 and float16 nodes in float32, for
-// ServedAsFloat (registered_kernels.h). At load only.
-void RecordServedAsFloat(const char* op);
-
 // Registers `Kernel` for `spec`, and for a standard op (not one of our
 // private ones, whose definitions take float32 only) HalfAsFloat<Kernel> for
-// the same spec with each float32 type constraint made bf16, then float16.
+// the same spec with each float32 type constraint made bf16, then float16,
+// for loop bodies only: elsewhere TF's CPU computes those types natively.
 template <class Kernel>
 void RegisterWithHalfTypes(const KernelSpec& spec, const char* device_type, TF_Status* status) {
   RegisterKernel<Kernel>(spec, device_type, status);
   if (TF_GetCode(status) != TF_OK || spec.op[0] == '_') return;
   const auto with = [&](TF_DataType half) {
-    KernelSpec typed = spec;
+    KernelSpec typed = LoopOnly(spec);
     for (auto& constraint : typed.types)
       if (constraint.second == TF_FLOAT) constraint.second = half;
     return typed;
@@ -85,7 +82,6 @@ void RegisterWithHalfTypes(const KernelSpec& spec, const char* device_type, TF_S
   RegisterKernel<HalfAsFloat<Kernel, TF_BFLOAT16>>(with(TF_BFLOAT16), device_type, status);
   if (TF_GetCode(status) != TF_OK) return;
   RegisterKernel<HalfAsFloat<Kernel, TF_HALF>>(with(TF_HALF), device_type, status);
-  if (TF_GetCode(status) == TF_OK) RecordServedAsFloat(spec.op);
 }
 
 }  // namespace int8flow::kernels

@@ -154,6 +154,8 @@ void RegisterOne(const char* op, const KernelSpec& spec, const char* device_type
                  TF_Status* status, const char* label = nullptr) {
   TF_KernelBuilder* builder = TF_NewKernelBuilder(op, device_type, create, compute, destroy);
   if (label) TF_KernelBuilder_Label(builder, label);
+  // Below TF's CPU kernels (priority 0): eager ops then pick TF's CPU.
+  if (spec.loop_only) TF_KernelBuilder_Priority(builder, -1);
   for (const auto& [attr, dtype] : spec.types) {
     TF_KernelBuilder_TypeConstraint(builder, attr, dtype, status);
     if (TF_GetCode(status) != TF_OK) return TF_DeleteKernelBuilder(builder);
@@ -176,7 +178,7 @@ void Register(const KernelSpec& spec, const char* device_type,
   // A labelled kernel serves only the nodes our pass gives its label: no twin.
   if (TF_GetCode(status) != TF_OK || spec.op[0] == '_' || spec.label) return;
   // A standard op's kernel also serves its private twin (ops/op_names.h).
-  RegisterPrivateTwin(spec.op, spec.types, status);
+  RegisterPrivateTwin(spec.op, spec.types, spec.loop_only, status);
   if (TF_GetCode(status) != TF_OK) return;
   const std::string twin = ops::PrivateTwinName(spec.op);
   RegisterOne(twin.c_str(), spec, device_type, create, compute, destroy, status);

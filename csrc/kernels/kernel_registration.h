@@ -150,7 +150,19 @@ struct KernelSpec {
   std::vector<const char*> host_memory = {};
   // Set: only nodes whose `_kernel` attr names it get this kernel.
   const char* label = nullptr;
+  // A kernel for loop and cond bodies, which TF runs on QCPU alone; elsewhere
+  // TF's CPU kernel, faster or native, runs the node. It registers below that
+  // kernel's priority, which eager placement follows; TF's graph placer puts
+  // a node on its default device (QCPU) anyway, so the pass sends the ones
+  // it sees to TF's CPU (graph/placement.cc).
+  bool loop_only = false;
 };
+
+// `spec`, for loop and cond bodies only (KernelSpec::loop_only).
+inline KernelSpec LoopOnly(KernelSpec spec) {
+  spec.loop_only = true;
+  return spec;
+}
 
 namespace detail {
 void Fail(TF_OpKernelContext* ctx, TF_Code code, const std::string& message);

@@ -57,28 +57,6 @@ class ZerosLikeKernel {
   }
 };
 
-// ---- SigmoidGrad, TanhGrad: dy * f'(x) from y = f(x) -------------------------------
-template <bool kSigmoid>
-class ActivationGradKernel {
- public:
-  explicit ActivationGradKernel(TF_OpKernelConstruction*) {}
-
-  void Compute(KernelContext& ctx) {
-    OwnedTensor y = ctx.input(0), dy = ctx.input(1);
-    const auto shape = Shape(y.get());
-    Require(Shape(dy.get()) == shape, "Inputs to operation " +
-                                          std::string(kSigmoid ? "SigmoidGrad" : "TanhGrad") +
-                                          " must have the same shape: " + ShapeString(shape) +
-                                          " vs. " + ShapeString(Shape(dy.get())));
-    OwnedTensor dx = ctx.allocate_output(0, shape, TF_FLOAT);
-    const float* a = Data<float>(y.get());
-    const float* g = Data<float>(dy.get());
-    float* out = Data<float>(dx.get());
-    for (int64_t i = 0, n = NumElements(shape); i < n; ++i)
-      out[i] = kSigmoid ? g[i] * a[i] * (1.f - a[i]) : g[i] * (1.f - a[i] * a[i]);
-  }
-};
-
 // ---- BiasAddGrad: the sum over every dim but the channels -------------------------
 class BiasAddGradKernel {
  public:
@@ -305,6 +283,13 @@ void CastFrom(const TF_Tensor* x, To* out, int64_t n) {
   }
 }
 
+// Casts to or from bf16/float16 are for loop bodies only (half_as_float.h).
+KernelSpec HalfCast(TF_DataType from, TF_DataType to) {
+  const KernelSpec spec{"Cast", {{"SrcT", from}, {"DstT", to}}};
+  const auto half = [](TF_DataType t) { return t == TF_BFLOAT16 || t == TF_HALF; };
+  return half(from) || half(to) ? LoopOnly(spec) : spec;
+}
+
 class CastKernel {
  public:
   explicit CastKernel(TF_OpKernelConstruction* ctx) : to_(GetTypeAttr(ctx, "DstT")) {
@@ -347,8 +332,6 @@ void RegisterLoopKernels(const char* device_type, TF_Status* status) {
   if (ok())
     RegisterKernel<ZerosLikeKernel>({"ZerosLike", {{"T", TF_INT32}}, {"x", "y"}}, device_type,
                                     status);
-  if (ok()) RegisterWithHalfTypes<ActivationGradKernel<true>>({"SigmoidGrad"}, device_type, status);
-  if (ok()) RegisterWithHalfTypes<ActivationGradKernel<false>>({"TanhGrad"}, device_type, status);
   if (ok()) RegisterWithHalfTypes<BiasAddGradKernel>({"BiasAddGrad"}, device_type, status);
   // TF keeps a device's int32 tensors in host memory: the split dims and sizes.
   for (TF_DataType index : {TF_INT32, TF_INT64})
@@ -361,9 +344,7 @@ void RegisterLoopKernels(const char* device_type, TF_Status* status) {
   // TF registers no Cast on devices: top-level ones go to TF's CPU, not those in a body.
   for (TF_DataType from : kCastTypes)
     for (TF_DataType to : kCastTypes)
-      if (ok())
-        RegisterKernel<CastKernel>({"Cast", {{"SrcT", from}, {"DstT", to}}}, device_type, status);
-  RecordServedAsFloat("Cast");
+      if (ok()) RegisterKernel<CastKernel>(HalfCast(from, to), device_type, status);
   // TF has Tile on devices for numbers only; a masked RNN tiles its bool mask.
   for (TF_DataType index : {TF_INT32, TF_INT64})
     if (ok())

@@ -80,11 +80,31 @@ void Register(const char* name, std::initializer_list<const char*> inputs,
 }
 
 using TypeConstraints = std::vector<std::pair<std::string, TF_DataType>>;
+struct TwinKernel {
+  TypeConstraints types;
+  bool loop_only;  // KernelSpec::loop_only
+};
 std::mutex twins_mutex;
-// Standard op -> the type constraints of each QCPU kernel its twin has.
-std::map<std::string, std::vector<TypeConstraints>>& Twins() {
-  static std::map<std::string, std::vector<TypeConstraints>> twins;
+// Standard op -> each QCPU kernel its twin has.
+std::map<std::string, std::vector<TwinKernel>>& Twins() {
+  static std::map<std::string, std::vector<TwinKernel>> twins;
   return twins;
+}
+
+// The QCPU kernel whose type constraints `node` meets, or null. Under twins_mutex.
+const TwinKernel* KernelFor(const tensorflow::NodeDef& node) {
+  const auto twin = Twins().find(node.op());
+  if (twin == Twins().end()) return nullptr;
+  for (const TwinKernel& kernel : twin->second) {
+    bool serves = true;
+    for (const auto& [attr, dtype] : kernel.types) {
+      const auto value = node.attr().find(attr);
+      serves =
+          serves && value != node.attr().end() && static_cast<int>(value->second.type()) == dtype;
+    }
+    if (serves) return &kernel;
+  }
+  return nullptr;
 }
 
 }  // namespace
@@ -109,11 +129,12 @@ std::string DeclaredAttrList(const std::string& op) {
 
 void RegisterPrivateTwin(const std::string& op,
                          const std::vector<std::pair<const char*, TF_DataType>>& types,
-                         TF_Status* status) {
+                         bool loop_only, TF_Status* status) {
   std::lock_guard<std::mutex> lock(twins_mutex);
+  const TwinKernel kernel{TypeConstraints(types.begin(), types.end()), loop_only};
   const auto known = Twins().find(op);
   if (known != Twins().end()) {
-    known->second.emplace_back(types.begin(), types.end());
+    known->second.push_back(kernel);
     return;
   }
   const tensorflow::OpRegistrationData* standard = nullptr;
@@ -126,7 +147,7 @@ void RegisterPrivateTwin(const std::string& op,
         *data = twin;
         return absl::OkStatus();
       });
-  Twins()[op].emplace_back(types.begin(), types.end());
+  Twins()[op].push_back(kernel);
 }
 
 std::vector<std::string> OneDnnRenamesOf(const std::string& op) {
@@ -159,18 +180,13 @@ bool HasPrivateTwin(const std::string& op) {
 
 bool TwinKernelServes(const tensorflow::NodeDef& node) {
   std::lock_guard<std::mutex> lock(twins_mutex);
-  const auto twin = Twins().find(node.op());
-  if (twin == Twins().end()) return false;
-  for (const TypeConstraints& kernel : twin->second) {
-    bool serves = true;
-    for (const auto& [attr, dtype] : kernel) {
-      const auto value = node.attr().find(attr);
-      serves =
-          serves && value != node.attr().end() && static_cast<int>(value->second.type()) == dtype;
-    }
-    if (serves) return true;
-  }
-  return false;
+  return KernelFor(node) != nullptr;
+}
+
+bool LoopOnlyKernelServes(const tensorflow::NodeDef& node) {
+  std::lock_guard<std::mutex> lock(twins_mutex);
+  const TwinKernel* kernel = KernelFor(node);
+  return kernel != nullptr && kernel->loop_only;
 }
 
 void RegisterOpDefinitions(TF_Status* status) {

@@ -24,10 +24,11 @@ std::string UndeclaredAttr(const tensorflow::NodeDef& node);
 std::string DeclaredAttrList(const std::string& op);
 
 // Registers the private twin (ops/op_names.h) of standard op `op` once, and
-// notes that a QCPU kernel serves it for `types` (type attr -> dtype).
+// notes that a QCPU kernel serves it for `types` (type attr -> dtype), only
+// in loop and cond bodies when `loop_only` (KernelSpec::loop_only).
 void RegisterPrivateTwin(const std::string& op,
                          const std::vector<std::pair<const char*, TF_DataType>>& types,
-                         TF_Status* status);
+                         bool loop_only, TF_Status* status);
 // TF's oneDNN ops that are plain renames of standard op `op` (same inputs
 // and outputs, but for a trailing "workspace" output that the kernel leaves
 // empty: _MklNativeMaxPool), such as _MklNativeConv2D or _MklSoftmax. Eager ops run as

@@ -3,6 +3,7 @@
 #include <atomic>
 
 #include "common/tf_status.h"
+#include "kernels/activation_loops.h"
 #include "kernels/batch_matmul.h"
 #include "kernels/batch_norm.h"
 #include "kernels/branch_ops.h"
@@ -35,13 +36,13 @@ void InitKernels(const char* device_type, TF_Status* status) {
     return SetError(status, TF_INTERNAL, "injected failure (INT8FLOW_TEST_FAULT=kernel_init)");
   RegisterOpDefinitions(status);
   if (TF_GetCode(status) != TF_OK) return;
-  for (auto step :
-       {&RegisterMatMulKernels, &RegisterConvKernels, &RegisterConvBackpropKernels,
-        &RegisterElementwiseKernels, &RegisterPadKernels, &RegisterPoolingKernels,
-        &RegisterReductionKernels, &RegisterBatchMatMulKernels, &RegisterEinsumKernels,
-        &RegisterIndexingKernels, &RegisterLoopKernels, &RegisterLayerNormKernels,
-        &RegisterBatchNormKernels, &RegisterSpaceBatchKernels, &RegisterQuantizeKernels,
-        &RegisterTensorListKernels, &RegisterResourceScatterKernels, &RegisterBranchKernels}) {
+  for (auto step : {&RegisterMatMulKernels, &RegisterConvKernels, &RegisterConvBackpropKernels,
+                    &RegisterElementwiseKernels, &RegisterPadKernels, &RegisterPoolingKernels,
+                    &RegisterReductionKernels, &RegisterBatchMatMulKernels, &RegisterEinsumKernels,
+                    &RegisterIndexingKernels, &RegisterLoopKernels, &RegisterLayerNormKernels,
+                    &RegisterBatchNormKernels, &RegisterSpaceBatchKernels, &RegisterQuantizeKernels,
+                    &RegisterTensorListKernels, &RegisterResourceScatterKernels,
+                    &RegisterBranchKernels, &RegisterActivationLoopKernels}) {
     step(device_type, status);
     if (TF_GetCode(status) != TF_OK) return;
   }

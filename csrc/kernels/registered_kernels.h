@@ -18,9 +18,10 @@ bool KernelsRegistered();
 // own DEVICE_DEFAULT kernels (int32 AddV2, ...) keep the standard name.
 bool TwinKernelServes(const tensorflow::NodeDef& node);
 
-// Whether `node` is bf16 or float16 (its T, SrcT or DstT) and QCPU serves it
-// with a float32 kernel (half_as_float.h): fit for a loop body, where no other
-// device can stand in; elsewhere TF's CPU computes it natively.
-bool ServedAsFloat(const tensorflow::NodeDef& node);
+// Whether the QCPU kernel for `node` serves loop and cond bodies only
+// (KernelSpec::loop_only: RNN cells' activations and gradients, optimizers'
+// counters, bf16/float16 nodes on float32 kernels), where no other device can
+// stand in; elsewhere TF's CPU kernel runs it, as before those kernels.
+bool LoopOnlyKernelServes(const tensorflow::NodeDef& node);
 
 }  // namespace int8flow::kernels

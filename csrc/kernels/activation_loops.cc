@@ -1,0 +1,231 @@
+// The activations a Keras RNN cell may be given (`activation=` of SimpleRNN,
+// LSTM, GRU: relu, elu, selu, softplus, gelu, ...) and their gradients, as
+// element loops: in the cell's loop body, which runs on QCPU alone (loop_ops.cc
+// says why), each must have a QCPU kernel, and `fit` of a SimpleRNN with
+// activation="relu" failed on ReluGrad. Each formula is TF's CPU kernel's
+// (Eigen's), in the same order of operations. They serve loop bodies only
+// (KernelSpec::loop_only): elsewhere TF's vectorized CPU kernels run them.
+#include "kernels/activation_loops.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <string>
+
+#include "kernels/half_as_float.h"
+#include "kernels/shape_util.h"
+#include "kernels/vector_loops.h"
+
+namespace int8flow::kernels {
+namespace {
+
+constexpr float kSeluScale = 1.0507009873554804934193349852946f;
+constexpr float kSeluScaleAlpha = 1.7580993408473768599402175208123f;
+
+float Softplus(float x) {
+  // log(exp(x) + 1), but x itself where exp(x) + 1 rounds to exp(x), and
+  // exp(x) where it rounds to 1.
+  static const float threshold = std::log(std::numeric_limits<float>::epsilon()) + 2.f;
+  if (x > -threshold) return x;
+  const float e = std::exp(x);
+  return x < threshold ? e : std::log(e + 1.f);
+}
+
+struct UnaryOp {
+  const char* op;
+  float (*apply)(float);
+};
+const UnaryOp kUnaryOps[] = {
+    {"Exp", [](float x) { return std::exp(x); }},
+    {"Expm1", [](float x) { return std::expm1(x); }},
+    {"Erfc", [](float x) { return std::erfc(x); }},
+    {"Softplus", &Softplus},
+    {"Softsign", [](float x) { return x / (std::fabs(x) + 1.f); }},
+    {"Selu",
+     [](float x) { return x < 0 ? kSeluScaleAlpha * (std::exp(x) - 1.f) : kSeluScale * x; }},
+    // -1, 0 (either zero) or 1, NaN for NaN: Lion's update, in a cond's branch.
+    {"Sign", [](float x) { return x != x ? x : static_cast<float>((x > 0) - (x < 0)); }},
+};
+
+class UnaryKernel {
+ public:
+  explicit UnaryKernel(TF_OpKernelConstruction* ctx) {
+    const std::string op = OpType(ctx);
+    for (const UnaryOp& u : kUnaryOps)
+      if (op == u.op) apply_ = u.apply;
+    Require(apply_ != nullptr, "no QCPU loop kernel for " + op);
+  }
+
+  void Compute(KernelContext& ctx) {
+    OwnedTensor x = ctx.input(0);
+    const auto shape = Shape(x.get());
+    OwnedTensor y = ctx.allocate_output(0, shape, TF_FLOAT);
+    const float* in = Data<float>(x.get());
+    float* out = Data<float>(y.get());
+    ForChunks(NumElements(shape), [&](int64_t begin, int64_t end, int) {
+      for (int64_t i = begin; i < end; ++i) out[i] = apply_(in[i]);
+    });
+  }
+
+ private:
+  float (*apply_)(float) = nullptr;
+};
+
+// A gradient op: out = apply(input 0, input 1), two tensors of one shape.
+// TF's argument order: (gradients, features or outputs), but (y, dy) for
+// SigmoidGrad, TanhGrad and SqrtGrad.
+struct GradientOp {
+  const char* op;
+  float (*apply)(float, float);
+};
+const GradientOp kGradientOps[] = {
+    {"ReluGrad", [](float g, float x) { return g * (x > 0 ? 1.f : 0.f); }},
+    {"Relu6Grad", [](float g, float x) { return g * (x > 0 && x < 6 ? 1.f : 0.f); }},
+    {"EluGrad", [](float g, float y) { return y < 0 ? g * (y + 1.f) : g; }},
+    {"SeluGrad",
+     [](float g, float y) { return y < 0 ? g * (y + kSeluScaleAlpha) : g * kSeluScale; }},
+    {"SoftsignGrad",
+     [](float g, float x) {
+       const float d = std::fabs(x) + 1.f;
+       return g / (d * d);
+     }},
+    {"SigmoidGrad", [](float y, float dy) { return dy * y * (1.f - y); }},
+    {"TanhGrad", [](float y, float dy) { return dy * (1.f - y * y); }},
+    {"SqrtGrad", [](float y, float dy) { return 0.5f * dy / y; }},
+};
+
+class GradientKernel {
+ public:
+  explicit GradientKernel(TF_OpKernelConstruction* ctx) : op_(OpType(ctx)) {
+    for (const GradientOp& g : kGradientOps)
+      if (op_ == g.op) apply_ = g.apply;
+    Require(apply_ != nullptr, "no QCPU loop kernel for " + op_);
+  }
+
+  void Compute(KernelContext& ctx) {
+    RequireSameShapes(ctx, op_);
+    BroadcastBinary<float, float>(ctx, TF_FLOAT, apply_);
+  }
+
+  static void RequireSameShapes(const KernelContext& ctx, const std::string& op) {
+    const auto a = Shape(ctx.input(0).get()), b = Shape(ctx.input(1).get());
+    Require(a == b, [&] {
+      return "Inputs to operation " + op + " must have the same shape: " + ShapeString(a) +
+             " vs. " + ShapeString(b);
+    });
+  }
+
+ private:
+  const std::string op_;
+  float (*apply_)(float, float) = nullptr;
+};
+
+class LeakyReluGradKernel {
+ public:
+  explicit LeakyReluGradKernel(TF_OpKernelConstruction* ctx) : alpha_(GetFloatAttr(ctx, "alpha")) {}
+
+  void Compute(KernelContext& ctx) {
+    GradientKernel::RequireSameShapes(ctx, "LeakyReluGrad");
+    const float alpha = alpha_;
+    BroadcastBinary<float, float>(ctx, TF_FLOAT,
+                                  [alpha](float g, float x) { return x > 0 ? g : g * alpha; });
+  }
+
+ private:
+  const float alpha_;
+};
+
+// LogSoftmax over the last dim: x - max - log(sum(exp(x - max))), row by row.
+class LogSoftmaxKernel {
+ public:
+  explicit LogSoftmaxKernel(TF_OpKernelConstruction*) {}
+
+  void Compute(KernelContext& ctx) {
+    OwnedTensor x = ctx.input(0);
+    const auto shape = Shape(x.get());
+    Require(!shape.empty(), "logits must have >= 1 dimension, got " + ShapeString(shape));
+    OwnedTensor y = ctx.allocate_output(0, shape, TF_FLOAT);
+    const int64_t n = shape.back(), rows = n == 0 ? 0 : NumElements(shape) / n;
+    const float* in = Data<float>(x.get());
+    float* out = Data<float>(y.get());
+    for (int64_t r = 0; r < rows; ++r) {
+      const float* row = in + r * n;
+      float* to = out + r * n;
+      const float max = *std::max_element(row, row + n);
+      float sum = 0.f;
+      for (int64_t i = 0; i < n; ++i) sum += std::exp(row[i] - max);
+      const float log_sum = std::log(sum);
+      for (int64_t i = 0; i < n; ++i) to[i] = (row[i] - max) - log_sum;
+    }
+  }
+};
+
+// Select (v1): the condition has t's shape, is a vector over t's first dim, or a scalar.
+class SelectKernel {
+ public:
+  explicit SelectKernel(TF_OpKernelConstruction*) {}
+
+  void Compute(KernelContext& ctx) {
+    OwnedTensor condition = ctx.input(0), t = ctx.input(1), e = ctx.input(2);
+    const auto c_shape = Shape(condition.get()), shape = Shape(t.get());
+    Require(Shape(e.get()) == shape, [&] {
+      return "'then' and 'else' must have the same size.  but received: " + ShapeString(shape) +
+             " vs. " + ShapeString(Shape(e.get()));
+    });
+    const bool rows = c_shape.size() == 1 && shape.size() > 1;
+    Require(c_shape == shape || c_shape.empty() || (rows && c_shape[0] == shape[0]), [&] {
+      return "condition " + ShapeString(c_shape) + " must be a scalar, a vector over the first " +
+             "dim of, or shaped like 'then' " + ShapeString(shape);
+    });
+    OwnedTensor out = ctx.allocate_output(0, shape, TF_FLOAT);
+    const bool* c = Data<bool>(condition.get());
+    const float *a = Data<float>(t.get()), *b = Data<float>(e.get());
+    float* z = Data<float>(out.get());
+    const int64_t n = NumElements(shape);
+    // The condition's element for output element i: i / per (per: 1, a row, or all).
+    const int64_t per = c_shape == shape  ? 1
+                        : c_shape.empty() ? std::max<int64_t>(n, 1)
+                                          : n / std::max<int64_t>(shape[0], 1);
+    for (int64_t i = 0; i < n; ++i) z[i] = c[i / per] ? a[i] : b[i];
+  }
+};
+
+// Fill: `dims` (host memory) of `value`.
+class FillKernel {
+ public:
+  explicit FillKernel(TF_OpKernelConstruction*) {}
+
+  void Compute(KernelContext& ctx) {
+    OwnedTensor dims = ctx.input(0), value = ctx.input(1);
+    Require(TF_NumDims(dims.get()) <= 1,
+            "dims must be a vector, got shape " + ShapeString(Shape(dims.get())));
+    Require(TF_NumDims(value.get()) == 0,
+            "value must be a scalar, got shape " + ShapeString(Shape(value.get())));
+    const std::vector<int64_t> shape = IntValues(dims.get());
+    for (int64_t d : shape) Require(d >= 0, "dims must not be negative: " + ShapeString(shape));
+    OwnedTensor out = ctx.allocate_output(0, shape, TF_FLOAT);
+    float* z = Data<float>(out.get());
+    std::fill(z, z + NumElements(shape), *Data<float>(value.get()));
+  }
+};
+
+}  // namespace
+
+void RegisterActivationLoopKernels(const char* device_type, TF_Status* status) {
+  const auto ok = [&] { return TF_GetCode(status) == TF_OK; };
+  for (const UnaryOp& u : kUnaryOps)
+    if (ok()) RegisterWithHalfTypes<UnaryKernel>(LoopOnly({u.op}), device_type, status);
+  for (const GradientOp& g : kGradientOps)
+    if (ok()) RegisterWithHalfTypes<GradientKernel>(LoopOnly({g.op}), device_type, status);
+  if (ok())
+    RegisterWithHalfTypes<LeakyReluGradKernel>(LoopOnly({"LeakyReluGrad"}), device_type, status);
+  if (ok()) RegisterWithHalfTypes<LogSoftmaxKernel>(LoopOnly({"LogSoftmax"}), device_type, status);
+  if (ok()) RegisterWithHalfTypes<SelectKernel>(LoopOnly({"Select"}), device_type, status);
+  for (TF_DataType index : {TF_INT32, TF_INT64})
+    if (ok())
+      RegisterWithHalfTypes<FillKernel>(
+          LoopOnly({"Fill", {{"T", TF_FLOAT}, {"index_type", index}}, {"dims"}}), device_type,
+          status);
+}
+
+}  // namespace int8flow::kernels
