@@ -111,7 +111,8 @@ def weight(*shape: int, seed: int, scale: float = 0.4) -> tf.Variable:
 
 
 class WhileLoop(tf.Module):
-    """A tf.while_loop with a data-dependent trip count; `cos` has no QCPU kernel."""
+    """A tf.while_loop with a data-dependent trip count; `cos` has a QCPU kernel for
+    loop bodies only (activation_loops.cc): at top level it would run on TF's CPU."""
     def __init__(self, jit_compile: bool = False):
         super().__init__()
         self.w = weight(64, 64, seed=4, scale=0.15)  # 64 wide: dynamic INT8 takes it (docs/int8.md)

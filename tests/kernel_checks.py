@@ -38,7 +38,8 @@ stay within; test_kernels.py asserts on the file. The bounds, per op:
   after a bad index, exactly the table as it was (TF's CPU kernel differs here:
   it updates the rows before the bad one).
 - An RNN cell's activations and their gradients (activation_loops.cc): Exp,
-  Expm1, Erfc, Softplus, Selu, LogSoftmax as the transcendental ops; Softsign,
+  Expm1, Erfc, Softplus, Selu, Cos, Sin, Tan, Atan, Erf, LogSoftmax as the
+  transcendental ops; Reciprocal 2 ulp; Floor, Ceil, Round, Softsign,
   ReluGrad, Relu6Grad, EluGrad, SeluGrad, LeakyReluGrad, SoftsignGrad,
   Select, Fill and float comparisons exact (TF's formulas in TF's order);
   SqrtGrad 2 ulp.
@@ -857,9 +858,14 @@ for src, dst, values in [
 edges = [0.0, -0.0, 30.0, -30.0, 90.0, -100.0, np.inf, -np.inf, np.nan]
 wide = np.concatenate([rand(60) * 6, edges]).astype(np.float32)
 for op, fn in [("Exp", tf.exp), ("Expm1", tf.math.expm1), ("Erfc", tf.math.erfc), ("Softplus", tf.nn.softplus),
-               ("Selu", tf.nn.selu)]:
+               ("Selu", tf.nn.selu), ("Cos", tf.cos), ("Sin", tf.sin), ("Tan", tf.tan), ("Atan", tf.atan),
+               ("Erf", tf.math.erf)]:
     eager(f"{op} loop", fn, [wide], transcendental)
-eager("Softsign loop", tf.nn.softsign, [wide], exact)
+halves = np.concatenate([wide, [0.5, 1.5, 2.5, -0.5, -2.5]]).astype(np.float32)  # Round: half to even
+for op, fn in [("Softsign", tf.nn.softsign), ("Floor", tf.floor), ("Ceil", tf.math.ceil), ("Round", tf.round)]:
+    eager(f"{op} loop", fn, [halves], exact)
+# Eigen's reciprocal is a refined approximation: 1 ulp from 1 / x (measured).
+eager("Reciprocal loop", tf.math.reciprocal, [halves], lambda ref, *a: 2.4e-7 * np.abs(ref))
 eager("LogSoftmax rows", tf.nn.log_softmax, [rand(5, 11) * 4], transcendental)
 eager("LogSoftmax large", tf.nn.log_softmax, [rand(300, 40) * 4], transcendental)
 grads = np.concatenate([rand(60), [1.0, np.nan, np.inf, 2.0, -1.0, 0.5, 1.0, 1.0, 1.0]]).astype(np.float32)

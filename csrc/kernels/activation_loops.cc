@@ -45,6 +45,16 @@ const UnaryOp kUnaryOps[] = {
      [](float x) { return x < 0 ? kSeluScaleAlpha * (std::exp(x) - 1.f) : kSeluScale * x; }},
     // -1, 0 (either zero) or 1, NaN for NaN: Lion's update, in a cond's branch.
     {"Sign", [](float x) { return x != x ? x : static_cast<float>((x > 0) - (x < 0)); }},
+    // The element math a user's tf.while_loop body may hold.
+    {"Cos", [](float x) { return std::cos(x); }},
+    {"Sin", [](float x) { return std::sin(x); }},
+    {"Tan", [](float x) { return std::tan(x); }},
+    {"Atan", [](float x) { return std::atan(x); }},
+    {"Erf", [](float x) { return std::erf(x); }},
+    {"Floor", [](float x) { return std::floor(x); }},
+    {"Ceil", [](float x) { return std::ceil(x); }},
+    {"Round", [](float x) { return std::nearbyint(x); }},  // half to even, as TF's
+    {"Reciprocal", [](float x) { return 1.f / x; }},
 };
 
 class UnaryKernel {
