@@ -160,12 +160,6 @@ int HandResultsToHost(tensorflow::GraphDef& graph) {
   return static_cast<int>(handed.size());
 }
 
-// Grappler's arithmetic optimizer rewrites nodes after TF placed them, and may
-// leave one on QCPU as an op QCPU has no kernel for: log(1 + x) becomes Log1p,
-// exp(x) - 1 becomes Expm1, x * ones becomes Tile. TF would fail the call with
-// NotFound. Such a node goes to TF's CPU instead, like any op without a QCPU
-// kernel, and is counted as one (stats()["cpu_ops"]). Runs after the twin
-// renaming, whose names have kernels.
 // Some QCPU kernels exist for loop and cond bodies only, which TF
 // instantiates on QCPU alone and this pass never sees: RNN cells'
 // activations and gradients, optimizers' int64 counters, bf16/float16 nodes
@@ -177,6 +171,13 @@ void MoveLoopOnlyNodesToCpu(tensorflow::GraphDef& graph) {
     if (OnQcpu(node) && kernels::LoopOnlyKernelServes(node)) MoveToCpu(node);
 }
 
+// Grappler's arithmetic optimizer rewrites nodes after TF placed them, and may
+// leave one on QCPU as an op QCPU has no kernel for: log(1 + x) becomes Log1p,
+// x * ones becomes Tile (exp(x) - 1 becomes Expm1, which MoveLoopOnlyNodesToCpu
+// sends to CPU, its kernel being loop-only). TF would fail the call with
+// NotFound. Such a node goes to TF's CPU instead, like any op without a QCPU
+// kernel, and is counted as one (stats()["cpu_ops"]). Runs after the twin
+// renaming, whose names have kernels.
 void MoveKernellessNodesToCpu(tensorflow::GraphDef& graph) {
   static const tensorflow::DeviceType qcpu(device::kDeviceType);
   for (tensorflow::NodeDef& node : *graph.mutable_node()) {

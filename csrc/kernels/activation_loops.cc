@@ -118,7 +118,7 @@ class GradientKernel {
   }
 
   static void RequireSameShapes(const KernelContext& ctx, const std::string& op) {
-    const auto a = Shape(ctx.input(0).get()), b = Shape(ctx.input(1).get());
+    const auto a = ctx.input_shape(0), b = ctx.input_shape(1);
     Require(a == b, [&] {
       return "Inputs to operation " + op + " must have the same shape: " + ShapeString(a) +
              " vs. " + ShapeString(b);

@@ -118,7 +118,7 @@ class ComparisonKernel {
   }
 
   void Compute(KernelContext& ctx) {
-    if (!shape_error_ && !Broadcastable(Shape(ctx.input(0).get()), Shape(ctx.input(1).get()))) {
+    if (!shape_error_ && !Broadcastable(ctx.input_shape(0), ctx.input_shape(1))) {
       OwnedTensor out = ctx.allocate_output(0, {}, TF_BOOL);
       *Data<bool>(out.get()) = op_ == "NotEqual";
       return;

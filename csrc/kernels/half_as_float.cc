@@ -2,6 +2,7 @@
 
 #include <cstring>
 
+#include "kernels/onednn_util.h"  // NumElements
 #include "kernels/vector_loops.h"
 
 namespace int8flow::kernels {
@@ -22,12 +23,6 @@ uint16_t FloatToBf16(float f) {
   return static_cast<uint16_t>(bits >> 16);
 }
 
-int64_t Elements(const std::vector<int64_t>& dims) {
-  int64_t n = 1;
-  for (int64_t d : dims) n *= d;
-  return n;
-}
-
 OwnedTensor AllocateFloatTemp(const KernelContext& ctx, const std::vector<int64_t>& dims) {
   OwnedStatus status;
   TF_AllocatorAttributes attrs{TF_ALLOCATOR_ATTRIBUTES_STRUCT_SIZE, 0};
@@ -42,7 +37,7 @@ OwnedTensor AllocateFloatTemp(const KernelContext& ctx, const std::vector<int64_
 void WriteRounded(const KernelContext& ctx, TF_DataType half, int i, const TF_Tensor* values) {
   const std::vector<int64_t> dims = Shape(values);
   OwnedTensor out = ctx.allocate_output(i, dims, half);
-  RoundFromFloat(half, Data<float>(values), TF_TensorData(out.get()), Elements(dims));
+  RoundFromFloat(half, Data<float>(values), TF_TensorData(out.get()), NumElements(dims));
 }
 
 }  // namespace
@@ -84,7 +79,7 @@ OwnedTensor StagedInput(HalfStaging& staging, const KernelContext& ctx, OwnedTen
   if (TF_TensorType(t.get()) != staging.half()) return t;
   const std::vector<int64_t> dims = Shape(t.get());
   OwnedTensor wide = AllocateFloatTemp(ctx, dims);
-  WidenToFloat(staging.half(), TF_TensorData(t.get()), Data<float>(wide.get()), Elements(dims));
+  WidenToFloat(staging.half(), TF_TensorData(t.get()), Data<float>(wide.get()), NumElements(dims));
   return wide;
 }
 
@@ -92,7 +87,7 @@ OwnedTensor StagedOutput(HalfStaging& staging, const KernelContext& ctx, int i,
                          const std::vector<int64_t>& dims) {
   OwnedTensor storage = AllocateFloatTemp(ctx, dims);
   // The kernel's handle on the staged buffer, which the staging owns.
-  const size_t bytes = sizeof(float) * static_cast<size_t>(Elements(dims));
+  const size_t bytes = sizeof(float) * static_cast<size_t>(NumElements(dims));
   OwnedTensor view(TF_NewTensor(
       TF_FLOAT, dims.data(), static_cast<int>(dims.size()), TF_TensorData(storage.get()), bytes,
       [](void*, size_t, void*) {}, nullptr));

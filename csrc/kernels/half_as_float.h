@@ -3,9 +3,8 @@
 //
 // For the loop bodies of Keras RNNs under a mixed-precision policy: TF runs
 // them on QCPU alone (loop_ops.cc), and their cells compute in bf16 or
-// float16. Everywhere else the pass sends such nodes to TF's CPU
-// (graph/placement.cc; the ops are listed in ops/op_names.h), whose kernels
-// compute in those types natively.
+// float16. They are loop-only (KernelSpec::loop_only): everywhere else such
+// nodes run on TF's CPU, whose kernels compute in those types natively.
 #pragma once
 
 #include <cstdint>
@@ -23,6 +22,8 @@ struct Bf16 {
   explicit Bf16(float f);
   operator float() const;  // implicit: a number, as Eigen's bfloat16 is
 };
+
+inline bool IsHalfType(TF_DataType t) { return t == TF_BFLOAT16 || t == TF_HALF; }
 
 // float32 <-> bf16 / float16 (_Float16), rounding to nearest even.
 void WidenToFloat(TF_DataType half, const void* in, float* out, int64_t n);

@@ -75,6 +75,14 @@ class KernelContext {
     if (staging_) return detail::StagedInput(*staging_, *this, OwnedTensor(t));
     return OwnedTensor(t);
   }
+  // Input `i`'s shape, read without widening it (HalfStaging).
+  std::vector<int64_t> input_shape(int i) const {
+    OwnedStatus status;
+    TF_Tensor* t = nullptr;
+    TF_GetInput(ctx_, i, &t, status.get());
+    Check(status, "reading an input");
+    return Shape(OwnedTensor(t).get());
+  }
   OwnedTensor allocate_output(int i, const std::vector<int64_t>& dims, TF_DataType dtype) const {
     if (staging_ && dtype == TF_FLOAT) return detail::StagedOutput(*staging_, *this, i, dims);
     OwnedStatus status;

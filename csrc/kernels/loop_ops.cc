@@ -286,14 +286,13 @@ void CastFrom(const TF_Tensor* x, To* out, int64_t n) {
 // Casts to or from bf16/float16 are for loop bodies only (half_as_float.h).
 KernelSpec HalfCast(TF_DataType from, TF_DataType to) {
   const KernelSpec spec{"Cast", {{"SrcT", from}, {"DstT", to}}};
-  const auto half = [](TF_DataType t) { return t == TF_BFLOAT16 || t == TF_HALF; };
-  return half(from) || half(to) ? LoopOnly(spec) : spec;
+  return IsHalfType(from) || IsHalfType(to) ? LoopOnly(spec) : spec;
 }
 
 class CastKernel {
  public:
   explicit CastKernel(TF_OpKernelConstruction* ctx) : to_(GetTypeAttr(ctx, "DstT")) {
-    if (to_ == TF_BFLOAT16 || to_ == TF_HALF)
+    if (IsHalfType(to_))
       Require(!GetBoolAttr(ctx, "Truncate"),
               "Cast with Truncate=true to bfloat16 or float16 has no QCPU kernel");
   }

@@ -141,12 +141,11 @@ class TensorListAddNKernel {
     const int n = ctx.num_inputs();
     std::vector<OwnedTensor> handles;
     std::vector<const tensorflow::TensorList*> lists;
-    TF_DataType dtype = TF_FLOAT;
+    const auto dtype = static_cast<TF_DataType>(AnyListOf(ctx.input(0)).element_dtype);
+    Require(dtype == TF_FLOAT || IsHalfType(dtype),
+            "AddN of lists sums float32, bfloat16 or float16 elements, not " + TypeName(dtype));
     for (int i = 0; i < n; ++i) {
       handles.push_back(ctx.input(i));
-      if (i == 0) dtype = static_cast<TF_DataType>(AnyListOf(handles[0]).element_dtype);
-      Require(dtype == TF_FLOAT || dtype == TF_BFLOAT16 || dtype == TF_HALF,
-              "AddN of lists sums float32, bfloat16 or float16 elements, not " + TypeName(dtype));
       lists.push_back(&ListOf(handles.back(), dtype));
       Require(lists.back()->tensors().size() == lists[0]->tensors().size(),
               "Trying to add two lists of tensors with different lengths. One is " +
