@@ -93,6 +93,17 @@ def vit():
     return keras.Model(inputs, keras.layers.Dense(10)(x)), [images(32)]
 
 
+def unet():
+    """A two-scale U-Net: Conv2DTranspose (with bias and relu) up, a skip concatenated."""
+    inputs = keras.Input((32, 32, 3))
+    skip = keras.layers.Conv2D(8, 3, padding="same", activation="relu")(inputs)
+    x = keras.layers.Conv2D(16, 3, padding="same", activation="relu")(keras.layers.MaxPooling2D()(skip))
+    x = keras.layers.Conv2DTranspose(8, 3, strides=2, padding="same", activation="relu")(x)
+    x = keras.layers.Concatenate()([x, skip])
+    x = keras.layers.Conv2DTranspose(8, 3, padding="same", use_bias=False)(x)
+    return keras.Model(inputs, keras.layers.Conv2D(4, 1)(x)), [images(32)]
+
+
 def lstm():
     model = keras.Sequential([keras.Input((12,), dtype="int32"), keras.layers.Embedding(100, 16),
                               keras.layers.LSTM(32), keras.layers.Dense(5)])
@@ -189,6 +200,7 @@ MODELS = {
     "ConvNeXtTiny": ("apps", "keras", True, application("ConvNeXtTiny", 32)),
     "EfficientNetV2B0": ("apps", "keras", True, application("EfficientNetV2B0", 32)),
     "ViT": ("small", "keras", True, vit),
+    "UNet": ("small", "keras", True, unet),
     "LSTM": ("small", "keras", True, lstm),
     "GRU": ("small", "keras", True, gru),
     "while_loop": ("small", "module", True, None),

@@ -7,8 +7,9 @@ The table comes from the plugin (int8flow._native.fusion_table()), so a new
 row gets a graph with no edit here, and one this builder cannot make fails.
 Each graph holds exactly the row's nodes: each node takes the first op the
 row allows, its captures are function arguments of shapes that pass the
-row's checks (Consts where a check needs a Const: paddings, axes, epsilon,
-a Reshape's shape), and a capture that must be >= 0 comes from a Relu.
+row's checks (Consts where a check or an op needs a Const: paddings, axes,
+epsilon, a Reshape's shape, Conv2DBackpropInput's input_sizes), and a capture
+that must be >= 0 comes from a Relu.
 TF's own Grappler rewrites are off, so the pass sees that graph as built.
 For each row the JSON records the pass's GraphDef out (from the dump), the
 fusions it counted, and the result's largest difference from the same graph
@@ -45,6 +46,7 @@ tf.config.optimizer.set_experimental_options({
 # Attrs an op needs that a row does not constrain.
 OP_ATTRS = {
     "Conv2D": {"strides": [1, 1, 1, 1], "padding": "SAME"},
+    "Conv2DBackpropInput": {"strides": [1, 1, 1, 1], "padding": "SAME"},
     "DepthwiseConv2dNative": {"strides": [1, 1, 1, 1], "padding": "SAME"},
     "MaxPool": {"ksize": [1, 3, 3, 1], "strides": [1, 1, 1, 1]},
     "Mean": {"keep_dims": True},
@@ -57,7 +59,7 @@ def output_shape(row: dict) -> list[int]:
     else, or [1, C] where only AddN may add (it takes no broadcast: a per-channel
     vector is then [1, C] too)."""
     ops = {op for node in row["nodes"] for op in node["ops"][:1]}
-    if ops & {"Conv2D", "MaxPool"}:
+    if ops & {"Conv2D", "Conv2DBackpropInput", "MaxPool"}:
         return [1, 6, 6, C]
     return [1, C] if any(node["ops"] == ["AddN"] for node in row["nodes"]) else [3, C]
 
@@ -93,6 +95,11 @@ def capture_plan(row: dict) -> tuple[dict[str, list[int]], dict[str, np.ndarray]
                 args[spec] = out
             elif op == "Conv2D":
                 args[spec] = [1, 6, 6, C] if position == 0 else [3, 3, C, C]
+            elif op == "Conv2DBackpropInput":  # input_sizes, filter, out_backprop
+                if position == 0:
+                    consts[spec] = np.array(out, np.int32)
+                else:
+                    args[spec] = [3, 3, C, C] if position == 1 else out
             elif op == "MatMul":
                 args[spec] = [3, C] if position == 0 else [C, C]
             else:

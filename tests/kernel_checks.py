@@ -575,6 +575,51 @@ fused_conv("fused pad+conv+bias+bn relu stride 2", False, True, True, False, "re
 fused_conv("fused pad+conv+bn+residual", False, False, True, True, "none", (1, 7, 8, 4), 1, ((2, 0), (1, 3)))
 
 
+def fused_conv_transpose(name: str, x_shape: tuple, w_shape: tuple, stride: int, padding: str, bias: bool,
+                         activation: str, dilation: int = 1, unknown_batch: bool = False) -> None:
+    """Keras' Conv2DTranspose: Conv2DBackpropInput (w is [kh, kw, out, in]),
+    then a bias and an activation, through tf.function; with `unknown_batch`,
+    traced for any batch (input_sizes then comes from the input's shape)."""
+    act = ACTIVATIONS[activation][0]
+    w, b = tf.Variable(rand(*w_shape)), tf.Variable(rand(w_shape[2]))
+    x = rand(*x_shape)
+    if padding == "SAME":
+        out_hw = [d * stride for d in x_shape[1:3]]
+    else:
+        out_hw = [(d - 1) * stride + (k - 1) * dilation + 1 for d, k in zip(x_shape[1:3], w_shape[:2])]
+
+    def transpose(t, f):
+        sizes = tf.stack([tf.shape(t)[0], *out_hw, w_shape[2]])
+        return tf.nn.conv2d_transpose(t, f, sizes, stride, padding, dilations=dilation)
+
+    def body(t):
+        y = transpose(t, w)
+        y = tf.nn.bias_add(y, b) if bias else y
+        return act(y) if act else y
+
+    pattern = "Conv2DBackpropInput" + ("+BiasAdd" if bias else "") + ("+activation" if act else "")
+    before = int8flow.stats()["fusions"].get(pattern, 0)
+    spec = tf.TensorSpec([None, *x_shape[1:]], tf.float32) if unknown_batch else None
+    q, c = traced_on(QCPU, body, x, spec), traced_on(CPU, body, x, spec)
+    fired = int8flow.stats()["fusions"].get(pattern, 0) - before
+    ran_on = q.device if fired == 1 else f"not fused ({pattern})"
+    with tf.device(CPU):
+        scale = transpose(np.abs(x), np.abs(w.numpy())).numpy().astype(np.float64)
+    scale = scale + (np.abs(b.numpy()) if bias else 0)
+    record(name, ran_on, q, c, 1.2e-5 * scale + 1e-5 * np.abs(c.numpy()) + 1e-6)
+
+
+fused_conv_transpose("fused conv transpose+bias relu stride 2", (2, 6, 5, 8), (3, 3, 4, 8), 2, "SAME", True, "relu")
+fused_conv_transpose("fused conv transpose+bias sigmoid VALID", (1, 5, 4, 3), (4, 3, 6, 3), 2, "VALID", True,
+                     "sigmoid")
+fused_conv_transpose("fused conv transpose+bias", (1, 7, 7, 16), (3, 3, 16, 16), 1, "SAME", True, "none",
+                     unknown_batch=True)
+fused_conv_transpose("fused conv transpose leaky_relu dilation 2", (2, 5, 5, 4), (3, 3, 5, 4), 1, "VALID", False,
+                     "leaky_relu", dilation=2)
+fused_conv_transpose("fused conv transpose+bias gelu_exact batch 3", (3, 4, 4, 32), (2, 2, 16, 32), 2, "SAME",
+                     True, "gelu_exact", unknown_batch=True)
+
+
 def residual_of_shared_conv() -> None:
     """MobileNetV2's residual: Add(conv_a, conv_b) where conv_a also feeds
     conv_b's input. The Add fuses into conv_b, the one read only by it."""

@@ -109,6 +109,16 @@ std::vector<FusionPattern> MatMulFusions() {
   return rows;
 }
 
+// A fused convolution's attrs, from the matched "conv", "activation" and, for
+// a FusedBatchNorm, "pre" (a label a row lacks copies nothing).
+std::vector<AttrCopy> ConvAttrCopies() {
+  return {
+      {"conv", "strides", "strides"},         {"conv", "padding", "padding"},
+      {"conv", "dilations", "dilations"},     {"conv", "explicit_paddings", "explicit_paddings"},
+      {"conv", "data_format", "data_format"}, {"activation", "alpha", "leakyrelu_alpha"},
+      {"pre", "epsilon", "epsilon"}};
+}
+
 // Conv2D / DepthwiseConv2dNative + an affine part + [residual Add] +
 // [activation], one row per combination. The affine part is Keras' forms:
 // a bias, an inference BatchNormalization (tf.nn.batch_normalization gives
@@ -203,11 +213,7 @@ std::vector<FusionPattern> ConvFusions() {
       // folded away (an identity one: scale 1 into the weights, shift 0).
       {"", {}, {}, {}, ""},
   };
-  const std::vector<AttrCopy> attrs = {
-      {"conv", "strides", "strides"},         {"conv", "padding", "padding"},
-      {"conv", "dilations", "dilations"},     {"conv", "explicit_paddings", "explicit_paddings"},
-      {"conv", "data_format", "data_format"}, {"activation", "alpha", "leakyrelu_alpha"},
-      {"pre", "epsilon", "epsilon"}};
+  const std::vector<AttrCopy> attrs = ConvAttrCopies();
   // Keras' ZeroPadding2D before a VALID convolution (MobileNetV2's strided
   // depthwise, ResNet's stem): the conv pads instead, with no extra pass
   // over memory. Its spatial paddings become the conv's explicit ones.
@@ -279,6 +285,42 @@ std::vector<FusionPattern> ConvFusions() {
     return a.nodes.size() > b.nodes.size();
   });
   return rows;
+}
+
+// Conv2DTranspose: Conv2DBackpropInput + [bias] + [activation], Keras'
+// order; the kernel runs them as one oneDNN deconvolution.
+std::vector<FusionPattern> TransposedConvFusions() {
+  const PatternNode conv{
+      "conv", {"Conv2DBackpropInput"}, {"$sizes", "$w", "$x"}, {}, {{"data_format", "NHWC"}}};
+  const std::vector<AttrCopy> attrs = ConvAttrCopies();
+  const PatternNode bias{"bias", {"BiasAdd", "AddV2", "Add"}, {"conv", "$bias"}};
+  const ShapeCheck bias_check{ShapeCheck::kVectorOfLastDim, "$bias", "conv"};
+  const std::vector<std::string> inputs = {"$sizes", "$w", "$x"};
+  const std::vector<std::string> with_bias = {"$sizes", "$w", "$x", "$bias"};
+  const std::string op = "_QcpuFused@conv";
+  return {
+      {"Conv2DBackpropInput+BiasAdd+activation",
+       {conv, bias, {"activation", ActivationOps(), {"bias"}}},
+       {bias_check},
+       op,
+       with_bias,
+       {"BiasAdd", "@activation"},
+       attrs},
+      {"Conv2DBackpropInput+BiasAdd",
+       {conv, bias},
+       {bias_check},
+       op,
+       with_bias,
+       {"BiasAdd"},
+       attrs},
+      {"Conv2DBackpropInput+activation",
+       {conv, {"activation", ActivationOps(), {"conv"}}},
+       {},
+       op,
+       inputs,
+       {"@activation"},
+       attrs},
+  };
 }
 
 // Keras' LayerNormalization over the last axis, after Grappler:
@@ -390,6 +432,7 @@ const std::vector<FusionPattern>& FusionPatterns() {
     for (FusionPattern& p : LayerNormFusions()) t.push_back(std::move(p));
     for (FusionPattern& p : MatMulFusions()) t.push_back(std::move(p));
     for (FusionPattern& p : ConvFusions()) t.push_back(std::move(p));
+    for (FusionPattern& p : TransposedConvFusions()) t.push_back(std::move(p));
     // Keras' ZeroPadding2D before a VALID MaxPool (ResNet's stem). On input
     // >= 0 a zero pad never changes a max when every window holds an input
     // element, so the pool pads instead (its explicit padding takes no part

@@ -10,6 +10,7 @@
 
 #include "graph/fusion_patterns.h"
 #include "graph/graph_util.h"
+#include "ops/op_names.h"
 #include "tensorflow/core/framework/op.h"
 
 namespace int8flow::graph {
@@ -402,8 +403,12 @@ class Matcher {
     // rejects a node without a required attr, and with it the whole pass.
     if (TakesFusedOps(fused.op())) {
       auto* list = attrs["fused_ops"].mutable_list();
-      for (const auto& op : pattern_->fused_ops) list->add_s(Expand(op, binding));
-      attrs["num_args"].set_i(static_cast<int64_t>(pattern_->inputs.size()) - 2);
+      int64_t num_args = 0;  // the inputs after the op's own (2, or Conv2DBackpropInput's 3)
+      for (const auto& op : pattern_->fused_ops) {
+        list->add_s(Expand(op, binding));
+        num_args += ops::FusedOpArgs(list->s(list->s_size() - 1));
+      }
+      attrs["num_args"].set_i(num_args);
     }
     for (const AttrCopy& copy : pattern_->attrs) {
       const auto node = binding.nodes.find(copy.label);

@@ -1,48 +1,21 @@
-// Conv2DBackpropInput and Conv2DBackpropFilter, float32 NHWC, on oneDNN's
-// convolution backward primitives. They are Conv2D's gradients, which a
-// training loop's While body (ConvLSTM2D's) runs on QCPU alone, where no
-// other device can stand in; Conv2DBackpropInput is also Conv2DTranspose's
-// forward op. The filter is TF's [kh, kw, ig, oc], reordered per call into
-// the primitive's layout (a gradient's weights change every step).
+// Conv2DBackpropInput (plain and fused) and Conv2DBackpropFilter, float32
+// NHWC, on oneDNN. They are Conv2D's gradients, which a training loop's While
+// body (ConvLSTM2D's) runs on QCPU alone, where no other device can stand in;
+// Conv2DBackpropInput is also Conv2DTranspose's forward op. The filter is
+// TF's [kh, kw, ig, oc].
 #include "kernels/conv_backprop.h"
 
 #include <cstring>
 
 #include "kernels/conv_geometry.h"
+#include "kernels/fused_ops.h"
+#include "kernels/packed_weights.h"
+#include "ops/op_names.h"
 
 namespace int8flow::kernels {
 namespace {
 
 using dnnl::memory;
-
-struct BackpropPrimitive {
-  dnnl::primitive primitive;
-  memory::desc activations, gradient, scratchpad;  // NHWC: the conv's input and output
-  memory::desc tf_filter, filter;                  // TF's layout, and the primitive's
-  std::optional<ReorderStep> filter_reorder;       // between the two, when they differ
-};
-
-// What both gradients' primitives share: the NHWC activations and gradient,
-// TF's filter, and a backward primitive desc of `PrimitiveDesc`'s kind that
-// picks its own filter layout.
-BackpropPrimitive SharedDescs(const ConvGeometry& g) {
-  BackpropPrimitive p;
-  p.activations = NhwcDesc(g.n, g.ic, g.ih, g.iw, memory::data_type::f32);
-  p.gradient = NhwcDesc(g.n, g.oc, g.oh, g.ow, memory::data_type::f32);
-  p.tf_filter = TfFilterDesc(g, memory::data_type::f32);
-  return p;
-}
-
-template <typename PrimitiveDesc>
-PrimitiveDesc BackwardDesc(const ConvGeometry& g, const BackpropPrimitive& p) {
-  const memory::desc any_filter = AnyFilterDesc(g, memory::data_type::f32);
-  const dnnl::convolution_forward::primitive_desc hint(
-      Engine(), dnnl::prop_kind::forward_training, dnnl::algorithm::convolution_direct,
-      p.activations, any_filter, p.gradient, g.strides, g.dilations, g.pad_l, g.pad_r);
-  return PrimitiveDesc(Engine(), dnnl::algorithm::convolution_direct, p.activations, any_filter,
-                       p.gradient, g.strides, g.dilations, g.pad_l, g.pad_r, hint,
-                       UserScratchpadAttr());
-}
 
 std::vector<int64_t> CacheKey(std::vector<int64_t> in, const std::vector<int64_t>& f) {
   in.insert(in.end(), f.begin(), f.end());
@@ -73,38 +46,74 @@ std::vector<int64_t> SizesInput(const KernelContext& ctx, int i, const char* nam
 
 void FillZero(TF_Tensor* t) { std::memset(TF_TensorData(t), 0, TF_TensorByteSize(t)); }
 
+// Conv2DBackpropInput is a deconvolution of out_backprop by the filter,
+// which oneDNN runs forward with a bias and post-ops: Conv2DTranspose's
+// BiasAdd and activation fuse into it (_QcpuFusedConv2DBackpropInput), and
+// its constant filter is packed once, not per call.
 class ConvBackpropInputKernel {
  public:
-  explicit ConvBackpropInputKernel(TF_OpKernelConstruction* ctx) : attrs_(ctx) {}
+  explicit ConvBackpropInputKernel(TF_OpKernelConstruction* ctx)
+      : attrs_(ctx), fused_(ctx, /*allow_scale=*/false) {
+    Require(!fused_.has_addend(), "fused_ops: a transposed convolution fuses no Add");
+  }
 
   void Compute(KernelContext& ctx) {
+    const std::vector<OwnedTensor> args = fused_.ReadArgs(ctx, 3);
     const std::vector<int64_t> in = SizesInput(ctx, 0, "input_sizes");
     OwnedTensor filter = ctx.input(1), grad = ctx.input(2);
     const std::vector<int64_t> f = Shape(filter.get());
     const ConvGeometry g = CheckedGeometry(attrs_, in, f, Shape(grad.get()));
+    std::vector<float> no_scale, bias;
+    fused_.FoldAffine(args, g.ic, no_scale, bias);
     OwnedTensor out = ctx.allocate_output(0, in, TF_FLOAT);
     if (NumElements(in) == 0) return;
-    if (NumElements(f) == 0 || NumElements(g.out_shape()) == 0) return FillZero(out.get());
-    auto p = cache_.Get(CacheKey(in, f), [&] {
-      BackpropPrimitive p = SharedDescs(g);
-      const auto pd = BackwardDesc<dnnl::convolution_backward_data::primitive_desc>(g, p);
-      p.filter = pd.weights_desc();
-      p.filter_reorder = MakeReorder(p.tf_filter, p.filter);
-      p.scratchpad = pd.scratchpad_desc();
-      p.primitive = dnnl::convolution_backward_data(pd);
-      return p;
-    });
-    OwnedTensor filter_copy;  // in the primitive's layout, for the call
-    Execute(ctx, p->primitive, p->scratchpad,
-            {{DNNL_ARG_DIFF_DST, ArgMemory(p->gradient, TF_TensorData(grad.get()))},
-             {DNNL_ARG_WEIGHTS, InputMemory(ctx, p->tf_filter, p->filter_reorder,
-                                            TF_TensorData(filter.get()), filter_copy)},
-             {DNNL_ARG_DIFF_SRC, ArgMemory(p->activations, TF_TensorData(out.get()))}});
+    if (NumElements(f) == 0 || NumElements(g.out_shape()) == 0) {
+      Require(fused_.empty(), "fused transposed convolutions need at least one input channel");
+      return FillZero(out.get());
+    }
+    auto p = cache_.Get(CacheKey(in, f), [&] { return Build(g); });
+    std::unordered_map<int, memory> exec_args = {
+        {DNNL_ARG_SRC, ArgMemory(p->src, TF_TensorData(grad.get()))},
+        {DNNL_ARG_WEIGHTS, weights_.Get(std::move(filter), {}, p->user_weights, p->packed_weights)},
+        {DNNL_ARG_DST, ArgMemory(p->dst, TF_TensorData(out.get()))}};
+    if (!bias.empty()) exec_args.emplace(DNNL_ARG_BIAS, ArgMemory(p->bias, bias.data()));
+    Execute(ctx, p->primitive, p->scratchpad, std::move(exec_args));
   }
 
  private:
+  struct TransposedConvPrimitive {
+    dnnl::deconvolution_forward primitive;
+    memory::desc src, dst, user_weights, packed_weights, bias, scratchpad;
+  };
+
+  TransposedConvPrimitive Build(const ConvGeometry& g) const {
+    TransposedConvPrimitive p;
+    const auto f32 = memory::data_type::f32;
+    p.src = NhwcDesc(g.n, g.oc, g.oh, g.ow, f32);  // the conv's output: out_backprop
+    p.dst = NhwcDesc(g.n, g.ic, g.ih, g.iw, f32);
+    p.bias = PlainF32({g.ic});
+    p.user_weights = TfFilterDesc(g, f32, /*transposed=*/true);
+    const memory::desc any_weights = AnyFilterDesc(g, f32, /*transposed=*/true);
+    dnnl::primitive_attr attr = UserScratchpadAttr();
+    attr.set_post_ops(fused_.MakePostOps(memory::desc()));
+    const auto kind = dnnl::prop_kind::forward_inference;
+    const auto algorithm = dnnl::algorithm::deconvolution_direct;
+    auto pd = fused_.has_bias() ? dnnl::deconvolution_forward::primitive_desc(
+                                      Engine(), kind, algorithm, p.src, any_weights, p.bias, p.dst,
+                                      g.strides, g.dilations, g.pad_l, g.pad_r, attr)
+                                : dnnl::deconvolution_forward::primitive_desc(
+                                      Engine(), kind, algorithm, p.src, any_weights, p.dst,
+                                      g.strides, g.dilations, g.pad_l, g.pad_r, attr);
+    p.packed_weights = pd.weights_desc();
+    p.scratchpad = pd.scratchpad_desc();
+    p.primitive = dnnl::deconvolution_forward(pd);
+    return p;
+  }
+
   const ConvAttrs attrs_;
-  PrimitiveCache<BackpropPrimitive> cache_;
+  const FusedOps fused_;
+  PrimitiveCache<TransposedConvPrimitive> cache_;
+  PackedWeights weights_;
 };
 
 class ConvBackpropFilterKernel {
@@ -119,15 +128,7 @@ class ConvBackpropFilterKernel {
     OwnedTensor out = ctx.allocate_output(0, f, TF_FLOAT);
     if (NumElements(f) == 0) return;
     if (NumElements(in) == 0 || NumElements(g.out_shape()) == 0) return FillZero(out.get());
-    auto p = cache_.Get(CacheKey(in, f), [&] {
-      BackpropPrimitive p = SharedDescs(g);
-      const auto pd = BackwardDesc<dnnl::convolution_backward_weights::primitive_desc>(g, p);
-      p.filter = pd.diff_weights_desc();
-      p.filter_reorder = MakeReorder(p.filter, p.tf_filter);
-      p.scratchpad = pd.scratchpad_desc();
-      p.primitive = dnnl::convolution_backward_weights(pd);
-      return p;
-    });
+    auto p = cache_.Get(CacheKey(in, f), [&] { return Build(g); });
     // The primitive writes its own layout; TF's comes from it by reorder.
     OwnedTensor packed;
     void* target = TF_TensorData(out.get());
@@ -143,16 +144,45 @@ class ConvBackpropFilterKernel {
   }
 
  private:
+  struct FilterGradientPrimitive {
+    dnnl::convolution_backward_weights primitive;
+    memory::desc activations, gradient, scratchpad;  // NHWC: the conv's input and output
+    memory::desc filter;                             // the primitive's layout
+    std::optional<ReorderStep> filter_reorder;       // from it to TF's, when they differ
+  };
+
+  static FilterGradientPrimitive Build(const ConvGeometry& g) {
+    const auto f32 = memory::data_type::f32;
+    FilterGradientPrimitive p;
+    p.activations = NhwcDesc(g.n, g.ic, g.ih, g.iw, f32);
+    p.gradient = NhwcDesc(g.n, g.oc, g.oh, g.ow, f32);
+    const memory::desc any_filter = AnyFilterDesc(g, f32);
+    const auto algorithm = dnnl::algorithm::convolution_direct;
+    const dnnl::convolution_forward::primitive_desc hint(
+        Engine(), dnnl::prop_kind::forward_training, algorithm, p.activations, any_filter,
+        p.gradient, g.strides, g.dilations, g.pad_l, g.pad_r);
+    const dnnl::convolution_backward_weights::primitive_desc pd(
+        Engine(), algorithm, p.activations, any_filter, p.gradient, g.strides, g.dilations, g.pad_l,
+        g.pad_r, hint, UserScratchpadAttr());
+    p.filter = pd.diff_weights_desc();
+    p.filter_reorder = MakeReorder(p.filter, TfFilterDesc(g, f32));
+    p.scratchpad = pd.scratchpad_desc();
+    p.primitive = dnnl::convolution_backward_weights(pd);
+    return p;
+  }
+
   const ConvAttrs attrs_;
-  PrimitiveCache<BackpropPrimitive> cache_;
+  PrimitiveCache<FilterGradientPrimitive> cache_;
 };
 
 }  // namespace
 
 void RegisterConvBackpropKernels(const char* device_type, TF_Status* status) {
-  RegisterKernel<ConvBackpropInputKernel>(
-      {"Conv2DBackpropInput", {{"T", TF_FLOAT}}, {"input_sizes"}}, device_type, status);
-  if (TF_GetCode(status) != TF_OK) return;
+  for (const char* op : {"Conv2DBackpropInput", ops::kFusedConv2DBackpropInput}) {
+    RegisterKernel<ConvBackpropInputKernel>({op, {{"T", TF_FLOAT}}, {"input_sizes"}}, device_type,
+                                            status);
+    if (TF_GetCode(status) != TF_OK) return;
+  }
   RegisterKernel<ConvBackpropFilterKernel>(
       {"Conv2DBackpropFilter", {{"T", TF_FLOAT}}, {"filter_sizes"}}, device_type, status);
 }

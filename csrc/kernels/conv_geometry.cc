@@ -70,18 +70,25 @@ ConvGeometry MakeConvGeometry(const ConvAttrs& attrs, const std::vector<int64_t>
   return g;
 }
 
-memory::desc TfFilterDesc(const ConvGeometry& g, memory::data_type type) {
+memory::desc TfFilterDesc(const ConvGeometry& g, memory::data_type type, bool transposed) {
   const int64_t ig = g.ic / g.groups, og = g.oc / g.groups, oc = g.oc;
+  // TF's [kh, kw, ig, oc]: an input channel's stride is oc, an output's 1.
+  const int64_t first = transposed ? ig : og, second = transposed ? og : ig;
+  const int64_t first_stride = transposed ? oc : 1, second_stride = transposed ? 1 : oc;
+  const int64_t kh_stride = g.kw * ig * oc, kw_stride = ig * oc;
   if (g.groups == 1)
-    return memory::desc({oc, ig, g.kh, g.kw}, type, memory::dims{1, oc, g.kw * ig * oc, ig * oc});
-  return memory::desc({g.groups, og, ig, g.kh, g.kw}, type,
-                      memory::dims{og, 1, oc, g.kw * ig * oc, ig * oc});
+    return memory::desc({first, second, g.kh, g.kw}, type,
+                        memory::dims{first_stride, second_stride, kh_stride, kw_stride});
+  return memory::desc({g.groups, first, second, g.kh, g.kw}, type,
+                      memory::dims{og, first_stride, second_stride, kh_stride, kw_stride});
 }
 
-memory::desc AnyFilterDesc(const ConvGeometry& g, memory::data_type type) {
+memory::desc AnyFilterDesc(const ConvGeometry& g, memory::data_type type, bool transposed) {
   const int64_t ig = g.ic / g.groups, og = g.oc / g.groups;
-  if (g.groups == 1) return memory::desc({g.oc, ig, g.kh, g.kw}, type, memory::format_tag::any);
-  return memory::desc({g.groups, og, ig, g.kh, g.kw}, type, memory::format_tag::any);
+  const int64_t first = transposed ? ig : og, second = transposed ? og : ig;
+  if (g.groups == 1)
+    return memory::desc({first, second, g.kh, g.kw}, type, memory::format_tag::any);
+  return memory::desc({g.groups, first, second, g.kh, g.kw}, type, memory::format_tag::any);
 }
 
 memory::desc NhwcDesc(int64_t n, int64_t c, int64_t h, int64_t w, memory::data_type type) {

@@ -34,10 +34,14 @@ ConvGeometry MakeConvGeometry(const ConvAttrs& attrs, const std::vector<int64_t>
                               const std::vector<int64_t>& f, bool depthwise);
 
 // TF's filter in oneDNN's logical order (grouped when groups > 1), read in
-// place through strides: output channel o = g * og + (o % og).
-dnnl::memory::desc TfFilterDesc(const ConvGeometry& g, dnnl::memory::data_type type);
+// place through strides: output channel o = g * og + (o % og). `transposed`:
+// as a deconvolution's weights, whose output channels are the conv's input
+// ones (Conv2DBackpropInput's).
+dnnl::memory::desc TfFilterDesc(const ConvGeometry& g, dnnl::memory::data_type type,
+                                bool transposed = false);
 // The same dims in the layout the primitive picks.
-dnnl::memory::desc AnyFilterDesc(const ConvGeometry& g, dnnl::memory::data_type type);
+dnnl::memory::desc AnyFilterDesc(const ConvGeometry& g, dnnl::memory::data_type type,
+                                 bool transposed = false);
 // Activations stay in TF's NHWC; oneDNN's logical order is NCHW.
 dnnl::memory::desc NhwcDesc(int64_t n, int64_t c, int64_t h, int64_t w,
                             dnnl::memory::data_type type);

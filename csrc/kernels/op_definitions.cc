@@ -211,6 +211,9 @@ void RegisterOpDefinitions(TF_Status* status) {
   for (const char* conv : {ops::kFusedConv2D, ops::kFusedDepthwiseConv2D})
     Register(conv, {"input: T", "filter: T", "args: num_args * T"}, with_float_args(conv_attrs),
              UnknownShape, status);
+  Register(ops::kFusedConv2DBackpropInput,
+           {"input_sizes: int32", "filter: T", "out_backprop: T", "args: num_args * T"},
+           with_float_args(conv_attrs), UnknownShape, status);
   Register(ops::kLayerNorm, {"x: T", "epsilon: T", "args: num_args * T"},
            {"num_args: int >= 0 = 0", "fused_ops: list(string) = []"}, SameShapeAsInput, status);
   // The activations with no TF op of their own (ops/activations.h).

@@ -19,6 +19,10 @@ inline constexpr char kFusedMatMul[] = "_QcpuFusedMatMul";
 // reads them, "Scale" included (a folded BatchNorm).
 inline constexpr char kFusedConv2D[] = "_QcpuFusedConv2D";
 inline constexpr char kFusedDepthwiseConv2D[] = "_QcpuFusedDepthwiseConv2dNative";
+// _QcpuFusedConv2DBackpropInput(input_sizes, filter, out_backprop, args...):
+// Conv2DTranspose, as TF's op (its attrs), then `fused_ops`: "BiasAdd" and
+// activations.
+inline constexpr char kFusedConv2DBackpropInput[] = "_QcpuFusedConv2DBackpropInput";
 // _QcpuLayerNorm(x, epsilon, args...): layer normalization over the last
 // dim, epsilon a scalar, then `fused_ops`: "Scale" (gamma) and "BiasAdd"
 // (beta), each a vector of that dim's size, either or both or neither

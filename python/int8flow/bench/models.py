@@ -101,6 +101,27 @@ def small_cnn() -> keras.Model:
     return keras.Model(inputs, keras.layers.Dense(10)(x), name="cnn")
 
 
+def unet() -> keras.Model:
+    """A U-Net for 128x128 segmentation into 4 classes: conv blocks down by
+    max pooling, Conv2DTranspose up (Conv2DBackpropInput + bias + relu), a skip
+    concatenated at each scale, per-pixel logits out."""
+    import keras
+
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((128, 128, 3))
+    x, skips = inputs, []
+    for filters in (32, 64, 128):
+        x = keras.layers.Conv2D(filters, 3, padding="same", activation="relu")(x)
+        skips.append(x)
+        x = keras.layers.MaxPooling2D()(x)
+    x = keras.layers.Conv2D(256, 3, padding="same", activation="relu")(x)
+    for filters, skip in zip((128, 64, 32), reversed(skips)):
+        x = keras.layers.Conv2DTranspose(filters, 2, strides=2, activation="relu")(x)
+        x = keras.layers.Concatenate()([x, skip])
+        x = keras.layers.Conv2D(filters, 3, padding="same", activation="relu")(x)
+    return keras.Model(inputs, keras.layers.Conv2D(4, 1)(x), name="unet")
+
+
 MODELS: dict[str, ModelSpec] = {
     "resnet50": ModelSpec("resnet50", _application("ResNet50"), _images(224), True),
     "mobilenetv2": ModelSpec("mobilenetv2", _application("MobileNetV2"), _images(224), True),
@@ -109,4 +130,5 @@ MODELS: dict[str, ModelSpec] = {
     "bert12": ModelSpec("bert12", lambda: bert_encoder(12), _token_ids, True),
     "mlp": ModelSpec("mlp", mlp, _features, True),
     "cnn": ModelSpec("cnn", small_cnn, _images(32), True),
+    "unet": ModelSpec("unet", unet, _images(128), False),
 }
