@@ -153,7 +153,8 @@ class LogSoftmaxKernel {
   void Compute(KernelContext& ctx) {
     OwnedTensor x = ctx.input(0);
     const auto shape = Shape(x.get());
-    Require(!shape.empty(), "logits must have >= 1 dimension, got " + ShapeString(shape));
+    Require(!shape.empty(),
+            [&] { return "logits must have >= 1 dimension, got " + ShapeString(shape); });
     OwnedTensor y = ctx.allocate_output(0, shape, TF_FLOAT);
     const int64_t n = shape.back(), rows = n == 0 ? 0 : NumElements(shape) / n;
     const float* in = Data<float>(x.get());
@@ -208,11 +209,12 @@ class FillKernel {
   void Compute(KernelContext& ctx) {
     OwnedTensor dims = ctx.input(0), value = ctx.input(1);
     Require(TF_NumDims(dims.get()) <= 1,
-            "dims must be a vector, got shape " + ShapeString(Shape(dims.get())));
+            [&] { return "dims must be a vector, got shape " + ShapeString(Shape(dims.get())); });
     Require(TF_NumDims(value.get()) == 0,
-            "value must be a scalar, got shape " + ShapeString(Shape(value.get())));
+            [&] { return "value must be a scalar, got shape " + ShapeString(Shape(value.get())); });
     const std::vector<int64_t> shape = IntValues(dims.get());
-    for (int64_t d : shape) Require(d >= 0, "dims must not be negative: " + ShapeString(shape));
+    for (int64_t d : shape)
+      Require(d >= 0, [&] { return "dims must not be negative: " + ShapeString(shape); });
     OwnedTensor out = ctx.allocate_output(0, shape, TF_FLOAT);
     float* z = Data<float>(out.get());
     std::fill(z, z + NumElements(shape), *Data<float>(value.get()));

@@ -61,8 +61,10 @@ class BatchMatMulKernel {
     const std::vector<OwnedTensor> args = fused_.ReadArgs(ctx, 2 + quantized_.num_inputs());
     OwnedTensor x = ctx.input(0), y = ctx.input(1);
     const auto xs = Shape(x.get()), ys = Shape(y.get());
-    Require(xs.size() >= 2 && ys.size() >= 2, "In[0] and In[1] must be at least rank 2, got " +
-                                                  ShapeString(xs) + " and " + ShapeString(ys));
+    Require(xs.size() >= 2 && ys.size() >= 2, [&] {
+      return "In[0] and In[1] must be at least rank 2, got " + ShapeString(xs) + " and " +
+             ShapeString(ys);
+    });
     const size_t rank = std::max(xs.size(), ys.size());
     // Both padded with leading 1s to the same rank.
     std::vector<int64_t> xp(rank - xs.size(), 1), yp(rank - ys.size(), 1);
@@ -70,9 +72,10 @@ class BatchMatMulKernel {
     yp.insert(yp.end(), ys.begin(), ys.end());
     std::vector<int64_t> out(rank);
     for (size_t d = 0; d + 2 < rank; ++d) {
-      Require(xp[d] == yp[d] || xp[d] == 1 || yp[d] == 1,
-              "In[0] and In[1] must have compatible batch dimensions: " + ShapeString(xs) +
-                  " vs. " + ShapeString(ys));
+      Require(xp[d] == yp[d] || xp[d] == 1 || yp[d] == 1, [&] {
+        return "In[0] and In[1] must have compatible batch dimensions: " + ShapeString(xs) +
+               " vs. " + ShapeString(ys);
+      });
       out[d] = xp[d] == 1 ? yp[d] : xp[d];
     }
     const int64_t m = xp[rank - (adj_x_ ? 1 : 2)], k = xp[rank - (adj_x_ ? 2 : 1)];

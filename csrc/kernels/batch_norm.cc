@@ -45,17 +45,21 @@ class FusedBatchNormKernel {
                 variance = ctx.input(4);
     const auto shape = Shape(x.get());
     const size_t rank = data_format_.size();  // "NHWC" -> 4
-    Require(shape.size() == rank, "input must be " + std::to_string(rank) + "-dimensional, got " +
-                                      ShapeString(shape) + " for data_format " + data_format_);
+    Require(shape.size() == rank, [&] {
+      return "input must be " + std::to_string(rank) + "-dimensional, got " + ShapeString(shape) +
+             " for data_format " + data_format_;
+    });
     const bool channels_last = data_format_.back() == 'C';
     const int64_t channels = channels_last ? shape.back() : shape[1];
     const auto check_vector = [&](const char* what, const TF_Tensor* t, bool required) {
       const auto s = Shape(t);
-      Require(s.size() == 1, std::string(what) + " must be 1-dimensional, got " + ShapeString(s));
-      Require(s[0] == channels || (!required && s[0] == 0),
-              std::string(what) +
-                  " must have the same number of elements as the channels of x, got " +
-                  std::to_string(s[0]) + " and " + std::to_string(channels));
+      Require(s.size() == 1,
+              [&] { return std::string(what) + " must be 1-dimensional, got " + ShapeString(s); });
+      Require(s[0] == channels || (!required && s[0] == 0), [&] {
+        return std::string(what) +
+               " must have the same number of elements as the channels of x, got " +
+               std::to_string(s[0]) + " and " + std::to_string(channels);
+      });
     };
     check_vector("scale", scale.get(), true);
     check_vector("offset", offset.get(), true);

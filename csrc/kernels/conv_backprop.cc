@@ -40,7 +40,8 @@ std::vector<int64_t> SizesInput(const KernelContext& ctx, int i, const char* nam
   Require(sizes.size() == 4, [&] {
     return std::string(name) + " must hold 4 values, got " + std::to_string(sizes.size());
   });
-  for (int64_t d : sizes) Require(d >= 0, std::string(name) + " must not be negative");
+  for (int64_t d : sizes)
+    Require(d >= 0, [&] { return std::string(name) + " must not be negative"; });
   return sizes;
 }
 

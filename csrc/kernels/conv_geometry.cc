@@ -27,15 +27,18 @@ ConvAttrs::ConvAttrs(TF_OpKernelConstruction* ctx)
 
 void RequireConvShapes(const std::vector<int64_t>& in, const std::vector<int64_t>& f,
                        bool depthwise) {
-  Require(in.size() == 4, "input must be 4-D, got " + ShapeString(in));
-  Require(f.size() == 4, "filter must be 4-D, got " + ShapeString(f));
+  Require(in.size() == 4, [&] { return "input must be 4-D, got " + ShapeString(in); });
+  Require(f.size() == 4, [&] { return "filter must be 4-D, got " + ShapeString(f); });
   if (depthwise)
-    Require(in[3] == f[2], "input depth must equal filter depth: input " + ShapeString(in) +
-                               ", filter " + ShapeString(f));
+    Require(in[3] == f[2], [&] {
+      return "input depth must equal filter depth: input " + ShapeString(in) + ", filter " +
+             ShapeString(f);
+    });
   else
-    Require(f[2] > 0 && in[3] % f[2] == 0,
-            "input depth must be evenly divisible by filter depth: input " + ShapeString(in) +
-                ", filter " + ShapeString(f));
+    Require(f[2] > 0 && in[3] % f[2] == 0, [&] {
+      return "input depth must be evenly divisible by filter depth: input " + ShapeString(in) +
+             ", filter " + ShapeString(f);
+    });
 }
 
 ConvGeometry MakeConvGeometry(const ConvAttrs& attrs, const std::vector<int64_t>& in,
@@ -58,8 +61,9 @@ ConvGeometry MakeConvGeometry(const ConvAttrs& attrs, const std::vector<int64_t>
       top = p[2], bottom = p[3], left = p[4], right = p[5];
     }
     const int64_t ekh = (g.kh - 1) * d[1] + 1, ekw = (g.kw - 1) * d[2] + 1;
-    Require(g.ih + top + bottom >= ekh && g.iw + left + right >= ekw,
-            "the filter " + ShapeString(f) + " is larger than the padded input " + ShapeString(in));
+    Require(g.ih + top + bottom >= ekh && g.iw + left + right >= ekw, [&] {
+      return "the filter " + ShapeString(f) + " is larger than the padded input " + ShapeString(in);
+    });
     g.oh = (g.ih + top + bottom - ekh) / s[1] + 1;
     g.ow = (g.iw + left + right - ekw) / s[2] + 1;
   }

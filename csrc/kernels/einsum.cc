@@ -44,9 +44,10 @@ class EinsumKernel {
                 "QCPU's Einsum does not support repeated labels (diagonals): '" + equation + "'");
     }
     for (char c : out_)
-      Require(
-          a_.find(c) != std::string::npos || b_.find(c) != std::string::npos,
-          "output label '" + std::string(1, c) + "' appears in no operand of '" + equation + "'");
+      Require(a_.find(c) != std::string::npos || b_.find(c) != std::string::npos, [&] {
+        return "output label '" + std::string(1, c) + "' appears in no operand of '" + equation +
+               "'";
+      });
     for (char c : out_) {
       const bool in_a = a_.find(c) != std::string::npos, in_b = b_.find(c) != std::string::npos;
       (in_a && in_b ? batch_ : in_a ? free_a_ : free_b_).push_back(c);
@@ -60,16 +61,18 @@ class EinsumKernel {
     Require(ctx.num_inputs() == 2, "QCPU's Einsum takes two operands");
     OwnedTensor a = ctx.input(0), b = ctx.input(1);
     const auto as = Shape(a.get()), bs = Shape(b.get());
-    Require(
-        as.size() == a_.size() && bs.size() == b_.size(),
-        "operand ranks " + ShapeString(as) + ", " + ShapeString(bs) + " do not match the labels");
+    Require(as.size() == a_.size() && bs.size() == b_.size(), [&] {
+      return "operand ranks " + ShapeString(as) + ", " + ShapeString(bs) +
+             " do not match the labels";
+    });
     std::map<char, int64_t> size;
     const auto learn = [&](const std::string& labels, const std::vector<int64_t>& shape) {
       for (size_t i = 0; i < labels.size(); ++i) {
         auto [it, inserted] = size.emplace(labels[i], shape[i]);
-        Require(inserted || it->second == shape[i],
-                "label '" + std::string(1, labels[i]) + "' has sizes " +
-                    std::to_string(it->second) + " and " + std::to_string(shape[i]));
+        Require(inserted || it->second == shape[i], [&] {
+          return "label '" + std::string(1, labels[i]) + "' has sizes " +
+                 std::to_string(it->second) + " and " + std::to_string(shape[i]);
+        });
       }
     };
     learn(a_, as);

@@ -230,10 +230,11 @@ class AddNKernel {
     for (int i = 0; i < n; ++i) inputs.push_back(ctx.input(i));
     const auto shape = Shape(inputs[0].get());
     for (int i = 1; i < n; ++i) {
-      Require(Shape(inputs[i].get()) == shape,
-              "Inputs to operation AddN must have the same size and shape. Input 0: " +
-                  ShapeString(shape) + " != input " + std::to_string(i) + ": " +
-                  ShapeString(Shape(inputs[i].get())));
+      Require(Shape(inputs[i].get()) == shape, [&] {
+        return "Inputs to operation AddN must have the same size and shape. Input 0: " +
+               ShapeString(shape) + " != input " + std::to_string(i) + ": " +
+               ShapeString(Shape(inputs[i].get()));
+      });
     }
     OwnedTensor out = ctx.forward_input_or_allocate_output(shape);
     if (NumElements(shape) == 0) return;
@@ -264,12 +265,15 @@ class BiasAddKernel {
   void Compute(KernelContext& ctx) {
     OwnedTensor x = ctx.input(0), bias = ctx.input(1);
     const auto shape = Shape(x.get()), bias_shape = Shape(bias.get());
-    Require(shape.size() >= 2, "Input tensor must be at least 2D: " + ShapeString(shape));
-    Require(bias_shape.size() == 1, "Biases must be 1D: " + ShapeString(bias_shape));
+    Require(shape.size() >= 2,
+            [&] { return "Input tensor must be at least 2D: " + ShapeString(shape); });
+    Require(bias_shape.size() == 1,
+            [&] { return "Biases must be 1D: " + ShapeString(bias_shape); });
     const size_t channel_dim = channels_first_ ? 1 : shape.size() - 1;
-    Require(bias_shape[0] == shape[channel_dim],
-            "Must provide as many biases as the channel dimension of the input tensor: " +
-                ShapeString(bias_shape) + " vs. " + ShapeString(shape));
+    Require(bias_shape[0] == shape[channel_dim], [&] {
+      return "Must provide as many biases as the channel dimension of the input tensor: " +
+             ShapeString(bias_shape) + " vs. " + ShapeString(shape);
+    });
     OwnedTensor out = ctx.forward_input_or_allocate_output(shape);
     if (NumElements(shape) == 0) return;
     const auto dims = OneDnnDims(shape);

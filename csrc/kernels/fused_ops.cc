@@ -39,12 +39,14 @@ FusedOps::FusedOps(TF_OpKernelConstruction* ctx, bool allow_scale) {
 
 void FusedOps::ReadArgTypes(TF_OpKernelConstruction* ctx) {
   const std::vector<TF_DataType> types = GetTypeListAttr(ctx, "Targs");
-  Require(static_cast<int>(types.size()) == num_args(),
-          "fused_ops needs " + std::to_string(num_args()) + " args, got " +
-              std::to_string(types.size()));
+  Require(static_cast<int>(types.size()) == num_args(), [&] {
+    return "fused_ops needs " + std::to_string(num_args()) + " args, got " +
+           std::to_string(types.size());
+  });
   for (int i = 0; i < num_args(); ++i)
-    Require(types[i] == TF_FLOAT || (has_addend_ && i == addend_arg()),
-            "only the fused Add's input may be int8; arg " + std::to_string(i) + " must be float");
+    Require(types[i] == TF_FLOAT || (has_addend_ && i == addend_arg()), [&] {
+      return "only the fused Add's input may be int8; arg " + std::to_string(i) + " must be float";
+    });
   if (!has_addend_ || types[addend_arg()] == TF_FLOAT) return;
   const bool u8 = types[addend_arg()] == TF_UINT8;
   addend_type_ = u8 ? dnnl::memory::data_type::u8 : dnnl::memory::data_type::s8;

@@ -66,7 +66,8 @@ class BiasAddGradKernel {
   void Compute(KernelContext& ctx) {
     OwnedTensor dy = ctx.input(0);
     const auto shape = Shape(dy.get());
-    Require(shape.size() >= 2, "Input tensor must be at least 2D: " + ShapeString(shape));
+    Require(shape.size() >= 2,
+            [&] { return "Input tensor must be at least 2D: " + ShapeString(shape); });
     const size_t channel_dim = channels_first_ ? 1 : shape.size() - 1;
     const int64_t channels = shape[channel_dim];
     const auto [outer, inner] = AroundAxisOf(shape, static_cast<int64_t>(channel_dim));
@@ -112,8 +113,9 @@ void SplitInto(KernelContext& ctx, const OwnedTensor& input, int64_t axis,
 
 int64_t ScalarIndex(const TF_Tensor* t, const char* what) {
   const auto values = IntValues(t);
-  Require(values.size() == 1,
-          std::string(what) + " must be a scalar, got shape " + ShapeString(Shape(t)));
+  Require(values.size() == 1, [&] {
+    return std::string(what) + " must be a scalar, got shape " + ShapeString(Shape(t));
+  });
   return values[0];
 }
 
@@ -129,21 +131,24 @@ class ConcatKernel {
     auto shape = Shape(inputs[0].get());
     const int64_t rank = static_cast<int64_t>(shape.size());
     int64_t axis = ScalarIndex(ctx.input(n).get(), "axis");
-    Require(axis >= -rank && axis < rank,
-            "ConcatOp : Expected concatenating dimensions in the range [" + std::to_string(-rank) +
-                ", " + std::to_string(rank) + "), but got " + std::to_string(axis));
+    Require(axis >= -rank && axis < rank, [&] {
+      return "ConcatOp : Expected concatenating dimensions in the range [" + std::to_string(-rank) +
+             ", " + std::to_string(rank) + "), but got " + std::to_string(axis);
+    });
     if (axis < 0) axis += rank;
     int64_t total = 0;
     for (int i = 0; i < n; ++i) {
       auto s = Shape(inputs[i].get());
-      Require(s.size() == shape.size(),
-              "ConcatOp : Ranks of all input tensors should match: shape[0] = " +
-                  ShapeString(shape) + " vs. shape[" + std::to_string(i) + "] = " + ShapeString(s));
+      Require(s.size() == shape.size(), [&] {
+        return "ConcatOp : Ranks of all input tensors should match: shape[0] = " +
+               ShapeString(shape) + " vs. shape[" + std::to_string(i) + "] = " + ShapeString(s);
+      });
       total += s[axis];
       s[axis] = shape[axis];
-      Require(s == shape, "ConcatOp : Dimension mismatch of input " + std::to_string(i) + ": " +
-                              ShapeString(Shape(inputs[i].get())) + " against " +
-                              ShapeString(shape));
+      Require(s == shape, [&] {
+        return "ConcatOp : Dimension mismatch of input " + std::to_string(i) + ": " +
+               ShapeString(Shape(inputs[i].get())) + " against " + ShapeString(shape);
+      });
     }
     const auto [outer, inner] = AroundAxisOf(shape, axis);
     shape[axis] = total;
@@ -167,15 +172,17 @@ class SplitKernel {
     const auto shape = Shape(input.get());
     const int64_t rank = static_cast<int64_t>(shape.size());
     int64_t axis = ScalarIndex(ctx.input(0).get(), "split_dim");
-    Require(axis >= -rank && axis < rank,
-            "-input rank(-" + std::to_string(rank) + ") <= split_dim < input rank (" +
-                std::to_string(rank) + "), but got " + std::to_string(axis));
+    Require(axis >= -rank && axis < rank, [&] {
+      return "-input rank(-" + std::to_string(rank) + ") <= split_dim < input rank (" +
+             std::to_string(rank) + "), but got " + std::to_string(axis);
+    });
     if (axis < 0) axis += rank;
-    Require(shape[axis] % num_split_ == 0,
-            "Number of ways to split should evenly divide the split dimension, "
-            "but got split_dim " +
-                std::to_string(axis) + " (size = " + std::to_string(shape[axis]) +
-                ") and num_split " + std::to_string(num_split_));
+    Require(shape[axis] % num_split_ == 0, [&] {
+      return "Number of ways to split should evenly divide the split dimension, "
+             "but got split_dim " +
+             std::to_string(axis) + " (size = " + std::to_string(shape[axis]) + ") and num_split " +
+             std::to_string(num_split_);
+    });
     SplitInto(ctx, input, axis, std::vector<int64_t>(num_split_, shape[axis] / num_split_));
   }
 
@@ -192,9 +199,10 @@ class SplitVKernel {
     const auto shape = Shape(input.get());
     const int64_t rank = static_cast<int64_t>(shape.size());
     int64_t axis = ScalarIndex(ctx.input(2).get(), "split_dim");
-    Require(axis >= -rank && axis < rank, "split_dim " + std::to_string(axis) +
-                                              " out of range for a " + std::to_string(rank) +
-                                              "-D input");
+    Require(axis >= -rank && axis < rank, [&] {
+      return "split_dim " + std::to_string(axis) + " out of range for a " + std::to_string(rank) +
+             "-D input";
+    });
     if (axis < 0) axis += rank;
     auto sizes = IntValues(ctx.input(1).get());
     int64_t known = 0, unknown = -1;  // one size may be -1: the rest
@@ -203,17 +211,21 @@ class SplitVKernel {
         Require(unknown < 0, "There can only be one -1 in the input.");
         unknown = static_cast<int64_t>(i);
       } else {
-        Require(sizes[i] >= 0, "Split size at index " + std::to_string(i) + " must be >= 0, got " +
-                                   std::to_string(sizes[i]));
+        Require(sizes[i] >= 0, [&] {
+          return "Split size at index " + std::to_string(i) + " must be >= 0, got " +
+                 std::to_string(sizes[i]);
+        });
         known += sizes[i];
       }
     }
     if (unknown >= 0) sizes[unknown] = shape[axis] - known;
-    Require((unknown >= 0 ? sizes[unknown] >= 0 : known == shape[axis]),
-            "Determined shape must either match input shape along split_dim exactly if fully "
-            "specified, "
-            "or be less than the size of the input along split_dim if not fully specified.  Got: " +
-                std::to_string(known));
+    Require((unknown >= 0 ? sizes[unknown] >= 0 : known == shape[axis]), [&] {
+      return "Determined shape must either match input shape along split_dim exactly if fully "
+             "specified, "
+             "or be less than the size of the input along split_dim if not fully specified.  "
+             "Got: " +
+             std::to_string(known);
+    });
     SplitInto(ctx, input, axis, sizes);
   }
 };

@@ -20,15 +20,17 @@ class PadKernel {
     const auto in = Shape(input.get());
     const auto pads_shape = Shape(paddings_tensor.get());
     const int rank = static_cast<int>(in.size());
-    Require(pads_shape == std::vector<int64_t>{rank, 2}, "paddings must be a matrix of shape [" +
-                                                             std::to_string(rank) + ", 2], got " +
-                                                             ShapeString(pads_shape));
+    Require(pads_shape == std::vector<int64_t>{rank, 2}, [&] {
+      return "paddings must be a matrix of shape [" + std::to_string(rank) + ", 2], got " +
+             ShapeString(pads_shape);
+    });
     const std::vector<int64_t> pads = IntValues(paddings_tensor.get());
     std::vector<int64_t> out(rank), offsets(rank);
     for (int d = 0; d < rank; ++d) {
-      Require(pads[2 * d] >= 0 && pads[2 * d + 1] >= 0,
-              "paddings must be non-negative, got " + std::to_string(pads[2 * d]) + " and " +
-                  std::to_string(pads[2 * d + 1]) + " for dim " + std::to_string(d));
+      Require(pads[2 * d] >= 0 && pads[2 * d + 1] >= 0, [&] {
+        return "paddings must be non-negative, got " + std::to_string(pads[2 * d]) + " and " +
+               std::to_string(pads[2 * d + 1]) + " for dim " + std::to_string(d);
+      });
       offsets[d] = pads[2 * d];
       out[d] = in[d] + pads[2 * d] + pads[2 * d + 1];
     }

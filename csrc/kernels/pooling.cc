@@ -49,7 +49,7 @@ class PoolKernel {
   void Compute(KernelContext& ctx) {
     OwnedTensor input = ctx.input(0);
     const auto in = Shape(input.get());
-    Require(in.size() == 4, "input must be 4-D, got " + ShapeString(in));
+    Require(in.size() == 4, [&] { return "input must be 4-D, got " + ShapeString(in); });
     int64_t oh, ow, top = 0, bottom = 0, left = 0, right = 0;
     if (padding_ == "SAME") {
       SamePadding(in[1], ksize_[1], strides_[1], 1, oh, top, bottom);
@@ -59,9 +59,10 @@ class PoolKernel {
         top = explicit_paddings_[2], bottom = explicit_paddings_[3];
         left = explicit_paddings_[4], right = explicit_paddings_[5];
       }
-      Require(in[1] + top + bottom >= ksize_[1] && in[2] + left + right >= ksize_[2],
-              "the window [" + std::to_string(ksize_[1]) + ", " + std::to_string(ksize_[2]) +
-                  "] is larger than the input " + ShapeString(in));
+      Require(in[1] + top + bottom >= ksize_[1] && in[2] + left + right >= ksize_[2], [&] {
+        return "the window [" + std::to_string(ksize_[1]) + ", " + std::to_string(ksize_[2]) +
+               "] is larger than the input " + ShapeString(in);
+      });
       oh = (in[1] + top + bottom - ksize_[1]) / strides_[1] + 1;
       ow = (in[2] + left + right - ksize_[2]) / strides_[2] + 1;
     }

@@ -169,8 +169,11 @@ class DequantizeKernel {
     OwnedTensor x = ctx.input(0), scale_t = ctx.input(1), zero_point_t = ctx.input(2);
     Require(
         TF_TensorElementCount(scale_t.get()) == 1 && TF_TensorElementCount(zero_point_t.get()) == 1,
-        "scale and zero_point must be single values, got shapes " +
-            ShapeString(Shape(scale_t.get())) + " and " + ShapeString(Shape(zero_point_t.get())));
+        [&] {
+          return "scale and zero_point must be single values, got shapes " +
+                 ShapeString(Shape(scale_t.get())) + " and " +
+                 ShapeString(Shape(zero_point_t.get()));
+        });
     const float scale = *Data<float>(scale_t.get());
     const int32_t zero_point = *Data<int32_t>(zero_point_t.get());
     // NaN is the scale of a dynamic quantize of non-finite values: NaN out.

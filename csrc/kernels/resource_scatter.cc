@@ -33,7 +33,8 @@ tensorflow::Tensor* WritableVariable(tensorflow::OpKernelContext* c, tensorflow:
   if (!params->RefCountIsOne()) {
     tensorflow::Tensor copy;
     const absl::Status status = c->allocate_temp(params->dtype(), params->shape(), &copy);
-    Require(status.ok(), "allocating the variable's copy: " + std::string(status.message()));
+    Require(status.ok(),
+            [&] { return "allocating the variable's copy: " + std::string(status.message()); });
     std::memcpy(const_cast<char*>(copy.tensor_data().data()), params->tensor_data().data(),
                 params->tensor_data().size());
     *params = copy;
@@ -69,10 +70,13 @@ class ResourceScatterKernel {
     // Updates are indices.shape + params.shape[1:], or one scalar for every element.
     const bool scalar = updates_shape.empty();
     Require(scalar || NumElements(updates_shape) == static_cast<int64_t>(indices.size()) * row_size,
-            "Must have updates.shape = indices.shape + params.shape[1:] or updates.shape = [], got "
-            "updates.shape " +
-                ShapeString(updates_shape) + ", indices.shape " +
-                ShapeString(Shape(indices_tensor.get())));
+            [&] {
+              return "Must have updates.shape = indices.shape + params.shape[1:] or updates.shape "
+                     "= [], got "
+                     "updates.shape " +
+                     ShapeString(updates_shape) + ", indices.shape " +
+                     ShapeString(Shape(indices_tensor.get()));
+            });
     // Every index first, as TF's kernel: a bad one leaves the table as it was.
     for (size_t i = 0; i < indices.size(); ++i)
       Require(indices[i] >= 0 && indices[i] < rows, [&] {

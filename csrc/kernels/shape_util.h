@@ -21,7 +21,7 @@ inline std::vector<int64_t> BroadcastShape(const std::vector<int64_t>& a,
     const int64_t da = i < rank - a.size() ? 1 : a[i - (rank - a.size())];
     const int64_t db = i < rank - b.size() ? 1 : b[i - (rank - b.size())];
     Require(da == db || da == 1 || db == 1,
-            "Incompatible shapes: " + ShapeString(a) + " vs. " + ShapeString(b));
+            [&] { return "Incompatible shapes: " + ShapeString(a) + " vs. " + ShapeString(b); });
     out[i] = da == 1 ? db : da;
   }
   return out;

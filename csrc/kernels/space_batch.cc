@@ -63,17 +63,23 @@ class SpaceBatchKernel {
     const std::vector<int64_t> pads = IntValues(pads_tensor.get());
     const char* pads_name = to_batch_ ? "paddings" : "crops";
     const size_t m = block.size();
-    Require(block_shape.size() == 1, "block_shape must be 1-D, got " + ShapeString(block_shape));
-    Require(in.size() >= m + 1, "input rank should be >= " + std::to_string(m + 1) +
-                                    " instead of " + std::to_string(in.size()));
-    Require(Shape(pads_tensor.get()) == std::vector<int64_t>{static_cast<int64_t>(m), 2},
-            std::string(pads_name) + " should have shape [" + std::to_string(m) +
-                ", 2] instead of " + ShapeString(Shape(pads_tensor.get())));
+    Require(block_shape.size() == 1,
+            [&] { return "block_shape must be 1-D, got " + ShapeString(block_shape); });
+    Require(in.size() >= m + 1, [&] {
+      return "input rank should be >= " + std::to_string(m + 1) + " instead of " +
+             std::to_string(in.size());
+    });
+    Require(Shape(pads_tensor.get()) == std::vector<int64_t>{static_cast<int64_t>(m), 2}, [&] {
+      return std::string(pads_name) + " should have shape [" + std::to_string(m) +
+             ", 2] instead of " + ShapeString(Shape(pads_tensor.get()));
+    });
     int64_t block_size = 1;
     for (size_t i = 0; i < m; ++i) {
-      Require(block[i] >= 1,
-              "all values in block_shape must be positive, got " + std::to_string(block[i]));
-      Require(pads[2 * i] >= 0 && pads[2 * i + 1] >= 0, std::string("Negative ") + pads_name);
+      Require(block[i] >= 1, [&] {
+        return "all values in block_shape must be positive, got " + std::to_string(block[i]);
+      });
+      Require(pads[2 * i] >= 0 && pads[2 * i + 1] >= 0,
+              [&] { return std::string("Negative ") + pads_name; });
       block_size *= block[i];
     }
     Geometry g;
@@ -85,24 +91,28 @@ class SpaceBatchKernel {
       g.batch[0] = in[0] * block_size;
       for (size_t i = 0; i < m; ++i) {
         const int64_t padded = in[i + 1] + pads[2 * i] + pads[2 * i + 1];
-        Require(padded % block[i] == 0, "padded_shape[" + std::to_string(i) +
-                                            "]=" + std::to_string(padded) +
-                                            " is not divisible by block_shape[" +
-                                            std::to_string(i) + "]=" + std::to_string(block[i]));
+        Require(padded % block[i] == 0, [&] {
+          return "padded_shape[" + std::to_string(i) + "]=" + std::to_string(padded) +
+                 " is not divisible by block_shape[" + std::to_string(i) +
+                 "]=" + std::to_string(block[i]);
+        });
         g.batch[i + 1] = padded / block[i];
         g.pad_before.push_back(pads[2 * i]);
       }
     } else {
-      Require(in[0] % block_size == 0, "Input batch dimension (" + std::to_string(in[0]) +
-                                           ") is not divisible by product of block sizes (" +
-                                           std::to_string(block_size) + ")");
+      Require(in[0] % block_size == 0, [&] {
+        return "Input batch dimension (" + std::to_string(in[0]) +
+               ") is not divisible by product of block sizes (" + std::to_string(block_size) + ")";
+      });
       g.batch = in;
       g.space = in;
       g.space[0] = in[0] / block_size;
       for (size_t i = 0; i < m; ++i) {
         const int64_t cropped = in[i + 1] * block[i] - pads[2 * i] - pads[2 * i + 1];
-        Require(cropped >= 0, "cropped_shape[" + std::to_string(i) +
-                                  "]=" + std::to_string(cropped) + " must be non-negative");
+        Require(cropped >= 0, [&] {
+          return "cropped_shape[" + std::to_string(i) + "]=" + std::to_string(cropped) +
+                 " must be non-negative";
+        });
         g.space[i + 1] = cropped;
         g.pad_before.push_back(pads[2 * i]);
       }

@@ -33,8 +33,9 @@ std::string TypeName(TF_DataType dtype) {
 
 // The list in the scalar variant `handle`.
 const tensorflow::TensorList& AnyListOf(const OwnedTensor& handle) {
-  Require(TF_NumDims(handle.get()) == 0 && TF_TensorElementCount(handle.get()) == 1,
-          "expected a scalar list handle, got shape " + ShapeString(Shape(handle.get())));
+  Require(TF_NumDims(handle.get()) == 0 && TF_TensorElementCount(handle.get()) == 1, [&] {
+    return "expected a scalar list handle, got shape " + ShapeString(Shape(handle.get()));
+  });
   const auto* variant = static_cast<const tensorflow::Variant*>(TF_TensorData(handle.get()));
   const tensorflow::TensorList* list = variant->get<tensorflow::TensorList>();
   Require(list != nullptr, "Input handle is not a list. Saw: '" + variant->TypeName() + "'");
@@ -69,10 +70,11 @@ void OutputElement(KernelContext& ctx, int i, const tensorflow::Tensor& element,
     const auto dims = IntValues(element_shape.get());
     bool defined = TF_NumDims(element_shape.get()) == 1;
     for (int64_t d : dims) defined = defined && d >= 0;
-    Require(defined,
-            "Trying to read an uninitialized tensor but element_shape is not fully "
-            "defined: " +
-                ShapeString(dims));
+    Require(defined, [&] {
+      return "Trying to read an uninitialized tensor but element_shape is not fully "
+             "defined: " +
+             ShapeString(dims);
+    });
     OwnedTensor out = ctx.allocate_output(i, dims, dtype);
     std::memset(TF_TensorData(out.get()), 0, TF_TensorByteSize(out.get()));
     return;
@@ -81,9 +83,10 @@ void OutputElement(KernelContext& ctx, int i, const tensorflow::Tensor& element,
   for (int d = 0; d < element.dims(); ++d) dims.push_back(element.dim_size(d));
   OwnedTensor out = ctx.allocate_output(i, dims, dtype);
   const auto data = element.tensor_data();
-  Require(
-      data.size() == NumElements(dims) * TF_DataTypeSize(dtype),
-      "a list element of " + std::to_string(data.size()) + " bytes for shape " + ShapeString(dims));
+  Require(data.size() == NumElements(dims) * TF_DataTypeSize(dtype), [&] {
+    return "a list element of " + std::to_string(data.size()) + " bytes for shape " +
+           ShapeString(dims);
+  });
   std::memcpy(TF_TensorData(out.get()), data.data(), data.size());
 }
 
@@ -98,9 +101,10 @@ class TensorListGetItemKernel {
     const tensorflow::TensorList& list = ListOf(handle, element_dtype_);
     const auto at = IntValues(index.get());
     const int64_t size = static_cast<int64_t>(list.tensors().size());
-    Require(at.size() == 1 && at[0] >= 0 && at[0] < size,
-            "Trying to access element " + (at.size() == 1 ? std::to_string(at[0]) : "?") +
-                " in a list with " + std::to_string(size) + " elements.");
+    Require(at.size() == 1 && at[0] >= 0 && at[0] < size, [&] {
+      return "Trying to access element " + (at.size() == 1 ? std::to_string(at[0]) : "?") +
+             " in a list with " + std::to_string(size) + " elements.";
+    });
     OutputElement(ctx, 0, list.tensors()[at[0]], element_shape, element_dtype_);
   }
 
@@ -147,10 +151,11 @@ class TensorListAddNKernel {
     for (int i = 0; i < n; ++i) {
       handles.push_back(ctx.input(i));
       lists.push_back(&ListOf(handles.back(), dtype));
-      Require(lists.back()->tensors().size() == lists[0]->tensors().size(),
-              "Trying to add two lists of tensors with different lengths. One is " +
-                  std::to_string(lists[0]->tensors().size()) + " and the other is " +
-                  std::to_string(lists.back()->tensors().size()));
+      Require(lists.back()->tensors().size() == lists[0]->tensors().size(), [&] {
+        return "Trying to add two lists of tensors with different lengths. One is " +
+               std::to_string(lists[0]->tensors().size()) + " and the other is " +
+               std::to_string(lists.back()->tensors().size());
+      });
     }
     tensorflow::TensorList sum;
     sum.element_dtype = static_cast<tensorflow::DataType>(dtype);
