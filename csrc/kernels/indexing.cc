@@ -9,6 +9,7 @@
 #include "kernels/half_as_float.h"
 #include "kernels/onednn_util.h"
 #include "kernels/shape_util.h"
+#include "kernels/vector_loops.h"
 #include "ops/op_names.h"
 
 namespace int8flow::kernels {
@@ -32,9 +33,10 @@ class GatherKernel {
     Require(axis_values.size() == 1, "axis must be a scalar");
     const int64_t rank = static_cast<int64_t>(ps.size());
     int64_t axis = axis_values[0];
-    Require(axis >= -rank && axis < rank, "Expected axis in the range [" + std::to_string(-rank) +
-                                              ", " + std::to_string(rank) + "), but got " +
-                                              std::to_string(axis));
+    Require(axis >= -rank && axis < rank, [&] {
+      return "Expected axis in the range [" + std::to_string(-rank) + ", " + std::to_string(rank) +
+             "), but got " + std::to_string(axis);
+    });
     if (axis < 0) axis += rank;
     std::vector<int64_t> out(ps.begin(), ps.begin() + axis);
     out.insert(out.end(), is.begin(), is.end());
@@ -45,17 +47,30 @@ class GatherKernel {
     const int64_t limit = ps[axis];
     const std::vector<int64_t> index = IntValues(indices.get());
     for (size_t i = 0; i < index.size(); ++i)
-      Require(index[i] >= 0 && index[i] < limit,
-              "indices[" + std::to_string(i) + "] = " + std::to_string(index[i]) +
-                  " is not in [0, " + std::to_string(limit) + ")");
+      Require(index[i] >= 0 && index[i] < limit, [&] {  // the message only when it fails
+        return "indices[" + std::to_string(i) + "] = " + std::to_string(index[i]) +
+               " is not in [0, " + std::to_string(limit) + ")";
+      });
     const TF_DataType type = TF_TensorType(params.get());
     OwnedTensor result = ctx.allocate_output(0, out, type);
     const size_t row = inner * TF_DataTypeSize(type);
     const char* src = static_cast<const char*>(TF_TensorData(params.get()));
     char* dst = static_cast<char*>(TF_TensorData(result.get()));
-    for (int64_t o = 0; o < outer; ++o)
-      for (size_t i = 0; i < index.size(); ++i)
-        std::memcpy(dst + (o * index.size() + i) * row, src + (o * limit + index[i]) * row, row);
+    // An embedding lookup: rows scattered over a table larger than the
+    // caches, each a memory round trip. Split over the team when large, with
+    // the rows a few ahead prefetched.
+    const int64_t rows = outer * static_cast<int64_t>(index.size());
+    const auto source = [&](int64_t r) {
+      const int64_t o = r / static_cast<int64_t>(index.size());
+      return src + (o * limit + index[r % index.size()]) * row;
+    };
+    const int teams = rows * inner <= kParallelElements ? 1 : omp_get_max_threads();
+#pragma omp parallel for num_threads(teams) schedule(static)
+    for (int64_t r = 0; r < rows; ++r) {
+      constexpr int64_t kAhead = 8;
+      if (r + kAhead < rows) __builtin_prefetch(source(r + kAhead));
+      std::memcpy(dst + r * row, source(r), row);
+    }
   }
 };
 
@@ -75,9 +90,10 @@ class SelectKernel {
     for (const auto& s : shapes)
       for (size_t i = 0; i < s.size(); ++i) {
         int64_t& o = out[rank - s.size() + i];
-        Require(s[i] == o || s[i] == 1 || o == 1,
-                "condition " + ShapeString(shapes[0]) + ", then " + ShapeString(shapes[1]) +
-                    " and else " + ShapeString(shapes[2]) + " are not broadcastable");
+        Require(s[i] == o || s[i] == 1 || o == 1, [&] {
+          return "condition " + ShapeString(shapes[0]) + ", then " + ShapeString(shapes[1]) +
+                 " and else " + ShapeString(shapes[2]) + " are not broadcastable";
+        });
         if (o == 1) o = s[i];
       }
     OwnedTensor result = ctx.allocate_output(0, out, TF_TensorType(then.get()));
@@ -151,14 +167,18 @@ SliceGeometry StridedSliceOf(const std::vector<int64_t>& in, const std::vector<i
       g.out.push_back(1);
       continue;
     }
-    Require(dim < rank, "Index out of range using input dim " + std::to_string(dim) +
-                            "; input has only " + std::to_string(rank) + " dims");
+    Require(dim < rank, [&] {
+      return "Index out of range using input dim " + std::to_string(dim) + "; input has only " +
+             std::to_string(rank) + " dims";
+    });
     const int64_t size = in[dim], s = stride[i];
-    Require(s != 0, "strides[" + std::to_string(i) + "] must be non-zero");
+    Require(s != 0, [&] { return "strides[" + std::to_string(i) + "] must be non-zero"; });
     if (bit(masks.shrink_axis, i)) {
       const int64_t b = begin[i] < 0 ? begin[i] + size : begin[i];
-      Require(b >= 0 && b < size, "slice index " + std::to_string(begin[i]) + " of dimension " +
-                                      std::to_string(dim) + " out of bounds.");
+      Require(b >= 0 && b < size, [&] {
+        return "slice index " + std::to_string(begin[i]) + " of dimension " + std::to_string(dim) +
+               " out of bounds.";
+      });
       g.first[dim] = b, g.count[dim] = 1, g.step[dim] = 1;
     } else {
       const int64_t lo = s > 0 ? 0 : -1, hi = s > 0 ? size : size - 1;
@@ -210,14 +230,17 @@ class StridedSliceGradKernel {
   void Compute(KernelContext& ctx) {
     const auto in = IntValues(ctx.input(0).get());
     for (int64_t d : in)
-      Require(d >= 0, "StridedSliceGrad: the input shape " + ShapeString(in) + " is negative");
+      Require(d >= 0, [&] {
+        return "StridedSliceGrad: the input shape " + ShapeString(in) + " is negative";
+      });
     const SliceGeometry g =
         StridedSliceOf(in, IntValues(ctx.input(1).get()), IntValues(ctx.input(2).get()),
                        IntValues(ctx.input(3).get()), masks_);
     OwnedTensor dy = ctx.input(4);
-    Require(
-        NumElements(Shape(dy.get())) == NumElements(g.out),
-        "shape of dy was " + ShapeString(Shape(dy.get())) + " instead of " + ShapeString(g.out));
+    Require(NumElements(Shape(dy.get())) == NumElements(g.out), [&] {
+      return "shape of dy was " + ShapeString(Shape(dy.get())) + " instead of " +
+             ShapeString(g.out);
+    });
     OwnedTensor dx = ctx.allocate_output(0, in, TF_FLOAT);
     float* out = Data<float>(dx.get());
     std::fill(out, out + NumElements(in), 0.f);
