@@ -73,6 +73,13 @@ def capture_plan(row: dict) -> tuple[dict[str, list[int]], dict[str, np.ndarray]
     args: dict[str, list[int]] = {}
     consts: dict[str, np.ndarray] = {}
     non_negative = {c for c, k in kinds.items() if "non_negative" in k}
+    # A dilated conv's SpaceToBatchND: block 2, pads of 2 (6x6 -> 10x10), no crops.
+    for check in row["checks"]:
+        if check["kind"] == "same_spatial_block":
+            consts[check["capture"]] = consts[check["of"]] = np.array([2, 2], np.int32)
+        elif check["kind"] == "crops_within_paddings":
+            consts[check["capture"]] = np.zeros((2, 2), np.int32)
+            consts[check["of"]] = np.full((2, 2), 2, np.int32)
     for node in row["nodes"]:
         op = node["ops"][0]
         for position, spec in enumerate(node["inputs"]):

@@ -357,6 +357,17 @@ for axis, keepdims, shape in [((1, 2), False, (2, 7, 7, 16)), ((1, 2), True, (1,
               lambda t, f=fn, a=axis, k=keepdims: f(t, axis=list(a) if isinstance(a, tuple) else a,
                                                       keepdims=k),
               [rand(*shape)], bound)
+# Sizes that take reduction.cc's threaded loops: a middle axis (Keras'
+# GlobalAveragePooling1D), long rows, and one long reduction split in parts.
+for axis, shape in [(1, (8, 200, 128)), (-1, (3, 70000)), (1, (1, 100000)), (None, (300001,))]:
+    x_large = rand(*shape)
+    for op, fn in [("Mean", tf.reduce_mean), ("Sum", tf.reduce_sum), ("Max", tf.reduce_max)]:
+        bound = (avg_bound if op == "Mean" else exact if op == "Max"
+                 else lambda ref, x, a=axis: 1e-6 * np.sum(np.abs(x), axis=a) + 1e-30)
+        eager(f"{op} threaded axis={axis} {shape}", lambda t, f=fn, a=axis: f(t, axis=a), [x_large], bound)
+x_large = rand(8, 200, 128)
+x_large[3, 150, 7] = np.nan
+eager("Max NaN threaded axis=1 (8, 200, 128)", lambda t: tf.reduce_max(t, axis=1), [x_large], exact)
 # A NaN makes its window's max and min NaN in TF, ±Inf does not; the NHWC global
 # max (pooling on QCPU) included.
 for axis, shape in [((1, 2), (2, 7, 7, 16)), (-1, (4, 128)), ((0,), (6, 5)), (None, (3, 50))]:
@@ -618,6 +629,42 @@ fused_conv_transpose("fused conv transpose leaky_relu dilation 2", (2, 5, 5, 4),
                      "leaky_relu", dilation=2)
 fused_conv_transpose("fused conv transpose+bias gelu_exact batch 3", (3, 4, 4, 32), (2, 2, 16, 32), 2, "SAME",
                      True, "gelu_exact", unknown_batch=True)
+
+
+def dilated_conv(name: str, x_shape: tuple, w_shape: tuple, rate: int, padding: str, depthwise: bool,
+                 activation: str) -> None:
+    """Keras' Conv2D / DepthwiseConv2D with dilation_rate, as tf.nn.convolution
+    writes it on CPUs (SpaceToBatchND, a VALID conv, BatchToSpaceND), then a
+    bias and an activation: one dilated conv with them fused."""
+    act = ACTIVATIONS[activation][0]
+    w = tf.Variable(rand(*w_shape))
+    channels = w_shape[2] * w_shape[3] if depthwise else w_shape[3]
+    b = tf.Variable(rand(channels))
+    x = rand(*x_shape)
+
+    def conv(t, f):
+        if depthwise:
+            return tf.nn.depthwise_conv2d(t, f, [1, 1, 1, 1], padding, dilations=[rate, rate])
+        return tf.nn.convolution(t, f, padding=padding, dilations=rate)
+
+    def body(t):
+        y = tf.nn.bias_add(conv(t, w), b)
+        return act(y) if act else y
+
+    pattern = "SpaceToBatch+Conv+BatchToSpace (dilated conv)"
+    before = int8flow.stats()["fusions"].get(pattern, 0)
+    q, c = traced_on(QCPU, body, x), traced_on(CPU, body, x)
+    fired = int8flow.stats()["fusions"].get(pattern, 0) - before
+    ran_on = q.device if fired == 1 else f"not fused ({pattern})"
+    with tf.device(CPU):
+        scale = conv(np.abs(x), np.abs(w.numpy())).numpy().astype(np.float64) + np.abs(b.numpy())
+    record(name, ran_on, q, c, 1.2e-5 * scale + 1e-5 * np.abs(c.numpy()) + 1e-6)
+
+
+dilated_conv("fused dilated conv rate 2 SAME relu", (2, 16, 16, 8), (3, 3, 8, 16), 2, "SAME", False, "relu")
+dilated_conv("fused dilated conv rate 3 SAME odd sizes", (1, 13, 11, 4), (3, 3, 4, 6), 3, "SAME", False, "none")
+dilated_conv("fused dilated conv rate 2 VALID", (1, 15, 14, 3), (3, 2, 3, 5), 2, "VALID", False, "sigmoid")
+dilated_conv("fused dilated depthwise rate 2 SAME relu6", (2, 12, 12, 8), (3, 3, 8, 1), 2, "SAME", True, "relu6")
 
 
 def residual_of_shared_conv() -> None:
@@ -966,7 +1013,9 @@ for dtype in (tf.bfloat16, tf.float16):
     half("Mul", tf.multiply, [rand(4, 9), rand(4, 9)], dtype)
     half("BiasAdd", tf.nn.bias_add, [rand(3, 5), rand(5)], dtype)
     half("Sum", lambda t: tf.reduce_sum(t, axis=0), [rand(8, 5)], dtype, lambda ref, t: 4 * np.abs(t).sum(axis=0))
-    half("SigmoidGrad", lambda y, dy: tf.raw_ops.SigmoidGrad(y=y, dy=dy), [np.abs(rand(4, 7)) / 4, rand(4, 7)], dtype)
+    # TF's CPU rounds 1 - y, y * (1 - y) and the product with dy each to the type; QCPU once.
+    half("SigmoidGrad", lambda y, dy: tf.raw_ops.SigmoidGrad(y=y, dy=dy), [np.abs(rand(4, 7)) / 4, rand(4, 7)], dtype,
+         lambda ref, y, dy: 3 * ref)
     half("ConcatV2", lambda a, b: tf.concat([a, b], axis=1), [rand(3, 2), rand(3, 4)], dtype, exact_copy=True)
     half("StridedSlice", lambda t: t[:, 1:7:2], [rand(3, 8)], dtype, exact_copy=True)
     half("SelectV2", tf.where, [rand(4, 5) > 0, rand(4, 5), rand(5)], dtype, exact_copy=True)

@@ -36,14 +36,14 @@ CASES: dict[str, int | dict[bool, int]] = {
     "FloorMod": 2, "FusedBatchNorm": 5, "FusedBatchNormV2": {True: 5, False: 3},
     "FusedBatchNormV3": {True: 57, False: 47}, "GatherV2": 3, "Greater": 2, "GreaterEqual": 2, "LayerNorm": 6,
     "LeakyRelu": 1, "LeakyReluGrad": 1, "Less": 2, "LessEqual": 2, "Log": 3, "LogicalAnd": 2, "LogicalNot": 1,
-    "LogicalOr": 1, "LogSoftmax": 2, "MatMul": 30, "Max": 17, "Maximum": 18, "MaxPool": 14, "Mean": 14, "Min": 9,
+    "LogicalOr": 1, "LogSoftmax": 2, "MatMul": 30, "Max": 22, "Maximum": 18, "MaxPool": 14, "Mean": 18, "Min": 9,
     "Minimum": 15, "Mul": 15, "Neg": 2, "NotEqual": 3, "Pad": 9, "Pow": 3, "RealDiv": 8, "Reciprocal": 1, "Relu": 3,
     "Relu6": 3, "Relu6Grad": 1, "ReluGrad": 2, "ResourceScatterAdd": 1, "ResourceScatterSub": 3,
     "ResourceScatterUpdate": 1, "Round": 1, "Rsqrt": 2, "Select": 3, "SelectV2": 3, "Selu": 1, "SeluGrad": 1,
     "Sigmoid": 4, "SigmoidGrad": 3, "Sign": 2, "Sin": 1, "Softmax": 8, "Softplus": 1, "Softsign": 1,
     "SoftsignGrad": 1, "SpaceToBatchND": 10, "Split": 12, "SplitV": 5, "Sqrt": 3, "SqrtGrad": 1, "Square": 2,
-    "SquaredDifference": 8, "StridedSlice": 7, "StridedSliceGrad": 3, "Sub": 13, "Sum": 16, "Tan": 1, "Tanh": 4,
-    "TanhGrad": 1, "TensorListGetItem": 3, "TensorListPopBack": 2, "Tile": 5, "ZerosLike": 2, "fused": 51,
+    "SquaredDifference": 8, "StridedSlice": 7, "StridedSliceGrad": 3, "Sub": 13, "Sum": 20, "Tan": 1, "Tanh": 4,
+    "TanhGrad": 1, "TensorListGetItem": 3, "TensorListPopBack": 2, "Tile": 5, "ZerosLike": 2, "fused": 55,
 }
 
 
@@ -197,18 +197,49 @@ def test_loop_only_kernels_leave_top_level_nodes_to_tf_cpu(installed: Path) -> N
     # QCPU's kernels for loop and cond bodies (an int64 counter, Pow, Exp,
     # ReluGrad, a bf16 MatMul) are plain loops; a node outside any body goes
     # to TF's CPU kernel, as before they existed (MoveLoopOnlyNodesToCpu).
-    # Relu has a real QCPU kernel and stays.
+    # Relu has a real QCPU kernel and stays, fed by a QCPU Mean (fed by TF's
+    # CPU, it would follow its input there: MoveCpuFedElementwiseToCpu).
     r = run_json("""
         import json, tensorflow as tf, int8flow
         @tf.function
         def f(step, x):
             h = tf.cast(x, tf.bfloat16)
-            return (step + 1, tf.pow(x, 1.5) + tf.exp(x) + tf.nn.relu(x),
+            return (step + 1, tf.pow(x, 1.5) + tf.exp(x) + tf.nn.relu(tf.reduce_mean(x, 0)),
                     tf.raw_ops.ReluGrad(gradients=x, features=x - 1.0), tf.matmul(h, h, transpose_b=True))
         f(tf.constant(3, tf.int64), tf.ones([4, 4]))
         print(json.dumps(int8flow.stats()["cpu_ops"]))
     """)
     assert {"AddV2", "Pow", "Exp", "ReluGrad", "MatMul"} <= set(r) and "Relu" not in r, r
+
+
+def test_elementwise_ops_fed_by_tf_cpu_stay_there(installed: Path) -> None:
+    # Conv3D has no QCPU kernel; the bias and relu after it would copy its
+    # output to QCPU and back for no gain: they follow it to TF's CPU
+    # (MoveCpuFedElementwiseToCpu), with the same result as stock TF. The
+    # Conv2D block after them runs on QCPU, its bias and relu fused.
+    r = run_json("""
+        import json, numpy as np, tensorflow as tf, int8flow
+        rng = np.random.default_rng(0)
+        w3, b3 = (tf.constant(rng.standard_normal(s).astype(np.float32)) for s in ([3, 3, 3, 4, 8], [8]))
+        w2, b2 = (tf.constant(rng.standard_normal(s).astype(np.float32)) for s in ([3, 3, 8, 8], [8]))
+        def model(x):
+            y = tf.nn.relu(tf.nn.bias_add(tf.nn.conv3d(x, w3, [1] * 5, "SAME"), b3))
+            y = tf.reduce_mean(y, axis=1)
+            return tf.nn.relu(tf.nn.bias_add(tf.nn.conv2d(y, w2, 1, "SAME"), b2))
+        x = rng.standard_normal((2, 4, 6, 6, 4)).astype(np.float32)
+        int8flow.record_op_stats(True)
+        got = tf.function(model)(x).numpy()
+        s = int8flow.stats()
+        with tf.device("/device:CPU:0"):
+            want = tf.function(model)(x).numpy()
+        print(json.dumps({"err": float(np.abs(got - want).max()), "qcpu_ops": sorted(s["ops"]),
+                          "fusions": s["fusions"]}))
+    """)
+    assert r["err"] <= 1e-4, r
+    # QCPU ran the Mean and the fused conv block, nothing of the Conv3D block.
+    assert {"Mean", "_QcpuFusedConv2D"} <= set(r["qcpu_ops"]), r
+    assert not {"BiasAdd", "Relu"} & set(r["qcpu_ops"]), r
+    assert r["fusions"].get("Conv+BiasAdd+activation") == 1, r
 
 
 def test_ops_grappler_makes_after_placement_run_on_cpu(installed: Path) -> None:

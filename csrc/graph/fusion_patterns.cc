@@ -287,6 +287,36 @@ std::vector<FusionPattern> ConvFusions() {
   return rows;
 }
 
+// A dilated convolution as tf.nn.convolution (Keras' Conv2D and
+// DepthwiseConv2D with dilation_rate) writes it on CPUs: SpaceToBatchND
+// pads and splits the input into block x block batches, a VALID stride-1
+// conv runs on each, and BatchToSpaceND interleaves and crops. It is one
+// convolution with dilations = the block and explicit paddings = the pads
+// less the crops, and no passes over memory before or after: the conv rows
+// after this one then fuse its bias and activation.
+FusionPattern AtrousConvFusion() {
+  FusionPattern row;
+  row.name = "SpaceToBatch+Conv+BatchToSpace (dilated conv)";
+  row.nodes = {{"s2b", {"SpaceToBatchND"}, {"$x", "$block", "$paddings"}},
+               {"conv",
+                {"Conv2D", "DepthwiseConv2dNative"},
+                {"s2b", "$w"},
+                {},
+                {{"padding", "VALID"}, {"data_format", "NHWC"}}},
+               {"b2s", {"BatchToSpaceND"}, {"conv", "$block_again", "$crops"}}};
+  row.checks = {{ShapeCheck::kSameSpatialBlock, "$block", "", "$block_again"},
+                {ShapeCheck::kCropsWithinPaddings, "$crops", "", "$paddings"},
+                {ShapeCheck::kUnitStrides, "", "conv"}};
+  row.op = "@conv";
+  row.inputs = {"$x", "$w"};
+  row.attrs = {{"conv", "strides", "strides"}, {"conv", "data_format", "data_format"}};
+  row.const_attrs = {
+      {"$block", "dilations", AttrFromConst::kSpatialDims},
+      {"$paddings", "explicit_paddings", AttrFromConst::kPaddingsLessCrops, "$crops"}};
+  row.string_attrs = {{"padding", "EXPLICIT"}};
+  return row;
+}
+
 // Conv2DTranspose: Conv2DBackpropInput + [bias] + [activation], Keras'
 // order; the kernel runs them as one oneDNN deconvolution.
 std::vector<FusionPattern> TransposedConvFusions() {
@@ -431,6 +461,7 @@ const std::vector<FusionPattern>& FusionPatterns() {
     };
     for (FusionPattern& p : LayerNormFusions()) t.push_back(std::move(p));
     for (FusionPattern& p : MatMulFusions()) t.push_back(std::move(p));
+    t.push_back(AtrousConvFusion());  // before the conv rows, which fuse what follows it
     for (FusionPattern& p : ConvFusions()) t.push_back(std::move(p));
     for (FusionPattern& p : TransposedConvFusions()) t.push_back(std::move(p));
     // Keras' ZeroPadding2D before a VALID MaxPool (ResNet's stem). On input

@@ -51,6 +51,14 @@ struct ShapeCheck {
     // (`label` is unused): it is >= 0. Not a shape check; it lives here as
     // the one other condition a pattern needs.
     kNonNegative,
+    // `capture` and the capture named by `of` are the same int Const of two
+    // values >= 1: a SpaceToBatchND's and a BatchToSpaceND's block_shape.
+    kSameSpatialBlock,
+    // `capture` (crops) and `of` (paddings) are int Consts [2, 2], >= 0,
+    // each crop at most its padding.
+    kCropsWithinPaddings,
+    // Node `label`'s strides are all 1 (`capture` is unused).
+    kUnitStrides,
   } kind;
   std::string capture, label;
   std::string of = "";
@@ -61,9 +69,14 @@ struct AttrCopy {
   std::string label, from, to;
 };
 
-// The int Const captured as `capture`, flattened, becomes list attr `to`.
+// The int Const captured as `capture` becomes list attr `to`, flattened
+// (kAsIs), as NHWC's spatial dims ([a, b] -> [1, a, b, 1]), or as NHWC
+// explicit paddings less the crops captured as `crops` ([[t, b], [l, r]]
+// -> [0, 0, t - ct, b - cb, l - cl, r - cr, 0, 0]).
 struct AttrFromConst {
   std::string capture, to;
+  enum Form { kAsIs, kSpatialDims, kPaddingsLessCrops } form = kAsIs;
+  std::string crops = "";
 };
 
 struct FusionPattern {

@@ -20,6 +20,9 @@ const char* KindName(ShapeCheck::Kind kind) {
     case ShapeCheck::kSpatialPaddings: return "spatial_paddings";
     case ShapeCheck::kPaddingsInsideWindow: return "paddings_inside_window";
     case ShapeCheck::kNonNegative: return "non_negative";
+    case ShapeCheck::kSameSpatialBlock: return "same_spatial_block";
+    case ShapeCheck::kCropsWithinPaddings: return "crops_within_paddings";
+    case ShapeCheck::kUnitStrides: return "unit_strides";
   }
   return "unknown";
 }

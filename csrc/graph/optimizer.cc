@@ -105,6 +105,7 @@ void Rewrite(tensorflow::GraphDef& graph, const TF_GrapplerItem* item) {
          QuantizeForInt8(graph, shapes, runtime::QuantizeDynamic(), preserve))
       runtime::RecordFusions(rewrite, count);
     MoveLoopOnlyNodesToCpu(graph);  // before the rules that follow where values are
+    MoveCpuFedElementwiseToCpu(graph);
     MoveConstantsToQcpu(graph);
     MoveShapeReadersToQcpu(graph);
     if (const int handed = HandResultsToHost(graph))

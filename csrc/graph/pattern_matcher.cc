@@ -229,6 +229,12 @@ class Matcher {
     } else {
       return std::nullopt;
     }
+    // TF stores a tensor of one repeated value as that value alone ([2, 2]
+    // as int_val 2), or as nothing when it is all zeros.
+    int64_t elements = 1;
+    for (const auto& dim : t.tensor_shape().dim()) elements *= dim.size();
+    if (values.size() <= 1 && static_cast<int64_t>(values.size()) < elements)
+      values.assign(elements, values.empty() ? 0 : values[0]);
     return values;
   }
 
@@ -242,6 +248,9 @@ class Matcher {
   static bool CanCheck(const ShapeCheck& check, const Binding& binding) {
     return check.kind == ShapeCheck::kScalar || check.kind == ShapeCheck::kMatrix ||
            check.kind == ShapeCheck::kSpatialPaddings || check.kind == ShapeCheck::kNonNegative ||
+           ((check.kind == ShapeCheck::kSameSpatialBlock ||
+             check.kind == ShapeCheck::kCropsWithinPaddings) &&
+            binding.captures.count(check.of) > 0) ||
            (binding.nodes.count(check.label) > 0 &&
             (check.of.empty() || binding.nodes.count(check.of) > 0));
   }
@@ -291,8 +300,28 @@ class Matcher {
   }
 
   bool Holds(const ShapeCheck& check, const Binding& binding) const {
+    if (check.kind == ShapeCheck::kUnitStrides) {
+      const auto strides = binding.nodes.at(check.label)->attr().find("strides");
+      if (strides == binding.nodes.at(check.label)->attr().end()) return false;
+      const auto& values = strides->second.list().i();
+      return std::all_of(values.begin(), values.end(), [](int64_t v) { return v == 1; });
+    }
     const TensorRef captured = ParseTensorRef(binding.captures.at(check.capture));
     if (check.kind == ShapeCheck::kNonNegative) return IsNonNegative(captured);
+    if (check.kind == ShapeCheck::kSameSpatialBlock) {
+      const auto block = ConstOf(captured),
+                 again = ConstOf(ParseTensorRef(binding.captures.at(check.of)));
+      return block && again && *block == *again && block->size() == 2 &&
+             std::all_of(block->begin(), block->end(), [](int64_t v) { return v >= 1; });
+    }
+    if (check.kind == ShapeCheck::kCropsWithinPaddings) {
+      const auto crops = ConstOf(captured),
+                 pads = ConstOf(ParseTensorRef(binding.captures.at(check.of)));
+      if (!crops || !pads || crops->size() != 4 || pads->size() != 4) return false;
+      for (size_t i = 0; i < 4; ++i)
+        if ((*crops)[i] < 0 || (*crops)[i] > (*pads)[i]) return false;
+      return true;
+    }
     if (check.kind == ShapeCheck::kPaddingsInsideWindow) {
       const auto paddings = ConstOf(captured);
       const auto window = binding.nodes.at(check.label)->attr().find("ksize");
@@ -346,7 +375,10 @@ class Matcher {
       case ShapeCheck::kLastAxis:
       case ShapeCheck::kSpatialPaddings:
       case ShapeCheck::kPaddingsInsideWindow:
-      case ShapeCheck::kNonNegative: return true;  // answered above
+      case ShapeCheck::kNonNegative:
+      case ShapeCheck::kSameSpatialBlock:
+      case ShapeCheck::kCropsWithinPaddings:
+      case ShapeCheck::kUnitStrides: return true;  // answered above
       case ShapeCheck::kTrailingDims: {
         const auto product = ShapeOf({binding.nodes.at(check.of)->name(), 0});
         if (!product || product->empty() || shape->empty() || shape->size() > reference->size())
@@ -418,8 +450,16 @@ class Matcher {
     }
     for (const AttrFromConst& from : pattern_->const_attrs) {
       // Named: a range-for over *ConstOf(...) would outlive the optional.
-      const std::vector<int64_t> values =
-          *ConstOf(ParseTensorRef(binding.captures.at(from.capture)));
+      std::vector<int64_t> values = *ConstOf(ParseTensorRef(binding.captures.at(from.capture)));
+      if (from.form == AttrFromConst::kSpatialDims) {
+        values = {1, values.at(0), values.at(1), 1};
+      } else if (from.form == AttrFromConst::kPaddingsLessCrops) {
+        const std::vector<int64_t> crops =
+            *ConstOf(ParseTensorRef(binding.captures.at(from.crops)));
+        for (size_t i = 0; i < values.size(); ++i) values[i] -= crops.at(i);
+        values.insert(values.begin(), {0, 0});
+        values.insert(values.end(), {0, 0});
+      }
       auto* list = attrs[from.to].mutable_list();
       list->clear_i();
       for (int64_t v : values) list->add_i(v);

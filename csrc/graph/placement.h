@@ -16,6 +16,11 @@ void MoveNamedVariablesToCpu(tensorflow::GraphDef& graph);
 // where values are, and the twin renaming (the twins have no CPU kernel).
 void MoveLoopOnlyNodesToCpu(tensorflow::GraphDef& graph);
 
+// An element-wise node on QCPU whose inputs all come from TF's CPU
+// (parameters aside) moves there, and so on down the chain; a Const on QCPU left read
+// only by CPU nodes follows them.
+void MoveCpuFedElementwiseToCpu(tensorflow::GraphDef& graph);
+
 // A float Const on CPU that only QCPU nodes read moves to QCPU.
 void MoveConstantsToQcpu(tensorflow::GraphDef& graph);
 
