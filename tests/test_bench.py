@@ -203,6 +203,21 @@ def test_layer_benchmark_runs_every_column(installed, tmp_path: Path) -> None:
         assert all(v > 0 for v in row["gops"].values()), row
 
 
+def test_keras_layer_benchmark_prints_a_row_per_model(installed) -> None:
+    """benchmarks/keras_layers.py: one round of two models, each side in its own process."""
+    script = Path(__file__).parents[1] / "benchmarks" / "keras_layers.py"
+    result = subprocess.run([sys.executable, str(script), "--models", "embedding_pooling,layer_norm_dense",
+                             "--rounds", "1", "--batch", "2"],
+                            env=clean_env(), capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    rows = [line.split("|")[1:-1] for line in result.stdout.splitlines() if line.startswith("| ") and "ms" not in line]
+    assert [r[0].strip() for r in rows] == ["embedding_pooling", "layer_norm_dense"], result.stdout
+    for _, ours, stock, ratio in rows:
+        assert float(ours) > 0 and float(stock) > 0
+        # The ratio is of the unrounded medians; the columns are rounded to 0.01 ms.
+        assert abs(float(ratio) - float(stock) / float(ours)) <= 0.1 * float(ratio) + 0.01, rows
+
+
 def test_native_layer_benchmark_builds_and_checks_its_outputs(tmp_path: Path) -> None:
     """benchmarks/native/onednn_layers, for hosts without TF: built against the
     venv's oneDNN, fed native_shapes() lines, each int8 output checked
