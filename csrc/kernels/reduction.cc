@@ -123,10 +123,12 @@ void ReduceRun(dnnl::algorithm algorithm, const float* x, const OneRun& run, flo
     std::vector<double> parts(run.outer * teams);
 #pragma omp parallel num_threads(teams)
     {
-      const int64_t t = omp_get_thread_num(), n = omp_get_num_threads();
-      const int64_t begin = run.reduced * t / n, end = run.reduced * (t + 1) / n;
-      for (int64_t o = 0; o < run.outer; ++o)
-        parts[o * teams + t] = ReduceSpan(algorithm, x + o * run.reduced + begin, end - begin);
+      // Every part, however many threads OpenMP gives.
+      for (int part = omp_get_thread_num(); part < teams; part += omp_get_num_threads()) {
+        const int64_t begin = run.reduced * part / teams, end = run.reduced * (part + 1) / teams;
+        for (int64_t o = 0; o < run.outer; ++o)
+          parts[o * teams + part] = ReduceSpan(algorithm, x + o * run.reduced + begin, end - begin);
+      }
     }
     WithOp(algorithm, [&](auto op) {
       for (int64_t o = 0; o < run.outer; ++o) {
