@@ -667,6 +667,30 @@ dilated_conv("fused dilated conv rate 2 VALID", (1, 15, 14, 3), (3, 2, 3, 5), 2,
 dilated_conv("fused dilated depthwise rate 2 SAME relu6", (2, 12, 12, 8), (3, 3, 8, 1), 2, "SAME", True, "relu6")
 
 
+def space_to_batch_around_dilated_conv() -> None:
+    """The same three ops around a conv with dilations of its own: dilation 2 *
+    block 2, which the row must leave alone (it would make it dilation 2)."""
+    w = tf.Variable(rand(3, 3, 4, 4))
+    x = rand(1, 16, 16, 4)
+
+    def body(t):
+        s2b = tf.raw_ops.SpaceToBatchND(input=t, block_shape=[2, 2], paddings=[[4, 4], [4, 4]])
+        y = tf.raw_ops.Conv2D(input=s2b, filter=w, strides=[1, 1, 1, 1], padding="VALID", dilations=[1, 2, 2, 1])
+        return tf.raw_ops.BatchToSpaceND(input=y, block_shape=[2, 2], crops=[[0, 0], [0, 0]])
+
+    pattern = "SpaceToBatch+Conv+BatchToSpace (dilated conv)"
+    before = int8flow.stats()["fusions"].get(pattern, 0)
+    q, c = traced_on(QCPU, body, x), traced_on(CPU, body, x)
+    fired = int8flow.stats()["fusions"].get(pattern, 0) - before
+    # Each output sums 36 products, at most max|x| * (the largest sum of |w| over one filter's taps).
+    scale = np.abs(x).max() * np.abs(w.numpy()).sum(axis=(0, 1, 2)).max()
+    record("SpaceToBatchND around a dilated conv (not fused)", q.device if fired == 0 else "wrongly fused", q, c,
+           1e-5 * scale + 1e-6)
+
+
+space_to_batch_around_dilated_conv()
+
+
 def residual_of_shared_conv() -> None:
     """MobileNetV2's residual: Add(conv_a, conv_b) where conv_a also feeds
     conv_b's input. The Add fuses into conv_b, the one read only by it."""

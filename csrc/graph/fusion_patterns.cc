@@ -306,7 +306,7 @@ FusionPattern AtrousConvFusion() {
                {"b2s", {"BatchToSpaceND"}, {"conv", "$block_again", "$crops"}}};
   row.checks = {{ShapeCheck::kSameSpatialBlock, "$block", "", "$block_again"},
                 {ShapeCheck::kCropsWithinPaddings, "$crops", "", "$paddings"},
-                {ShapeCheck::kUnitStrides, "", "conv"}};
+                {ShapeCheck::kUnitStridesAndDilations, "", "conv"}};
   row.op = "@conv";
   row.inputs = {"$x", "$w"};
   row.attrs = {{"conv", "strides", "strides"}, {"conv", "data_format", "data_format"}};

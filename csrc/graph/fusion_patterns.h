@@ -57,8 +57,9 @@ struct ShapeCheck {
     // `capture` (crops) and `of` (paddings) are int Consts [2, 2], >= 0,
     // each crop at most its padding.
     kCropsWithinPaddings,
-    // Node `label`'s strides are all 1 (`capture` is unused).
-    kUnitStrides,
+    // Node `label`'s strides and dilations are all 1, unset dilations
+    // counting as 1 (`capture` is unused).
+    kUnitStridesAndDilations,
   } kind;
   std::string capture, label;
   std::string of = "";

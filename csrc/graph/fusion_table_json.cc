@@ -22,7 +22,7 @@ const char* KindName(ShapeCheck::Kind kind) {
     case ShapeCheck::kNonNegative: return "non_negative";
     case ShapeCheck::kSameSpatialBlock: return "same_spatial_block";
     case ShapeCheck::kCropsWithinPaddings: return "crops_within_paddings";
-    case ShapeCheck::kUnitStrides: return "unit_strides";
+    case ShapeCheck::kUnitStridesAndDilations: return "unit_strides_and_dilations";
   }
   return "unknown";
 }

@@ -300,11 +300,15 @@ class Matcher {
   }
 
   bool Holds(const ShapeCheck& check, const Binding& binding) const {
-    if (check.kind == ShapeCheck::kUnitStrides) {
-      const auto strides = binding.nodes.at(check.label)->attr().find("strides");
-      if (strides == binding.nodes.at(check.label)->attr().end()) return false;
-      const auto& values = strides->second.list().i();
-      return std::all_of(values.begin(), values.end(), [](int64_t v) { return v == 1; });
+    if (check.kind == ShapeCheck::kUnitStridesAndDilations) {
+      const auto& attrs = binding.nodes.at(check.label)->attr();
+      const auto all_one = [&](const char* name) {
+        const auto found = attrs.find(name);
+        if (found == attrs.end()) return name != std::string("strides");  // dilations default to 1
+        const auto& values = found->second.list().i();
+        return std::all_of(values.begin(), values.end(), [](int64_t v) { return v == 1; });
+      };
+      return all_one("strides") && all_one("dilations");
     }
     const TensorRef captured = ParseTensorRef(binding.captures.at(check.capture));
     if (check.kind == ShapeCheck::kNonNegative) return IsNonNegative(captured);
@@ -378,7 +382,7 @@ class Matcher {
       case ShapeCheck::kNonNegative:
       case ShapeCheck::kSameSpatialBlock:
       case ShapeCheck::kCropsWithinPaddings:
-      case ShapeCheck::kUnitStrides: return true;  // answered above
+      case ShapeCheck::kUnitStridesAndDilations: return true;  // answered above
       case ShapeCheck::kTrailingDims: {
         const auto product = ShapeOf({binding.nodes.at(check.of)->name(), 0});
         if (!product || product->empty() || shape->empty() || shape->size() > reference->size())
