@@ -455,6 +455,16 @@ def traced_on(device: str, body, x: np.ndarray, spec: tf.TensorSpec | None = Non
     return f(tf.constant(x))
 
 
+def traced_and_fused(pattern: str, body, x: np.ndarray, spec: tf.TensorSpec | None = None,
+                     fires: int = 1) -> tuple[tf.Tensor, tf.Tensor, str]:
+    """`body(x)` traced on QCPU and on CPU, and where the QCPU result ran: its
+    device when fusion row `pattern` fired `fires` times there, else why not."""
+    before = int8flow.stats()["fusions"].get(pattern, 0)
+    q, c = traced_on(QCPU, body, x, spec), traced_on(CPU, body, x, spec)
+    fired = int8flow.stats()["fusions"].get(pattern, 0) - before
+    return q, c, q.device if fired == fires else f"{pattern} fired {fired} times, not {fires}"
+
+
 def fused(name: str, m: int, k: int, n: int, activation: str, residual: bool) -> None:
     act = ACTIVATIONS[activation][0]
     w, b, r = (tf.Variable(rand(k, n)), tf.Variable(rand(n)), tf.Variable(rand(m, n)))
@@ -495,10 +505,7 @@ def fused_3d(name: str, product: str, activation: str) -> None:
 
     pattern = "MatMul+BiasAdd" if product == "batch" else "MatMul+Reshape+BiasAdd"
     pattern += "+activation" if act else ""
-    before = int8flow.stats()["fusions"].get(pattern, 0)
-    q, c = traced_on(QCPU, body, x), traced_on(CPU, body, x)
-    fired = int8flow.stats()["fusions"].get(pattern, 0) - before
-    ran_on = q.device if fired == 1 else f"not fused ({pattern})"
+    q, c, ran_on = traced_and_fused(pattern, body, x)
     scale = np.abs(x).astype(np.float64) @ np.abs(w.numpy()) + np.abs(b.numpy())
     record(name, ran_on, q, c, 1.2e-5 * scale + 1e-5 * np.abs(c.numpy()) + 1e-6)
 
@@ -609,11 +616,8 @@ def fused_conv_transpose(name: str, x_shape: tuple, w_shape: tuple, stride: int,
         return act(y) if act else y
 
     pattern = "Conv2DBackpropInput" + ("+BiasAdd" if bias else "") + ("+activation" if act else "")
-    before = int8flow.stats()["fusions"].get(pattern, 0)
     spec = tf.TensorSpec([None, *x_shape[1:]], tf.float32) if unknown_batch else None
-    q, c = traced_on(QCPU, body, x, spec), traced_on(CPU, body, x, spec)
-    fired = int8flow.stats()["fusions"].get(pattern, 0) - before
-    ran_on = q.device if fired == 1 else f"not fused ({pattern})"
+    q, c, ran_on = traced_and_fused(pattern, body, x, spec)
     with tf.device(CPU):
         scale = transpose(np.abs(x), np.abs(w.numpy())).numpy().astype(np.float64)
     scale = scale + (np.abs(b.numpy()) if bias else 0)
@@ -652,10 +656,7 @@ def dilated_conv(name: str, x_shape: tuple, w_shape: tuple, rate: int, padding: 
         return act(y) if act else y
 
     pattern = "SpaceToBatch+Conv+BatchToSpace (dilated conv)"
-    before = int8flow.stats()["fusions"].get(pattern, 0)
-    q, c = traced_on(QCPU, body, x), traced_on(CPU, body, x)
-    fired = int8flow.stats()["fusions"].get(pattern, 0) - before
-    ran_on = q.device if fired == 1 else f"not fused ({pattern})"
+    q, c, ran_on = traced_and_fused(pattern, body, x)
     with tf.device(CPU):
         scale = conv(np.abs(x), np.abs(w.numpy())).numpy().astype(np.float64) + np.abs(b.numpy())
     record(name, ran_on, q, c, 1.2e-5 * scale + 1e-5 * np.abs(c.numpy()) + 1e-6)
@@ -678,14 +679,10 @@ def space_to_batch_around_dilated_conv() -> None:
         y = tf.raw_ops.Conv2D(input=s2b, filter=w, strides=[1, 1, 1, 1], padding="VALID", dilations=[1, 2, 2, 1])
         return tf.raw_ops.BatchToSpaceND(input=y, block_shape=[2, 2], crops=[[0, 0], [0, 0]])
 
-    pattern = "SpaceToBatch+Conv+BatchToSpace (dilated conv)"
-    before = int8flow.stats()["fusions"].get(pattern, 0)
-    q, c = traced_on(QCPU, body, x), traced_on(CPU, body, x)
-    fired = int8flow.stats()["fusions"].get(pattern, 0) - before
+    q, c, ran_on = traced_and_fused("SpaceToBatch+Conv+BatchToSpace (dilated conv)", body, x, fires=0)
     # Each output sums 36 products, at most max|x| * (the largest sum of |w| over one filter's taps).
     scale = np.abs(x).max() * np.abs(w.numpy()).sum(axis=(0, 1, 2)).max()
-    record("SpaceToBatchND around a dilated conv (not fused)", q.device if fired == 0 else "wrongly fused", q, c,
-           1e-5 * scale + 1e-6)
+    record("SpaceToBatchND around a dilated conv (not fused)", ran_on, q, c, 1e-5 * scale + 1e-6)
 
 
 space_to_batch_around_dilated_conv()
