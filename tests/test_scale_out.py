@@ -27,17 +27,19 @@ CORES = len(os.sched_getaffinity(0))
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "TF_NUM_INTRAOP_THREADS")
 
 # One oneDNN call on QCPU, so that its libgomp is loaded, then what each
-# loaded libgomp will give a new team, beside what int8flow reports.
+# loaded libgomp will give a new team, beside what int8flow reports. Launched
+# instances share one stdout pipe, so the line goes out in a single write.
 THREADS_PROBE = """
 import ctypes, json, os, tensorflow as tf, int8flow
 with tf.device("/device:QCPU:0"):
     tf.matmul(tf.ones((64, 64)), tf.ones((64, 64)))
 gomps = sorted({line.split()[-1] for line in open("/proc/self/maps") if "libgomp" in line})
 cpu = int8flow.cpu_features()
-print(json.dumps({"loaded": int8flow.is_loaded(), "threads": cpu["threads"], "rule": cpu["threads_rule"],
-                  "omp": [ctypes.CDLL(g, mode=os.RTLD_NOLOAD).omp_get_max_threads() for g in gomps],
-                  "affinity": sorted(os.sched_getaffinity(0)), "instance": os.environ.get("INT8FLOW_INSTANCE"),
-                  "instances": os.environ.get("INT8FLOW_INSTANCES")}))
+line = json.dumps({"loaded": int8flow.is_loaded(), "threads": cpu["threads"], "rule": cpu["threads_rule"],
+                   "omp": [ctypes.CDLL(g, mode=os.RTLD_NOLOAD).omp_get_max_threads() for g in gomps],
+                   "affinity": sorted(os.sched_getaffinity(0)), "instance": os.environ.get("INT8FLOW_INSTANCE"),
+                   "instances": os.environ.get("INT8FLOW_INSTANCES")})
+os.write(1, (line + "\\n").encode())  # one write under PIPE_BUF: whole, whatever the other instance writes
 """
 
 
