@@ -336,9 +336,14 @@ class CastKernel {
 
 void RegisterLoopKernels(const char* device_type, TF_Status* status) {
   const auto ok = [&] { return TF_GetCode(status) == TF_OK; };
-  if (ok()) RegisterKernel<LogicalKernel<true>>({"LogicalAnd", {}}, device_type, status);
-  if (ok()) RegisterKernel<LogicalKernel<false>>({"LogicalOr", {}}, device_type, status);
-  if (ok()) RegisterKernel<LogicalNotKernel>({"LogicalNot", {}}, device_type, status);
+  // In host memory, where a loop's conditions (int32 Less) put their bools
+  // and where LoopCond and While read the result: a device-memory kernel cost
+  // three host-device copies per step, each a wait on TF's event manager.
+  if (ok())
+    RegisterKernel<LogicalKernel<true>>({"LogicalAnd", {}, {"x", "y", "z"}}, device_type, status);
+  if (ok())
+    RegisterKernel<LogicalKernel<false>>({"LogicalOr", {}, {"x", "y", "z"}}, device_type, status);
+  if (ok()) RegisterKernel<LogicalNotKernel>({"LogicalNot", {}, {"x", "y"}}, device_type, status);
   if (ok()) RegisterWithHalfTypes<ZerosLikeKernel>({"ZerosLike"}, device_type, status);
   if (ok())
     RegisterKernel<ZerosLikeKernel>({"ZerosLike", {{"T", TF_INT32}}, {"x", "y"}}, device_type,

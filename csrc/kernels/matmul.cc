@@ -72,7 +72,9 @@ class MatMulKernel {
       return quantized_.FillZero(out.get());
     }
     const bool bf16 = Bf16Call(quantized_.enabled());
+    const bool single_thread = SmallProduct(m, k, n);
     auto p = cache_.Get({m, k, n, quantized_.ZeroPointsUsed(quantization), bf16}, [&] {
+      const OmpThreadsScope threads(single_thread);
       return BuildPreferringBf16(
           bf16, "MatMul", [&](bool use_bf16) { return Build(m, k, n, quantization, use_bf16); });
     });
@@ -88,7 +90,7 @@ class MatMulKernel {
     if (addend)
       exec_args.emplace(fused_.addend_arg_id(), ArgMemory(p->addend, TF_TensorData(addend)));
     quantized_.AddArgs(quantization, exec_args);
-    Execute(ctx, p->primitive, p->scratchpad, std::move(exec_args));
+    Execute(ctx, p->primitive, p->scratchpad, std::move(exec_args), single_thread);
   }
 
  private:

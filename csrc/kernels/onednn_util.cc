@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "kernels/kernel_trace.h"
+#include "kernels/vector_loops.h"
 
 namespace int8flow::kernels {
 
@@ -77,8 +78,25 @@ dnnl::primitive_attr UserScratchpadAttr() {
 namespace {
 
 // Waking OpenMP's second thread costs more than a small op's work, so
-// primitives touching under this many bytes run on the calling thread.
+// primitives touching under this many bytes run on the calling thread. A
+// memory-bound one (element-wise, reorder, normalization: no convolution or
+// product) keeps to one thread up to where our own loops do (vector_loops.h):
+// at a GRU(128) step's 48 KB, with the step's other ops running beside it, a
+// team made an add 12 us instead of 3.
 constexpr size_t kSingleThreadBytes = 32 * 1024;
+constexpr size_t kSingleThreadMemoryBoundBytes = 2 * kParallelElements * sizeof(float);
+
+bool ComputeBound(const dnnl::primitive& primitive) {
+  using kind = dnnl::primitive::kind;
+  switch (primitive.get_kind()) {
+    case kind::convolution:
+    case kind::deconvolution:
+    case kind::inner_product:
+    case kind::matmul:
+    case kind::rnn: return true;
+    default: return false;
+  }
+}
 
 size_t BytesTouched(const std::unordered_map<int, dnnl::memory>& args) {
   size_t bytes = 0;
@@ -90,23 +108,6 @@ size_t BytesTouched(const std::unordered_map<int, dnnl::memory>& args) {
   }
   return bytes;
 }
-
-// Sets this thread's OpenMP team size for one scope, restoring it after.
-class OmpThreadsScope {
- public:
-  explicit OmpThreadsScope(bool single) : saved_(omp_get_max_threads()), active_(single) {
-    if (active_) omp_set_num_threads(1);
-  }
-  ~OmpThreadsScope() {
-    if (active_) omp_set_num_threads(saved_);
-  }
-  OmpThreadsScope(const OmpThreadsScope&) = delete;
-  OmpThreadsScope& operator=(const OmpThreadsScope&) = delete;
-
- private:
-  int saved_;
-  bool active_;
-};
 
 // Tells a profile which implementation oneDNN picked, and on what data.
 void NoteForTrace(const dnnl::primitive& primitive) {
@@ -121,14 +122,36 @@ void NoteForTrace(const dnnl::primitive& primitive) {
                                                                               : nullptr);
 }
 
+// SmallProduct's bounds, measured: above 2 MFLOP, or 1 MiB of f32
+// weights (a GEMV is bound by memory, which two cores read faster), the team
+// wins.
+constexpr int64_t kSingleThreadFlops = int64_t{1} << 21;
+constexpr int64_t kSingleThreadWeights = int64_t{1} << 18;
+
 }  // namespace
 
+OmpThreadsScope::OmpThreadsScope(bool single) : saved_(omp_get_max_threads()), active_(single) {
+  if (active_) omp_set_num_threads(1);
+}
+
+OmpThreadsScope::~OmpThreadsScope() {
+  if (active_) omp_set_num_threads(saved_);
+}
+
+bool SmallProduct(int64_t m, int64_t k, int64_t n) {
+  return 2 * m * k * n <= kSingleThreadFlops && k * n <= kSingleThreadWeights;
+}
+
 void Execute(KernelContext& ctx, const dnnl::primitive& primitive,
-             const dnnl::memory::desc& scratchpad, std::unordered_map<int, dnnl::memory> args) {
+             const dnnl::memory::desc& scratchpad, std::unordered_map<int, dnnl::memory> args,
+             bool single_thread) {
   // oneDNN streams are not meant to be shared between threads; TF runs
   // kernels on many, so each thread keeps its own.
   thread_local dnnl::stream stream(Engine());
-  const OmpThreadsScope threads(BytesTouched(args) < kSingleThreadBytes);
+  const size_t bytes = BytesTouched(args);
+  const OmpThreadsScope threads(
+      single_thread || bytes < kSingleThreadBytes ||
+      (bytes < kSingleThreadMemoryBoundBytes && !ComputeBound(primitive)));
   OwnedTensor scratch;
   if (scratchpad.get_size() > 0) {
     scratch = ctx.allocate_temp(scratchpad.get_size());

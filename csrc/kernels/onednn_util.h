@@ -43,9 +43,34 @@ dnnl::memory ArgMemory(const dnnl::memory::desc& desc, void* data);
 dnnl::primitive_attr UserScratchpadAttr();
 
 // Runs `primitive` with `args`, adding scratchpad memory from TF's allocator
-// when the primitive needs some, and waits for it to finish.
+// when the primitive needs some, and waits for it to finish. On the calling
+// thread alone when `single_thread` or when the arguments are small.
 void Execute(KernelContext& ctx, const dnnl::primitive& primitive,
-             const dnnl::memory::desc& scratchpad, std::unordered_map<int, dnnl::memory> args);
+             const dnnl::memory::desc& scratchpad, std::unordered_map<int, dnnl::memory> args,
+             bool single_thread = false);
+
+// Whether an (m x k) by (k x n) product runs faster on the calling thread
+// than on OpenMP's team: waking the team costs more than it saves, and the
+// independent products of a recurrent step, each with a team of its own,
+// fight over the cores (an LSTM(128) step at batch 8 on 2 cores: 29 us a
+// MatMul with teams, 6.6 us without). oneDNN fixes a matmul's team when it
+// is built, so a kernel builds and runs such a primitive under
+// OmpThreadsScope and Execute(single_thread).
+bool SmallProduct(int64_t m, int64_t k, int64_t n);
+
+// Sets this thread's OpenMP team size to one for a scope when `single`,
+// restoring it after.
+class OmpThreadsScope {
+ public:
+  explicit OmpThreadsScope(bool single);
+  ~OmpThreadsScope();
+  OmpThreadsScope(const OmpThreadsScope&) = delete;
+  OmpThreadsScope& operator=(const OmpThreadsScope&) = delete;
+
+ private:
+  int saved_;
+  bool active_;
+};
 
 // A reorder between two layouts or types, built once with the primitive
 // it feeds and run at each call (einsum's operand orders, bf16 inputs).
