@@ -67,6 +67,25 @@ inline Readers ReadersOf(const tensorflow::GraphDef& graph) {
   return readers;
 }
 
+// The nodes inside lowered while loops (TF1 control flow): those an Enter
+// reaches, up to and including the Exits, through data or control edges.
+inline std::set<std::string> NodesInLoops(const tensorflow::GraphDef& graph) {
+  const Readers readers = ReadersOf(graph);
+  std::set<std::string> inside;
+  std::vector<const tensorflow::NodeDef*> pending;
+  for (const tensorflow::NodeDef& node : graph.node())
+    if (node.op() == "Enter" || node.op() == "RefEnter") pending.push_back(&node);
+  while (!pending.empty()) {
+    const tensorflow::NodeDef* node = pending.back();
+    pending.pop_back();
+    if (!inside.insert(node->name()).second || node->op() == "Exit" || node->op() == "RefExit")
+      continue;
+    const auto it = readers.find(node->name());
+    if (it != readers.end()) pending.insert(pending.end(), it->second.begin(), it->second.end());
+  }
+  return inside;
+}
+
 // A float Const's stored values: its tensor_content, or else its float_val
 // (where a single value stands for every element). Empty for anything else.
 inline std::vector<float> ConstFloatValues(const tensorflow::NodeDef& node) {

@@ -94,6 +94,8 @@ void Rewrite(tensorflow::GraphDef& graph, const TF_GrapplerItem* item) {
         "without XLA. Set INT8FLOW_DISABLE=1 to use XLA on CPU.");
   }
   if (kernels::KernelsRegistered()) {
+    if (const int marked = MarkLoopsForLowering(graph))
+      runtime::RecordFusions("while loop marked for lowering", marked);
     MoveNamedVariablesToCpu(graph);  // first: the rewrites then see where the values come from
     const std::set<std::string> preserve = NodesToPreserve(item);
     const GraphShapes shapes(item);

@@ -63,4 +63,16 @@ int SkipXlaOnQcpu(tensorflow::GraphDef& graph) {
   return changed;
 }
 
+int MarkLoopsForLowering(tensorflow::GraphDef& graph) {
+  int marked = 0;
+  for (auto& node : *graph.mutable_node()) {
+    if (!OnQcpu(node) || (node.op() != "While" && node.op() != "StatelessWhile")) continue;
+    tensorflow::AttrValue& lower = (*node.mutable_attr())["_lower_using_switch_merge"];
+    if (lower.b()) continue;
+    lower.set_b(true);
+    ++marked;
+  }
+  return marked;
+}
+
 }  // namespace int8flow::graph
