@@ -133,17 +133,26 @@ struct SliceMasks {
 struct SliceGeometry {
   std::vector<int64_t> first, count, step, out;
 
-  // Visits each taken element: (its index in the output, its offset in the input).
+  // Visits each run of taken elements that lie in a row in both tensors:
+  // (its index in the output, its offset in the input, its length). A run
+  // is the last dim's count when that dim's step is 1, else one element: a
+  // GRU step's three [32, 128] slices of [32, 384] took 11 us each element
+  // by element, against stock TF's whole step of 140.
   template <class Visit>
-  void ForEachElement(const std::vector<int64_t>& in, Visit visit) const {
+  void ForEachRun(const std::vector<int64_t>& in, Visit visit) const {
     const int64_t rank = static_cast<int64_t>(in.size());
     std::vector<int64_t> strides(rank, 1);
     for (int64_t d = rank - 2; d >= 0; --d) strides[d] = strides[d + 1] * in[d + 1];
     int64_t origin = 0;
     for (int64_t d = 0; d < rank; ++d) origin += first[d] * strides[d], strides[d] *= step[d];
+    std::vector<int64_t> rows = count;
+    int64_t run = 1;
+    if (rank > 0 && step.back() == 1) run = count.back(), rows.back() = 1;
     int64_t i = 0;
-    ForEachIndex(count, {strides},
-                 [&](const std::vector<int64_t>& at) { visit(i++, origin + at[0]); });
+    ForEachIndex(rows, {strides}, [&](const std::vector<int64_t>& at) {
+      visit(i, origin + at[0], run);
+      i += run;
+    });
   }
 };
 
@@ -212,8 +221,9 @@ class StridedSliceKernel {
     const size_t bytes = TF_DataTypeSize(TF_TensorType(input.get()));
     const char* src = static_cast<const char*>(TF_TensorData(input.get()));
     char* dst = static_cast<char*>(TF_TensorData(result.get()));
-    g.ForEachElement(
-        in, [&](int64_t i, int64_t at) { std::memcpy(dst + bytes * i, src + bytes * at, bytes); });
+    g.ForEachRun(in, [&](int64_t i, int64_t at, int64_t run) {
+      std::memcpy(dst + bytes * i, src + bytes * at, bytes * run);
+    });
   }
 
  private:
@@ -245,7 +255,9 @@ class StridedSliceGradKernel {
     float* out = Data<float>(dx.get());
     std::fill(out, out + NumElements(in), 0.f);
     const float* grad = Data<float>(dy.get());
-    g.ForEachElement(in, [&](int64_t i, int64_t at) { out[at] = grad[i]; });
+    g.ForEachRun(in, [&](int64_t i, int64_t at, int64_t run) {
+      std::copy(grad + i, grad + i + run, out + at);
+    });
   }
 
  private:
