@@ -9,7 +9,8 @@ Each graph holds exactly the row's nodes: each node takes the first op the
 row allows, its captures are function arguments of shapes that pass the
 row's checks (Consts where a check or an op needs a Const: paddings, axes,
 epsilon, a Reshape's shape, Conv2DBackpropInput's input_sizes), and a capture
-that must be >= 0 comes from a Relu.
+that must be >= 0 comes from a Relu. The graph returns the root's output and
+the row's extra outputs (an LSTM cell's state), all compared.
 TF's own Grappler rewrites are off, so the pass sees that graph as built.
 For each row the JSON records the pass's GraphDef out (from the dump), the
 fusions it counted, and the result's largest difference from the same graph
@@ -89,7 +90,7 @@ def capture_plan(row: dict) -> tuple[dict[str, list[int]], dict[str, np.ndarray]
             if k & {"spatial_paddings"}:
                 consts[spec] = np.array(SPATIAL_PADDINGS, np.int32)
             elif "last_axis" in k:
-                consts[spec] = np.array([-1], np.int32)
+                consts[spec] = np.array(-1 if op == "Split" else [-1], np.int32)  # Split's is a scalar
             elif "scalar" in k:
                 consts[spec] = np.array(1e-3, np.float32)
             elif op == "Reshape":
@@ -109,6 +110,8 @@ def capture_plan(row: dict) -> tuple[dict[str, list[int]], dict[str, np.ndarray]
                     args[spec] = [3, 3, C, C] if position == 1 else out
             elif op == "MatMul":
                 args[spec] = [3, C] if position == 0 else [C, C]
+            elif op == "Split":  # its parts have the output's shape
+                args[spec] = [out[0], node["int_attrs"]["num_split"] * C]
             else:
                 args[spec] = out
     return args, consts, non_negative
@@ -122,26 +125,35 @@ def make_node(op: str, node: dict, inputs: list[tf.Tensor]) -> tf.Tensor:
     attr_names = {a.name for a in op_def.attr}
     kwargs = dict(OP_ATTRS.get(op, {}))
     # A row's attr constraints bind the ops that have the attr (adj_x: BatchMatMulV2's).
-    kwargs.update({k: v for k, v in {**node["bool_attrs"], **node["string_attrs"]}.items() if k in attr_names})
+    kwargs.update({k: v for k, v in {**node["bool_attrs"], **node["string_attrs"], **node["int_attrs"]}.items()
+                   if k in attr_names})
     if op_def.input_arg[0].number_attr:  # AddN: one list input
         kwargs[input_names[0]] = inputs
     else:
         kwargs.update(zip(input_names, inputs))
-    result = raw_op(**kwargs)
-    return result[0] if isinstance(result, (tuple, list)) else result
+    return raw_op(**kwargs)  # a list or tuple for several outputs (Split, FusedBatchNorm)
 
 
 def build(row: dict, args: dict, consts: dict, non_negative: set, values: list[tf.Tensor],
-          chosen: dict[str, str]) -> tf.Tensor:
+          chosen: dict[str, str]) -> tf.Tensor | tuple[tf.Tensor, ...]:
     """The row's nodes in order, each its first op that takes these shapes
-    (AddN adds equal shapes only), recorded in `chosen`; returns the root's output."""
-    tensors: dict[str, tf.Tensor] = {}
+    (AddN adds equal shapes only), recorded in `chosen`; returns the root's
+    output, and the extra outputs after it."""
+    tensors: dict[str, tf.Tensor | tuple[tf.Tensor, ...]] = {}
     for name, value in zip(sorted(args), values):
         tensors[name] = tf.nn.relu(value) if name in non_negative else value
     for name, value in consts.items():
         tensors[name] = tf.constant(value)
+
+    def tensor(spec: str) -> tf.Tensor:  # "label", "label:1", "$capture", "=0.5"
+        if spec.startswith("="):
+            return tf.constant(float(spec[1:]))
+        label, _, port = spec.rpartition(":") if ":" in spec else (spec, "", "0")
+        value = tensors[label]
+        return value[int(port)] if isinstance(value, (list, tuple)) else value
+
     for node in row["nodes"]:
-        inputs = [tf.constant(float(s[1:])) if s.startswith("=") else tensors[s] for s in node["inputs"]]
+        inputs = [tensor(s) for s in node["inputs"]]
         for i, op in enumerate(node["ops"]):
             try:
                 tensors[node["label"]] = make_node(op, node, inputs)
@@ -150,7 +162,15 @@ def build(row: dict, args: dict, consts: dict, non_negative: set, values: list[t
             except ValueError:  # shapes this op does not take
                 if i + 1 == len(node["ops"]):
                     raise
-    return tensors[row["nodes"][-1]["label"]]
+    outputs = tuple(tensor(label) for label in [row["nodes"][-1]["label"], *row["extra_outputs"]])
+    return outputs if len(outputs) > 1 else outputs[0]
+
+
+def as_array(result: tf.Tensor | tuple[tf.Tensor, ...]) -> np.ndarray:
+    """A function's result, its outputs flattened one after the other."""
+    if isinstance(result, tuple):
+        return np.concatenate([t.numpy().ravel() for t in result])
+    return result.numpy()
 
 
 def compute_nodes(graph: graph_pb2.GraphDef) -> list[graph_pb2.NodeDef]:
@@ -173,7 +193,7 @@ def run_through_pass(fn, arrays: list[np.ndarray], dump: Path) -> PassRun:
 
     before_files = set(dump.glob("*_after.pb"))
     fusions, errors = int8flow.stats()["fusions"], int8flow.stats()["pass_errors"]
-    output = fn(*arrays).numpy()
+    output = as_array(fn(*arrays))
     graphs = [compute_nodes(graph_pb2.GraphDef.FromString(p.read_bytes()))
               for p in sorted(set(dump.glob("*_after.pb")) - before_files)]
     # The function's body: the dumped graph with the most compute nodes.
@@ -200,7 +220,7 @@ def check_row(row: dict, dump: Path, rng: np.random.Generator) -> dict:
 
     run = run_through_pass(traced(QCPU), arrays, dump)
     body = run.nodes
-    reference = traced(CPU)(*arrays).numpy()
+    reference = as_array(traced(CPU)(*arrays))
     return {
         "name": row["name"],
         "fired": run.fired,

@@ -27,6 +27,9 @@ stay within; test_kernels.py asserts on the file. The bounds, per op:
 - GatherV2 (float and int8), SelectV2, StridedSlice: exact (copies).
 - LayerNorm (Keras' graph, fused): |err| <= 1e-5 (|ref| + 1)(1 + |beta|):
   float32 moments of a row, summed in other orders.
+- LSTM cell (Keras' step after the gates' product, fused; h and c both):
+  |err| <= 3e-5 (|c_prev| + 1) + 1e-6: three transcendental ops' errors
+  (oneDNN's against Eigen's), each scaled by at most |c_prev| + 1.
 - The ops of recurrent layers' loop bodies (loop_ops.cc): LogicalAnd/Or/Not,
   ZerosLike, Split, SplitV, ConcatV2, StridedSliceGrad exact (logic and
   copies); SigmoidGrad, TanhGrad 2 ulp of dy (|err| <= 2.4e-7 (|ref| + |dy|):
@@ -666,6 +669,30 @@ dilated_conv("fused dilated conv rate 2 SAME relu", (2, 16, 16, 8), (3, 3, 8, 16
 dilated_conv("fused dilated conv rate 3 SAME odd sizes", (1, 13, 11, 4), (3, 3, 4, 6), 3, "SAME", False, "none")
 dilated_conv("fused dilated conv rate 2 VALID", (1, 15, 14, 3), (3, 2, 3, 5), 2, "VALID", False, "sigmoid")
 dilated_conv("fused dilated depthwise rate 2 SAME relu6", (2, 12, 12, 8), (3, 3, 8, 1), 2, "SAME", True, "relu6")
+
+
+def lstm_cell(name: str, batch: int, units: int, z_scale: float, nan: bool = False) -> None:
+    """Keras' LSTM step after the gates' product, as LSTMCell writes it, with h
+    and the new c both read after it (c as the fused op's second output)."""
+    c_prev = tf.Variable(rand(batch, units) * 2)
+    z = rand(batch, 4 * units) * z_scale
+    if nan:
+        z[0, 0] = np.nan  # an input gate's: NaN in h and c of that cell only
+
+    def body(t):
+        i, f, g, o = tf.split(t, 4, axis=1)
+        c = tf.sigmoid(f) * c_prev + tf.sigmoid(i) * tf.tanh(g)
+        return tf.concat([tf.sigmoid(o) * tf.tanh(c), c], 1)
+
+    q, c, ran_on = traced_and_fused("LSTM cell", body, z)
+    bound = 3e-5 * (np.abs(c_prev.numpy()) + 1) + 1e-6
+    record(name, ran_on, q, c, np.concatenate([bound, bound], 1))
+
+
+lstm_cell("fused LSTM cell 8x128", 8, 128, 1.0)
+lstm_cell("fused LSTM cell 1x1", 1, 1, 1.0)
+lstm_cell("fused LSTM cell 3x17, saturated gates (z of std 40)", 3, 17, 40.0)
+lstm_cell("fused LSTM cell with a NaN gate", 2, 5, 1.0, nan=True)
 
 
 def space_to_batch_around_dilated_conv() -> None:

@@ -149,19 +149,21 @@ x = np.random.default_rng(0).standard_normal((8, 30, 16)).astype("float32")
 model = keras.Sequential([keras.Input((30, 16)), keras.layers.LAYER(32)])
 graph = tf.function(model)
 calls = {"tf.function": lambda: graph(x).numpy(), "predict": lambda: model.predict(x, verbose=0)}
-copies = {}
+copies, cells = {}, {}
 for name, call in calls.items():
-    call()
+    int8flow.reset_stats()
+    call()  # traced and optimized here
+    cells[name] = int8flow.stats()["fusions"].get("LSTM cell", 0)
     int8flow.reset_stats()
     call()
     counts = int8flow.stats()["copies"]
     copies[name] = counts["htod"]["count"] + counts["dtoh"]["count"]
-print(json.dumps(copies))
+print(json.dumps({"copies": copies, "cells": cells}))
 """
 
 
 @pytest.mark.parametrize("layer", ["LSTM", "GRU"])
-def test_recurrent_steps_copy_nothing_between_host_and_qcpu(installed, layer: str) -> None:
+def test_recurrent_steps_copy_nothing_and_lstm_cells_fuse(installed, layer: str) -> None:
     # A loop's condition compares int32 counters, whose tensors TF keeps in
     # host memory, and LoopCond and While read its bool there: with QCPU's
     # LogicalAnd on device memory, each of the 30 steps paid three copies,
@@ -169,5 +171,8 @@ def test_recurrent_steps_copy_nothing_between_host_and_qcpu(installed, layer: st
     # stock TF). predict's loop, traced for XLA, ran as a While op, whose
     # condition's bool crossed twice a step, until the pass had it lowered.
     # Only the input, the result and predict's bookkeeping cross now.
-    copies = run_json(LOOP_COPIES.replace("LAYER", layer))
-    assert all(count < 10 for count in copies.values()), copies
+    got = run_json(LOOP_COPIES.replace("LAYER", layer))
+    assert all(count < 10 for count in got["copies"].values()), got
+    # The LSTM step's element-wise ops run as one fused cell, in predict's
+    # lowered loop too.
+    assert all((n > 0) == (layer == "LSTM") for n in got["cells"].values()), got

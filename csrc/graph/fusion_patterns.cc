@@ -421,6 +421,35 @@ std::vector<FusionPattern> LayerNormFusions() {
   return rows;
 }
 
+// Keras' LSTM cell after its gates' product z (x.W + h.U + b, one fused
+// MatMul by then): i, f, g, o = split(z, 4); c = sigmoid(f) * c_prev +
+// sigmoid(i) * tanh(g); h = sigmoid(o) * tanh(c). Ten ops a step become
+// one; the new c, which the loop carries, is the replacement's output 1.
+FusionPattern LstmCellFusion() {
+  return {"LSTM cell",
+          {{"split", {"Split"}, {"$axis", "$z"}, {}, {}, {{"num_split", 4}}},
+           {"input_gate", {"Sigmoid"}, {"split"}},
+           {"forget_gate", {"Sigmoid"}, {"split:1"}},
+           {"candidate", {"Tanh"}, {"split:2"}},
+           {"output_gate", {"Sigmoid"}, {"split:3"}},
+           {"kept", {"Mul"}, {"forget_gate", "$c"}},
+           {"added", {"Mul"}, {"input_gate", "candidate"}},
+           {"c", {"AddV2", "Add"}, {"kept", "added"}},
+           {"tanh_c", {"Tanh"}, {"c"}},
+           {"h", {"Mul"}, {"output_gate", "tanh_c"}}},
+          {{ShapeCheck::kLastAxis, "$axis", "split"},
+           {ShapeCheck::kMatrix, "$z", ""},
+           {ShapeCheck::kSameShape, "$c", "forget_gate"}},
+          ops::kLstmCell,
+          {"$z", "$c"},
+          {},
+          {},
+          "",
+          {},
+          {},
+          {"c"}};
+}
+
 }  // namespace
 
 const std::vector<FusionPattern>& FusionPatterns() {
@@ -464,6 +493,7 @@ const std::vector<FusionPattern>& FusionPatterns() {
     t.push_back(AtrousConvFusion());  // before the conv rows, which fuse what follows it
     for (FusionPattern& p : ConvFusions()) t.push_back(std::move(p));
     for (FusionPattern& p : TransposedConvFusions()) t.push_back(std::move(p));
+    t.push_back(LstmCellFusion());
     // Keras' ZeroPadding2D before a VALID MaxPool (ResNet's stem). On input
     // >= 0 a zero pad never changes a max when every window holds an input
     // element, so the pool pads instead (its explicit padding takes no part

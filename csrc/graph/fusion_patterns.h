@@ -2,6 +2,7 @@
 // FusionPatterns(), and graph/pattern_matcher.cc is the one matcher for all.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <utility>
 #include <vector>
@@ -10,7 +11,8 @@ namespace int8flow::graph {
 
 // One node of a pattern. Its inputs are, in order:
 //   "label"  the output of another node of this pattern (a label used by two
-//            nodes is one graph node feeding both);
+//            nodes is one graph node feeding both); "label:1" its output 1
+//            (a Split's);
 //   "$name"  any tensor from outside, captured as $name (the same name twice
 //            must be the same tensor);
 //   "=0.5"   a float Const whose every element is 0.5.
@@ -25,6 +27,8 @@ struct PatternNode {
   std::vector<std::pair<std::string, bool>> bool_attrs = {};
   // String attrs that must hold these values when set.
   std::vector<std::pair<std::string, std::string>> string_attrs = {};
+  // Int attrs that must hold these values (a Split's num_split).
+  std::vector<std::pair<std::string, int64_t>> int_attrs = {};
 };
 
 // A check on shapes, from Grappler's static shape inference.
@@ -99,6 +103,10 @@ struct FusionPattern {
   std::vector<AttrFromConst> const_attrs = {};
   // String attrs of the replacement, set after `attrs` are copied.
   std::vector<std::pair<std::string, std::string>> string_attrs = {};
+  // Matched nodes whose output 0 stays in use beyond the match (an LSTM
+  // cell's new state): it becomes the replacement's output 1, 2, ..., in
+  // this order, and their readers read that instead.
+  std::vector<std::string> extra_outputs = {};
 };
 
 // In the order the pass applies them: activation subgraphs collapse into one

@@ -1,5 +1,7 @@
 #include "graph/fusion_table_json.h"
 
+#include <cstdint>
+#include <string>
 #include <type_traits>
 #include <utility>
 #include <vector>
@@ -48,6 +50,11 @@ class Json {
     out_ += value ? "true" : "false";
     return *this;
   }
+  Json& Int(int64_t value) {
+    Separate();
+    out_ += std::to_string(value);
+    return *this;
+  }
   Json& Key(const std::string& key) {
     String(key);
     out_ += ':';
@@ -77,6 +84,8 @@ class Json {
       Key(key);
       if constexpr (std::is_same_v<Value, bool>)
         Bool(value);
+      else if constexpr (std::is_same_v<Value, int64_t>)
+        Int(value);
       else
         String(value);
     }
@@ -113,6 +122,7 @@ std::string FusionTableJson() {
       j.Key("inputs").Strings(node.inputs);
       j.Key("bool_attrs").Pairs(node.bool_attrs);
       j.Key("string_attrs").Pairs(node.string_attrs);
+      j.Key("int_attrs").Pairs(node.int_attrs);
       j.Close('}');
     }
     j.Close(']');
@@ -137,6 +147,7 @@ std::string FusionTableJson() {
     for (const AttrFromConst& attr : row.const_attrs) j.Strings({attr.capture, attr.to});
     j.Close(']');
     j.Key("string_attrs").Pairs(row.string_attrs);
+    j.Key("extra_outputs").Strings(row.extra_outputs);
     j.Close('}');
   }
   j.Close(']');

@@ -73,11 +73,13 @@ class Matcher {
     label_reads_.clear();
     for (size_t i = 0; i < pattern.nodes.size(); ++i) {
       labels_[pattern.nodes[i].label] = i;
-      for (const std::string& input : pattern.nodes[i].inputs) ++label_reads_[input];
+      for (const std::string& input : pattern.nodes[i].inputs)
+        ++label_reads_[ParseTensorRef(input).node];
     }
     std::unordered_set<const NodeDef*> consumed;
     std::set<std::string> removed;
     std::vector<NodeDef> added;  // appended after the scan, which holds pointers
+    std::unordered_map<std::string, std::string> extra_readers;  // removed node -> its new tensor
     int rewrites = 0;
     for (NodeDef& root : *graph_.mutable_node()) {
       if (consumed.count(&root)) continue;
@@ -88,11 +90,15 @@ class Matcher {
         consumed.insert(node);
         if (node != &root) removed.insert(node->name());
       }
+      for (size_t i = 0; i < pattern.extra_outputs.size(); ++i)
+        extra_readers[binding.nodes.at(pattern.extra_outputs[i])->name()] =
+            FusedName(root) + ":" + std::to_string(i + 1);
       Rewrite(root, binding, added);
       ++rewrites;
     }
     for (NodeDef& node : added) *graph_.add_node() = std::move(node);
     RemoveNodes(graph_, removed);
+    ReadFromReplacements(extra_readers);
     return rewrites;
   }
 
@@ -101,6 +107,29 @@ class Matcher {
     std::unordered_map<std::string, const NodeDef*> nodes;  // label -> node
     std::unordered_map<std::string, std::string> captures;  // $name -> tensor
   };
+
+  std::string FusedName(const NodeDef& root) const {
+    return pattern_->reshape_after.empty() ? root.name() : root.name() + "/_QcpuFused";
+  }
+
+  // Points the readers of each removed node in `extra_readers` (output 0,
+  // or a control edge) at the replacement's output that stands for it.
+  void ReadFromReplacements(
+      const std::unordered_map<std::string, std::string>& extra_readers) const {
+    if (extra_readers.empty()) return;
+    for (NodeDef& node : *graph_.mutable_node())
+      for (std::string& input : *node.mutable_input()) {
+        const TensorRef ref = ParseTensorRef(input);
+        const auto it = extra_readers.find(ref.node);
+        if (it == extra_readers.end()) continue;
+        input = ref.port < 0 ? "^" + ParseTensorRef(it->second).node : it->second;
+      }
+  }
+
+  bool IsExtraOutput(const std::string& label) const {
+    const auto& extra = pattern_->extra_outputs;
+    return std::find(extra.begin(), extra.end(), label) != extra.end();
+  }
 
   void Index() {
     nodes_.clear();
@@ -124,6 +153,10 @@ class Matcher {
     for (const auto& [attr, wanted] : p.string_attrs) {
       const auto value = node.attr().find(attr);
       if (value != node.attr().end() && value->second.s() != wanted) return false;
+    }
+    for (const auto& [attr, wanted] : p.int_attrs) {
+      const auto value = node.attr().find(attr);
+      if (value == node.attr().end() || value->second.i() != wanted) return false;
     }
     for (const auto& [label, bound] : binding.nodes)
       if (bound == &node) return false;  // one graph node, one label
@@ -162,17 +195,23 @@ class Matcher {
     }
     const TensorRef ref = ParseTensorRef(tensor);
     const auto producer = nodes_.find(ref.node);
-    if (producer == nodes_.end() || ref.port != 0) return false;
-    if (spec[0] == '=') return IsConstEqualTo(*producer->second, std::stod(spec.substr(1)));
-    const auto bound = binding.nodes.find(spec);
+    if (producer == nodes_.end()) return false;
+    if (spec[0] == '=')
+      return ref.port == 0 && IsConstEqualTo(*producer->second, std::stod(spec.substr(1)));
+    const TensorRef wanted = ParseTensorRef(spec);  // a label, maybe with an output
+    if (ref.port != wanted.port) return false;
+    const auto bound = binding.nodes.find(wanted.node);
     if (bound != binding.nodes.end()) return bound->second == producer->second;
     // A node inside a match may feed only the match (Fusable). Ruling out
     // one read more often here lets a commutative op's other order match:
     // MobileNetV2's Add(project_a, project_b), where project_a also feeds
     // the next block, fuses into project_b.
+    // An extra output is read beyond the match by design.
     const auto readers = consumers_.find(ref.node);
-    if (readers != consumers_.end() && readers->second.size() > label_reads_.at(spec)) return false;
-    return MatchNode(labels_.at(spec), *producer->second, binding);
+    if (readers != consumers_.end() && !IsExtraOutput(wanted.node) &&
+        readers->second.size() > label_reads_.at(wanted.node))
+      return false;
+    return MatchNode(labels_.at(wanted.node), *producer->second, binding);
   }
 
   // Whether a structural match may be rewritten without changing the graph's meaning.
@@ -190,7 +229,7 @@ class Matcher {
           if (input[0] != '^' && ParseTensorRef(input).node == root->name() &&
               ParseTensorRef(input).port != 0)
             return false;
-    for (const NodeDef* node : inside) {
+    for (const auto& [label, node] : binding.nodes) {
       if (consumed.count(node)) return false;
       if (node == root) continue;
       if (preserve_.count(node->name())) return false;
@@ -198,6 +237,8 @@ class Matcher {
         if (input[0] == '^') return false;
       const auto users = consumers_.find(node->name());
       if (users == consumers_.end()) continue;
+      // An extra output's readers get the replacement's output instead.
+      if (IsExtraOutput(label)) continue;
       for (const NodeDef* user : users->second)
         if (!inside.count(user)) return false;
     }

@@ -43,6 +43,14 @@ void QuantizedShape(TF_ShapeInferenceContext* ctx, TF_Status* status) {
   }
 }
 
+// Outputs 0 and 1 have input 1's shape (an LSTM cell's state).
+void StateShape(TF_ShapeInferenceContext* ctx, TF_Status* status) {
+  std::unique_ptr<TF_ShapeHandle, ShapeHandleDeleter> shape(TF_NewShapeHandle());
+  TF_ShapeInferenceContextGetInput(ctx, 1, shape.get(), status);
+  for (int i = 0; i < 2 && TF_GetCode(status) == TF_OK; ++i)
+    TF_ShapeInferenceContextSetOutput(ctx, i, shape.get(), status);
+}
+
 struct OpSignature {
   const char* name;
   std::vector<const char*> inputs, outputs, attrs;
@@ -216,6 +224,8 @@ void RegisterOpDefinitions(TF_Status* status) {
            with_float_args(conv_attrs), UnknownShape, status);
   Register(ops::kLayerNorm, {"x: T", "epsilon: T", "args: num_args * T"},
            {"num_args: int >= 0 = 0", "fused_ops: list(string) = []"}, SameShapeAsInput, status);
+  Define({ops::kLstmCell, {"z: T", "c_prev: T"}, {"h: T", "c: T"}, {"T: {float}"}, StateShape},
+         status);
   // The activations with no TF op of their own (ops/activations.h).
   for (const char* activation : ops::kActivationOps)
     if (activation[0] == '_') Register(activation, {"x: T"}, {}, SameShapeAsInput, status);

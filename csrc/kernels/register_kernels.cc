@@ -14,6 +14,7 @@
 #include "kernels/indexing.h"
 #include "kernels/layer_norm.h"
 #include "kernels/loop_ops.h"
+#include "kernels/lstm_cell.h"
 #include "kernels/matmul.h"
 #include "kernels/op_definitions.h"
 #include "kernels/pad.h"
@@ -36,13 +37,14 @@ void InitKernels(const char* device_type, TF_Status* status) {
     return SetError(status, TF_INTERNAL, "injected failure (INT8FLOW_TEST_FAULT=kernel_init)");
   RegisterOpDefinitions(status);
   if (TF_GetCode(status) != TF_OK) return;
-  for (auto step : {&RegisterMatMulKernels, &RegisterConvKernels, &RegisterConvBackpropKernels,
-                    &RegisterElementwiseKernels, &RegisterPadKernels, &RegisterPoolingKernels,
-                    &RegisterReductionKernels, &RegisterBatchMatMulKernels, &RegisterEinsumKernels,
-                    &RegisterIndexingKernels, &RegisterLoopKernels, &RegisterLayerNormKernels,
-                    &RegisterBatchNormKernels, &RegisterSpaceBatchKernels, &RegisterQuantizeKernels,
-                    &RegisterTensorListKernels, &RegisterResourceScatterKernels,
-                    &RegisterBranchKernels, &RegisterActivationLoopKernels}) {
+  for (auto step :
+       {&RegisterMatMulKernels,      &RegisterConvKernels,          &RegisterConvBackpropKernels,
+        &RegisterElementwiseKernels, &RegisterPadKernels,           &RegisterPoolingKernels,
+        &RegisterReductionKernels,   &RegisterBatchMatMulKernels,   &RegisterEinsumKernels,
+        &RegisterIndexingKernels,    &RegisterLoopKernels,          &RegisterLayerNormKernels,
+        &RegisterLstmCellKernels,    &RegisterBatchNormKernels,     &RegisterSpaceBatchKernels,
+        &RegisterQuantizeKernels,    &RegisterTensorListKernels,    &RegisterResourceScatterKernels,
+        &RegisterBranchKernels,      &RegisterActivationLoopKernels}) {
     step(device_type, status);
     if (TF_GetCode(status) != TF_OK) return;
   }

@@ -28,6 +28,10 @@ inline constexpr char kFusedConv2DBackpropInput[] = "_QcpuFusedConv2DBackpropInp
 // (beta), each a vector of that dim's size, either or both or neither
 // (Keras' scale=False / center=False, or Grappler folding an identity one).
 inline constexpr char kLayerNorm[] = "_QcpuLayerNorm";
+// _QcpuLstmCell(z, c_prev) -> (h, c): a Keras LSTM step after its gates'
+// product z [batch, 4 * units], its quarters i, f, g, o in that order:
+// c = sigmoid(f) * c_prev + sigmoid(i) * tanh(g), h = sigmoid(o) * tanh(c).
+inline constexpr char kLstmCell[] = "_QcpuLstmCell";
 
 // How many args one entry of `fused_ops` reads: BiasAdd and Scale a vector,
 // BatchNorm mean, variance, gamma, beta and epsilon, FusedBatchNorm TF's

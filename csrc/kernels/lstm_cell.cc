@@ -1,0 +1,114 @@
+// _QcpuLstmCell: the ten element-wise ops of a Keras LSTM step after its
+// gates' product, as one kernel. Each op of a loop body costs TF's executor
+// and our kernel entry a few microseconds, more than a step's work at the
+// sizes recurrent layers have (an LSTM(128) at batch 8: 8x512 gates).
+//
+// The gates go through the same oneDNN eltwise primitives as the Sigmoid and
+// Tanh kernels, so the results are those of the unfused graph: sigmoid over
+// all of z (the candidate's quarter is not needed but costs less than a
+// strided call), tanh over the candidate, copied out, and over the new c.
+#include "kernels/lstm_cell.h"
+
+#include "kernels/onednn_util.h"
+#include "kernels/vector_loops.h"
+#include "ops/op_names.h"
+
+namespace int8flow::kernels {
+namespace {
+
+using dnnl::memory;
+
+// One eltwise primitive (`algorithm`) over `n` contiguous floats, in place
+// or not.
+struct EltwisePrimitive {
+  dnnl::eltwise_forward primitive;
+  memory::desc data, scratchpad;
+};
+
+EltwisePrimitive BuildEltwise(dnnl::algorithm algorithm, int64_t n) {
+  EltwisePrimitive p;
+  p.data = PlainF32({n});
+  const dnnl::eltwise_forward::primitive_desc pd(Engine(), dnnl::prop_kind::forward_inference,
+                                                 algorithm, p.data, p.data, 0.f, 0.f,
+                                                 UserScratchpadAttr());
+  p.scratchpad = pd.scratchpad_desc();
+  p.primitive = dnnl::eltwise_forward(pd);
+  return p;
+}
+
+void RunEltwise(KernelContext& ctx, const EltwisePrimitive& p, const float* src, float* dst) {
+  Execute(ctx, p.primitive, p.scratchpad,
+          {{DNNL_ARG_SRC, ArgMemory(p.data, const_cast<float*>(src))},
+           {DNNL_ARG_DST, ArgMemory(p.data, dst)}});
+}
+
+// c = f * c_prev + i * g, with i, f (and o) the gates' quarters of a row.
+INT8FLOW_VECTOR_CLONES void NewState(const float* gates, const float* candidate,
+                                     const float* c_prev, float* c, int64_t batch, int64_t units) {
+  for (int64_t b = 0; b < batch; ++b) {
+    const float* i = gates + 4 * b * units;
+    const float* f = i + units;
+    for (int64_t u = 0; u < units; ++u) {
+      const int64_t at = b * units + u;
+      c[at] = f[u] * c_prev[at] + i[u] * candidate[at];
+    }
+  }
+}
+
+// h = o * tanh(c).
+INT8FLOW_VECTOR_CLONES void Output(const float* gates, const float* tanh_c, float* h, int64_t batch,
+                                   int64_t units) {
+  for (int64_t b = 0; b < batch; ++b) {
+    const float* o = gates + (4 * b + 3) * units;
+    for (int64_t u = 0; u < units; ++u) h[b * units + u] = o[u] * tanh_c[b * units + u];
+  }
+}
+
+class LstmCellKernel {
+ public:
+  explicit LstmCellKernel(TF_OpKernelConstruction*) {}
+
+  void Compute(KernelContext& ctx) {
+    OwnedTensor z = ctx.input(0), c_prev = ctx.input(1);
+    const auto z_shape = Shape(z.get()), c_shape = Shape(c_prev.get());
+    Require(z_shape.size() == 2 && c_shape.size() == 2 && z_shape[0] == c_shape[0] &&
+                z_shape[1] == 4 * c_shape[1],
+            [&] {
+              return "LSTM cell: gates of [batch, 4 * units] and a state of [batch, units], got " +
+                     ShapeString(z_shape) + " and " + ShapeString(c_shape);
+            });
+    const int64_t batch = c_shape[0], units = c_shape[1], cells = batch * units;
+    OwnedTensor h = ctx.allocate_output(0, c_shape, TF_FLOAT);
+    OwnedTensor c = ctx.allocate_output(1, c_shape, TF_FLOAT);
+    if (cells == 0) return;
+    auto sigmoid = sigmoid_.Get(
+        {4 * cells}, [&] { return BuildEltwise(dnnl::algorithm::eltwise_logistic, 4 * cells); });
+    auto tanh =
+        tanh_.Get({cells}, [&] { return BuildEltwise(dnnl::algorithm::eltwise_tanh, cells); });
+    // Scratch: the gates' sigmoids (4 * cells), then the candidate's tanh and
+    // the new state's (cells each).
+    OwnedTensor scratch = ctx.allocate_temp(6 * cells * sizeof(float));
+    float* gates = Data<float>(scratch.get());
+    float* candidate = gates + 4 * cells;
+    float* tanh_c = candidate + cells;
+    const float* zs = Data<float>(z.get());
+    RunEltwise(ctx, *sigmoid, zs, gates);
+    for (int64_t b = 0; b < batch; ++b)
+      for (int64_t u = 0; u < units; ++u) candidate[b * units + u] = zs[(4 * b + 2) * units + u];
+    RunEltwise(ctx, *tanh, candidate, candidate);
+    NewState(gates, candidate, Data<float>(c_prev.get()), Data<float>(c.get()), batch, units);
+    RunEltwise(ctx, *tanh, Data<float>(c.get()), tanh_c);
+    Output(gates, tanh_c, Data<float>(h.get()), batch, units);
+  }
+
+ private:
+  PrimitiveCache<EltwisePrimitive> sigmoid_, tanh_;
+};
+
+}  // namespace
+
+void RegisterLstmCellKernels(const char* device_type, TF_Status* status) {
+  RegisterKernel<LstmCellKernel>({ops::kLstmCell}, device_type, status);
+}
+
+}  // namespace int8flow::kernels
