@@ -30,6 +30,9 @@ stay within; test_kernels.py asserts on the file. The bounds, per op:
 - LSTM cell (Keras' step after the gates' product, fused; h and c both):
   |err| <= 3e-5 (|c_prev| + 1) + 1e-6: three transcendental ops' errors
   (oneDNN's against Eigen's), each scaled by at most |c_prev| + 1.
+- GRU cell (Keras' reset_after step after its products' parts, fused):
+  |err| <= 3e-5 (|h_prev| + |rh| + 1) + 1e-6: likewise, r's error scaled by
+  |rh| inside the tanh.
 - The ops of recurrent layers' loop bodies (loop_ops.cc): LogicalAnd/Or/Not,
   ZerosLike, Split, SplitV, ConcatV2, StridedSliceGrad exact (logic and
   copies); SigmoidGrad, TanhGrad 2 ulp of dy (|err| <= 2.4e-7 (|ref| + |dy|):
@@ -693,6 +696,31 @@ lstm_cell("fused LSTM cell 8x128", 8, 128, 1.0)
 lstm_cell("fused LSTM cell 1x1", 1, 1, 1.0)
 lstm_cell("fused LSTM cell 3x17, saturated gates (z of std 40)", 3, 17, 40.0)
 lstm_cell("fused LSTM cell with a NaN gate", 2, 5, 1.0, nan=True)
+
+
+def gru_cell(name: str, batch: int, units: int, scale: float, nan: bool = False) -> None:
+    """Keras' GRU step (reset_after) after its products' parts, as GRUCell
+    writes it: x's parts from a Split, h's from slices of the other product."""
+    h_prev, inner = tf.Variable(rand(batch, units) * 2), tf.Variable(rand(batch, 3 * units) * scale)
+    x = rand(batch, 3 * units) * scale
+    if nan:
+        x[0, 0] = np.nan  # an update gate's: NaN in that cell's h only
+
+    def body(t):
+        xz, xr, xh = tf.split(t, 3, axis=-1)
+        rz, rr, rh = inner[:, :units], inner[:, units:2 * units], inner[:, 2 * units:]
+        z, r = tf.sigmoid(xz + rz), tf.sigmoid(xr + rr)
+        return z * h_prev + tf.tanh(r * rh + xh) * (1 - z)
+
+    q, c, ran_on = traced_and_fused("GRU cell", body, x)
+    record(name, ran_on, q, c,
+           3e-5 * (np.abs(h_prev.numpy()) + np.abs(inner.numpy()[:, 2 * units:]) + 1) + 1e-6)
+
+
+gru_cell("fused GRU cell 8x128", 8, 128, 1.0)
+gru_cell("fused GRU cell 1x1", 1, 1, 1.0)
+gru_cell("fused GRU cell 3x17, saturated gates (std 40)", 3, 17, 40.0)
+gru_cell("fused GRU cell with a NaN gate", 2, 5, 1.0, nan=True)
 
 
 def space_to_batch_around_dilated_conv() -> None:

@@ -153,7 +153,7 @@ copies, cells = {}, {}
 for name, call in calls.items():
     int8flow.reset_stats()
     call()  # traced and optimized here
-    cells[name] = int8flow.stats()["fusions"].get("LSTM cell", 0)
+    cells[name] = int8flow.stats()["fusions"].get("LAYER cell", 0)
     int8flow.reset_stats()
     call()
     counts = int8flow.stats()["copies"]
@@ -163,7 +163,7 @@ print(json.dumps({"copies": copies, "cells": cells}))
 
 
 @pytest.mark.parametrize("layer", ["LSTM", "GRU"])
-def test_recurrent_steps_copy_nothing_and_lstm_cells_fuse(installed, layer: str) -> None:
+def test_recurrent_steps_copy_nothing_and_cells_fuse(installed, layer: str) -> None:
     # A loop's condition compares int32 counters, whose tensors TF keeps in
     # host memory, and LoopCond and While read its bool there: with QCPU's
     # LogicalAnd on device memory, each of the 30 steps paid three copies,
@@ -173,6 +173,6 @@ def test_recurrent_steps_copy_nothing_and_lstm_cells_fuse(installed, layer: str)
     # Only the input, the result and predict's bookkeeping cross now.
     got = run_json(LOOP_COPIES.replace("LAYER", layer))
     assert all(count < 10 for count in got["copies"].values()), got
-    # The LSTM step's element-wise ops run as one fused cell, in predict's
+    # The step's element-wise ops run as one fused cell, in predict's
     # lowered loop too.
-    assert all((n > 0) == (layer == "LSTM") for n in got["cells"].values()), got
+    assert all(n > 0 for n in got["cells"].values()), got

@@ -450,6 +450,31 @@ FusionPattern LstmCellFusion() {
           {"c"}};
 }
 
+// Keras' GRU cell (reset_after, its default) after its two products' parts:
+// xz, xr, xh of x.W + b (a Split) and rz, rr, rh of h.U + b' (slices):
+// z = sigmoid(xz + rz), r = sigmoid(xr + rr), hh = tanh(r * rh + xh),
+// h = z * h_prev + hh * (1 - z). Eleven ops a step become one.
+FusionPattern GruCellFusion() {
+  FusionPattern row{"GRU cell",
+                    {{"z_sum", {"AddV2", "Add"}, {"$xz", "$rz"}},
+                     {"r_sum", {"AddV2", "Add"}, {"$xr", "$rr"}},
+                     {"z", {"Sigmoid"}, {"z_sum"}},
+                     {"r", {"Sigmoid"}, {"r_sum"}},
+                     {"reset", {"Mul"}, {"r", "$rh"}},
+                     {"candidate_sum", {"AddV2", "Add"}, {"reset", "$xh"}},
+                     {"candidate", {"Tanh"}, {"candidate_sum"}},
+                     {"kept", {"Mul"}, {"z", "$h"}},
+                     {"one_minus_z", {"Sub"}, {"=1", "z"}},
+                     {"new", {"Mul"}, {"candidate", "one_minus_z"}},
+                     {"h", {"AddV2", "Add"}, {"kept", "new"}}},
+                    {},
+                    ops::kGruCell,
+                    {"$xz", "$xr", "$xh", "$rz", "$rr", "$rh", "$h"}};
+  for (const char* capture : {"$xz", "$xr", "$xh", "$rz", "$rr", "$rh", "$h"})
+    row.checks.push_back({ShapeCheck::kSameShape, capture, "z"});
+  return row;
+}
+
 }  // namespace
 
 const std::vector<FusionPattern>& FusionPatterns() {
@@ -494,6 +519,7 @@ const std::vector<FusionPattern>& FusionPatterns() {
     for (FusionPattern& p : ConvFusions()) t.push_back(std::move(p));
     for (FusionPattern& p : TransposedConvFusions()) t.push_back(std::move(p));
     t.push_back(LstmCellFusion());
+    t.push_back(GruCellFusion());
     // Keras' ZeroPadding2D before a VALID MaxPool (ResNet's stem). On input
     // >= 0 a zero pad never changes a max when every window holds an input
     // element, so the pool pads instead (its explicit padding takes no part

@@ -226,6 +226,8 @@ void RegisterOpDefinitions(TF_Status* status) {
            {"num_args: int >= 0 = 0", "fused_ops: list(string) = []"}, SameShapeAsInput, status);
   Define({ops::kLstmCell, {"z: T", "c_prev: T"}, {"h: T", "c: T"}, {"T: {float}"}, StateShape},
          status);
+  Register(ops::kGruCell, {"xz: T", "xr: T", "xh: T", "rz: T", "rr: T", "rh: T", "h_prev: T"}, {},
+           SameShapeAsInput, status);
   // The activations with no TF op of their own (ops/activations.h).
   for (const char* activation : ops::kActivationOps)
     if (activation[0] == '_') Register(activation, {"x: T"}, {}, SameShapeAsInput, status);

@@ -14,12 +14,12 @@
 #include "kernels/indexing.h"
 #include "kernels/layer_norm.h"
 #include "kernels/loop_ops.h"
-#include "kernels/lstm_cell.h"
 #include "kernels/matmul.h"
 #include "kernels/op_definitions.h"
 #include "kernels/pad.h"
 #include "kernels/pooling.h"
 #include "kernels/quantize.h"
+#include "kernels/recurrent_cells.h"
 #include "kernels/reduction.h"
 #include "kernels/registered_kernels.h"
 #include "kernels/resource_scatter.h"
@@ -37,14 +37,16 @@ void InitKernels(const char* device_type, TF_Status* status) {
     return SetError(status, TF_INTERNAL, "injected failure (INT8FLOW_TEST_FAULT=kernel_init)");
   RegisterOpDefinitions(status);
   if (TF_GetCode(status) != TF_OK) return;
-  for (auto step :
-       {&RegisterMatMulKernels,      &RegisterConvKernels,          &RegisterConvBackpropKernels,
-        &RegisterElementwiseKernels, &RegisterPadKernels,           &RegisterPoolingKernels,
-        &RegisterReductionKernels,   &RegisterBatchMatMulKernels,   &RegisterEinsumKernels,
-        &RegisterIndexingKernels,    &RegisterLoopKernels,          &RegisterLayerNormKernels,
-        &RegisterLstmCellKernels,    &RegisterBatchNormKernels,     &RegisterSpaceBatchKernels,
-        &RegisterQuantizeKernels,    &RegisterTensorListKernels,    &RegisterResourceScatterKernels,
-        &RegisterBranchKernels,      &RegisterActivationLoopKernels}) {
+  for (auto step : {&RegisterMatMulKernels,        &RegisterConvKernels,
+                    &RegisterConvBackpropKernels,  &RegisterElementwiseKernels,
+                    &RegisterPadKernels,           &RegisterPoolingKernels,
+                    &RegisterReductionKernels,     &RegisterBatchMatMulKernels,
+                    &RegisterEinsumKernels,        &RegisterIndexingKernels,
+                    &RegisterLoopKernels,          &RegisterLayerNormKernels,
+                    &RegisterRecurrentCellKernels, &RegisterBatchNormKernels,
+                    &RegisterSpaceBatchKernels,    &RegisterQuantizeKernels,
+                    &RegisterTensorListKernels,    &RegisterResourceScatterKernels,
+                    &RegisterBranchKernels,        &RegisterActivationLoopKernels}) {
     step(device_type, status);
     if (TF_GetCode(status) != TF_OK) return;
   }

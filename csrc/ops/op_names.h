@@ -32,6 +32,11 @@ inline constexpr char kLayerNorm[] = "_QcpuLayerNorm";
 // product z [batch, 4 * units], its quarters i, f, g, o in that order:
 // c = sigmoid(f) * c_prev + sigmoid(i) * tanh(g), h = sigmoid(o) * tanh(c).
 inline constexpr char kLstmCell[] = "_QcpuLstmCell";
+// _QcpuGruCell(xz, xr, xh, rz, rr, rh, h_prev) -> h: a Keras GRU step
+// (reset_after) after its two products' parts, all [batch, units]:
+// z = sigmoid(xz + rz), r = sigmoid(xr + rr), h = z * h_prev +
+// (1 - z) * tanh(xh + r * rh).
+inline constexpr char kGruCell[] = "_QcpuGruCell";
 
 // How many args one entry of `fused_ops` reads: BiasAdd and Scale a vector,
 // BatchNorm mean, variance, gamma, beta and epsilon, FusedBatchNorm TF's

@@ -1,13 +1,18 @@
-// _QcpuLstmCell: the ten element-wise ops of a Keras LSTM step after its
-// gates' product, as one kernel. Each op of a loop body costs TF's executor
-// and our kernel entry a few microseconds, more than a step's work at the
-// sizes recurrent layers have (an LSTM(128) at batch 8: 8x512 gates).
+// Keras' recurrent cells' element-wise steps, each as one kernel. Each op
+// of a loop body costs TF's executor and our kernel entry a few
+// microseconds, more than a step's work at the sizes recurrent layers have
+// (an LSTM(128) at batch 8: 8x512 gates).
 //
 // The gates go through the same oneDNN eltwise primitives as the Sigmoid and
-// Tanh kernels, so the results are those of the unfused graph: sigmoid over
-// all of z (the candidate's quarter is not needed but costs less than a
-// strided call), tanh over the candidate, copied out, and over the new c.
-#include "kernels/lstm_cell.h"
+// Tanh kernels, so the results are those of the unfused graph.
+// _QcpuLstmCell: sigmoid over all of z (the candidate's quarter is not
+// needed but costs less than a strided call), tanh over the candidate,
+// copied out, and over the new c. _QcpuGruCell: the two gates' sums side by
+// side, one sigmoid over both, one tanh over the candidate.
+#include "kernels/recurrent_cells.h"
+
+#include <string>
+#include <vector>
 
 #include "kernels/onednn_util.h"
 #include "kernels/vector_loops.h"
@@ -64,6 +69,27 @@ INT8FLOW_VECTOR_CLONES void Output(const float* gates, const float* tanh_c, floa
   }
 }
 
+// z_sum = xz + rz and r_sum = xr + rr, side by side in `sums`.
+INT8FLOW_VECTOR_CLONES void GateSums(const float* xz, const float* rz, const float* xr,
+                                     const float* rr, float* sums, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) {
+    sums[i] = xz[i] + rz[i];
+    sums[n + i] = xr[i] + rr[i];
+  }
+}
+
+// candidate = r * rh + xh, r the second half of `gates`.
+INT8FLOW_VECTOR_CLONES void CandidateSum(const float* gates, const float* rh, const float* xh,
+                                         float* candidate, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) candidate[i] = gates[n + i] * rh[i] + xh[i];
+}
+
+// h = z * h_prev + tanh(candidate) * (1 - z), z the first half of `gates`.
+INT8FLOW_VECTOR_CLONES void GruOutput(const float* gates, const float* h_prev,
+                                      const float* candidate, float* h, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) h[i] = gates[i] * h_prev[i] + candidate[i] * (1.f - gates[i]);
+}
+
 class LstmCellKernel {
  public:
   explicit LstmCellKernel(TF_OpKernelConstruction*) {}
@@ -105,10 +131,48 @@ class LstmCellKernel {
   PrimitiveCache<EltwisePrimitive> sigmoid_, tanh_;
 };
 
+class GruCellKernel {
+ public:
+  explicit GruCellKernel(TF_OpKernelConstruction*) {}
+
+  void Compute(KernelContext& ctx) {
+    // xz, xr, xh, rz, rr, rh, h_prev: ops/op_names.h.
+    std::vector<OwnedTensor> in;
+    for (int i = 0; i < 7; ++i) in.push_back(ctx.input(i));
+    const auto shape = Shape(in[6].get());
+    for (int i = 0; i < 6; ++i)
+      Require(Shape(in[i].get()) == shape, [&] {
+        return "GRU cell: every input must have the state's shape " + ShapeString(shape) +
+               ", input " + std::to_string(i) + " has " + ShapeString(Shape(in[i].get()));
+      });
+    OwnedTensor h = ctx.allocate_output(0, shape, TF_FLOAT);
+    const int64_t n = NumElements(shape);
+    if (n == 0) return;
+    const auto data = [&](int i) { return Data<float>(in[i].get()); };
+    auto sigmoid = sigmoid_.Get(
+        {2 * n}, [&] { return BuildEltwise(dnnl::algorithm::eltwise_logistic, 2 * n); });
+    auto tanh = tanh_.Get({n}, [&] { return BuildEltwise(dnnl::algorithm::eltwise_tanh, n); });
+    // Scratch: the gates (z, r), then the candidate.
+    OwnedTensor scratch = ctx.allocate_temp(3 * n * sizeof(float));
+    float* gates = Data<float>(scratch.get());
+    float* candidate = gates + 2 * n;
+    GateSums(data(0), data(3), data(1), data(4), gates, n);
+    RunEltwise(ctx, *sigmoid, gates, gates);
+    CandidateSum(gates, data(5), data(2), candidate, n);
+    RunEltwise(ctx, *tanh, candidate, candidate);
+    GruOutput(gates, data(6), candidate, Data<float>(h.get()), n);
+  }
+
+ private:
+  PrimitiveCache<EltwisePrimitive> sigmoid_, tanh_;
+};
+
 }  // namespace
 
-void RegisterLstmCellKernels(const char* device_type, TF_Status* status) {
+void RegisterRecurrentCellKernels(const char* device_type, TF_Status* status) {
   RegisterKernel<LstmCellKernel>({ops::kLstmCell}, device_type, status);
+  if (TF_GetCode(status) == TF_OK)
+    RegisterKernel<GruCellKernel>({ops::kGruCell}, device_type, status);
 }
 
 }  // namespace int8flow::kernels
