@@ -205,8 +205,8 @@ class Matcher {
     // A node inside a match may feed only the match (Fusable). Ruling out
     // one read more often here lets a commutative op's other order match:
     // MobileNetV2's Add(project_a, project_b), where project_a also feeds
-    // the next block, fuses into project_b.
-    // An extra output is read beyond the match by design.
+    // the next block, fuses into project_b. An extra output is read beyond
+    // the match by design.
     const auto readers = consumers_.find(ref.node);
     if (readers != consumers_.end() && !IsExtraOutput(wanted.node) &&
         readers->second.size() > label_reads_.at(wanted.node))
@@ -237,10 +237,15 @@ class Matcher {
         if (input[0] == '^') return false;
       const auto users = consumers_.find(node->name());
       if (users == consumers_.end()) continue;
-      // An extra output's readers get the replacement's output instead.
-      if (IsExtraOutput(label)) continue;
-      for (const NodeDef* user : users->second)
-        if (!inside.count(user)) return false;
+      for (const NodeDef* user : users->second) {
+        if (inside.count(user)) continue;
+        if (!IsExtraOutput(label)) return false;
+        // An extra output's readers get the replacement's output instead:
+        // its output 0, which is all ReadFromReplacements rewires.
+        for (const auto& input : user->input())
+          if (ParseTensorRef(input).node == node->name() && ParseTensorRef(input).port > 0)
+            return false;
+      }
     }
     for (const ShapeCheck& check : pattern_->checks)
       if (!Holds(check, binding)) return false;
