@@ -3,6 +3,7 @@
 #include <cstddef>
 #include <iterator>
 
+#include "kernels/onednn_util.h"
 #include "ops/activations.h"
 
 namespace int8flow::kernels {
@@ -43,6 +44,18 @@ static_assert(TableMatchesOps(), "kTable must map each of ops::kActivationOps, i
 const std::vector<Activation>& Activations() {
   static const std::vector<Activation> table(std::begin(kTable), std::end(kTable));
   return table;
+}
+
+dnnl::eltwise_forward::primitive_desc ActivationPrimitiveDesc(const Activation& a, float alpha,
+                                                              const dnnl::memory::desc& data) {
+  dnnl::primitive_attr attr = UserScratchpadAttr();
+  if (a.then != dnnl::algorithm::undef) {
+    dnnl::post_ops then;
+    then.append_eltwise(a.then, a.then_alpha, a.then_beta);
+    attr.set_post_ops(then);
+  }
+  return dnnl::eltwise_forward::primitive_desc(Engine(), dnnl::prop_kind::forward_inference,
+                                               a.algorithm, data, data, alpha, a.beta, attr);
 }
 
 void AppendActivation(dnnl::post_ops& ops, const Activation& a, float alpha) {

@@ -26,6 +26,12 @@ struct Activation {
 // Appends `a` (with `alpha`) to `ops` as one or two eltwise post-ops.
 void AppendActivation(dnnl::post_ops& ops, const Activation& a, float alpha);
 
+// The standalone primitive of `a` (with `alpha`) over `data`, in place or
+// not, its second step as a post-op: what the activation kernels run, and
+// the recurrent cells for their gates.
+dnnl::eltwise_forward::primitive_desc ActivationPrimitiveDesc(const Activation& a, float alpha,
+                                                              const dnnl::memory::desc& data);
+
 // The activation named `op`, or nullptr.
 const Activation* FindActivation(const std::string& op);
 const std::vector<Activation>& Activations();

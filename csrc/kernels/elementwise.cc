@@ -64,16 +64,8 @@ class ActivationKernel {
                              clamp_->lo, clamp_->hi);
     const memory::desc md = PlainF32({NumElements(shape)});
     auto p = cache_.Get({NumElements(shape)}, [&] {
-      dnnl::primitive_attr attr = UserScratchpadAttr();
-      if (activation_->then != dnnl::algorithm::undef) {
-        dnnl::post_ops then;
-        then.append_eltwise(activation_->then, activation_->then_alpha, activation_->then_beta);
-        attr.set_post_ops(then);
-      }
       return Make<dnnl::eltwise_forward::primitive_desc, dnnl::eltwise_forward>(
-          dnnl::eltwise_forward::primitive_desc(Engine(), dnnl::prop_kind::forward_inference,
-                                                activation_->algorithm, md, md, alpha_,
-                                                activation_->beta, attr));
+          ActivationPrimitiveDesc(*activation_, alpha_, md));
     });
     Execute(ctx, p->primitive, p->scratchpad,
             {{DNNL_ARG_SRC, memory(md, Engine(), TF_TensorData(x.get()))},

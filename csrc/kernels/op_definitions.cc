@@ -20,11 +20,18 @@ struct ShapeHandleDeleter {
   void operator()(TF_ShapeHandle* h) const { TF_DeleteShapeHandle(h); }
 };
 
+// Outputs 0 to `outputs` - 1 have the shape of input `input`.
+void OutputsShapedLikeInput(TF_ShapeInferenceContext* ctx, int input, int outputs,
+                            TF_Status* status) {
+  std::unique_ptr<TF_ShapeHandle, ShapeHandleDeleter> shape(TF_NewShapeHandle());
+  TF_ShapeInferenceContextGetInput(ctx, input, shape.get(), status);
+  for (int i = 0; i < outputs && TF_GetCode(status) == TF_OK; ++i)
+    TF_ShapeInferenceContextSetOutput(ctx, i, shape.get(), status);
+}
+
 // Output 0 has the shape of input 0.
 void SameShapeAsInput(TF_ShapeInferenceContext* ctx, TF_Status* status) {
-  std::unique_ptr<TF_ShapeHandle, ShapeHandleDeleter> shape(TF_NewShapeHandle());
-  TF_ShapeInferenceContextGetInput(ctx, 0, shape.get(), status);
-  if (TF_GetCode(status) == TF_OK) TF_ShapeInferenceContextSetOutput(ctx, 0, shape.get(), status);
+  OutputsShapedLikeInput(ctx, 0, 1, status);
 }
 
 // The C API's shape functions cannot read bool attrs (the transposes), and
@@ -45,10 +52,7 @@ void QuantizedShape(TF_ShapeInferenceContext* ctx, TF_Status* status) {
 
 // Outputs 0 and 1 have input 1's shape (an LSTM cell's state).
 void StateShape(TF_ShapeInferenceContext* ctx, TF_Status* status) {
-  std::unique_ptr<TF_ShapeHandle, ShapeHandleDeleter> shape(TF_NewShapeHandle());
-  TF_ShapeInferenceContextGetInput(ctx, 1, shape.get(), status);
-  for (int i = 0; i < 2 && TF_GetCode(status) == TF_OK; ++i)
-    TF_ShapeInferenceContextSetOutput(ctx, i, shape.get(), status);
+  OutputsShapedLikeInput(ctx, 1, 2, status);
 }
 
 struct OpSignature {

@@ -14,8 +14,10 @@
 #include <string>
 #include <vector>
 
+#include "kernels/activations.h"
 #include "kernels/onednn_util.h"
 #include "kernels/vector_loops.h"
+#include "ops/activations.h"
 #include "ops/op_names.h"
 
 namespace int8flow::kernels {
@@ -23,19 +25,18 @@ namespace {
 
 using dnnl::memory;
 
-// One eltwise primitive (`algorithm`) over `n` contiguous floats, in place
-// or not.
+// The activation `op`'s primitive over `n` contiguous floats, in place or
+// not: the one its standalone kernel runs (activations.h).
 struct EltwisePrimitive {
   dnnl::eltwise_forward primitive;
   memory::desc data, scratchpad;
 };
 
-EltwisePrimitive BuildEltwise(dnnl::algorithm algorithm, int64_t n) {
+EltwisePrimitive BuildEltwise(const char* op, int64_t n) {
+  const Activation& activation = *FindActivation(op);
   EltwisePrimitive p;
   p.data = PlainF32({n});
-  const dnnl::eltwise_forward::primitive_desc pd(Engine(), dnnl::prop_kind::forward_inference,
-                                                 algorithm, p.data, p.data, 0.f, 0.f,
-                                                 UserScratchpadAttr());
+  const auto pd = ActivationPrimitiveDesc(activation, activation.alpha, p.data);
   p.scratchpad = pd.scratchpad_desc();
   p.primitive = dnnl::eltwise_forward(pd);
   return p;
@@ -107,10 +108,9 @@ class LstmCellKernel {
     OwnedTensor h = ctx.allocate_output(0, c_shape, TF_FLOAT);
     OwnedTensor c = ctx.allocate_output(1, c_shape, TF_FLOAT);
     if (cells == 0) return;
-    auto sigmoid = sigmoid_.Get(
-        {4 * cells}, [&] { return BuildEltwise(dnnl::algorithm::eltwise_logistic, 4 * cells); });
-    auto tanh =
-        tanh_.Get({cells}, [&] { return BuildEltwise(dnnl::algorithm::eltwise_tanh, cells); });
+    auto sigmoid =
+        sigmoid_.Get({4 * cells}, [&] { return BuildEltwise(ops::kSigmoid, 4 * cells); });
+    auto tanh = tanh_.Get({cells}, [&] { return BuildEltwise(ops::kTanh, cells); });
     // Scratch: the gates' sigmoids (4 * cells), then the candidate's tanh and
     // the new state's (cells each).
     OwnedTensor scratch = ctx.allocate_temp(6 * cells * sizeof(float));
@@ -149,9 +149,8 @@ class GruCellKernel {
     const int64_t n = NumElements(shape);
     if (n == 0) return;
     const auto data = [&](int i) { return Data<float>(in[i].get()); };
-    auto sigmoid = sigmoid_.Get(
-        {2 * n}, [&] { return BuildEltwise(dnnl::algorithm::eltwise_logistic, 2 * n); });
-    auto tanh = tanh_.Get({n}, [&] { return BuildEltwise(dnnl::algorithm::eltwise_tanh, n); });
+    auto sigmoid = sigmoid_.Get({2 * n}, [&] { return BuildEltwise(ops::kSigmoid, 2 * n); });
+    auto tanh = tanh_.Get({n}, [&] { return BuildEltwise(ops::kTanh, n); });
     // Scratch: the gates (z, r), then the candidate.
     OwnedTensor scratch = ctx.allocate_temp(3 * n * sizeof(float));
     float* gates = Data<float>(scratch.get());
