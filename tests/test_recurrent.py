@@ -147,8 +147,10 @@ LOOP_COPIES = """
 import json, numpy as np, tensorflow as tf, keras, int8flow
 x = np.random.default_rng(0).standard_normal((8, 30, 16)).astype("float32")
 model = keras.Sequential([keras.Input((30, 16)), keras.layers.LAYER(32)])
+model.compile("adam", "mse")
 graph = tf.function(model)
-calls = {"tf.function": lambda: graph(x).numpy(), "predict": lambda: model.predict(x, verbose=0)}
+calls = {"tf.function": lambda: graph(x).numpy(), "predict": lambda: model.predict(x, verbose=0),
+         "fit": lambda: model.fit(x, np.zeros((8, 32), "float32"), batch_size=8, verbose=0)}
 copies, cells = {}, {}
 for name, call in calls.items():
     int8flow.reset_stats()
@@ -171,8 +173,13 @@ def test_recurrent_steps_copy_nothing_and_cells_fuse(installed, layer: str) -> N
     # stock TF). predict's loop, traced for XLA, ran as a While op, whose
     # condition's bool crossed twice a step, until the pass had it lowered.
     # Only the input, the result and predict's bookkeeping cross now.
+    # fit's gradient loop summed its weight gradients in loop variables that
+    # started as zeros on TF's CPU: each step copied every sum to QCPU and
+    # back (222 copies a batch). Its optimizer's and metrics' scalar
+    # bookkeeping still crosses, about 40 times a batch.
     got = run_json(LOOP_COPIES.replace("LAYER", layer))
-    assert all(count < 10 for count in got["copies"].values()), got
+    bounds = {"tf.function": 10, "predict": 10, "fit": 60}  # 30 steps: a copy a step fails
+    assert all(got["copies"][call] < bound for call, bound in bounds.items()), got
     # The step's element-wise ops run as one fused cell, in predict's
     # lowered loop too.
     assert all(n > 0 for n in got["cells"].values()), got
