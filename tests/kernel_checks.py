@@ -143,6 +143,31 @@ for m, k, n in [(1, 7, 5), (3, 1, 4), (33, 1024, 65), (64, 256, 1), (0, 4, 3), (
                   lambda x, y, ta=ta, tb=tb: tf.matmul(x, y, transpose_a=ta, transpose_b=tb),
                   [a, b], matmul_bound(ta, tb))
 
+# Weights new each call, as a gradient loop's products have them: after three
+# mostly missed lookups the node reads them in place instead of packing each
+# (PackedWeights::Varies), so calls 0-2 and 3-4 take the two paths.
+for ta, tb in ((False, False), (True, True)):
+    @tf.function
+    def on_qcpu(x, y, ta=ta, tb=tb):
+        with tf.device(QCPU):
+            return tf.matmul(x, y, transpose_a=ta, transpose_b=tb)
+    for call in range(5):
+        a, b = (rand(24, 9) if ta else rand(9, 24)), (rand(31, 24) if tb else rand(24, 31))
+        q = on_qcpu(tf.constant(a), tf.constant(b))
+        with tf.device(CPU):
+            c = tf.matmul(a, b, transpose_a=ta, transpose_b=tb)
+        record(f"MatMul weights new each call, call {call} ta={ta} tb={tb}", q.device, q, c,
+               matmul_bound(ta, tb)(c.numpy(), a, b))
+
+# ---- AddN: one input, many (TF sums eight at a time), threaded with NaN, empty ----
+for n, shape in [(1, (4, 5)), (2, (3, 1, 4)), (3, (64, 256)), (9, (7,)), (2, (1 << 17,)), (3, (0, 3))]:
+    terms = [rand(*shape) for _ in range(n)]
+    if shape == (1 << 17,):
+        terms[0][rng.integers(0, terms[0].size, 64)] = np.nan
+        terms[1][rng.integers(0, terms[1].size, 64)] = np.inf
+    eager(f"AddN of {n} {shape}", lambda *t: tf.raw_ops.AddN(inputs=list(t)), terms,
+          lambda ref, *a: len(a) * 1.2e-7 * np.nan_to_num(sum(np.abs(t) for t in a), posinf=0.0))
+
 # ---- activations ---------------------------------------------------------------
 x = np.concatenate([rand(1000) * 4, np.array([0, -0.0, 6, 6.5, -1e-30, 50, -50], np.float32)])
 for name, fn, bound in [

@@ -73,16 +73,22 @@ class MatMulKernel {
     }
     const bool bf16 = Bf16Call(quantized_.enabled());
     const bool single_thread = SmallProduct(m, k, n);
-    auto p = cache_.Get({m, k, n, quantized_.ZeroPointsUsed(quantization), bf16}, [&] {
-      const OmpThreadsScope threads(single_thread);
-      return BuildPreferringBf16(
-          bf16, "MatMul", [&](bool use_bf16) { return Build(m, k, n, quantization, use_bf16); });
-    });
+    // Float weights new each call are read as they are (PackedWeights::Varies).
+    const bool read_in_place = !quantized_.enabled() && !bf16 && weights_.Varies();
+    auto p =
+        cache_.Get({m, k, n, quantized_.ZeroPointsUsed(quantization), bf16, read_in_place}, [&] {
+          const OmpThreadsScope threads(single_thread);
+          return BuildPreferringBf16(bf16, "MatMul", [&](bool use_bf16) {
+            return Build(m, k, n, quantization, use_bf16, read_in_place);
+          });
+        });
     OwnedTensor src_copy;  // bf16, for the call
     std::unordered_map<int, memory> exec_args = {
         {DNNL_ARG_SRC, InputMemory(ctx, p->src, p->src_reorder, TF_TensorData(a.get()), src_copy)},
-        {DNNL_ARG_WEIGHTS, quantized_.PackWeights(weights_, std::move(b), {}, p->weights,
-                                                  p->packed_weights, quantization)},
+        {DNNL_ARG_WEIGHTS, read_in_place
+                               ? ArgMemory(p->weights, TF_TensorData(b.get()))
+                               : quantized_.PackWeights(weights_, std::move(b), {}, p->weights,
+                                                        p->packed_weights, quantization)},
         {DNNL_ARG_DST, ArgMemory(p->dst, TF_TensorData(out.get()))}};
     if (!bias.empty()) {
       exec_args.emplace(DNNL_ARG_BIAS, ArgMemory(p->bias, fused_.BiasData(args, bias)));
@@ -95,7 +101,8 @@ class MatMulKernel {
 
  private:
   MatMulPrimitive Build(int64_t m, int64_t k, int64_t n,
-                        const QuantizedOperands::Values& quantization, bool bf16) const {
+                        const QuantizedOperands::Values& quantization, bool bf16,
+                        bool read_in_place) const {
     MatMulPrimitive p;
     // A transposed operand is the same buffer read with swapped strides.
     p.src = memory::desc({m, k}, quantized_.src_type(),
@@ -118,7 +125,7 @@ class MatMulKernel {
                  ? dnnl::matmul::primitive_desc(Engine(), src, weights, p.bias, p.dst, attr)
                  : dnnl::matmul::primitive_desc(Engine(), src, weights, p.dst, attr);
     };
-    dnnl::matmul::primitive_desc pd = make(any_weights);
+    dnnl::matmul::primitive_desc pd = make(read_in_place ? p.weights : any_weights);
     // oneDNN 3.2 pads a narrow product's packed weights to 64 columns: a
     // Dense of 10 classes on 262144 features read 64 MiB a call instead of
     // 10 (1.3 ms). Float weights that would more than double stay row-major.

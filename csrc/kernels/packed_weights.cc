@@ -9,6 +9,7 @@ std::shared_ptr<const PackedWeights::Entry> PackedWeights::FindOrPack(
     const dnnl::memory::desc& user, const dnnl::memory::desc& packed) {
   {
     std::lock_guard<std::mutex> lock(mutex_);
+    ++lookups_;
     if (entry_ && TF_TensorData(entry_->source.get()) == TF_TensorData(weights.get()) &&
         entry_->user == user && entry_->layout == packed && entry_->scale == scale &&
         entry_->seven_bits == seven_bits)
@@ -52,6 +53,7 @@ std::shared_ptr<const PackedWeights::Entry> PackedWeights::FindOrPack(
   stream.wait();
   entry->source = std::move(weights);
   std::lock_guard<std::mutex> lock(mutex_);
+  ++misses_;
   entry_ = entry;
   account_.Set(1, static_cast<int64_t>(packed.get_size()));
   return entry;
@@ -60,6 +62,11 @@ std::shared_ptr<const PackedWeights::Entry> PackedWeights::FindOrPack(
 dnnl::memory PackedWeights::Get(OwnedTensor weights, const std::vector<float>& scale,
                                 const dnnl::memory::desc& user, const dnnl::memory::desc& packed) {
   return FindOrPack(std::move(weights), scale, false, user, packed)->packed;
+}
+
+bool PackedWeights::Varies() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return misses_ >= 3 && 2 * misses_ > lookups_;
 }
 
 std::pair<dnnl::memory, float> PackedWeights::GetInt8(OwnedTensor weights, bool seven_bits,

@@ -32,6 +32,11 @@ class PackedWeights {
   std::pair<dnnl::memory, float> GetInt8(OwnedTensor weights, bool seven_bits,
                                          const dnnl::memory::desc& user,
                                          const dnnl::memory::desc& packed);
+  // Whether this node's weights are new at most calls (a gradient, an
+  // activation): packing then costs a reorder primitive, a buffer and an
+  // OpenMP team per call, more than the packed layout saves. More than half
+  // of at least 3 lookups missed.
+  bool Varies();
 
  private:
   struct Entry {
@@ -48,6 +53,7 @@ class PackedWeights {
                                           const dnnl::memory::desc& packed);
   std::mutex mutex_;
   std::shared_ptr<const Entry> entry_;
+  int64_t lookups_ = 0, misses_ = 0;
   CacheAccount account_{runtime::CacheKind::kPackedWeights};
 };
 
