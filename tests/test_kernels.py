@@ -196,20 +196,26 @@ def test_fusion_can_be_turned_off(installed: Path) -> None:
 def test_loop_only_kernels_leave_top_level_nodes_to_tf_cpu(installed: Path) -> None:
     # QCPU's kernels for loop and cond bodies (an int64 counter, Pow, Exp,
     # ReluGrad, a bf16 MatMul) are plain loops; a node outside any body goes
-    # to TF's CPU kernel, as before they existed (MoveLoopOnlyNodesToCpu).
-    # Relu has a real QCPU kernel and stays, fed by a QCPU Mean (fed by TF's
-    # CPU, it would follow its input there: MoveCpuFedElementwiseToCpu).
+    # to TF's CPU kernel, as before they existed (MoveLoopOnlyNodesToCpu),
+    # when fed by the arguments or TF's CPU. Relu has a real QCPU kernel and
+    # stays, fed by a QCPU Mean (fed by TF's CPU, it would follow its input
+    # there: MoveCpuFedElementwiseToCpu). A TanhGrad fed by that Relu stays
+    # too: on TF's CPU it would copy its input out and its result back, more
+    # than its loop takes. A bf16 MatMul fed by a QCPU Cast still moves: TF's
+    # native kernel is worth the copies.
     r = run_json("""
         import json, tensorflow as tf, int8flow
         @tf.function
         def f(step, x):
             h = tf.cast(x, tf.bfloat16)
-            return (step + 1, tf.pow(x, 1.5) + tf.exp(x) + tf.nn.relu(tf.reduce_mean(x, 0)),
-                    tf.raw_ops.ReluGrad(gradients=x, features=x - 1.0), tf.matmul(h, h, transpose_b=True))
+            relu = tf.nn.relu(tf.reduce_mean(x, 0))
+            return (step + 1, tf.pow(x, 1.5) + tf.exp(x) + relu, tf.raw_ops.TanhGrad(y=relu, dy=relu),
+                    tf.raw_ops.ReluGrad(gradients=x, features=x), tf.matmul(h, h, transpose_b=True))
         f(tf.constant(3, tf.int64), tf.ones([4, 4]))
         print(json.dumps(int8flow.stats()["cpu_ops"]))
     """)
-    assert {"AddV2", "Pow", "Exp", "ReluGrad", "MatMul"} <= set(r) and "Relu" not in r, r
+    assert {"AddV2", "Pow", "Exp", "ReluGrad", "MatMul"} <= set(r), r
+    assert "Relu" not in r and "TanhGrad" not in r, r
 
 
 def test_elementwise_ops_fed_by_tf_cpu_stay_there(installed: Path) -> None:

@@ -167,24 +167,52 @@ int HandResultsToHost(tensorflow::GraphDef& graph) {
 // activations and gradients, optimizers' int64 counters, bf16/float16 nodes
 // on float32 kernels. TF's placer puts any node QCPU has a kernel for on
 // QCPU; a node the pass sees is one TF's CPU can run, with its vectorized
-// (or, in bf16, native) kernel: there it runs, as before those kernels. But
-// in a lowered loop, where a node on TF's CPU splits the loop between two
-// devices, and each step pays copies there and back (an LSTM's fit ran 262
-// ms an epoch with its SigmoidGrad and TanhGrad on TF's CPU, 150-190 without).
-// Nor when a QCPU While, not lowered yet, reads it: the lowering places each
-// loop variable's Enter, and so the whole variable, on its input's device.
-// A gradient loop's weight-gradient sums start as Fill zeros, and on TF's CPU
-// each step copied every sum to QCPU for its AddN and back (an LSTM's fit:
-// 143 ms an epoch, 93-110 without).
+// (or, in bf16, native) kernel: there it runs, as before those kernels.
+// But not where the move costs more than the kernel gains:
+// - in a lowered loop, where a node on TF's CPU splits the loop between two
+//   devices, and each step pays copies there and back (an LSTM's fit ran 262
+//   ms an epoch with its SigmoidGrad and TanhGrad on TF's CPU, 150-190 without);
+// - when a QCPU While, not lowered yet, reads it: the lowering places each
+//   loop variable's Enter, and so the whole variable, on its input's device.
+//   A gradient loop's weight-gradient sums start as Fill zeros, and on TF's
+//   CPU each step copied every sum to QCPU for its AddN and back (an LSTM's
+//   fit: 143 ms an epoch, 93-110 without);
+// - when a QCPU node feeds it, but for a product (a bf16 MatMul: TF's native
+//   kernel is worth the copies). Each copy is a wait on TF's event manager
+//   (30-100 us), more than a plain loop takes on a layer's gradient: a Keras
+//   MLP's fit copied a ReluGrad's inputs out and its result back, and
+//   Adam's step count went from QCPU to TF's CPU and back for each weight.
+//   A node fed by a moved one moves in turn.
 void MoveLoopOnlyNodesToCpu(tensorflow::GraphDef& graph) {
+  static const std::set<std::string> products = {
+      "MatMul", "BatchMatMul",           "BatchMatMulV2",       "BatchMatMulV3",       "Einsum",
+      "Conv2D", "DepthwiseConv2dNative", "Conv2DBackpropInput", "Conv2DBackpropFilter"};
   std::set<std::string> stay = NodesInLoops(graph);
+  std::unordered_map<std::string, const tensorflow::NodeDef*> by_name;
   for (const tensorflow::NodeDef& node : graph.node()) {
+    by_name[node.name()] = &node;
     if (!OnQcpu(node) || (node.op() != "While" && node.op() != "StatelessWhile")) continue;
     for (const std::string& input : node.input()) stay.insert(ParseTensorRef(input).node);
   }
-  for (tensorflow::NodeDef& node : *graph.mutable_node())
-    if (OnQcpu(node) && kernels::LoopOnlyKernelServes(node) && !stay.count(node.name()))
+  // Consts and function arguments are read where they are needed.
+  const auto fed_by_qcpu = [&](const tensorflow::NodeDef& node) {
+    return std::any_of(node.input().begin(), node.input().end(), [&](const std::string& input) {
+      if (input[0] == '^') return false;
+      const auto producer = by_name.find(ParseTensorRef(input).node);
+      return producer != by_name.end() && OnQcpu(*producer->second) &&
+             producer->second->op() != "Const" && producer->second->op() != "_Arg";
+    });
+  };
+  for (bool moved = true; moved;) {
+    moved = false;
+    for (tensorflow::NodeDef& node : *graph.mutable_node()) {
+      if (!OnQcpu(node) || !kernels::LoopOnlyKernelServes(node) || stay.count(node.name()) ||
+          (!products.count(node.op()) && fed_by_qcpu(node)))
+        continue;
       MoveToCpu(node);
+      moved = true;
+    }
+  }
 }
 
 // An element-wise node on QCPU fed only by TF's CPU (the bias and relu after

@@ -84,37 +84,55 @@ class UnaryKernel {
 // A gradient op: out = apply(input 0, input 1), two tensors of one shape.
 // TF's argument order: (gradients, features or outputs), but (y, dy) for
 // SigmoidGrad, TanhGrad and SqrtGrad.
+float ReluGrad(float g, float x) { return g * (x > 0 ? 1.f : 0.f); }
+float Relu6Grad(float g, float x) { return g * (x > 0 && x < 6 ? 1.f : 0.f); }
+float EluGrad(float g, float y) { return y < 0 ? g * (y + 1.f) : g; }
+float SeluGrad(float g, float y) { return y < 0 ? g * (y + kSeluScaleAlpha) : g * kSeluScale; }
+float SoftsignGrad(float g, float x) {
+  const float d = std::fabs(x) + 1.f;
+  return g / (d * d);
+}
+float SigmoidGrad(float y, float dy) { return dy * y * (1.f - y); }
+float TanhGrad(float y, float dy) { return dy * (1.f - y * y); }
+float SqrtGrad(float y, float dy) { return 0.5f * dy / y; }
+
+// Each op's loop, inlined and vectorized: a layer's gradient in a training
+// step runs here (MoveLoopOnlyNodesToCpu leaves one fed by QCPU on QCPU),
+// where a call through a pointer per element took 60 us for 8192 elements.
+template <float (*Apply)(float, float)>
+INT8FLOW_VECTOR_CLONES void GradientLoop(const float* a, const float* b, float* out, int64_t begin,
+                                         int64_t end) {
+  for (int64_t i = begin; i < end; ++i) out[i] = Apply(a[i], b[i]);
+}
+
 struct GradientOp {
   const char* op;
-  float (*apply)(float, float);
+  void (*loop)(const float*, const float*, float*, int64_t, int64_t);
 };
 const GradientOp kGradientOps[] = {
-    {"ReluGrad", [](float g, float x) { return g * (x > 0 ? 1.f : 0.f); }},
-    {"Relu6Grad", [](float g, float x) { return g * (x > 0 && x < 6 ? 1.f : 0.f); }},
-    {"EluGrad", [](float g, float y) { return y < 0 ? g * (y + 1.f) : g; }},
-    {"SeluGrad",
-     [](float g, float y) { return y < 0 ? g * (y + kSeluScaleAlpha) : g * kSeluScale; }},
-    {"SoftsignGrad",
-     [](float g, float x) {
-       const float d = std::fabs(x) + 1.f;
-       return g / (d * d);
-     }},
-    {"SigmoidGrad", [](float y, float dy) { return dy * y * (1.f - y); }},
-    {"TanhGrad", [](float y, float dy) { return dy * (1.f - y * y); }},
-    {"SqrtGrad", [](float y, float dy) { return 0.5f * dy / y; }},
+    {"ReluGrad", &GradientLoop<ReluGrad>},         {"Relu6Grad", &GradientLoop<Relu6Grad>},
+    {"EluGrad", &GradientLoop<EluGrad>},           {"SeluGrad", &GradientLoop<SeluGrad>},
+    {"SoftsignGrad", &GradientLoop<SoftsignGrad>}, {"SigmoidGrad", &GradientLoop<SigmoidGrad>},
+    {"TanhGrad", &GradientLoop<TanhGrad>},         {"SqrtGrad", &GradientLoop<SqrtGrad>},
 };
 
 class GradientKernel {
  public:
   explicit GradientKernel(TF_OpKernelConstruction* ctx) : op_(OpType(ctx)) {
     for (const GradientOp& g : kGradientOps)
-      if (op_ == g.op) apply_ = g.apply;
-    Require(apply_ != nullptr, "no QCPU loop kernel for " + op_);
+      if (op_ == g.op) loop_ = g.loop;
+    Require(loop_ != nullptr, "no QCPU loop kernel for " + op_);
   }
 
   void Compute(KernelContext& ctx) {
     RequireSameShapes(ctx, op_);
-    BroadcastBinary<float, float>(ctx, TF_FLOAT, apply_);
+    OwnedTensor a = ctx.input(0), b = ctx.input(1);
+    const auto shape = Shape(a.get());
+    OwnedTensor out = ctx.allocate_output(0, shape, TF_FLOAT);
+    const float *x = Data<float>(a.get()), *y = Data<float>(b.get());
+    float* z = Data<float>(out.get());
+    ForChunks(NumElements(shape),
+              [&](int64_t begin, int64_t end, int) { loop_(x, y, z, begin, end); });
   }
 
   static void RequireSameShapes(const KernelContext& ctx, const std::string& op) {
@@ -127,7 +145,7 @@ class GradientKernel {
 
  private:
   const std::string op_;
-  float (*apply_)(float, float) = nullptr;
+  void (*loop_)(const float*, const float*, float*, int64_t, int64_t) = nullptr;
 };
 
 class LeakyReluGradKernel {
