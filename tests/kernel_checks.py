@@ -1072,6 +1072,27 @@ eager("SqrtGrad loop", lambda y, dy: tf.raw_ops.SqrtGrad(y=y, dy=dy), [np.abs(ra
       lambda ref, *a: 2.4e-7 * np.abs(ref))
 eager("ReluGrad large", lambda g, x: tf.raw_ops.ReluGrad(gradients=g, features=x), [rand(300, 300), rand(300, 300)],
       exact)
+# A zero dy gives 0 in these, where 0 / 0 or 0 * Inf would be NaN.
+with_zeros = np.concatenate([rand(40), np.zeros(4)]).astype(np.float32)
+at_zero = np.concatenate([np.abs(rand(40)) + 0.1, [0.0, 0.0, np.inf, 1.0]]).astype(np.float32)
+for op in ("SqrtGrad", "RsqrtGrad", "ReciprocalGrad"):
+    eager(f"{op} zero dy", lambda y, dy, o=op: getattr(tf.raw_ops, o)(y=y, dy=dy), [at_zero, with_zeros],
+          lambda ref, *a: 2.4e-7 * np.nan_to_num(np.abs(ref), posinf=0.0))
+eager("DivNoNan broadcast", tf.math.divide_no_nan, [rand(4, 5), np.array([0.5, 0.0, -2.0, 0.0, 1e-3], np.float32)],
+      exact)
+eager("DivNoNan by zero scalar", tf.math.divide_no_nan, [rand(3), np.array(0.0, np.float32)], exact)
+
+# ---- a classifier's loss: within a few ulp of the row's log-sum-exp --------------
+def xent(out: int):
+    return lambda x, labels: tf.raw_ops.SparseSoftmaxCrossEntropyWithLogits(features=x, labels=labels)[out]
+for label, x, labels in [("int32", rand(5, 7) * 3, np.array([0, 6, 3, 2, 1], np.int32)),
+                         ("int64 wide logits", rand(33, 10) * 40, rng.integers(0, 10, 33)),
+                         ("one class", rand(4, 1), np.zeros(4, np.int64)),
+                         ("threaded", rand(800, 100), rng.integers(0, 100, 800).astype(np.int32)),
+                         ("empty batch", rand(0, 4), np.zeros(0, np.int32))]:
+    for out, part in ((0, "loss"), (1, "backprop")):
+        eager(f"SparseSoftmaxCrossEntropyWithLogits {part} {label}", xent(out), [x, labels],
+              lambda ref, *a: 1e-6 * (np.abs(ref) + 1.0))
 t_values, e_values = rand(4, 3), rand(4, 3)
 for label, condition in [("elementwise", rand(4, 3) > 0), ("rows", rand(4) > 0), ("scalar", np.array(False))]:
     eager(f"Select {label}", lambda c, a, b: tf.raw_ops.Select(condition=c, x=a, y=b), [condition, t_values, e_values],

@@ -3,8 +3,9 @@
 // element loops: in the cell's loop body, which runs on QCPU alone (loop_ops.cc
 // says why), each must have a QCPU kernel, and `fit` of a SimpleRNN with
 // activation="relu" failed on ReluGrad. Each formula is TF's CPU kernel's
-// (Eigen's), in the same order of operations. They serve loop bodies only
-// (KernelSpec::loop_only): elsewhere TF's vectorized CPU kernels run them.
+// (Eigen's), in the same order of operations. They serve loop bodies, and
+// top-level nodes that QCPU nodes feed (a training step's ReluGrad): elsewhere
+// TF's vectorized CPU kernels run them (KernelSpec::loop_only).
 #include "kernels/activation_loops.h"
 
 #include <algorithm>
@@ -83,7 +84,7 @@ class UnaryKernel {
 
 // A gradient op: out = apply(input 0, input 1), two tensors of one shape.
 // TF's argument order: (gradients, features or outputs), but (y, dy) for
-// SigmoidGrad, TanhGrad and SqrtGrad.
+// SigmoidGrad, TanhGrad, SqrtGrad, RsqrtGrad and ReciprocalGrad.
 float ReluGrad(float g, float x) { return g * (x > 0 ? 1.f : 0.f); }
 float Relu6Grad(float g, float x) { return g * (x > 0 && x < 6 ? 1.f : 0.f); }
 float EluGrad(float g, float y) { return y < 0 ? g * (y + 1.f) : g; }
@@ -94,7 +95,10 @@ float SoftsignGrad(float g, float x) {
 }
 float SigmoidGrad(float y, float dy) { return dy * y * (1.f - y); }
 float TanhGrad(float y, float dy) { return dy * (1.f - y * y); }
-float SqrtGrad(float y, float dy) { return 0.5f * dy / y; }
+// These three give 0 for a zero dy, as TF's do (where 0 / 0 or 0 * Inf is NaN).
+float SqrtGrad(float y, float dy) { return dy == 0 ? 0.f : (0.5f * dy) / y; }
+float RsqrtGrad(float y, float dy) { return dy == 0 ? 0.f : (-0.5f * (dy * y)) * (y * y); }
+float ReciprocalGrad(float y, float dy) { return dy == 0 ? 0.f : -y * y * dy; }
 
 // Each op's loop, inlined and vectorized: a layer's gradient in a training
 // step runs here (MoveLoopOnlyNodesToCpu leaves one fed by QCPU on QCPU),
@@ -110,10 +114,16 @@ struct GradientOp {
   void (*loop)(const float*, const float*, float*, int64_t, int64_t);
 };
 const GradientOp kGradientOps[] = {
-    {"ReluGrad", &GradientLoop<ReluGrad>},         {"Relu6Grad", &GradientLoop<Relu6Grad>},
-    {"EluGrad", &GradientLoop<EluGrad>},           {"SeluGrad", &GradientLoop<SeluGrad>},
-    {"SoftsignGrad", &GradientLoop<SoftsignGrad>}, {"SigmoidGrad", &GradientLoop<SigmoidGrad>},
-    {"TanhGrad", &GradientLoop<TanhGrad>},         {"SqrtGrad", &GradientLoop<SqrtGrad>},
+    {"ReluGrad", &GradientLoop<ReluGrad>},
+    {"Relu6Grad", &GradientLoop<Relu6Grad>},
+    {"EluGrad", &GradientLoop<EluGrad>},
+    {"SeluGrad", &GradientLoop<SeluGrad>},
+    {"SoftsignGrad", &GradientLoop<SoftsignGrad>},
+    {"SigmoidGrad", &GradientLoop<SigmoidGrad>},
+    {"TanhGrad", &GradientLoop<TanhGrad>},
+    {"SqrtGrad", &GradientLoop<SqrtGrad>},
+    {"RsqrtGrad", &GradientLoop<RsqrtGrad>},
+    {"ReciprocalGrad", &GradientLoop<ReciprocalGrad>},
 };
 
 class GradientKernel {

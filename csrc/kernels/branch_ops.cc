@@ -5,9 +5,9 @@
 // the float comparisons here serve RNN cells' activations too. Keras traces
 // these conds for XLA (see loop_ops.cc), so they stay If ops, whose branches
 // TF instantiates on QCPU alone: without these kernels every model failed
-// `fit` under mixed_float16. They serve those bodies only
-// (KernelSpec::loop_only): the pass sends the nodes it sees to TF's CPU, as
-// before.
+// `fit` under mixed_float16. They serve those bodies, and top-level nodes
+// that QCPU nodes feed (KernelSpec::loop_only): the pass sends the other
+// nodes it sees to TF's CPU, as before. DivNoNan: Keras' loss and metric means.
 #include "kernels/branch_ops.h"
 
 #include <algorithm>
@@ -57,6 +57,8 @@ const Arithmetic<int64_t> kInt64Arithmetic[] = {
 };
 const Arithmetic<float> kFloatArithmetic[] = {
     {"Pow", [](float x, float y) { return std::pow(x, y); }},
+    // 0 for a zero divisor, as TF's.
+    {"DivNoNan", [](float x, float y) { return y == 0 ? 0.f : x / y; }},
 };
 
 // TF's error for a zero divisor, found before the loop (which may run on

@@ -162,7 +162,7 @@ struct KernelSpec {
   // TF's CPU kernel, faster or native, runs the node. It registers below that
   // kernel's priority, which eager placement follows; TF's graph placer puts
   // a node on its default device (QCPU) anyway, so the pass sends the ones
-  // it sees to TF's CPU (graph/placement.cc).
+  // it sees to TF's CPU, unless a QCPU node feeds them (graph/placement.cc).
   bool loop_only = false;
 };
 

@@ -14,6 +14,7 @@
 #include "kernels/indexing.h"
 #include "kernels/layer_norm.h"
 #include "kernels/loop_ops.h"
+#include "kernels/losses.h"
 #include "kernels/matmul.h"
 #include "kernels/op_definitions.h"
 #include "kernels/pad.h"
@@ -46,7 +47,8 @@ void InitKernels(const char* device_type, TF_Status* status) {
                     &RegisterRecurrentCellKernels, &RegisterBatchNormKernels,
                     &RegisterSpaceBatchKernels,    &RegisterQuantizeKernels,
                     &RegisterTensorListKernels,    &RegisterResourceScatterKernels,
-                    &RegisterBranchKernels,        &RegisterActivationLoopKernels}) {
+                    &RegisterBranchKernels,        &RegisterActivationLoopKernels,
+                    &RegisterLossKernels}) {
     step(device_type, status);
     if (TF_GetCode(status) != TF_OK) return;
   }
