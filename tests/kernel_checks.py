@@ -452,6 +452,8 @@ eager("GatherV2 int8 rows", lambda p: tf.gather(p, [3, 0, 3]),
       [rng.integers(-128, 128, (5, 4)).astype(np.int8)], exact)
 eager("GatherV2 axis 1", lambda p: tf.gather(p, [[1, 0], [2, 2]], axis=1), [rand(2, 3, 4)], exact)
 eager("SelectV2 broadcast", lambda a, b: tf.where(a > 0, a, b), [rand(3, 4), rand(4)], exact)
+# Dropout's: a mask, the values, a zero; over the threads.
+eager("SelectV2 scalar else threaded", lambda a: tf.where(a > 0, a * 2.0, 0.0), [rand(300, 400)], exact)
 for label, fn, shape in [
     ("[:, 0]", lambda a: a[:, 0], (2, 5, 3)), ("[..., ::-2]", lambda a: a[..., ::-2], (2, 5, 7)),
     ("[1:-1, None, 2]", lambda a: a[1:-1, None, 2], (4, 5, 3)), ("[3:1]", lambda a: a[3:1], (4, 2)),
@@ -1025,7 +1027,9 @@ y_sigmoid = 1 / (1 + np.exp(-rand(4, 7)))
 eager("SigmoidGrad", lambda y, dy: tf.raw_ops.SigmoidGrad(y=y, dy=dy), [y_sigmoid.astype(np.float32), rand(4, 7)],
       activation_grad)
 eager("TanhGrad", lambda y, dy: tf.raw_ops.TanhGrad(y=y, dy=dy), [np.tanh(rand(4, 7)), rand(4, 7)], activation_grad)
-for shape, data_format in [((5, 6), "NHWC"), ((2, 3, 4, 6), "NHWC"), ((2, 6, 3, 4), "NCHW")]:
+# The conv layer's: 21632 rows of 32 channels, over the threads.
+for shape, data_format in [((5, 6), "NHWC"), ((2, 3, 4, 6), "NHWC"), ((2, 6, 3, 4), "NCHW"),
+                           ((32, 26, 26, 32), "NHWC")]:
     axes = tuple(d for d in range(len(shape)) if d != (1 if data_format == "NCHW" else len(shape) - 1))
     eager(f"BiasAddGrad {shape} {data_format}",
           lambda t, f=data_format: tf.raw_ops.BiasAddGrad(out_backprop=t, data_format=f),

@@ -101,6 +101,22 @@ class SelectKernel {
     const T* t = Data<T>(then.get());
     const T* e = Data<T>(otherwise.get());
     T* dst = Data<T>(result.get());
+    // Operands of the output's size or of one element (dropout's mask and a
+    // zero, each training step) take a flat loop; others walk every index.
+    const int64_t n = NumElements(out);
+    int64_t step[3];
+    bool flat = true;
+    for (int k = 0; k < 3; ++k) {
+      const int64_t count = NumElements(shapes[k]);
+      step[k] = count == n ? 1 : 0;
+      flat = flat && (count == n || count == 1);
+    }
+    if (flat) {
+      return ForChunks(n, [&](int64_t begin, int64_t end, int) {
+        for (int64_t j = begin; j < end; ++j)
+          dst[j] = c[j * step[0]] ? t[j * step[1]] : e[j * step[2]];
+      });
+    }
     int64_t i = 0;
     ForEachIndex(
         out,

@@ -12,10 +12,12 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <vector>
 
 #include "kernels/half_as_float.h"
 #include "kernels/onednn_util.h"
 #include "kernels/shape_util.h"
+#include "kernels/vector_loops.h"
 
 namespace int8flow::kernels {
 namespace {
@@ -58,6 +60,17 @@ class ZerosLikeKernel {
 };
 
 // ---- BiasAddGrad: the sum over every dim but the channels -------------------------
+// Channels last (a Dense's or an NHWC conv's gradient, every training step):
+// rows of `channels` added into double sums, a vectorized loop per part of
+// the rows, the parts' sums then added in order. Doubles keep a conv's
+// hundred thousand rows within TF's tree-summed result; element by element a
+// [32,26,26,32] gradient took 320 us.
+INT8FLOW_VECTOR_CLONES
+void AddRows(const float* g, int64_t begin, int64_t end, int64_t channels, double* sum) {
+  for (int64_t r = begin; r < end; ++r)
+    for (int64_t c = 0; c < channels; ++c) sum[c] += g[r * channels + c];
+}
+
 class BiasAddGradKernel {
  public:
   explicit BiasAddGradKernel(TF_OpKernelConstruction* ctx)
@@ -73,8 +86,9 @@ class BiasAddGradKernel {
     const auto [outer, inner] = AroundAxisOf(shape, static_cast<int64_t>(channel_dim));
     OwnedTensor db = ctx.allocate_output(0, {channels}, TF_FLOAT);
     float* sum = Data<float>(db.get());
-    std::fill(sum, sum + channels, 0.f);
     const float* g = Data<float>(dy.get());
+    if (inner == 1) return SumRows(g, outer, channels, sum);
+    std::fill(sum, sum + channels, 0.f);
     for (int64_t o = 0; o < outer; ++o)
       for (int64_t c = 0; c < channels; ++c) {
         const float* row = g + (o * channels + c) * inner;
@@ -85,6 +99,21 @@ class BiasAddGradKernel {
   }
 
  private:
+  static void SumRows(const float* g, int64_t rows, int64_t channels, float* sum) {
+    const int teams = rows * channels > kParallelElements ? omp_get_max_threads() : 1;
+    std::vector<double> parts(static_cast<size_t>(channels) * teams, 0.0);
+    ForChunks(rows * channels, [&](int64_t begin, int64_t end, int part) {
+      // Whole rows: those that start in [begin, end).
+      AddRows(g, (begin + channels - 1) / channels, (end + channels - 1) / channels, channels,
+              parts.data() + static_cast<size_t>(part) * channels);
+    });
+    for (int64_t c = 0; c < channels; ++c) {
+      double total = 0.0;
+      for (int p = 0; p < teams; ++p) total += parts[static_cast<size_t>(p) * channels + c];
+      sum[c] = static_cast<float>(total);
+    }
+  }
+
   const bool channels_first_;
 };
 
