@@ -374,6 +374,19 @@ for dtype, low in [(np.uint8, 0), (np.int8, -128)]:
           [rng.integers(low, 128, (2, 7, 8, 3)).astype(dtype)], exact)
 eager("MaxPool explicit padding", lambda t: tf.nn.max_pool2d(t, 3, 2, [[0, 0], [1, 2], [2, 0], [0, 0]]),
       [rand(1, 9, 8, 5)], exact)
+# MaxPoolGrad: each output's gradient to its window's max, overlapping windows
+# adding up, padding, over the threads (a CNN's pooling, 21632 elements an image).
+for shape, k, stride, padding in [((2, 7, 6, 3), 2, 2, "VALID"), ((2, 7, 6, 3), 3, 2, "SAME"),
+                                  ((1, 5, 5, 4), 3, 1, "SAME"), ((1, 9, 8, 5), 3, 2, [[0, 0], [1, 2], [2, 0], [0, 0]]),
+                                  ((32, 26, 26, 32), 2, 2, "VALID")]:
+    x = rand(*shape)
+    pooled = tf.nn.max_pool2d(x, k, stride, padding)
+    explicit = [p for pair in padding for p in pair] if isinstance(padding, list) else []
+    eager(f"MaxPoolGrad {shape} {k}x{k} stride {stride} {'EXPLICIT' if explicit else padding}",
+          lambda t, y, dy, k=k, s=stride, p=padding, e=explicit: tf.raw_ops.MaxPoolGrad(
+              orig_input=t, orig_output=y, grad=dy, ksize=[1, k, k, 1], strides=[1, s, s, 1],
+              padding="EXPLICIT" if e else p, explicit_paddings=e),
+          [x, pooled.numpy(), rand(*pooled.shape)], exact)
 sum_bound = lambda axis: (lambda ref, x: 1e-6 * np.sum(np.abs(x), axis=axis, keepdims=False) + 1e-30)
 for axis, keepdims, shape in [((1, 2), False, (2, 7, 7, 16)), ((1, 2), True, (1, 5, 5, 3)),
                               (-1, True, (4, 128)), ((0,), False, (6, 5)), ((), False, (3, 2)),

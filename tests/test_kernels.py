@@ -36,7 +36,7 @@ CASES: dict[str, int | dict[bool, int]] = {
     "FloorMod": 2, "FusedBatchNorm": 5, "FusedBatchNormV2": {True: 5, False: 3},
     "FusedBatchNormV3": {True: 57, False: 47}, "GatherV2": 3, "Greater": 2, "GreaterEqual": 2, "LayerNorm": 6,
     "LeakyRelu": 1, "LeakyReluGrad": 1, "Less": 2, "LessEqual": 2, "Log": 3, "LogicalAnd": 2, "LogicalNot": 1,
-    "LogicalOr": 1, "LogSoftmax": 2, "MatMul": 40, "Max": 22, "Maximum": 18, "MaxPool": 14, "Mean": 18, "Min": 9,
+    "LogicalOr": 1, "LogSoftmax": 2, "MatMul": 40, "Max": 22, "Maximum": 18, "MaxPool": 14, "MaxPoolGrad": 5, "Mean": 18, "Min": 9,
     "Minimum": 15, "Mul": 15, "Neg": 2, "NotEqual": 3, "Pad": 9, "Pow": 3, "RealDiv": 8, "Reciprocal": 1, "Relu": 3,
     "Relu6": 3, "Relu6Grad": 1, "ReluGrad": 2, "ResourceScatterAdd": 1, "ResourceScatterSub": 3,
     "ResourceScatterUpdate": 1, "Round": 1, "Rsqrt": 2, "Select": 3, "SelectV2": 4, "Selu": 1, "SeluGrad": 1,
@@ -112,6 +112,9 @@ BAD_INPUTS = [
      "Received a label value of 7 which is outside the valid range of [0, 7).  Label values: 0 7"),
     ("tf.raw_ops.SparseSoftmaxCrossEntropyWithLogits(labels=[0], features=tf.ones([2, 7]))",
      "must have the same first dimension"),
+    ("tf.raw_ops.MaxPoolGrad(orig_input=tf.ones([1, 4, 4, 1]), orig_output=tf.ones([1, 2, 2, 1]),"
+     " grad=tf.ones([1, 3, 3, 1]), ksize=[1, 2, 2, 1], strides=[1, 2, 2, 1], padding='VALID')",
+     "Expected grad shape to be [1,2,2,1], but got [1,3,3,1]"),
     ("tf.ones([2, 3])[5]", "out of bounds"),
     ("tf.space_to_batch_nd(tf.ones([1, 5, 4, 1]), [2, 2], [[0, 0], [0, 0]])",
      "padded_shape[0]=5 is not divisible by block_shape[0]=2"),
