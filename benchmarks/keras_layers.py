@@ -1,13 +1,16 @@
 """One-layer Keras models, int8flow against stock TF: where QCPU is slower than TF's CPU.
 
-    python benchmarks/keras_layers.py [--models lstm,conv3d] [--rounds 3] [--batch 8] [--device-input]
+    python benchmarks/keras_layers.py [--models lstm,conv3d] [--rounds 3] [--batch 8] [--device-input | --fit]
 
 Each round runs every model once in a process with int8flow and once with
 INT8FLOW_DISABLE=1, one after the other, and times `tf.function(model)` on
 fixed-seed inputs (numpy in and out, as a user calls it; with --device-input
 the input is a tensor made once on the default device, so the copies at the
-function's boundary leave the figure). Prints each model's median over the
-rounds and the ratio stock / int8flow (above 1: int8flow is faster).
+function's boundary leave the figure). With --fit it times an epoch of
+Keras' `fit` instead (Adam, 8 batches; sparse categorical cross-entropy for
+the softmax classifiers, else MSE to zeros), which stock TF compiles with
+XLA. Prints each model's median over the rounds and the ratio stock /
+int8flow (above 1: int8flow is faster).
 """
 from __future__ import annotations
 
@@ -69,32 +72,64 @@ def models(batch: int) -> dict:
                                         layers.BatchNormalization, layers.ReLU),
         "layer_norm_dense": sequential((64, 512), layers.LayerNormalization, lambda: layers.Dense(512)),
         "dilated_conv2d": sequential((64, 64, 32), conv(32, dilation_rate=2, activation="relu")),
+        # What `fit` trains most: an MNIST-sized CNN and a tabular MLP, softmax classifiers.
+        "cnn_classifier": sequential((28, 28, 1), conv(32, activation="relu"), layers.MaxPooling2D,
+                                     conv(64, activation="relu"), layers.MaxPooling2D, layers.Flatten,
+                                     lambda: layers.Dropout(0.5), lambda: layers.Dense(10, activation="softmax")),
+        "mlp_classifier": sequential((64,), lambda: layers.Dense(256, activation="relu"), layers.BatchNormalization,
+                                     lambda: layers.Dense(256, activation="relu"),
+                                     lambda: layers.Dense(10, activation="softmax")),
     }
 
 
-def time_models(names: list[str], batch: int, device_input: bool) -> dict[str, float]:
-    """This process's median ms per call of each model."""
+def inputs_for(model, rows: int) -> np.ndarray:
+    rng = np.random.default_rng(0)
+    shape = [rows, *model.input_shape[1:]]
+    if model.input.dtype == "int32":
+        return rng.integers(0, 20000, shape).astype("int32")
+    return rng.standard_normal(shape).astype("float32")
+
+
+def median_ms(run, least: int) -> float:
+    """Median ms of `run()` over at least 1.5 s and `least` runs, after warming up."""
+    for _ in range(2):
+        run()
+    times, deadline = [], time.perf_counter() + 1.5
+    while time.perf_counter() < deadline or len(times) < least:
+        start = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - start)
+    return 1e3 * statistics.median(times)
+
+
+def time_fit(model, batch: int) -> float:
+    """ms per epoch of `fit` on 8 batches."""
+    x = inputs_for(model, 8 * batch)
+    classifier = model.layers[-1].get_config().get("activation") == "softmax"
+    if classifier:
+        y = np.random.default_rng(1).integers(0, model.output_shape[-1], 8 * batch)
+    else:
+        y = np.zeros([8 * batch, *model.output_shape[1:]], "float32")
+    model.compile("adam", "sparse_categorical_crossentropy" if classifier else "mse")
+    return median_ms(lambda: model.fit(x, y, batch_size=batch, epochs=1, verbose=0), least=3)
+
+
+def time_models(names: list[str], batch: int, device_input: bool, fit: bool) -> dict[str, float]:
+    """This process's median ms per call (or per fit epoch) of each model."""
     import tensorflow as tf
 
     found = models(batch)
     medians = {}
     for name in names:
         model = found[name]()
-        shape = [batch, *model.input_shape[1:]]
-        rng = np.random.default_rng(0)
-        is_int = model.input.dtype == "int32"
-        x = rng.integers(0, 20000, shape).astype("int32") if is_int else rng.standard_normal(shape).astype("float32")
+        if fit:
+            medians[name] = time_fit(model, batch)
+            continue
+        x = inputs_for(model, batch)
         if device_input:
             x = tf.identity(tf.constant(x))
         call = tf.function(lambda t, m=model: m(t, training=False))
-        for _ in range(3):
-            call(x).numpy()
-        times, deadline = [], time.perf_counter() + 1.5
-        while time.perf_counter() < deadline or len(times) < 10:
-            start = time.perf_counter()
-            call(x).numpy()
-            times.append(time.perf_counter() - start)
-        medians[name] = 1e3 * statistics.median(times)
+        medians[name] = median_ms(lambda c=call, t=x: c(t).numpy(), least=10)
     return medians
 
 
@@ -103,22 +138,25 @@ def main() -> int:
     p.add_argument("--models", default="", help="comma-separated (default: all)")
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--batch", type=int, default=8)
-    p.add_argument("--device-input", action="store_true", help="input made once as a tensor on the device")
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument("--device-input", action="store_true", help="input made once as a tensor on the device")
+    mode.add_argument("--fit", action="store_true", help="time an epoch of Keras' fit (8 batches)")
     p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     a = p.parse_args()
     names = a.models.split(",") if a.models else list(models(a.batch))
     if a.worker:
-        print(json.dumps(time_models(names, a.batch, a.device_input)))
+        print(json.dumps(time_models(names, a.batch, a.device_input, a.fit)))
         return 0
     runs: dict[str, list[dict[str, float]]] = {"int8flow": [], "stock": []}
     command = [sys.executable, __file__, "--worker", "--models", ",".join(names), "--batch", str(a.batch)]
-    command += ["--device-input"] * a.device_input
+    command += ["--device-input"] * a.device_input + ["--fit"] * a.fit
     for _ in range(a.rounds):
         for side, disable in (("int8flow", "0"), ("stock", "1")):
             out = subprocess.run(command, env={**os.environ, "INT8FLOW_DISABLE": disable},
                                  capture_output=True, text=True, check=True)
             runs[side].append(json.loads(out.stdout.strip().splitlines()[-1]))
-    print("| model | int8flow ms | stock TF ms | stock / int8flow |\n|---|---:|---:|---:|")
+    unit = "ms/epoch" if a.fit else "ms"
+    print(f"| model | int8flow {unit} | stock TF {unit} | stock / int8flow |\n|---|---:|---:|---:|")
     for name in names:
         ours, stock = (statistics.median(r[name] for r in runs[side]) for side in ("int8flow", "stock"))
         print(f"| {name} | {ours:.2f} | {stock:.2f} | {stock / ours:.2f} |")

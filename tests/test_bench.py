@@ -203,15 +203,18 @@ def test_layer_benchmark_runs_every_column(installed, tmp_path: Path) -> None:
         assert all(v > 0 for v in row["gops"].values()), row
 
 
-def test_keras_layer_benchmark_prints_a_row_per_model(installed) -> None:
-    """benchmarks/keras_layers.py: one round of two models, each side in its own process."""
+@pytest.mark.parametrize("mode, names", [([], ["embedding_pooling", "layer_norm_dense"]),
+                                         (["--fit"], ["mlp_classifier", "embedding_pooling"])])
+def test_keras_layer_benchmark_prints_a_row_per_model(installed, mode: list[str], names: list[str]) -> None:
+    """benchmarks/keras_layers.py: one round of two models, each side in its own
+    process; calls, or fit epochs (a classifier's loss and an MSE one)."""
     script = Path(__file__).parents[1] / "benchmarks" / "keras_layers.py"
-    result = subprocess.run([sys.executable, str(script), "--models", "embedding_pooling,layer_norm_dense",
+    result = subprocess.run([sys.executable, str(script), *mode, "--models", ",".join(names),
                              "--rounds", "1", "--batch", "2"],
                             env=clean_env(), capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     rows = [line.split("|")[1:-1] for line in result.stdout.splitlines() if line.startswith("| ") and "ms" not in line]
-    assert [r[0].strip() for r in rows] == ["embedding_pooling", "layer_norm_dense"], result.stdout
+    assert [r[0].strip() for r in rows] == names, result.stdout
     for _, ours, stock, ratio in rows:
         assert float(ours) > 0 and float(stock) > 0
         # The ratio is of the unrounded medians; the columns are rounded to 0.01 ms.
