@@ -25,6 +25,12 @@ stay within; test_kernels.py asserts on the file. The bounds, per op:
 - BatchMatMulV2, Einsum: as MatMul, |err| <= 1e-5 * (|a| . |b|) over the
   contracted labels.
 - GatherV2 (float and int8), SelectV2, StridedSlice: exact (copies).
+- AddN of n tensors: n ulps of the terms (|err| <= n 1.2e-7 sum|x|): the same
+  float32 sums, in input order.
+- A training step's ops: MaxPoolGrad, DivNoNan exact; SparseSoftmaxCrossEntropy
+  WithLogits' loss and gradient 1e-6 (|ref| + 1) (exp and log of a row, summed
+  in another order); RsqrtGrad, ReciprocalGrad and SqrtGrad with a zero dy
+  2 ulp.
 - LayerNorm (Keras' graph, fused): |err| <= 1e-5 (|ref| + 1)(1 + |beta|):
   float32 moments of a row, summed in other orders.
 - LSTM cell (Keras' step after the gates' product, fused; h and c both):

@@ -208,21 +208,26 @@ def test_loop_only_kernels_leave_top_level_nodes_to_tf_cpu(installed: Path) -> N
     # stays, fed by a QCPU Mean (fed by TF's CPU, it would follow its input
     # there: MoveCpuFedElementwiseToCpu). A TanhGrad fed by that Relu stays
     # too: on TF's CPU it would copy its input out and its result back, more
-    # than its loop takes. A bf16 MatMul fed by a QCPU Cast still moves: TF's
-    # native kernel is worth the copies.
+    # than its loop takes. A bf16 MatMul still moves (TF's native kernel is
+    # worth the copies), and so does a bf16 Cast of that Relu: a model under
+    # a mixed-precision policy runs as before. A transcendental op (libm per
+    # element) fed by QCPU stays on a small tensor (Softplus of 4 values) and
+    # moves on a large one (Sin of 10000).
     r = run_json("""
         import json, tensorflow as tf, int8flow
         @tf.function
-        def f(step, x):
+        def f(step, x, big):
             h = tf.cast(x, tf.bfloat16)
             relu = tf.nn.relu(tf.reduce_mean(x, 0))
             return (step + 1, tf.pow(x, 1.5) + tf.exp(x) + relu, tf.raw_ops.TanhGrad(y=relu, dy=relu),
-                    tf.raw_ops.ReluGrad(gradients=x, features=x), tf.matmul(h, h, transpose_b=True))
-        f(tf.constant(3, tf.int64), tf.ones([4, 4]))
+                    tf.raw_ops.ReluGrad(gradients=x, features=x), tf.matmul(h, h, transpose_b=True),
+                    tf.cast(relu, tf.bfloat16), tf.nn.softplus(relu + 1.0), tf.sin(big + 1.0))
+        f(tf.constant(3, tf.int64), tf.ones([4, 4]), tf.ones([100, 100]))
         print(json.dumps(int8flow.stats()["cpu_ops"]))
     """)
-    assert {"AddV2", "Pow", "Exp", "ReluGrad", "MatMul"} <= set(r), r
-    assert "Relu" not in r and "TanhGrad" not in r, r
+    assert {"AddV2", "Pow", "Exp", "ReluGrad", "MatMul", "Sin"} <= set(r), r
+    assert "Relu" not in r and "TanhGrad" not in r and "Softplus" not in r, r
+    assert r["Cast"] == 2 * r["MatMul"], r  # both bf16 Casts, x's and the Relu's, each time the pass ran
 
 
 def test_elementwise_ops_fed_by_tf_cpu_stay_there(installed: Path) -> None:

@@ -106,7 +106,7 @@ void Rewrite(tensorflow::GraphDef& graph, const TF_GrapplerItem* item) {
     for (const auto& [rewrite, count] :
          QuantizeForInt8(graph, shapes, runtime::QuantizeDynamic(), preserve))
       runtime::RecordFusions(rewrite, count);
-    MoveLoopOnlyNodesToCpu(graph);  // before the rules that follow where values are
+    MoveLoopOnlyNodesToCpu(graph, shapes);  // before the rules that follow where values are
     MoveCpuFedElementwiseToCpu(graph);
     MoveConstantsToQcpu(graph);
     MoveShapeReadersToQcpu(graph);
@@ -133,7 +133,7 @@ void UseInputGraph(const TF_Buffer* graph_buf, tensorflow::GraphDef& graph,
     SkipXlaOnQcpu(graph);
     if (kernels::KernelsRegistered()) {
       MoveNamedVariablesToCpu(graph);
-      MoveLoopOnlyNodesToCpu(graph);
+      MoveLoopOnlyNodesToCpu(graph, GraphShapes(nullptr));  // no shapes: only what is sure
       RenameToPrivateTwins(graph);
       MoveKernellessNodesToCpu(graph);  // TF's own rewrites before the pass make such nodes too
     }

@@ -6,6 +6,7 @@
 #include <string>
 #include <unordered_map>
 
+#include "graph/graph_shapes.h"
 #include "graph/graph_util.h"
 #include "kernels/registered_kernels.h"
 #include "ops/activations.h"
@@ -177,16 +178,32 @@ int HandResultsToHost(tensorflow::GraphDef& graph) {
 //   A gradient loop's weight-gradient sums start as Fill zeros, and on TF's
 //   CPU each step copied every sum to QCPU for its AddN and back (an LSTM's
 //   fit: 143 ms an epoch, 93-110 without);
-// - when a QCPU node feeds it, but for a product (a bf16 MatMul: TF's native
-//   kernel is worth the copies). Each copy is a wait on TF's event manager
+// - when a QCPU node feeds it, but for a product and a bf16/float16 node (a
+//   bf16 MatMul: TF's native kernel is worth the copies; a model under a
+//   mixed-precision policy runs as before). Each copy is a wait on TF's event manager
 //   (30-100 us), more than a plain loop takes on a layer's gradient: a Keras
 //   MLP's fit copied a ReluGrad's inputs out and its result back, and
 //   Adam's step count went from QCPU to TF's CPU and back for each weight.
-//   A node fed by a moved one moves in turn.
-void MoveLoopOnlyNodesToCpu(tensorflow::GraphDef& graph) {
+//   A transcendental op (Exp, Sin, ...: our loop calls libm per element,
+//   5-20 times TF's vectorized kernel) stays only on a tensor known to be
+//   small, where the copies cost more. Not Pow, which Grappler leaves only for
+//   exponents other than 0, +-0.5, 1, 2, 3 and -1, and Keras' Adam raises its
+//   scalar betas with, where the step count's shape is often unknown. A node
+//   fed by a moved one moves in turn.
+void MoveLoopOnlyNodesToCpu(tensorflow::GraphDef& graph, const GraphShapes& shapes) {
   static const std::set<std::string> products = {
       "MatMul", "BatchMatMul",           "BatchMatMulV2",       "BatchMatMulV3",       "Einsum",
       "Conv2D", "DepthwiseConv2dNative", "Conv2DBackpropInput", "Conv2DBackpropFilter"};
+  static const std::set<std::string> transcendental = {
+      "Exp", "Expm1", "Erf", "Erfc", "Softplus", "Selu", "Cos", "Sin", "Tan", "Atan", "LogSoftmax"};
+  constexpr int64_t kSmallElements = 4096;
+  const auto small = [&](const tensorflow::NodeDef& node) {
+    const auto dims = shapes.Output(node.name(), 0);
+    if (!dims) return false;
+    int64_t n = 1;
+    for (int64_t d : *dims) n = d < 0 ? kSmallElements + 1 : n * d;
+    return n <= kSmallElements;
+  };
   std::set<std::string> stay = NodesInLoops(graph);
   std::unordered_map<std::string, const tensorflow::NodeDef*> by_name;
   for (const tensorflow::NodeDef& node : graph.node()) {
@@ -203,11 +220,19 @@ void MoveLoopOnlyNodesToCpu(tensorflow::GraphDef& graph) {
              producer->second->op() != "Const" && producer->second->op() != "_Arg";
     });
   };
+  const auto half_typed = [](const tensorflow::NodeDef& node) {
+    return std::any_of(node.attr().begin(), node.attr().end(), [](const auto& attr) {
+      const tensorflow::DataType type = attr.second.type();
+      return type == tensorflow::DT_BFLOAT16 || type == tensorflow::DT_HALF;
+    });
+  };
   for (bool moved = true; moved;) {
     moved = false;
     for (tensorflow::NodeDef& node : *graph.mutable_node()) {
+      const bool worth_its_copies = products.count(node.op()) || half_typed(node) ||
+                                    (transcendental.count(node.op()) && !small(node));
       if (!OnQcpu(node) || !kernels::LoopOnlyKernelServes(node) || stay.count(node.name()) ||
-          (!products.count(node.op()) && fed_by_qcpu(node)))
+          (!worth_its_copies && fed_by_qcpu(node)))
         continue;
       MoveToCpu(node);
       moved = true;

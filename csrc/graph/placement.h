@@ -3,6 +3,7 @@
 // this order, and placement.cc says why each exists.
 #pragma once
 
+#include "graph/graph_shapes.h"
 #include "tensorflow/core/framework/graph.pb.h"
 
 namespace int8flow::graph {
@@ -12,9 +13,10 @@ namespace int8flow::graph {
 void MoveNamedVariablesToCpu(tensorflow::GraphDef& graph);
 
 // A node whose QCPU kernel serves loop and cond bodies only moves to TF's
-// CPU. Runs before the rules below, which follow
+// CPU, unless the move costs copies its faster kernel does not win back
+// (`shapes` tells a small tensor). Runs before the rules below, which follow
 // where values are, and the twin renaming (the twins have no CPU kernel).
-void MoveLoopOnlyNodesToCpu(tensorflow::GraphDef& graph);
+void MoveLoopOnlyNodesToCpu(tensorflow::GraphDef& graph, const GraphShapes& shapes);
 
 // An element-wise node on QCPU whose inputs all come from TF's CPU
 // (parameters aside) moves there, and so on down the chain; a Const on QCPU left read
