@@ -203,8 +203,12 @@ for name, fn, bound in [("Sqrt", tf.sqrt, transcendental), ("Log", tf.math.log, 
     eager(f"{name} empty", fn, [np.zeros((0, 3), np.float32)], bound)
 
 # ---- binary ops with broadcasting (either side, both, rank 0) -------------------
+# The last four take our loop (broadcast_binary.h), where oneDNN has only its
+# reference one: a value per row, either side; a mask over a middle dim; per
+# row over the threads.
 shapes = [((4, 5), (4, 5)), ((4, 5), (5,)), ((5,), (4, 5)), ((3, 1), (1, 4)),
-          ((2, 1, 6), (3, 1)), ((), (2, 3)), ((2, 3), ()), ((0, 3), (3,))]
+          ((2, 1, 6), (3, 1)), ((), (2, 3)), ((2, 3), ()), ((0, 3), (3,)),
+          ((4, 5, 6), (4, 5, 1)), ((4, 5, 1), (4, 5, 6)), ((2, 3, 4, 5), (2, 1, 1, 5)), ((64, 9, 128), (64, 9, 1))]
 for op, fn in [("AddV2", tf.add), ("Sub", tf.subtract), ("Mul", tf.multiply),
                ("RealDiv", tf.divide), ("Maximum", tf.maximum), ("Minimum", tf.minimum),
                ("SquaredDifference", tf.math.squared_difference)]:
@@ -225,6 +229,7 @@ with_nan = np.array([[np.nan, 1.0, -2.0], [np.inf, -np.inf, 0.5]], np.float32)
 for op, fn in [("Maximum", tf.maximum), ("Minimum", tf.minimum),
                ("clip_by_value", lambda t, u: tf.clip_by_value(t, -1.0, 1.0) + 0 * u)]:
     for label, arrays in [("NaN left", [with_nan, rand(2, 3)]), ("NaN right", [rand(2, 3), with_nan]),
+                          ("NaN per row", [with_nan, rand(2, 1)]), ("NaN row values", [rand(2, 3), with_nan[:, :1]]),
                           ("NaN scalar", [rand(2, 3), np.float32(np.nan)]),
                           ("NaN broadcast row", [rand(4, 2, 3), with_nan[:1]]),
                           ("threaded", [scattered, np.float32(0.0)])]:

@@ -7,6 +7,7 @@
 #include <optional>
 
 #include "kernels/activations.h"
+#include "kernels/broadcast_binary.h"
 #include "kernels/half_as_float.h"
 #include "kernels/nan_rules.h"
 #include "kernels/onednn_util.h"
@@ -83,6 +84,7 @@ class ActivationKernel {
 // ---- broadcasting binary ops ---------------------------------------------------
 struct BinaryOp {
   const char* op;
+  BinaryLoopOp loop;  // broadcast_binary.h, where oneDNN has no fast path
   dnnl::algorithm algorithm;
   // How to get op(a, b) from op(b, a) when only b has the full shape:
   // commutative ops need nothing; Sub negates; RealDiv takes the reciprocal.
@@ -94,14 +96,15 @@ struct BinaryOp {
 const std::vector<BinaryOp>& BinaryOps() {
   using alg = dnnl::algorithm;
   static const std::vector<BinaryOp> table = {
-      {"AddV2", alg::binary_add, BinaryOp::kCommutative},
-      {"Add", alg::binary_add, BinaryOp::kCommutative},
-      {"Mul", alg::binary_mul, BinaryOp::kCommutative},
-      {"Maximum", alg::binary_max, BinaryOp::kCommutative, false, true},
-      {"Minimum", alg::binary_min, BinaryOp::kCommutative, false, true},
-      {"Sub", alg::binary_sub, BinaryOp::kNegate},
-      {"RealDiv", alg::binary_div, BinaryOp::kReciprocal},
-      {"SquaredDifference", alg::binary_sub, BinaryOp::kCommutative, true},
+      {"AddV2", BinaryLoopOp::kAdd, alg::binary_add, BinaryOp::kCommutative},
+      {"Add", BinaryLoopOp::kAdd, alg::binary_add, BinaryOp::kCommutative},
+      {"Mul", BinaryLoopOp::kMul, alg::binary_mul, BinaryOp::kCommutative},
+      {"Maximum", BinaryLoopOp::kMax, alg::binary_max, BinaryOp::kCommutative, false, true},
+      {"Minimum", BinaryLoopOp::kMin, alg::binary_min, BinaryOp::kCommutative, false, true},
+      {"Sub", BinaryLoopOp::kSub, alg::binary_sub, BinaryOp::kNegate},
+      {"RealDiv", BinaryLoopOp::kDiv, alg::binary_div, BinaryOp::kReciprocal},
+      {"SquaredDifference", BinaryLoopOp::kSquaredDifference, alg::binary_sub,
+       BinaryOp::kCommutative, true},
   };
   return table;
 }
@@ -110,26 +113,6 @@ std::vector<int64_t> PadToRank(const std::vector<int64_t>& shape, size_t rank) {
   std::vector<int64_t> out(rank - shape.size(), 1);
   out.insert(out.end(), shape.begin(), shape.end());
   return out;
-}
-
-// Copies `src` (shape `from`, broadcastable) into `dst` of shape `to`.
-void BroadcastCopy(const float* src, const std::vector<int64_t>& from, float* dst,
-                   const std::vector<int64_t>& to) {
-  const size_t rank = to.size();
-  std::vector<int64_t> src_strides(rank, 0);
-  for (int64_t i = static_cast<int64_t>(rank) - 1, stride = 1; i >= 0; --i) {
-    src_strides[i] = from[i] == 1 ? 0 : stride;
-    stride *= from[i];
-  }
-  std::vector<int64_t> index(rank, 0);
-  const int64_t total = NumElements(to);
-  for (int64_t flat = 0; flat < total; ++flat) {
-    int64_t offset = 0;
-    for (size_t d = 0; d < rank; ++d) offset += index[d] * src_strides[d];
-    dst[flat] = src[offset];
-    for (int64_t d = static_cast<int64_t>(rank) - 1; d >= 0 && ++index[d] == to[d]; --d)
-      index[d] = 0;
-  }
 }
 
 // dst = src0 <alg> src1, src1 broadcast to dst's dims, then `post`.
@@ -171,27 +154,28 @@ class BinaryKernel {
     auto a_dims = OneDnnDims(PadToRank(a_shape, rank)),
          b_dims = OneDnnDims(PadToRank(b_shape, rank));
 
-    // oneDNN broadcasts src1 only: put the full-shaped operand first.
-    const float* src0 = Data<float>(a.get());
-    const float* src1 = Data<float>(b.get());
-    bool swapped = false;
-    if (a_dims != dims && b_dims == dims) {
-      std::swap(src0, src1);
-      std::swap(a_dims, b_dims);
-      swapped = true;
-    } else if (a_dims != dims) {
-      // Neither operand has the output's shape: expand `a` into the output
-      // first, then combine in place.
-      BroadcastCopy(src0, a_dims, Data<float>(out.get()), dims);
-      src0 = Data<float>(out.get());
-    }
+    const float *a_data = Data<float>(a.get()), *b_data = Data<float>(b.get());
+    // oneDNN broadcasts src1 only: put the full-shaped operand first. With
+    // neither full, or a broadcast oneDNN runs on its reference loop, our
+    // loop takes both as they are (and NaN as TF does).
+    const bool swapped = a_dims != dims && b_dims == dims;
+    if (swapped) std::swap(a_dims, b_dims);
     std::vector<int64_t> key(dims.begin(), dims.end());
     key.insert(key.end(), b_dims.begin(), b_dims.end());
     key.push_back(swapped);
-    auto p = cache_.Get(
-        key, [&] { return BuildBinary(op_->algorithm, dims, b_dims, PostOps(swapped)); });
-    RunBinary(ctx, *p, dims, b_dims, src0, src1, TF_TensorData(out.get()));
-    const float *a_data = Data<float>(a.get()), *b_data = Data<float>(b.get());
+    auto p = cache_.Get(key, [&] {
+      Plan plan;
+      if (a_dims != dims) return plan;  // neither operand is full
+      plan.onednn = BuildBinary(op_->algorithm, dims, b_dims, PostOps(swapped));
+      plan.reference = ImplInfo(plan.onednn.primitive).rfind("ref", 0) == 0;
+      return plan;
+    });
+    if (!p->onednn.primitive || p->reference) {
+      return BroadcastBinaryLoop(op_->loop, a_data, a_shape, b_data, b_shape,
+                                 Data<float>(out.get()), out_shape);
+    }
+    RunBinary(ctx, p->onednn, dims, b_dims, swapped ? b_data : a_data, swapped ? a_data : b_data,
+              TF_TensorData(out.get()));
     if (op_->drops_nan &&
         (AnyNaN(a_data, NumElements(a_shape)) || AnyNaN(b_data, NumElements(b_shape))))
       PropagateBinaryNaN(a_data, a_shape, b_data, b_shape, Data<float>(out.get()), out_shape);
@@ -208,8 +192,19 @@ class BinaryKernel {
     return post;
   }
 
+  // oneDNN's primitive for the shapes, unless our loop runs them.
+  struct Plan {
+    SimplePrimitive onednn;
+    bool reference = false;  // oneDNN picked its reference implementation
+  };
+  static std::string ImplInfo(const dnnl::primitive& primitive) {
+    const char* impl = nullptr;
+    dnnl_primitive_desc_query(primitive.get_primitive_desc(), dnnl_query_impl_info_str, 0, &impl);
+    return impl == nullptr ? "" : impl;
+  }
+
   const BinaryOp* op_ = nullptr;
-  PrimitiveCache<SimplePrimitive> cache_;
+  PrimitiveCache<Plan> cache_;
 };
 
 // ---- AddN (Grappler's arithmetic optimizer turns chains of adds into it) ----------
