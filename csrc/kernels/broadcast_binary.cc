@@ -2,6 +2,7 @@
 
 #include <cmath>
 
+#include "kernels/shape_util.h"
 #include "kernels/vector_loops.h"
 
 namespace int8flow::kernels {
@@ -52,22 +53,10 @@ struct Walk {
   std::vector<int64_t> dims, a_strides, b_strides;
 };
 
-std::vector<int64_t> StridesOver(const std::vector<int64_t>& shape,
-                                 const std::vector<int64_t>& out) {
-  const size_t rank = out.size(), pad = rank - shape.size();
-  std::vector<int64_t> strides(rank, 0);
-  for (int64_t d = static_cast<int64_t>(rank) - 1, stride = 1; d >= static_cast<int64_t>(pad);
-       --d) {
-    const int64_t size = shape[d - pad];
-    strides[d] = size == 1 ? 0 : stride;
-    stride *= size;
-  }
-  return strides;
-}
-
 Walk Plan(const std::vector<int64_t>& a_shape, const std::vector<int64_t>& b_shape,
           const std::vector<int64_t>& out) {
-  const std::vector<int64_t> sa = StridesOver(a_shape, out), sb = StridesOver(b_shape, out);
+  const std::vector<int64_t> sa = BroadcastStrides(a_shape, out),
+                             sb = BroadcastStrides(b_shape, out);
   Walk walk;
   for (size_t d = 0; d < out.size(); ++d) {
     if (out[d] == 1) continue;  // reads nothing new

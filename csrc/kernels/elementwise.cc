@@ -167,7 +167,7 @@ class BinaryKernel {
       Plan plan;
       if (a_dims != dims) return plan;  // neither operand is full
       plan.onednn = BuildBinary(op_->algorithm, dims, b_dims, PostOps(swapped));
-      plan.reference = ImplInfo(plan.onednn.primitive).rfind("ref", 0) == 0;
+      plan.reference = ImplementationOf(plan.onednn.primitive).rfind("ref", 0) == 0;
       return plan;
     });
     if (!p->onednn.primitive || p->reference) {
@@ -197,11 +197,6 @@ class BinaryKernel {
     SimplePrimitive onednn;
     bool reference = false;  // oneDNN picked its reference implementation
   };
-  static std::string ImplInfo(const dnnl::primitive& primitive) {
-    const char* impl = nullptr;
-    dnnl_primitive_desc_query(primitive.get_primitive_desc(), dnnl_query_impl_info_str, 0, &impl);
-    return impl == nullptr ? "" : impl;
-  }
 
   const BinaryOp* op_ = nullptr;
   PrimitiveCache<Plan> cache_;

@@ -100,7 +100,7 @@ class BiasAddGradKernel {
 
  private:
   static void SumRows(const float* g, int64_t rows, int64_t channels, float* sum) {
-    const int teams = rows * channels > kParallelElements ? omp_get_max_threads() : 1;
+    const int teams = omp_get_max_threads();  // ForChunks' parts: at most one per thread
     std::vector<double> parts(static_cast<size_t>(channels) * teams, 0.0);
     ForChunks(rows * channels, [&](int64_t begin, int64_t end, int part) {
       // Whole rows: those that start in [begin, end).

@@ -112,14 +112,14 @@ size_t BytesTouched(const std::unordered_map<int, dnnl::memory>& args) {
 // Tells a profile which implementation oneDNN picked, and on what data.
 void NoteForTrace(const dnnl::primitive& primitive) {
   const const_dnnl_primitive_desc_t pd = primitive.get_primitive_desc();
-  const char* impl = nullptr;
-  dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &impl);
+  const std::string impl = ImplementationOf(primitive);
   dnnl_data_type_t src_type = dnnl_data_type_undef;
   if (const const_dnnl_memory_desc_t src = dnnl_primitive_desc_query_md(pd, dnnl_query_src_md, 0))
     dnnl_memory_desc_query(src, dnnl_query_data_type, &src_type);
-  KernelTrace::NotePrimitive(impl, src_type == dnnl_s8 || src_type == dnnl_u8 ? "int8"
-                                   : src_type == dnnl_bf16                    ? "bf16"
-                                                                              : nullptr);
+  KernelTrace::NotePrimitive(impl.empty() ? nullptr : impl.c_str(),
+                             src_type == dnnl_s8 || src_type == dnnl_u8 ? "int8"
+                             : src_type == dnnl_bf16                    ? "bf16"
+                                                                        : nullptr);
 }
 
 // SmallProduct's bounds, measured: above 2 MFLOP, or 1 MiB of f32
@@ -129,6 +129,12 @@ constexpr int64_t kSingleThreadFlops = int64_t{1} << 21;
 constexpr int64_t kSingleThreadWeights = int64_t{1} << 18;
 
 }  // namespace
+
+std::string ImplementationOf(const dnnl::primitive& primitive) {
+  const char* impl = nullptr;
+  dnnl_primitive_desc_query(primitive.get_primitive_desc(), dnnl_query_impl_info_str, 0, &impl);
+  return impl == nullptr ? "" : impl;
+}
 
 OmpThreadsScope::OmpThreadsScope(bool single) : saved_(omp_get_max_threads()), active_(single) {
   if (active_) omp_set_num_threads(1);

@@ -42,6 +42,10 @@ dnnl::memory ArgMemory(const dnnl::memory::desc& desc, void* data);
 // caller (see Execute), so one primitive may run on many threads at once.
 dnnl::primitive_attr UserScratchpadAttr();
 
+// The name of the implementation oneDNN picked for `primitive` ("brg:avx512_core",
+// "ref:any", ...); empty if it has none.
+std::string ImplementationOf(const dnnl::primitive& primitive);
+
 // Runs `primitive` with `args`, adding scratchpad memory from TF's allocator
 // when the primitive needs some, and waits for it to finish. On the calling
 // thread alone when `single_thread` or when the arguments are small.
