@@ -67,6 +67,27 @@ inline Readers ReadersOf(const tensorflow::GraphDef& graph) {
   return readers;
 }
 
+// A node's data inputs' producers, in input order; nullptr for one outside
+// the graph. The pointers hold while `graph` gains or loses no node.
+class DataProducers {
+ public:
+  explicit DataProducers(const tensorflow::GraphDef& graph) {
+    for (const tensorflow::NodeDef& node : graph.node()) by_name_[node.name()] = &node;
+  }
+  std::vector<const tensorflow::NodeDef*> Of(const tensorflow::NodeDef& node) const {
+    std::vector<const tensorflow::NodeDef*> found;
+    for (const std::string& input : node.input()) {
+      if (input[0] == '^') continue;
+      const auto producer = by_name_.find(ParseTensorRef(input).node);
+      found.push_back(producer == by_name_.end() ? nullptr : producer->second);
+    }
+    return found;
+  }
+
+ private:
+  std::unordered_map<std::string, const tensorflow::NodeDef*> by_name_;
+};
+
 // The nodes inside lowered while loops (TF1 control flow): those an Enter
 // reaches, up to and including the Exits, through data or control edges.
 inline std::set<std::string> NodesInLoops(const tensorflow::GraphDef& graph) {

@@ -205,19 +205,17 @@ void MoveLoopOnlyNodesToCpu(tensorflow::GraphDef& graph, const GraphShapes& shap
     return n <= kSmallElements;
   };
   std::set<std::string> stay = NodesInLoops(graph);
-  std::unordered_map<std::string, const tensorflow::NodeDef*> by_name;
   for (const tensorflow::NodeDef& node : graph.node()) {
-    by_name[node.name()] = &node;
     if (!OnQcpu(node) || (node.op() != "While" && node.op() != "StatelessWhile")) continue;
     for (const std::string& input : node.input()) stay.insert(ParseTensorRef(input).node);
   }
+  const DataProducers producers(graph);
   // Consts and function arguments are read where they are needed.
   const auto fed_by_qcpu = [&](const tensorflow::NodeDef& node) {
-    return std::any_of(node.input().begin(), node.input().end(), [&](const std::string& input) {
-      if (input[0] == '^') return false;
-      const auto producer = by_name.find(ParseTensorRef(input).node);
-      return producer != by_name.end() && OnQcpu(*producer->second) &&
-             producer->second->op() != "Const" && producer->second->op() != "_Arg";
+    const auto inputs = producers.Of(node);
+    return std::any_of(inputs.begin(), inputs.end(), [](const tensorflow::NodeDef* producer) {
+      return producer != nullptr && OnQcpu(*producer) && producer->op() != "Const" &&
+             producer->op() != "_Arg";
     });
   };
   const auto half_typed = [](const tensorflow::NodeDef& node) {
@@ -257,18 +255,7 @@ void MoveCpuFedElementwiseToCpu(tensorflow::GraphDef& graph) {
       if (activation[0] != '_') ops.insert(activation);  // ours have no CPU kernel
     return ops;
   }();
-  std::unordered_map<std::string, tensorflow::NodeDef*> by_name;
-  for (tensorflow::NodeDef& node : *graph.mutable_node()) by_name[node.name()] = &node;
-  // Each data input's producer; a nullptr for one outside the graph.
-  const auto producers = [&](const tensorflow::NodeDef& node) {
-    std::vector<const tensorflow::NodeDef*> found;
-    for (const std::string& input : node.input()) {
-      if (input[0] == '^') continue;
-      const auto producer = by_name.find(ParseTensorRef(input).node);
-      found.push_back(producer == by_name.end() ? nullptr : producer->second);
-    }
-    return found;
-  };
+  const DataProducers producers(graph);
   // Parameters: Consts, variable reads, function arguments (a captured
   // tensor, or the input, which TF copies once wherever it is read), and
   // their reshapes (Keras 3 reshapes a Conv3D's bias), wherever they are.
@@ -281,7 +268,7 @@ void MoveCpuFedElementwiseToCpu(tensorflow::GraphDef& graph) {
     grew = false;
     for (const tensorflow::NodeDef& node : graph.node()) {
       if (!reshapes.count(node.op()) || parameters.count(&node)) continue;
-      const auto inputs = producers(node);
+      const auto inputs = producers.Of(node);
       if (!inputs.empty() && std::all_of(inputs.begin(), inputs.end(),
                                          [&](const auto* p) { return parameters.count(p) > 0; }))
         grew = parameters.insert(&node).second;
@@ -289,7 +276,7 @@ void MoveCpuFedElementwiseToCpu(tensorflow::GraphDef& graph) {
   }
   const auto fed_by_cpu = [&](const tensorflow::NodeDef& node) {
     bool any = false;
-    for (const tensorflow::NodeDef* producer : producers(node)) {
+    for (const tensorflow::NodeDef* producer : producers.Of(node)) {
       if (producer == nullptr) return false;
       if (parameters.count(producer)) continue;
       if (!OnCpu(*producer)) return false;

@@ -87,9 +87,7 @@ void BroadcastBinaryLoop(BinaryLoopOp op, const float* a, const std::vector<int6
   int64_t rows = 1;
   for (size_t d = 0; d < outer_rank; ++d) rows *= walk.dims[d];
   const bool a_steps = walk.a_strides.back() != 0, b_steps = walk.b_strides.back() != 0;
-  ForChunks(rows * inner, [&](int64_t begin, int64_t end, int) {
-    // Whole rows: those that start in [begin, end).
-    const int64_t first = (begin + inner - 1) / inner, last = (end + inner - 1) / inner;
+  ForRows(rows, inner, [&](int64_t first, int64_t last, int) {
     std::vector<int64_t> index(outer_rank, 0);
     int64_t a_at = 0, b_at = 0;
     for (int64_t d = static_cast<int64_t>(outer_rank) - 1, rest = first; d >= 0; --d) {

@@ -100,12 +100,10 @@ class BiasAddGradKernel {
 
  private:
   static void SumRows(const float* g, int64_t rows, int64_t channels, float* sum) {
-    const int teams = omp_get_max_threads();  // ForChunks' parts: at most one per thread
+    const int teams = omp_get_max_threads();  // ForRows' parts: at most one per thread
     std::vector<double> parts(static_cast<size_t>(channels) * teams, 0.0);
-    ForChunks(rows * channels, [&](int64_t begin, int64_t end, int part) {
-      // Whole rows: those that start in [begin, end).
-      AddRows(g, (begin + channels - 1) / channels, (end + channels - 1) / channels, channels,
-              parts.data() + static_cast<size_t>(part) * channels);
+    ForRows(rows, channels, [&](int64_t first, int64_t last, int part) {
+      AddRows(g, first, last, channels, parts.data() + static_cast<size_t>(part) * channels);
     });
     for (int64_t c = 0; c < channels; ++c) {
       double total = 0.0;

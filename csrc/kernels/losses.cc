@@ -54,10 +54,8 @@ class SparseSoftmaxCrossEntropyKernel {
     const float* x = Data<float>(logits.get());
     float* l = Data<float>(loss.get());
     float* g = Data<float>(backprop.get());
-    ForChunks(rows * classes, [&](int64_t begin, int64_t end, int) {
-      // Whole rows: the chunk's first and last row, by element.
-      for (int64_t r = begin / std::max<int64_t>(classes, 1); r * classes < end; ++r) {
-        if (r * classes < begin) continue;  // the previous chunk's row
+    ForRows(rows, classes, [&](int64_t first, int64_t last, int) {
+      for (int64_t r = first; r < last; ++r) {
         const float* row = x + r * classes;
         float* grad = g + r * classes;
         const float max = *std::max_element(row, row + classes);

@@ -4,6 +4,7 @@
 
 #include <omp.h>
 
+#include <algorithm>
 #include <cstdint>
 
 namespace int8flow::kernels {
@@ -22,6 +23,17 @@ void ForChunks(int64_t n, Body body) {
     const int64_t t = omp_get_thread_num(), teams = omp_get_num_threads();
     body(n * t / teams, n * (t + 1) / teams, static_cast<int>(t));
   }
+}
+
+// Runs body(first, last, part) over rows [0, rows) of `row_elements` each,
+// split as ForChunks splits their elements: a part takes the rows that start
+// in its chunk, so a row is never split.
+template <class Body>
+void ForRows(int64_t rows, int64_t row_elements, Body body) {
+  const int64_t width = std::max<int64_t>(row_elements, 1);
+  ForChunks(rows * width, [&](int64_t begin, int64_t end, int part) {
+    body((begin + width - 1) / width, (end + width - 1) / width, part);
+  });
 }
 
 // Each loop is compiled for AVX-512, AVX2 and baseline x86-64, picked at
