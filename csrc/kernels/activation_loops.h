@@ -1,8 +1,20 @@
 #pragma once
 
+#include <cstdint>
+#include <string>
+
 #include "tensorflow/c/tf_status.h"
 
 namespace int8flow::kernels {
+
+// A unary op's element loop over [begin, end) of flat float32 arrays.
+using UnaryLoop = void (*)(const float* x, float* y, int64_t begin, int64_t end);
+
+// The loop of `op` (the loop-only unary ops below, and Rsqrt), or nullptr.
+UnaryLoop FindUnaryLoop(const std::string& op);
+
+// Runs `loop` over n elements, split over the OpenMP team when large.
+void RunUnaryLoop(UnaryLoop loop, const float* x, float* y, int64_t n);
 
 // Exp, Expm1, Erfc, Softplus, Softsign, Selu, Sign, Cos, Sin, Tan, Atan,
 // Erf, Floor, Ceil, Round, Reciprocal, LogSoftmax, Select, Fill and

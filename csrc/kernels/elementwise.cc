@@ -6,6 +6,7 @@
 #include <limits>
 #include <optional>
 
+#include "kernels/activation_loops.h"
 #include "kernels/activations.h"
 #include "kernels/broadcast_binary.h"
 #include "kernels/half_as_float.h"
@@ -54,6 +55,8 @@ class ActivationKernel {
     Require(activation_ != nullptr, "no QCPU activation for this op");
     alpha_ = activation_->alpha_from_attr ? GetFloatAttr(ctx, "alpha") : activation_->alpha;
     clamp_ = NanKeepingClamp(*activation_, alpha_);
+    // Rsqrt: 13 ms for 2^20 elements in oneDNN's reference pow, 0.05 in TF.
+    loop_ = FindUnaryLoop(activation_->op);
   }
 
   void Compute(KernelContext& ctx) {
@@ -64,6 +67,8 @@ class ActivationKernel {
     if (clamp_)
       return ClampKeepingNaN(Data<float>(x.get()), Data<float>(y.get()), NumElements(shape),
                              clamp_->lo, clamp_->hi);
+    if (loop_)
+      return RunUnaryLoop(loop_, Data<float>(x.get()), Data<float>(y.get()), NumElements(shape));
     const memory::desc md = PlainF32({NumElements(shape)});
     auto p = cache_.Get({NumElements(shape)}, [&] {
       return Make<dnnl::eltwise_forward::primitive_desc, dnnl::eltwise_forward>(
@@ -78,6 +83,7 @@ class ActivationKernel {
   const Activation* activation_ = nullptr;
   float alpha_ = 0.f;
   std::optional<Clamp> clamp_;
+  UnaryLoop loop_ = nullptr;
   PrimitiveCache<SimplePrimitive> cache_;
 };
 
