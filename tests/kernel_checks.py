@@ -64,7 +64,7 @@ stay within; test_kernels.py asserts on the file. The bounds, per op:
 - A masked RNN's mask and its gradients (tensor_list.cc): Tile of bools and
   TensorListGetItem/PopBack of bool lists exact (copies); AddN of float lists
   1 ulp per added list (|err| <= 2.4e-7 |ref| per addition: the same sums).
-- Pad, MaxPool: exact (copies and comparisons). AvgPool, Mean:
+- Pad, Transpose, ConcatV2, MaxPool: exact (copies and comparisons). AvgPool, Mean:
   1e-6 |ref| + 1e-7 * max|x| (a sum of at most a few hundred values).
   Sum: 1e-6 * sum|x|. Max, Min: exact.
 """
@@ -1064,6 +1064,12 @@ each_output("SplitV sizes", lambda t: tf.split(t, [1, 4, 3], axis=0), [rand(8, 3
 each_output("SplitV rest", lambda t: tf.raw_ops.SplitV(value=t, size_splits=[2, -1], axis=1, num_split=2), [rand(3, 5)])
 eager("ConcatV2 axis 1", lambda a, b: tf.concat([a, b], axis=1), [rand(3, 2, 4), rand(3, 5, 4)], exact)
 eager("ConcatV2 axis -1", lambda a, b: tf.concat([a, b, a], axis=-1), [rand(2, 3), rand(2, 1)], exact)
+eager("ConcatV2 threaded rows", lambda a, b: tf.concat([a, b], axis=-1), [rand(300, 64, 5), rand(300, 64, 3)], exact)
+# Transpose (transpose.cc): one reorder over the merged dims; negative perms as TF's.
+for perm, shape in [([1, 0], (5, 7)), ([0, 2, 1, 3], (2, 5, 3, 4)), ([2, 1, 0], (4, 1, 6)), ([0, 1, 2], (3, 4, 5)),
+                    ([1, 0, 2], (1, 7, 3)), ([4, 0, 3, 1, 2], (2, 3, 1, 4, 5)), ([0], (6,)), ([-1, 0], (3, 8)),
+                    ([1, 0], (0, 4)), ([2, 0, 1], (64, 48, 40))]:
+    eager(f"Transpose {perm} of {list(shape)}", lambda t, p=perm: tf.transpose(t, p), [rand(*shape)], exact)
 # Cast: TF registers none on devices; a cond's branches cast on QCPU (loop_ops.cc).
 for src, dst, values in [
     (np.float32, np.int32, rand(3, 4) * 100), (np.int32, np.float32, np.arange(-6, 6, dtype=np.int32)),

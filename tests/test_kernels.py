@@ -30,7 +30,7 @@ def checks(installed: Path, tmp_path_factory: pytest.TempPathFactory) -> dict:
 # oneDNN one; Eigen's leaves them unset in inference), hence two counts.
 CASES: dict[str, int | dict[bool, int]] = {
     "Abs": 2, "AddN": 8, "AddV2": 19, "Atan": 1, "AvgPool": 11, "BatchMatMulV2": 17, "BatchToSpaceND": 10, "BiasAdd": 5,
-    "BiasAddGrad": 4, "Cast": 16, "Ceil": 1, "clip_by_value": 7, "ConcatV2": 4, "Conv2D": 23, "Conv2DBackpropFilter": 8,
+    "BiasAddGrad": 4, "Cast": 16, "Ceil": 1, "clip_by_value": 7, "ConcatV2": 5, "Conv2D": 23, "Conv2DBackpropFilter": 8,
     "Conv2DBackpropInput": 8, "Cos": 1, "DepthwiseConv2dNative": 6, "DivNoNan": 2, "Einsum": 7, "Elu": 2, "EluGrad": 1,
     "Equal": 3, "Erf": 1, "Erfc": 1, "Exp": 1, "Expm1": 1, "Fill": 1, "Floor": 1, "FloorDiv": 2, "FloorMod": 2,
     "fused": 63, "FusedBatchNorm": 5, "FusedBatchNormV2": {True: 5, False: 3},
@@ -44,7 +44,7 @@ CASES: dict[str, int | dict[bool, int]] = {
     "Softplus": 1, "Softsign": 1, "SoftsignGrad": 1, "SpaceToBatchND": 11, "SparseSoftmaxCrossEntropyWithLogits": 10,
     "Split": 12, "SplitV": 5, "Sqrt": 3, "SqrtGrad": 2, "Square": 2, "SquaredDifference": 12, "StridedSlice": 7,
     "StridedSliceGrad": 3, "Sub": 17, "Sum": 20, "Tan": 1, "Tanh": 4, "TanhGrad": 1, "TensorListGetItem": 3,
-    "TensorListPopBack": 2, "Tile": 5, "ZerosLike": 2,
+    "TensorListPopBack": 2, "Tile": 5, "Transpose": 10, "ZerosLike": 2,
 }
 
 
@@ -101,6 +101,9 @@ BAD_INPUTS = [
     ("tf.nn.depthwise_conv2d(tf.ones([1, 5, 5, 3]), tf.ones([3, 3, 4, 1]), [1, 1, 1, 1], 'SAME')",
      "must equal filter depth"),
     ("tf.pad(tf.ones([2, 3]), [[1, 1]])", "paddings must be a matrix"),
+    ("tf.transpose(tf.ones([2, 3]), [0])", "int8flow: Transpose: transpose expects a vector of size 2"),
+    ("tf.transpose(tf.ones([2, 3]), [1, 1])", "int8flow: Transpose: 0 is missing from {1,1}."),
+    ("tf.transpose(tf.ones([2, 3]), [0, 2])", "int8flow: Transpose: 2 is out of range [0 .. 2)"),
     ("tf.nn.max_pool2d(tf.ones([1, 2, 2, 3]), 3, 1, 'VALID')", "larger than the input"),
     ("tf.nn.max_pool2d(tf.ones([1, 4, 4, 1]), 2, 1, [[0, 0], [2, 0], [0, 0], [0, 0]])", "smaller than the window"),
     ("tf.nn.max_pool2d(tf.ones([1, 4, 4, 1]), 2, 1, [[1, 0], [0, 0], [0, 0], [0, 0]])",

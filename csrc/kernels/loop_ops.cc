@@ -181,12 +181,23 @@ class ConcatKernel {
     shape[axis] = total;
     OwnedTensor out = ctx.allocate_output(0, shape, TF_FLOAT);
     float* dst = Data<float>(out.get());
-    for (int64_t o = 0; o < outer; ++o)
-      for (const OwnedTensor& t : inputs) {
-        const int64_t run = Shape(t.get())[axis] * inner;
-        std::memcpy(dst, Data<float>(t.get()) + o * run, run * sizeof(float));
-        dst += run;
+    struct Run {
+      const float* data;
+      int64_t length;  // of each of its outer rows
+    };
+    std::vector<Run> runs;
+    for (const OwnedTensor& t : inputs)
+      runs.push_back({Data<float>(t.get()), Shape(t.get())[axis] * inner});
+    // Output row o is each input's row o in turn, the rows split over the
+    // team: on the last axis the runs are short (16384 runs of 64 floats
+    // took 1.2 ms on one thread, TF's CPU kernel 0.08).
+    const int64_t row = total * inner;
+    ForRows(outer, row, [&](int64_t first, int64_t last, int) {
+      for (int64_t o = first; o < last; ++o) {
+        float* to = dst + o * row;
+        for (const Run& r : runs) to = std::copy_n(r.data + o * r.length, r.length, to);
       }
+    });
   }
 };
 

@@ -26,6 +26,7 @@
 #include "kernels/resource_scatter.h"
 #include "kernels/space_batch.h"
 #include "kernels/tensor_list.h"
+#include "kernels/transpose.h"
 #include "runtime/runtime.h"
 
 namespace int8flow::kernels {
@@ -38,16 +39,27 @@ void InitKernels(const char* device_type, TF_Status* status) {
     return SetError(status, TF_INTERNAL, "injected failure (INT8FLOW_TEST_FAULT=kernel_init)");
   RegisterOpDefinitions(status);
   if (TF_GetCode(status) != TF_OK) return;
-  for (auto step : {&RegisterMatMulKernels,        &RegisterConvKernels,
-                    &RegisterConvBackpropKernels,  &RegisterElementwiseKernels,
-                    &RegisterPadKernels,           &RegisterPoolingKernels,
-                    &RegisterReductionKernels,     &RegisterBatchMatMulKernels,
-                    &RegisterEinsumKernels,        &RegisterIndexingKernels,
-                    &RegisterLoopKernels,          &RegisterLayerNormKernels,
-                    &RegisterRecurrentCellKernels, &RegisterBatchNormKernels,
-                    &RegisterSpaceBatchKernels,    &RegisterQuantizeKernels,
-                    &RegisterTensorListKernels,    &RegisterResourceScatterKernels,
-                    &RegisterBranchKernels,        &RegisterActivationLoopKernels,
+  for (auto step : {&RegisterMatMulKernels,
+                    &RegisterConvKernels,
+                    &RegisterConvBackpropKernels,
+                    &RegisterElementwiseKernels,
+                    &RegisterPadKernels,
+                    &RegisterPoolingKernels,
+                    &RegisterTransposeKernels,
+                    &RegisterReductionKernels,
+                    &RegisterBatchMatMulKernels,
+                    &RegisterEinsumKernels,
+                    &RegisterIndexingKernels,
+                    &RegisterLoopKernels,
+                    &RegisterLayerNormKernels,
+                    &RegisterRecurrentCellKernels,
+                    &RegisterBatchNormKernels,
+                    &RegisterSpaceBatchKernels,
+                    &RegisterQuantizeKernels,
+                    &RegisterTensorListKernels,
+                    &RegisterResourceScatterKernels,
+                    &RegisterBranchKernels,
+                    &RegisterActivationLoopKernels,
                     &RegisterLossKernels}) {
     step(device_type, status);
     if (TF_GetCode(status) != TF_OK) return;
