@@ -13,6 +13,8 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <functional>
+#include <iterator>
 #include <string>
 #include <type_traits>
 
@@ -97,14 +99,12 @@ class ArithmeticKernel {
 constexpr const char* kComparisons[] = {"Equal",     "NotEqual", "Less",
                                         "LessEqual", "Greater",  "GreaterEqual"};
 
-template <class T>
-bool (*ComparisonOf(const std::string& op))(T, T) {
-  if (op == "Equal") return [](T x, T y) { return x == y; };
-  if (op == "NotEqual") return [](T x, T y) { return x != y; };
-  if (op == "Less") return [](T x, T y) { return x < y; };
-  if (op == "LessEqual") return [](T x, T y) { return x <= y; };
-  if (op == "Greater") return [](T x, T y) { return x > y; };
-  if (op == "GreaterEqual") return [](T x, T y) { return x >= y; };
+// Each comparison's index in kComparisons; the kernel runs one inlined loop
+// per op: through a function pointer per element, a mask's `x > 0` on 2^20
+// floats took 0.87 ms, TF's CPU kernel 0.09.
+int ComparisonIndex(const std::string& op) {
+  for (int i = 0; i < static_cast<int>(std::size(kComparisons)); ++i)
+    if (op == kComparisons[i]) return i;
   throw KernelError("no branch kernel for " + op, TF_INTERNAL);
 }
 
@@ -112,7 +112,7 @@ template <class T>
 class ComparisonKernel {
  public:
   explicit ComparisonKernel(TF_OpKernelConstruction* ctx)
-      : op_(OpType(ctx)), compare_(ComparisonOf<T>(op_)) {
+      : op_(OpType(ctx)), compare_(ComparisonIndex(op_)) {
     // Equal and NotEqual may answer a single false (true) for shapes that do
     // not broadcast, instead of an error.
     if (op_ == "Equal" || op_ == "NotEqual")
@@ -125,7 +125,14 @@ class ComparisonKernel {
       *Data<bool>(out.get()) = op_ == "NotEqual";
       return;
     }
-    BroadcastBinary<T, bool>(ctx, TF_BOOL, compare_);
+    switch (compare_) {  // kComparisons' order
+      case 0: return BroadcastBinary<T, bool>(ctx, TF_BOOL, std::equal_to<T>());
+      case 1: return BroadcastBinary<T, bool>(ctx, TF_BOOL, std::not_equal_to<T>());
+      case 2: return BroadcastBinary<T, bool>(ctx, TF_BOOL, std::less<T>());
+      case 3: return BroadcastBinary<T, bool>(ctx, TF_BOOL, std::less_equal<T>());
+      case 4: return BroadcastBinary<T, bool>(ctx, TF_BOOL, std::greater<T>());
+      default: return BroadcastBinary<T, bool>(ctx, TF_BOOL, std::greater_equal<T>());
+    }
   }
 
  private:
@@ -137,7 +144,7 @@ class ComparisonKernel {
     return true;
   }
   const std::string op_;
-  bool (*const compare_)(T, T);
+  const int compare_;
   bool shape_error_ = true;
 };
 

@@ -77,9 +77,19 @@ void BroadcastBinary(KernelContext& ctx, TF_DataType out_type, Op op) {
   Out* z = Data<Out>(out.get());
   const int64_t n = NumElements(out_shape), na = NumElements(a_shape), nb = NumElements(b_shape);
   if ((na == n || na == 1) && (nb == n || nb == 1)) {
-    const int64_t sa = na == n ? 1 : 0, sb = nb == n ? 1 : 0;  // 0: the one element, repeated
+    // One loop per case, the repeated element read once: loops the compiler vectorizes.
     return ForChunks(n, [&](int64_t begin, int64_t end, int) {
-      for (int64_t i = begin; i < end; ++i) z[i] = op(x[i * sa], y[i * sb]);
+      if (na == n && nb == n) {
+        for (int64_t i = begin; i < end; ++i) z[i] = op(x[i], y[i]);
+      } else if (na == n) {
+        const In y0 = y[0];
+        for (int64_t i = begin; i < end; ++i) z[i] = op(x[i], y0);
+      } else if (nb == n) {
+        const In x0 = x[0];
+        for (int64_t i = begin; i < end; ++i) z[i] = op(x0, y[i]);
+      } else {
+        std::fill(z + begin, z + end, op(x[0], y[0]));
+      }
     });
   }
   int64_t i = 0;
