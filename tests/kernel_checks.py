@@ -64,7 +64,8 @@ stay within; test_kernels.py asserts on the file. The bounds, per op:
 - A masked RNN's mask and its gradients (tensor_list.cc): Tile of bools and
   TensorListGetItem/PopBack of bool lists exact (copies); AddN of float lists
   1 ulp per added list (|err| <= 2.4e-7 |ref| per addition: the same sums).
-- Pad, Transpose, ConcatV2, MaxPool: exact (copies and comparisons). AvgPool, Mean:
+- Pad, Transpose, ReverseV2, ConcatV2, MaxPool: exact (copies and comparisons); ResizeBilinear and
+  ResizeNearestNeighbor exact (TF's weights and float formulas, unfused). AvgPool, Mean:
   1e-6 |ref| + 1e-7 * max|x| (a sum of at most a few hundred values).
   Sum: 1e-6 * sum|x|. Max, Min: exact.
 """
@@ -1065,6 +1066,19 @@ each_output("SplitV rest", lambda t: tf.raw_ops.SplitV(value=t, size_splits=[2, 
 eager("ConcatV2 axis 1", lambda a, b: tf.concat([a, b], axis=1), [rand(3, 2, 4), rand(3, 5, 4)], exact)
 eager("ConcatV2 axis -1", lambda a, b: tf.concat([a, b, a], axis=-1), [rand(2, 3), rand(2, 1)], exact)
 eager("ConcatV2 threaded rows", lambda a, b: tf.concat([a, b], axis=-1), [rand(300, 64, 5), rand(300, 64, 3)], exact)
+# ResizeBilinear, ResizeNearestNeighbor (resize.cc): TF's weights and lerps, unfused: exact.
+for mode, align, half in [("half_pixel", False, True), ("align_corners", True, False), ("legacy", False, False)]:
+    for x_shape, size in [((2, 5, 7, 3), (10, 14)), ((1, 9, 6, 16), (4, 11)), ((1, 1, 4, 1), (3, 1)),
+                          ((3, 6, 6, 2), (6, 6))]:
+        for op in ("ResizeBilinear", "ResizeNearestNeighbor"):
+            eager(f"{op} {mode} {list(x_shape)} to {list(size)}",
+                  lambda t, o=op, s=size, a=align, h=half: getattr(tf.raw_ops, o)(
+                      images=t, size=s, align_corners=a, half_pixel_centers=h), [rand(*x_shape)], exact)
+# ReverseV2 (reverse.cc): Bidirectional's time flip, of floats and of bool masks.
+for axes, shape in [([1], (3, 7, 4)), ([0], (5, 2, 3)), ([-1], (3, 6)), ([0, 2], (2, 3, 5)), ([], (2, 3)),
+                    ([0, 1, 2], (2, 1, 9)), ([1], (4, 1, 3)), ([0], (0, 3))]:
+    eager(f"ReverseV2 {axes} of {list(shape)}", lambda t, a=axes: tf.reverse(t, a), [rand(*shape)], exact)
+eager("ReverseV2 bool mask", lambda t: tf.cast(tf.reverse(t > 0, [1]), tf.float32), [rand(4, 9)], exact)
 # Transpose (transpose.cc): one reorder over the merged dims; negative perms as TF's.
 for perm, shape in [([1, 0], (5, 7)), ([0, 2, 1, 3], (2, 5, 3, 4)), ([2, 1, 0], (4, 1, 6)), ([0, 1, 2], (3, 4, 5)),
                     ([1, 0, 2], (1, 7, 3)), ([4, 0, 3, 1, 2], (2, 3, 1, 4, 5)), ([0], (6,)), ([-1, 0], (3, 8)),

@@ -23,7 +23,9 @@
 #include "kernels/recurrent_cells.h"
 #include "kernels/reduction.h"
 #include "kernels/registered_kernels.h"
+#include "kernels/resize.h"
 #include "kernels/resource_scatter.h"
+#include "kernels/reverse.h"
 #include "kernels/space_batch.h"
 #include "kernels/tensor_list.h"
 #include "kernels/transpose.h"
@@ -46,6 +48,8 @@ void InitKernels(const char* device_type, TF_Status* status) {
                     &RegisterPadKernels,
                     &RegisterPoolingKernels,
                     &RegisterTransposeKernels,
+                    &RegisterResizeKernels,
+                    &RegisterReverseKernels,
                     &RegisterReductionKernels,
                     &RegisterBatchMatMulKernels,
                     &RegisterEinsumKernels,
