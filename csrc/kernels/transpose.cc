@@ -3,14 +3,18 @@
 // strided oneDNN memory, and a reorder of it into the output's dense layout is
 // the transpose. Dims of size 1 drop and dims that stay adjacent merge first,
 // so the reorder walks the fewest: attention's [B, T, H, D] -> [B, H, T, D] is
-// four, a recurrent layer's batch-major to time-major three. Without this
-// kernel a Transpose ran on TF's CPU, its input and output copied across.
+// four, a recurrent layer's batch-major to time-major three. When the last
+// dim keeps its order the output is runs of it, copied; otherwise oneDNN
+// reorders. Without this kernel a Transpose ran on TF's CPU, its input and
+// output copied across.
 #include "kernels/transpose.h"
 
+#include <algorithm>
 #include <cstring>
 
 #include "kernels/half_as_float.h"
 #include "kernels/onednn_util.h"
+#include "kernels/vector_loops.h"
 
 namespace int8flow::kernels {
 namespace {
@@ -71,6 +75,8 @@ class TransposeKernel {
     if (dims.size() <= 1)  // the input's order: a copy
       return static_cast<void>(
           std::memcpy(TF_TensorData(y.get()), TF_TensorData(x.get()), TF_TensorByteSize(x.get())));
+    if (strides.back() == 1)
+      return CopyRuns(dims, strides, Data<float>(x.get()), Data<float>(y.get()));
     Require(dims.size() <= DNNL_MAX_NDIMS, [&] {
       return "QCPU's Transpose takes at most " + std::to_string(DNNL_MAX_NDIMS) +
              " dims once adjacent ones merge, got " + std::to_string(dims.size());
@@ -84,6 +90,24 @@ class TransposeKernel {
   }
 
  private:
+  // The last dim keeps its order: the output is runs of it, each copied from
+  // where `strides` put it. oneDNN's reorder moved element by element here
+  // (an LSTM's [8, 50, 32] -> [50, 8, 32]: 63 us; this: a few).
+  static void CopyRuns(const memory::dims& dims, const memory::dims& strides, const float* in,
+                       float* out) {
+    const int64_t run = dims.back(), outer_rank = static_cast<int64_t>(dims.size()) - 1;
+    int64_t runs = 1;
+    for (int64_t d = 0; d < outer_rank; ++d) runs *= dims[d];
+    ForRows(runs, run, [&](int64_t first, int64_t last, int) {
+      for (int64_t r = first; r < last; ++r) {
+        int64_t from = 0;
+        for (int64_t d = outer_rank - 1, rest = r; d >= 0; rest /= dims[d--])
+          from += rest % dims[d] * strides[d];
+        std::copy_n(in + from, run, out + r * run);
+      }
+    });
+  }
+
   PrimitiveCache<ReorderStep> cache_;
 };
 
