@@ -55,6 +55,7 @@ def models(batch: int) -> dict:
         "conv3d": sequential((16, 32, 32, 8), lambda: layers.Conv3D(16, 3, padding="same", activation="relu")),
         "upsampling_bilinear": sequential((32, 32, 32), lambda: layers.UpSampling2D(interpolation="bilinear"),
                                           conv(32)),
+        "upsampling_nearest": sequential((32, 32, 32), layers.UpSampling2D, conv(32)),
         "average_pooling": sequential((64, 64, 32), lambda: layers.AveragePooling2D(2), conv(32),
                                       layers.GlobalMaxPooling2D),
         "batch_norm_relu": sequential((64, 64, 32), layers.BatchNormalization, layers.ReLU),
@@ -64,6 +65,7 @@ def models(batch: int) -> dict:
                                         layers.GlobalAveragePooling1D, lambda: layers.Dense(2), dtype="int32"),
         "attention": attention,
         "lstm": sequential((50, 64), lambda: layers.LSTM(128)),
+        "bidirectional_lstm": sequential((50, 64), lambda: layers.Bidirectional(layers.LSTM(64))),
         "gru": sequential((50, 64), lambda: layers.GRU(128, return_sequences=True), lambda: layers.Dense(8)),
         "conv2d_transpose": sequential(
             (32, 32, 64), lambda: layers.Conv2DTranspose(64, 3, strides=2, padding="same", activation="relu"),

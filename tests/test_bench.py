@@ -221,6 +221,25 @@ def test_keras_layer_benchmark_prints_a_row_per_model(installed, mode: list[str]
         assert abs(float(ratio) - float(stock) / float(ours)) <= 0.1 * float(ratio) + 0.01, rows
 
 
+def test_op_benchmark_prints_a_row_per_op(installed) -> None:
+    """benchmarks/ops_vs_tf.py: each op on QCPU and on TF's CPU in one process,
+    where the QCPU side ran (a Transpose on QCPU; a Tile, which has no float
+    QCPU kernel, copied across), and a bad option refused."""
+    script = Path(__file__).parents[1] / "benchmarks" / "ops_vs_tf.py"
+    result = subprocess.run([sys.executable, str(script), "--ops", "transpose_heads,tile", "--elements", "8192",
+                             "--rounds", "1"], env=clean_env(), capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    rows = {r[0].strip(): r for r in (line.split("|")[1:-1] for line in result.stdout.splitlines()
+                                      if line.startswith("| ") and " us " not in line)}
+    assert set(rows) == {"transpose_heads", "tile"}, result.stdout
+    assert rows["transpose_heads"][4].strip() == "QCPU" and rows["tile"][4].strip().startswith("copies"), rows
+    for _, qcpu, cpu, ratio, _ in rows.values():
+        assert float(qcpu) > 0 and float(cpu) > 0 and float(ratio) > 0, rows
+    bad = subprocess.run([sys.executable, str(script), "--ops", "nonesuch"], env=clean_env(), capture_output=True,
+                         text=True, timeout=600)
+    assert bad.returncode == 2 and "unknown ops ['nonesuch']" in bad.stderr, bad.stderr[-2000:]
+
+
 def test_native_layer_benchmark_builds_and_checks_its_outputs(tmp_path: Path) -> None:
     """benchmarks/native/onednn_layers, for hosts without TF: built against the
     venv's oneDNN, fed native_shapes() lines, each int8 output checked
