@@ -61,7 +61,7 @@ stay within; test_kernels.py asserts on the file. The bounds, per op:
 - Optimizers' cond branches (branch_ops.cc): int64 AddV2, Sub, Mul, FloorDiv,
   FloorMod, Maximum, Minimum and comparisons, and Sign, exact; Pow 2 ulp
   (|err| <= 2.4e-7 |ref|: std::pow against Eigen's vectorized pow).
-- A masked RNN's mask and its gradients (tensor_list.cc): Tile of bools and
+- A masked RNN's mask and its gradients (tensor_list.cc): Tile of bools (and floats) and
   TensorListGetItem/PopBack of bool lists exact (copies); AddN of float lists
   1 ulp per added list (|err| <= 2.4e-7 |ref| per addition: the same sums).
 - Pad, Transpose, ReverseV2, ConcatV2, MaxPool: exact (copies and comparisons); ResizeBilinear and
@@ -1268,6 +1268,8 @@ for multiples in ([2, 3], [1, 0], [3, 1]):
     eager(f"Tile bool {multiples}", lambda t, m=multiples: tf.tile(t, m), [rand(2, 3) > 0], exact)
 eager("Tile bool scalar", lambda t: tf.raw_ops.Tile(input=t, multiples=tf.constant([], tf.int64)), [np.array(True)],
       exact)
+for multiples, shape in [([2, 3], (3, 4)), ([1, 2, 2], (4, 8, 16)), ([3, 1], (2, 1)), ([2, 0], (2, 3))]:
+    eager(f"Tile float {multiples} of {list(shape)}", lambda t, m=multiples: tf.tile(t, m), [rand(*shape)], exact)
 eager("Tile bool rank 3, int64 multiples", lambda t: tf.tile(t, tf.constant([1, 4, 2], tf.int64)),
       [rand(2, 1, 3) > 0], exact)
 for index in (0, 2):

@@ -283,7 +283,8 @@ class TileKernel {
              " but got length " + std::to_string(multiples.size());
     });
     // The output, row-major, is a walk over [m0, s0, m1, s1, ...] that reads the
-    // input at stride 0 along each multiple.
+    // input at stride 0 along each multiple, the last dim's run copied whole
+    // (element by element, a [32, 8, 64, 64] float tile took 2.4x TF's time).
     const auto strides = BroadcastStrides(shape, shape);
     std::vector<int64_t> out_shape, walk, from;
     for (size_t d = 0; d < rank; ++d) {
@@ -298,11 +299,13 @@ class TileKernel {
     const TF_DataType dtype = TF_TensorType(input.get());
     OwnedTensor out = ctx.allocate_output(0, out_shape, dtype);
     const size_t bytes = TF_DataTypeSize(dtype);
+    const size_t run = (rank == 0 ? 1 : static_cast<size_t>(shape.back())) * bytes;
+    if (rank > 0) walk.pop_back(), from.pop_back();
     const char* src = static_cast<const char*>(TF_TensorData(input.get()));
     char* dst = static_cast<char*>(TF_TensorData(out.get()));
     ForEachIndex(walk, {from}, [&](const std::vector<int64_t>& at) {
-      std::memcpy(dst, src + at[0] * bytes, bytes);
-      dst += bytes;
+      std::memcpy(dst, src + at[0] * bytes, run);
+      dst += run;
     });
   }
 };
@@ -399,11 +402,12 @@ void RegisterLoopKernels(const char* device_type, TF_Status* status) {
   for (TF_DataType from : kCastTypes)
     for (TF_DataType to : kCastTypes)
       if (ok()) RegisterKernel<CastKernel>(HalfCast(from, to), device_type, status);
-  // TF has Tile on devices for numbers only; a masked RNN tiles its bool mask.
-  for (TF_DataType index : {TF_INT32, TF_INT64})
-    if (ok())
-      RegisterKernel<TileKernel>({"Tile", {{"T", TF_BOOL}, {"Tmultiples", index}}, {"multiples"}},
-                                 device_type, status);
+  // A masked RNN tiles its bool mask; RepeatVector and attention masks tile floats.
+  for (TF_DataType type : {TF_BOOL, TF_FLOAT})
+    for (TF_DataType index : {TF_INT32, TF_INT64})
+      if (ok())
+        RegisterKernel<TileKernel>({"Tile", {{"T", type}, {"Tmultiples", index}}, {"multiples"}},
+                                   device_type, status);
   for (TF_DataType index : {TF_INT32, TF_INT64})
     if (ok())
       RegisterWithHalfTypes<SplitVKernel>(
