@@ -184,7 +184,7 @@ int HandResultsToHost(tensorflow::GraphDef& graph) {
 //   (30-100 us), more than a plain loop takes on a layer's gradient: a Keras
 //   MLP's fit copied a ReluGrad's inputs out and its result back, and
 //   Adam's step count went from QCPU to TF's CPU and back for each weight.
-//   A transcendental op (Exp, Sin, ...: our loop calls libm per element,
+//   A transcendental op (Erf, Sin, ...: our loop calls libm per element,
 //   5-20 times TF's vectorized kernel) stays only on a tensor known to be
 //   small, where the copies cost more. Not Pow, which Grappler leaves only for
 //   exponents other than 0, +-0.5, 1, 2, 3 and -1, and Keras' Adam raises its
@@ -195,7 +195,7 @@ void MoveLoopOnlyNodesToCpu(tensorflow::GraphDef& graph, const GraphShapes& shap
       "MatMul", "BatchMatMul",           "BatchMatMulV2",       "BatchMatMulV3",       "Einsum",
       "Conv2D", "DepthwiseConv2dNative", "Conv2DBackpropInput", "Conv2DBackpropFilter"};
   static const std::set<std::string> transcendental = {
-      "Exp", "Expm1", "Erf", "Erfc", "Softplus", "Selu", "Cos", "Sin", "Tan", "Atan", "LogSoftmax"};
+      "Expm1", "Erf", "Erfc", "Softplus", "Selu", "Cos", "Sin", "Tan", "Atan", "LogSoftmax"};
   constexpr int64_t kSmallElements = 4096;
   const auto small = [&](const tensorflow::NodeDef& node) {
     const auto dims = shapes.Output(node.name(), 0);

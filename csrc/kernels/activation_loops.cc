@@ -32,7 +32,6 @@ float Softplus(float x) {
   return x < threshold ? e : std::log(e + 1.f);
 }
 
-float Exp(float x) { return std::exp(x); }
 float Expm1(float x) { return std::expm1(x); }
 float Erfc(float x) { return std::erfc(x); }
 float Softsign(float x) { return x / (std::fabs(x) + 1.f); }
@@ -64,7 +63,6 @@ struct UnaryOp {
   bool loop_only = true;  // false: the op has a kernel of its own, which uses the loop
 };
 const UnaryOp kUnaryOps[] = {
-    {"Exp", &ElementLoop<Exp>},
     {"Expm1", &ElementLoop<Expm1>},
     {"Erfc", &ElementLoop<Erfc>},
     {"Softplus", &ElementLoop<Softplus>},

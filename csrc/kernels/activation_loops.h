@@ -16,8 +16,8 @@ UnaryLoop FindUnaryLoop(const std::string& op);
 // Runs `loop` over n elements, split over the OpenMP team when large.
 void RunUnaryLoop(UnaryLoop loop, const float* x, float* y, int64_t n);
 
-// Exp, Expm1, Erfc, Softplus, Softsign, Selu, Sign, Cos, Sin, Tan, Atan,
-// Erf, Floor, Ceil, Round, Reciprocal, LogSoftmax, Select, Fill and
+// Expm1, Erfc, Softplus, Softsign, Selu, Sign, Cos, Sin, Tan, Atan, Erf,
+// Floor, Ceil, Round, Reciprocal, LogSoftmax, Select, Fill and
 // the activations' gradients (ReluGrad, EluGrad, ..., SigmoidGrad, TanhGrad),
 // float32 and through half_as_float.h bf16/float16, on `device_type`.
 void RegisterActivationLoopKernels(const char* device_type, TF_Status* status);
