@@ -104,17 +104,19 @@ def main() -> int:
     for name in names:
         int8flow.reset_stats()
         int8flow.record_op_stats(True)
-        runs["qcpu"][1][name](runs["qcpu"][0])
+        with tf.device(sides["qcpu"]):
+            runs["qcpu"][1][name](runs["qcpu"][0])
         copies = int8flow.stats()["copies"]
         int8flow.record_op_stats(False)
         crossed = copies["htod"]["count"] + copies["dtoh"]["count"]
         where[name] = f"copies {crossed}" if crossed else "QCPU"
     times: dict[str, dict[str, list[float]]] = {side: {n: [] for n in ["base", *names]} for side in sides}
     for _ in range(a.rounds):
-        for side in sides:
+        for side, device in sides.items():
             x, fns = runs[side]
-            for name in ["base", *names]:
-                times[side][name].append(best_mean_us(fns[name], x))
+            with tf.device(device):  # a function called outside its trace's scope runs on the default device
+                for name in ["base", *names]:
+                    times[side][name].append(best_mean_us(fns[name], x))
     median = {side: {n: statistics.median(v) for n, v in t.items()} for side, t in times.items()}
     print(f"{a.elements} float32 elements, {a.rounds} rounds; us per call, the multiply's "
           f"{median['qcpu']['base']:.0f} (QCPU) / {median['cpu']['base']:.0f} (CPU) taken off\n")

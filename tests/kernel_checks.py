@@ -1079,10 +1079,12 @@ for axes, shape in [([1], (3, 7, 4)), ([0], (5, 2, 3)), ([-1], (3, 6)), ([0, 2],
                     ([0, 1, 2], (2, 1, 9)), ([1], (4, 1, 3)), ([0], (0, 3))]:
     eager(f"ReverseV2 {axes} of {list(shape)}", lambda t, a=axes: tf.reverse(t, a), [rand(*shape)], exact)
 eager("ReverseV2 bool mask", lambda t: tf.cast(tf.reverse(t > 0, [1]), tf.float32), [rand(4, 9)], exact)
-# Transpose (transpose.cc): one reorder over the merged dims; negative perms as TF's.
+# Transpose (transpose.cc): one reorder over the merged dims, or copies of runs of >= 16 kept
+# in order (the last two cases); negative perms as TF's.
 for perm, shape in [([1, 0], (5, 7)), ([0, 2, 1, 3], (2, 5, 3, 4)), ([2, 1, 0], (4, 1, 6)), ([0, 1, 2], (3, 4, 5)),
                     ([1, 0, 2], (1, 7, 3)), ([4, 0, 3, 1, 2], (2, 3, 1, 4, 5)), ([0], (6,)), ([-1, 0], (3, 8)),
-                    ([1, 0], (0, 4)), ([2, 0, 1], (64, 48, 40))]:
+                    ([1, 0], (0, 4)), ([2, 0, 1], (64, 48, 40)), ([1, 0, 2], (8, 50, 32)),
+                    ([0, 2, 1, 3], (2, 6, 5, 16))]:
     eager(f"Transpose {perm} of {list(shape)}", lambda t, p=perm: tf.transpose(t, p), [rand(*shape)], exact)
 # Cast: TF registers none on devices; a cond's branches cast on QCPU (loop_ops.cc).
 for src, dst, values in [
