@@ -149,10 +149,12 @@ void FailConstruction(TF_OpKernelConstruction* ctx, TF_Code code, const std::str
 namespace {
 
 void RegisterOne(const char* op, const KernelSpec& spec, const char* device_type,
-                 void* (*create)(TF_OpKernelConstruction*),
-                 void (*compute)(void*, TF_OpKernelContext*), void (*destroy)(void*),
-                 TF_Status* status, const char* label = nullptr) {
-  TF_KernelBuilder* builder = TF_NewKernelBuilder(op, device_type, create, compute, destroy);
+                 void* (*create)(TF_OpKernelConstruction*), ComputeFn compute,
+                 ComputeAsyncFn compute_async, void (*destroy)(void*), TF_Status* status,
+                 const char* label = nullptr) {
+  TF_KernelBuilder* builder =
+      spec.async ? TF_NewAsyncKernelBuilder(op, device_type, create, compute_async, destroy)
+                 : TF_NewKernelBuilder(op, device_type, create, compute, destroy);
   if (label) TF_KernelBuilder_Label(builder, label);
   // Below TF's CPU kernels (priority 0): eager ops then pick TF's CPU.
   if (spec.loop_only) TF_KernelBuilder_Priority(builder, -1);
@@ -171,20 +173,20 @@ void RegisterOne(const char* op, const KernelSpec& spec, const char* device_type
 }  // namespace
 
 void Register(const KernelSpec& spec, const char* device_type,
-              void* (*create)(TF_OpKernelConstruction*),
-              void (*compute)(void*, TF_OpKernelContext*), void (*destroy)(void*),
-              TF_Status* status) {
-  RegisterOne(spec.op, spec, device_type, create, compute, destroy, status, spec.label);
+              void* (*create)(TF_OpKernelConstruction*), ComputeFn compute,
+              ComputeAsyncFn compute_async, void (*destroy)(void*), TF_Status* status) {
+  RegisterOne(spec.op, spec, device_type, create, compute, compute_async, destroy, status,
+              spec.label);
   // A labelled kernel serves only the nodes our pass gives its label: no twin.
   if (TF_GetCode(status) != TF_OK || spec.op[0] == '_' || spec.label) return;
   // A standard op's kernel also serves its private twin (ops/op_names.h).
   RegisterPrivateTwin(spec.op, spec.types, spec.loop_only, status);
   if (TF_GetCode(status) != TF_OK) return;
   const std::string twin = ops::PrivateTwinName(spec.op);
-  RegisterOne(twin.c_str(), spec, device_type, create, compute, destroy, status);
+  RegisterOne(twin.c_str(), spec, device_type, create, compute, compute_async, destroy, status);
   for (const std::string& rename : OneDnnRenamesOf(spec.op)) {
     if (TF_GetCode(status) != TF_OK) return;
-    RegisterOne(rename.c_str(), spec, device_type, create, compute, destroy, status,
+    RegisterOne(rename.c_str(), spec, device_type, create, compute, compute_async, destroy, status,
                 kOneDnnRenameLabel);
   }
 }

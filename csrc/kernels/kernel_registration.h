@@ -164,6 +164,13 @@ struct KernelSpec {
   // a node on its default device (QCPU) anyway, so the pass sends the ones
   // it sees to TF's CPU, unless a QCPU node feeds them (graph/placement.cc).
   bool loop_only = false;
+  // An async kernel (it still computes before returning): TF's executor then
+  // hands each node the op's output makes ready to its thread pool, where
+  // after any other QCPU kernel it runs them inline, one thread for the whole
+  // graph (a PluggableDevice's kernels are never "expensive" to it). For an
+  // op that starts independent branches: Bidirectional's two loops both read
+  // one Transpose.
+  bool async = false;
 };
 
 // `spec`, for loop and cond bodies only (KernelSpec::loop_only).
@@ -175,11 +182,13 @@ inline KernelSpec LoopOnly(KernelSpec spec) {
 namespace detail {
 void Fail(TF_OpKernelContext* ctx, TF_Code code, const std::string& message);
 void FailConstruction(TF_OpKernelConstruction* ctx, TF_Code code, const std::string& message);
-// Registers create/compute/delete for `spec` on `device_type`.
+// Registers create/compute (compute_async when `spec.async`)/delete for
+// `spec` on `device_type`.
+using ComputeFn = void (*)(void*, TF_OpKernelContext*);
+using ComputeAsyncFn = void (*)(void*, TF_OpKernelContext*, TF_AsyncOpKernelDoneCallback*);
 void Register(const KernelSpec& spec, const char* device_type,
-              void* (*create)(TF_OpKernelConstruction*),
-              void (*compute)(void*, TF_OpKernelContext*), void (*destroy)(void*),
-              TF_Status* status);
+              void* (*create)(TF_OpKernelConstruction*), ComputeFn compute,
+              ComputeAsyncFn compute_async, void (*destroy)(void*), TF_Status* status);
 
 // Kernel calls begun on this thread: what serves one call at a time
 // (ArgMemory, onednn_util.h) knows when it is free again.
@@ -209,6 +218,15 @@ void Run(Kernel& kernel, TF_OpKernelContext* ctx) {
     Fail(ctx, TF_INTERNAL, e.what());
   }
 }
+
+template <class Kernel>
+void Compute(void* instance, TF_OpKernelContext* ctx) {
+  auto* self = static_cast<KernelInstance<Kernel>*>(instance);
+  // The only cost of profiling support when nobody profiles: one load.
+  if (runtime::RecordingMode() == 0) return Run(self->kernel, ctx);
+  const KernelTrace trace(ctx, self->op);
+  Run(self->kernel, ctx);
+}
 }  // namespace detail
 
 template <class Kernel>
@@ -225,15 +243,14 @@ void RegisterKernel(const KernelSpec& spec, const char* device_type, TF_Status* 
     }
     return nullptr;
   };
-  auto compute = [](void* instance, TF_OpKernelContext* ctx) {
-    auto* self = static_cast<Instance*>(instance);
-    // The only cost of profiling support when nobody profiles: one load.
-    if (runtime::RecordingMode() == 0) return detail::Run(self->kernel, ctx);
-    const KernelTrace trace(ctx, self->op);
-    detail::Run(self->kernel, ctx);
+  auto compute_async = [](void* instance, TF_OpKernelContext* ctx,
+                          TF_AsyncOpKernelDoneCallback* done) {
+    detail::Compute<Kernel>(instance, ctx);
+    TF_RunAsyncOpKernelDoneCallback(done);
   };
   auto destroy = [](void* instance) { delete static_cast<Instance*>(instance); };
-  detail::Register(spec, device_type, create, compute, destroy, status);
+  detail::Register(spec, device_type, create, &detail::Compute<Kernel>, compute_async, destroy,
+                   status);
 }
 
 }  // namespace int8flow::kernels

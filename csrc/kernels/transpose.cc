@@ -121,8 +121,9 @@ class TransposeKernel {
 
 void RegisterTransposeKernels(const char* device_type, TF_Status* status) {
   for (TF_DataType index : {TF_INT32, TF_INT64}) {
-    RegisterWithHalfTypes<TransposeKernel>(
-        {"Transpose", {{"T", TF_FLOAT}, {"Tperm", index}}, {"perm"}}, device_type, status);
+    KernelSpec spec{"Transpose", {{"T", TF_FLOAT}, {"Tperm", index}}, {"perm"}};
+    spec.async = true;  // its readers may start independent branches (kernel_registration.h)
+    RegisterWithHalfTypes<TransposeKernel>(spec, device_type, status);
     if (TF_GetCode(status) != TF_OK) return;
   }
 }
