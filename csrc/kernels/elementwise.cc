@@ -48,6 +48,20 @@ std::optional<Clamp> NanKeepingClamp(const Activation& a, float alpha) {
   return std::nullopt;
 }
 
+// `a` (with `alpha`) over the n floats at `x` into `y` (which may be `x`):
+// oneDNN's eltwise primitive, built once per size.
+void RunEltwise(KernelContext& ctx, PrimitiveCache<SimplePrimitive>& cache, const Activation& a,
+                float alpha, const void* x, void* y, int64_t n) {
+  const memory::desc md = PlainF32({n});
+  auto p = cache.Get({n}, [&] {
+    return Make<dnnl::eltwise_forward::primitive_desc, dnnl::eltwise_forward>(
+        ActivationPrimitiveDesc(a, alpha, md));
+  });
+  Execute(ctx, p->primitive, p->scratchpad,
+          {{DNNL_ARG_SRC, memory(md, Engine(), const_cast<void*>(x))},
+           {DNNL_ARG_DST, memory(md, Engine(), y)}});
+}
+
 class ActivationKernel {
  public:
   explicit ActivationKernel(TF_OpKernelConstruction* ctx) {
@@ -69,14 +83,8 @@ class ActivationKernel {
                              clamp_->lo, clamp_->hi);
     if (loop_)
       return RunUnaryLoop(loop_, Data<float>(x.get()), Data<float>(y.get()), NumElements(shape));
-    const memory::desc md = PlainF32({NumElements(shape)});
-    auto p = cache_.Get({NumElements(shape)}, [&] {
-      return Make<dnnl::eltwise_forward::primitive_desc, dnnl::eltwise_forward>(
-          ActivationPrimitiveDesc(*activation_, alpha_, md));
-    });
-    Execute(ctx, p->primitive, p->scratchpad,
-            {{DNNL_ARG_SRC, memory(md, Engine(), TF_TensorData(x.get()))},
-             {DNNL_ARG_DST, memory(md, Engine(), TF_TensorData(y.get()))}});
+    RunEltwise(ctx, cache_, *activation_, alpha_, TF_TensorData(x.get()), TF_TensorData(y.get()),
+               NumElements(shape));
   }
 
  private:
@@ -103,16 +111,9 @@ class ExpKernel {
     OwnedTensor y = ctx.allocate_output(0, shape, TF_FLOAT);
     if (n == 0) return;
     static constexpr Activation kExp = {"Exp", dnnl::algorithm::eltwise_exp, 0.f, 0.f};
-    const memory::desc md = PlainF32({n});
-    auto p = cache_.Get({n}, [&] {
-      return Make<dnnl::eltwise_forward::primitive_desc, dnnl::eltwise_forward>(
-          ActivationPrimitiveDesc(kExp, 0.f, md));
-    });
     const float* in = Data<float>(x.get());
     float* out = Data<float>(y.get());
-    Execute(ctx, p->primitive, p->scratchpad,
-            {{DNNL_ARG_SRC, memory(md, Engine(), const_cast<float*>(in))},
-             {DNNL_ARG_DST, memory(md, Engine(), out)}});
+    RunEltwise(ctx, cache_, kExp, 0.f, in, out, n);
     if (AnyNaN(in, n))
       for (int64_t i = 0; i < n; ++i)
         if (in[i] != in[i]) out[i] = in[i];
