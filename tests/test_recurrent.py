@@ -183,3 +183,28 @@ def test_recurrent_steps_copy_nothing_and_cells_fuse(installed, layer: str) -> N
     # The step's element-wise ops run as one fused cell, in predict's
     # lowered loop too.
     assert all(n > 0 for n in got["cells"].values()), got
+
+
+def test_bidirectional_call_copies_only_its_input_and_result(installed) -> None:
+    # Bidirectional flips the sequence (ReverseV2, reverse.cc) and both
+    # directions read one time-major Transpose (transpose.cc): with neither on
+    # QCPU each call copied 3 tensors in and 2 out. Now only the input crosses
+    # in and the result out, and the answer is stock TF's.
+    got = run_json("""
+        import json, numpy as np, tensorflow as tf, keras, int8flow
+        keras.utils.set_random_seed(0)
+        x = np.random.default_rng(0).standard_normal((4, 20, 8)).astype("float32")
+        model = keras.Sequential([keras.Input((20, 8)), keras.layers.Bidirectional(keras.layers.LSTM(16))])
+        graph = tf.function(model)
+        graph(x).numpy()
+        int8flow.reset_stats()
+        out = graph(x).numpy()
+        copies = int8flow.stats()["copies"]
+        with tf.device("/device:CPU:0"):
+            reference = model(x).numpy()
+        print(json.dumps({"in": copies["htod"]["count"], "out": copies["dtoh"]["count"],
+                          "err": float(np.abs(out - reference).max()), "scale": float(np.abs(reference).max())}))
+    """)
+    assert (got["in"], got["out"]) == (1, 1), got
+    assert got["err"] <= 1e-5 * got["scale"], got
+
