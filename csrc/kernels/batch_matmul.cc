@@ -17,13 +17,6 @@ namespace int8flow::kernels {
 
 using dnnl::memory;
 
-memory::dims DenseStrides(const memory::dims& dims) {
-  memory::dims strides(dims.size(), 1);
-  for (int i = static_cast<int>(dims.size()) - 2; i >= 0; --i)
-    strides[i] = strides[i + 1] * dims[i + 1];
-  return strides;
-}
-
 MatMulStep MakeMatMul(const memory::desc& a, const memory::desc& b, const memory::desc& dst,
                       bool pack_b, const dnnl::primitive_attr& attr, const memory::desc& bias,
                       bool bf16) {

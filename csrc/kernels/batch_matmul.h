@@ -14,9 +14,6 @@ void RegisterBatchMatMulKernels(const char* device_type, TF_Status* status);
 
 // ---- the batched matmul step, shared with Einsum (einsum.cc) -----------------
 
-// Row-major strides of `dims`.
-dnnl::memory::dims DenseStrides(const dnnl::memory::dims& dims);
-
 struct MatMulStep {
   dnnl::matmul primitive;
   dnnl::memory::desc a, b, dst, scratchpad;  // a and b as the tensors hold them

@@ -40,11 +40,15 @@ void SamePadding(int64_t in, int64_t k, int64_t stride, int64_t dilation, int64_
   after = total - before;
 }
 
-dnnl::memory::desc PlainF32(const dnnl::memory::dims& dims) {
+dnnl::memory::dims DenseStrides(const dnnl::memory::dims& dims) {
   dnnl::memory::dims strides(dims.size(), 1);
   for (int i = static_cast<int>(dims.size()) - 2; i >= 0; --i)
     strides[i] = strides[i + 1] * dims[i + 1];
-  return dnnl::memory::desc(dims, dnnl::memory::data_type::f32, strides);
+  return strides;
+}
+
+dnnl::memory::desc PlainF32(const dnnl::memory::dims& dims) {
+  return dnnl::memory::desc(dims, dnnl::memory::data_type::f32, DenseStrides(dims));
 }
 
 dnnl::memory ArgMemory(const dnnl::memory::desc& desc, void* data) {

@@ -29,6 +29,8 @@ void SamePadding(int64_t in, int64_t k, int64_t stride, int64_t dilation, int64_
 
 // A dense row-major f32 memory descriptor of `dims`.
 dnnl::memory::desc PlainF32(const dnnl::memory::dims& dims);
+// Row-major strides of `dims`.
+dnnl::memory::dims DenseStrides(const dnnl::memory::dims& dims);
 
 // A memory of `desc` at `data`, for one argument of a primitive that the
 // current kernel call runs. Creating a dnnl::memory costs ~0.3 us (mallocs

@@ -58,8 +58,7 @@ class TransposeKernel {
               [&] { return std::to_string(d) + " is missing from " + PermString(perm) + "."; });
     OwnedTensor y = ctx.allocate_output(0, out, TF_FLOAT);
     if (NumElements(out) == 0) return;
-    std::vector<int64_t> in_strides(rank);
-    for (int64_t d = rank - 1, stride = 1; d >= 0; stride *= shape[d--]) in_strides[d] = stride;
+    const memory::dims in_strides = DenseStrides(shape);
     memory::dims dims, strides;
     for (int64_t d = 0; d < rank; ++d) {
       if (out[d] == 1) continue;
