@@ -114,9 +114,7 @@ class ExpKernel {
     const float* in = Data<float>(x.get());
     float* out = Data<float>(y.get());
     RunEltwise(ctx, cache_, kExp, 0.f, in, out, n);
-    if (AnyNaN(in, n))
-      for (int64_t i = 0; i < n; ++i)
-        if (in[i] != in[i]) out[i] = in[i];
+    if (AnyNaN(in, n)) PropagateNaN(in, out, n);
   }
 
  private:

@@ -46,6 +46,11 @@ void ClampKeepingNaN(const float* x, float* y, int64_t n, float lo, float hi) {
   });
 }
 
+void PropagateNaN(const float* x, float* y, int64_t n) {
+  for (int64_t i = 0; i < n; ++i)
+    if (x[i] != x[i]) y[i] = x[i];
+}
+
 void PropagateBinaryNaN(const float* a, const std::vector<int64_t>& a_shape, const float* b,
                         const std::vector<int64_t>& b_shape, float* out,
                         const std::vector<int64_t>& out_shape) {

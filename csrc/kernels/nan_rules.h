@@ -19,6 +19,10 @@ bool AnyNaN(const float* x, int64_t n);
 // `y` may be `x`.
 void ClampKeepingNaN(const float* x, float* y, int64_t n, float lo, float hi);
 
+// For an element-wise unary op of `x` that made `y`: y = x wherever x is NaN
+// (Exp, where oneDNN's exp gives +Inf).
+void PropagateNaN(const float* x, float* y, int64_t n);
+
 // For a broadcasting binary op whose inputs `a` and `b` (shapes as given)
 // made `out` (shape `out_shape`): out = NaN wherever either input is NaN.
 void PropagateBinaryNaN(const float* a, const std::vector<int64_t>& a_shape, const float* b,
