@@ -94,15 +94,16 @@ class KernelContext {
       throw KernelError("allocating an output: " + status.message(), TF_RESOURCE_EXHAUSTED);
     return OwnedTensor(t);
   }
-  // Output 0 shaped `dims`, in input 0's buffer when TF allows (in place).
-  OwnedTensor forward_input_or_allocate_output(const std::vector<int64_t>& dims) const {
+  // Output 0 shaped `dims`, in the buffer of the first of `candidates` that
+  // TF allows (same shape, no other reader: in place), else a new one.
+  OwnedTensor forward_input_or_allocate_output(const std::vector<int64_t>& dims,
+                                               std::initializer_list<int> candidates = {0}) const {
     if (staging_) return detail::StagedOutput(*staging_, *this, 0, dims);
     OwnedStatus status;
-    const int candidates[] = {0};
     int forwarded = -1;
-    TF_Tensor* t =
-        TF_ForwardInputOrAllocateOutput(ctx_, candidates, 1, 0, dims.data(),
-                                        static_cast<int>(dims.size()), &forwarded, status.get());
+    TF_Tensor* t = TF_ForwardInputOrAllocateOutput(
+        ctx_, candidates.begin(), static_cast<int>(candidates.size()), 0, dims.data(),
+        static_cast<int>(dims.size()), &forwarded, status.get());
     if (!status.ok())
       throw KernelError("allocating an output: " + status.message(), TF_RESOURCE_EXHAUSTED);
     return OwnedTensor(t);

@@ -51,18 +51,6 @@ void PropagateNaN(const float* x, float* y, int64_t n) {
     if (x[i] != x[i]) y[i] = x[i];
 }
 
-void PropagateBinaryNaN(const float* a, const std::vector<int64_t>& a_shape, const float* b,
-                        const std::vector<int64_t>& b_shape, float* out,
-                        const std::vector<int64_t>& out_shape) {
-  int64_t flat = 0;
-  ForEachIndex(out_shape,
-               {BroadcastStrides(a_shape, out_shape), BroadcastStrides(b_shape, out_shape)},
-               [&](const std::vector<int64_t>& at) {
-                 if (std::isnan(a[at[0]]) || std::isnan(b[at[1]])) out[flat] = kNaN;
-                 ++flat;
-               });
-}
-
 void PropagateReducedNaN(const float* x, const std::vector<int64_t>& in, float* out,
                          const std::vector<int64_t>& kept) {
   ForEachIndex(in, {BroadcastStrides(in, in), BroadcastStrides(kept, in)},

@@ -2,7 +2,8 @@
 // Maximum and Minimum and its Max and Min reductions return NaN where an input
 // is NaN; oneDNN computes them with vector max/min instructions, which return
 // the other operand. These helpers keep TF's answer at the cost of one scan
-// of the inputs (the kernels repair the rare outputs that need it).
+// of the inputs (the kernels repair the rare outputs that need it); Maximum
+// and Minimum skip oneDNN instead (broadcast_binary.h).
 // TF's own fused kernels (_FusedMatMul, _FusedConv2D with Relu) drop NaN as
 // oneDNN does, so fused post-ops are left as they are.
 #pragma once
@@ -22,12 +23,6 @@ void ClampKeepingNaN(const float* x, float* y, int64_t n, float lo, float hi);
 // For an element-wise unary op of `x` that made `y`: y = x wherever x is NaN
 // (Exp, where oneDNN's exp gives +Inf).
 void PropagateNaN(const float* x, float* y, int64_t n);
-
-// For a broadcasting binary op whose inputs `a` and `b` (shapes as given)
-// made `out` (shape `out_shape`): out = NaN wherever either input is NaN.
-void PropagateBinaryNaN(const float* a, const std::vector<int64_t>& a_shape, const float* b,
-                        const std::vector<int64_t>& b_shape, float* out,
-                        const std::vector<int64_t>& out_shape);
 
 // For a reduction of `x` (shape `in`) to `out` (shape `kept`: `in` with the
 // reduced axes as 1): out = NaN wherever its window holds a NaN.
