@@ -1096,6 +1096,13 @@ for src, dst, values in [
 ]:
     eager(f"Cast {np.dtype(src).name} to {np.dtype(dst).name}", lambda t, d=dst: tf.cast(t, d), [values.astype(src)],
           exact)
+# More elements than one thread takes: vector loops over threads, bools read and written as bytes.
+finite = np.nan_to_num(scattered, posinf=0.0, neginf=0.0)
+for src, dst, values in [(np.float32, np.bool_, scattered), (np.bool_, np.float32, scattered > 0),
+                         (np.float32, np.int32, finite * 1e3), (np.int32, np.float32, (finite * 1e6).astype(np.int32)),
+                         (np.bool_, np.int32, scattered > 0)]:
+    eager(f"Cast {np.dtype(src).name} to {np.dtype(dst).name}, threaded", lambda t, d=dst: tf.cast(t, d),
+          [values.astype(src)], exact)
 # The activations an RNN cell may be given, and their gradients
 # (activation_loops.cc): TF's formulas, in TF's order.
 edges = [0.0, -0.0, 30.0, -30.0, 90.0, -100.0, np.inf, -np.inf, np.nan]
@@ -1306,6 +1313,32 @@ for label, shape, args, dy_shape in [
     eager(f"StridedSliceGrad {label}",
           lambda dy, sh=shape, a=args: tf.raw_ops.StridedSliceGrad(shape=list(sh), dy=dy, **a),
           [rand(*dy_shape)], exact)
+
+# ArgMax, ArgMin (arg_max.cc): TF's index exactly. Ties take the first; NaN
+# never wins, a row of NaN or -Inf answers 0; int64 and int32 results.
+ties = np.array([[1.0, 3.0, 3.0, -1.0], [np.nan, 2.0, np.nan, 2.0], [np.nan] * 4, [-np.inf] * 4,
+                 [-np.inf, np.nan, -3e38, np.inf], [0.0, -0.0, -0.0, 0.0]], np.float32)
+large = rand(96, 700)
+large[rng.integers(0, 96, 40), rng.integers(0, 700, 40)] = np.nan
+for op, fn in [("ArgMax", tf.argmax), ("ArgMin", tf.argmin)]:
+    for label, x, axis in [("last axis ties and NaN", ties, -1), ("first axis ties and NaN", ties, 0),
+                           ("middle axis", rand(3, 17, 5), 1), ("1-D", rand(33), 0), ("one element", rand(4, 1), 1),
+                           ("last axis, threaded, NaN", large, 1), ("first axis, threaded, NaN", large, 0)]:
+        eager(f"{op} {label}", lambda t, a=axis, f=fn: f(t, a), [x], exact)
+    eager(f"{op} int32 result", lambda t, f=fn: f(t, 2, output_type=tf.int32), [rand(2, 3, 9)], exact)
+
+# OneHot (one_hot.cc): exact; indices outside [0, depth) set nothing.
+labels = np.array([[0, 3, -1], [4, 2, 9]], np.int32)
+for label, fn, indices in [
+    ("last axis", lambda i: tf.one_hot(i, 5), labels),
+    ("axis 0", lambda i: tf.one_hot(i, 5, axis=0), labels),
+    ("middle axis, on and off values", lambda i: tf.one_hot(i, 4, on_value=2.5, off_value=-1.0, axis=1), labels),
+    ("int64 indices", lambda i: tf.one_hot(i, 6), labels.astype(np.int64)),
+    ("uint8 indices", lambda i: tf.one_hot(i, 6), np.abs(labels).astype(np.uint8)),
+    ("depth 0", lambda i: tf.one_hot(i, 0), labels),
+    ("threaded", lambda i: tf.one_hot(i, 64), rng.integers(-2, 66, (512, 64)).astype(np.int32)),
+]:
+    eager(f"OneHot {label}", fn, [indices], exact)
 
 with open(sys.argv[1], "w") as f:
     json.dump({"results": results, "fusions": int8flow.stats()["fusions"], "tf_onednn": TF_USES_ONEDNN}, f,

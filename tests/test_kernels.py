@@ -29,23 +29,23 @@ def checks(installed: Path, tmp_path_factory: pytest.TempPathFactory) -> dict:
 # V2/V3 check the reserve spaces only where TF's CPU kernel sets them (its
 # oneDNN one; Eigen's leaves them unset in inference), hence two counts.
 CASES: dict[str, int | dict[bool, int]] = {
-    "Abs": 2, "AddN": 8, "AddV2": 19, "Atan": 1, "AvgPool": 11, "BatchMatMulV2": 17, "BatchToSpaceND": 10, "BiasAdd": 5,
-    "BiasAddGrad": 4, "Cast": 16, "Ceil": 1, "clip_by_value": 7, "ConcatV2": 5, "Conv2D": 23, "Conv2DBackpropFilter": 8,
-    "Conv2DBackpropInput": 8, "Cos": 1, "DepthwiseConv2dNative": 6, "DivNoNan": 2, "Einsum": 7, "Elu": 2, "EluGrad": 1,
-    "Equal": 3, "Erf": 1, "Erfc": 1, "Exp": 1, "Expm1": 1, "Fill": 1, "Floor": 1, "FloorDiv": 2, "FloorMod": 2,
-    "fused": 63, "FusedBatchNorm": 5, "FusedBatchNormV2": {True: 5, False: 3},
-    "FusedBatchNormV3": {True: 57, False: 47}, "GatherV2": 3, "Greater": 2, "GreaterEqual": 2, "LayerNorm": 6,
-    "LeakyRelu": 1, "LeakyReluGrad": 1, "Less": 2, "LessEqual": 2, "Log": 3, "LogicalAnd": 2, "LogicalNot": 1,
-    "LogicalOr": 1, "LogSoftmax": 2, "MatMul": 40, "Max": 22, "Maximum": 24, "MaxPool": 14, "MaxPoolGrad": 5,
-    "Mean": 18, "Min": 9, "Minimum": 21, "Mul": 19, "Neg": 2, "NotEqual": 3, "Pad": 9, "Pow": 3, "RealDiv": 12,
-    "Reciprocal": 1, "ReciprocalGrad": 1, "Relu": 3, "Relu6": 3, "Relu6Grad": 1, "ReluGrad": 2, "ResizeBilinear": 12,
-    "ResizeNearestNeighbor": 12, "ResourceScatterAdd": 1, "ResourceScatterSub": 3, "ResourceScatterUpdate": 1,
-    "ReverseV2": 9, "Round": 1, "Rsqrt": 2, "RsqrtGrad": 1, "Select": 3, "SelectV2": 4, "Selu": 1, "SeluGrad": 1,
-    "Sigmoid": 4, "SigmoidGrad": 3, "Sign": 2, "Sin": 1, "Softmax": 8, "Softplus": 1, "Softsign": 1, "SoftsignGrad": 1,
-    "SpaceToBatchND": 11, "SparseSoftmaxCrossEntropyWithLogits": 10, "Split": 12, "SplitV": 5, "Sqrt": 3, "SqrtGrad": 2,
-    "Square": 2, "SquaredDifference": 12, "StridedSlice": 7, "StridedSliceGrad": 3, "Sub": 17, "Sum": 20, "Tan": 1,
-    "Tanh": 4, "TanhGrad": 1, "TensorListGetItem": 3, "TensorListPopBack": 2, "Tile": 9, "Transpose": 12,
-    "ZerosLike": 2,
+    "Abs": 2, "AddN": 8, "AddV2": 19, "ArgMax": 8, "ArgMin": 8, "Atan": 1, "AvgPool": 11, "BatchMatMulV2": 17,
+    "BatchToSpaceND": 10, "BiasAdd": 5, "BiasAddGrad": 4, "Cast": 21, "Ceil": 1, "clip_by_value": 7, "ConcatV2": 5,
+    "Conv2D": 23, "Conv2DBackpropFilter": 8, "Conv2DBackpropInput": 8, "Cos": 1, "DepthwiseConv2dNative": 6,
+    "DivNoNan": 2, "Einsum": 7, "Elu": 2, "EluGrad": 1, "Equal": 3, "Erf": 1, "Erfc": 1, "Exp": 1, "Expm1": 1,
+    "Fill": 1, "Floor": 1, "FloorDiv": 2, "FloorMod": 2, "fused": 63, "FusedBatchNorm": 5,
+    "FusedBatchNormV2": {True: 5, False: 3}, "FusedBatchNormV3": {True: 57, False: 47}, "GatherV2": 3, "Greater": 2,
+    "GreaterEqual": 2, "LayerNorm": 6, "LeakyRelu": 1, "LeakyReluGrad": 1, "Less": 2, "LessEqual": 2, "Log": 3,
+    "LogicalAnd": 2, "LogicalNot": 1, "LogicalOr": 1, "LogSoftmax": 2, "MatMul": 40, "Max": 22, "Maximum": 24,
+    "MaxPool": 14, "MaxPoolGrad": 5, "Mean": 18, "Min": 9, "Minimum": 21, "Mul": 19, "Neg": 2, "NotEqual": 3,
+    "OneHot": 7, "Pad": 9, "Pow": 3, "RealDiv": 12, "Reciprocal": 1, "ReciprocalGrad": 1, "Relu": 3, "Relu6": 3,
+    "Relu6Grad": 1, "ReluGrad": 2, "ResizeBilinear": 12, "ResizeNearestNeighbor": 12, "ResourceScatterAdd": 1,
+    "ResourceScatterSub": 3, "ResourceScatterUpdate": 1, "ReverseV2": 9, "Round": 1, "Rsqrt": 2, "RsqrtGrad": 1,
+    "Select": 3, "SelectV2": 4, "Selu": 1, "SeluGrad": 1, "Sigmoid": 4, "SigmoidGrad": 3, "Sign": 2, "Sin": 1,
+    "Softmax": 8, "Softplus": 1, "Softsign": 1, "SoftsignGrad": 1, "SpaceToBatchND": 11,
+    "SparseSoftmaxCrossEntropyWithLogits": 10, "Split": 12, "SplitV": 5, "Sqrt": 3, "SqrtGrad": 2, "Square": 2,
+    "SquaredDifference": 12, "StridedSlice": 7, "StridedSliceGrad": 3, "Sub": 17, "Sum": 20, "Tan": 1, "Tanh": 4,
+    "TanhGrad": 1, "TensorListGetItem": 3, "TensorListPopBack": 2, "Tile": 9, "Transpose": 12, "ZerosLike": 2,
 }
 
 
@@ -130,6 +130,10 @@ BAD_INPUTS = [
      " grad=tf.ones([1, 3, 3, 1]), ksize=[1, 2, 2, 1], strides=[1, 2, 2, 1], padding='VALID')",
      "Expected grad shape to be [1,2,2,1], but got [1,3,3,1]"),
     ("tf.ones([2, 3])[5]", "out of bounds"),
+    ("tf.argmax(tf.ones([2, 0]), 1)", "int8flow: ArgMax: Reduction axis 1 is empty in shape [2,0]"),
+    ("tf.argmin(tf.ones([2, 3]), 2)", "int8flow: ArgMin: Expected dimension in the range [-2, 2), but got 2"),
+    ("tf.one_hot([1, 2], -1)", "int8flow: OneHot: depth must be non-negative, got: -1"),
+    ("tf.one_hot([1, 2], 3, axis=3)", "int8flow: OneHot: Expected axis to be -1 or between [0, 2).  But received: 3"),
     ("tf.space_to_batch_nd(tf.ones([1, 5, 4, 1]), [2, 2], [[0, 0], [0, 0]])",
      "padded_shape[0]=5 is not divisible by block_shape[0]=2"),
     ("tf.batch_to_space(tf.ones([3, 2, 2, 1]), [2, 2], [[0, 0], [0, 0]])", "is not divisible by product"),
@@ -297,3 +301,37 @@ def test_ops_grappler_makes_after_placement_run_on_cpu(installed: Path) -> None:
     assert {"Log1p", "Expm1"} <= set(r["cpu_ops"]), r
     said = [line for line in int8flow_lines(result.stderr) if "made by a graph rewrite" in line]
     assert len(said) == 1 and "'Log1p'" in said[0], result.stderr[-3000:]
+
+
+def test_top1_and_masks_stay_on_qcpu_and_reach_the_host_uncopied(installed: Path) -> None:
+    # A classifier's serving function returns its top-1 (int64 ArgMax), a mask
+    # (bool) and a one-hot (float) to TF's CPU, as QuantizedModel does. ArgMax
+    # and OneHot run on QCPU, and each result is handed over in host memory
+    # (placement.cc's HandResultsToHost): nothing is copied after the input.
+    r = run_json("""
+        import json, numpy as np, tensorflow as tf, int8flow
+        @tf.function
+        def serve(t):
+            y = t * 1.5
+            top1 = tf.argmax(y, -1)
+            outs = (top1, y > 0, tf.one_hot(top1, 8))
+            with tf.device("/device:CPU:0"):
+                return [tf.identity(o) for o in outs]
+        x = np.random.default_rng(0).standard_normal((64, 8)).astype(np.float32)
+        with tf.device("/device:QCPU:0"):
+            t = tf.identity(x)
+            serve(t)
+            int8flow.reset_stats()
+            int8flow.record_op_stats(True)
+            got = serve(t)
+        ops = int8flow.stats()["ops"]
+        y = x * np.float32(1.5)
+        want = (np.argmax(y, -1), y > 0, np.eye(8, dtype=np.float32)[np.argmax(y, -1)])
+        print(json.dumps({"copies": int8flow.stats()["copies"], "ops": sorted(ops),
+                          "devices": [g.backing_device for g in got],
+                          "equal": [bool(np.array_equal(g.numpy(), w)) for g, w in zip(got, want)]}))
+    """)
+    assert r["equal"] == [True, True, True], r
+    assert {"ArgMax", "OneHot", "Greater"} <= set(r["ops"]), r
+    assert all(d.endswith("/device:CPU:0") for d in r["devices"]), r
+    assert r["copies"]["dtoh"]["count"] == 0 and r["copies"]["htod"]["count"] == 0, r

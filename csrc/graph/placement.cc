@@ -132,8 +132,10 @@ void MoveShapeReadersToQcpu(tensorflow::GraphDef& graph) {
 // TF's event manager: 0.12 ms a call at MobileNetV2's batch 1. QCPU's memory
 // is host memory, so an Identity on QCPU whose kernel hands its output over
 // in host memory (indexing.cc) now sits between them, and TF's CPU reads the
-// result in place.
+// result in place. For every dtype that kernel takes: a top-1 ArgMax's int64
+// and a mask's bool results too.
 int HandResultsToHost(tensorflow::GraphDef& graph) {
+  static const tensorflow::DeviceType qcpu(device::kDeviceType);
   std::unordered_map<std::string, std::string> qcpu_device_of;  // QCPU node -> its device
   for (const tensorflow::NodeDef& node : graph.node())
     if (OnQcpu(node) && node.op() != "_Arg") qcpu_device_of[node.name()] = node.device();
@@ -143,21 +145,21 @@ int HandResultsToHost(tensorflow::GraphDef& graph) {
     const tensorflow::NodeDef& result = graph.node(i);
     if (result.op() != "_Retval" || !OnCpu(result) || result.input_size() != 1) continue;
     const auto dtype = result.attr().find("T");
-    if (dtype == result.attr().end() || dtype->second.type() != tensorflow::DT_FLOAT) continue;
+    if (dtype == result.attr().end()) continue;
     const std::string input = result.input(0);
     const TensorRef ref = ParseTensorRef(input);
     const auto producer = qcpu_device_of.find(ref.node);
     if (ref.port < 0 || producer == qcpu_device_of.end()) continue;
-    auto [it, added] = handed.emplace(input, ref.node + "/host_output_" + std::to_string(ref.port));
-    if (added) {
-      tensorflow::NodeDef& identity = *graph.add_node();
-      identity.set_name(it->second);
-      identity.set_op("Identity");
-      identity.set_device(producer->second);
-      identity.add_input(input);
-      (*identity.mutable_attr())["T"].set_type(tensorflow::DT_FLOAT);
-      (*identity.mutable_attr())["_kernel"].set_s(ops::kHostOutputLabel);
-    }
+    tensorflow::NodeDef identity;
+    identity.set_name(ref.node + "/host_output_" + std::to_string(ref.port));
+    identity.set_op("Identity");
+    identity.set_device(producer->second);
+    identity.add_input(input);
+    (*identity.mutable_attr())["T"].set_type(dtype->second.type());
+    (*identity.mutable_attr())["_kernel"].set_s(ops::kHostOutputLabel);
+    if (!tensorflow::KernelDefAvailable(qcpu, identity)) continue;
+    auto [it, added] = handed.emplace(input, identity.name());
+    if (added) *graph.add_node() = std::move(identity);
     graph.mutable_node(i)->set_input(0, it->second);
   }
   return static_cast<int>(handed.size());

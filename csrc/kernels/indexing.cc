@@ -348,9 +348,13 @@ void RegisterIndexingKernels(const char* device_type, TF_Status* status) {
                                                      {{"T", TF_FLOAT}, {"Index", index}},
                                                      {"shape", "begin", "end", "strides"}},
                                                     device_type, status);
-  if (ok())
-    RegisterKernel<HostOutputKernel>(
-        {"Identity", {{"T", TF_FLOAT}}, {"output"}, ops::kHostOutputLabel}, device_type, status);
+  // What QCPU nodes hand back to a caller: floats, an ArgMax's int64, masks
+  // (int32 tensors are in host memory already).
+  for (TF_DataType type :
+       {TF_FLOAT, TF_BOOL, TF_INT64, TF_DOUBLE, TF_HALF, TF_BFLOAT16, TF_INT8, TF_UINT8})
+    if (ok())
+      RegisterKernel<HostOutputKernel>(
+          {"Identity", {{"T", type}}, {"output"}, ops::kHostOutputLabel}, device_type, status);
 }
 
 }  // namespace int8flow::kernels

@@ -4,6 +4,7 @@
 
 #include "common/tf_status.h"
 #include "kernels/activation_loops.h"
+#include "kernels/arg_max.h"
 #include "kernels/batch_matmul.h"
 #include "kernels/batch_norm.h"
 #include "kernels/branch_ops.h"
@@ -16,6 +17,7 @@
 #include "kernels/loop_ops.h"
 #include "kernels/losses.h"
 #include "kernels/matmul.h"
+#include "kernels/one_hot.h"
 #include "kernels/op_definitions.h"
 #include "kernels/pad.h"
 #include "kernels/pooling.h"
@@ -50,6 +52,8 @@ void InitKernels(const char* device_type, TF_Status* status) {
                     &RegisterTransposeKernels,
                     &RegisterResizeKernels,
                     &RegisterReverseKernels,
+                    &RegisterArgMaxKernels,
+                    &RegisterOneHotKernels,
                     &RegisterReductionKernels,
                     &RegisterBatchMatMulKernels,
                     &RegisterEinsumKernels,
