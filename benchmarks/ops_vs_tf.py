@@ -32,6 +32,7 @@ def ops() -> dict[str, Callable]:
         "add_bias": lambda t: t + tf.ones([t.shape[-1]]),
         "mul_rows": lambda t: t * tf.ones([t.shape[0], 1, t.shape[2]]),
         "maximum": lambda t: tf.maximum(t, 0.5),
+        "greater": lambda t: t > 0,
         "greater_mask": lambda t: tf.cast(t > 0, tf.float32),
         "where": lambda t: tf.where(t > 0, t, 0.0),
         "floor": tf.floor,
@@ -57,6 +58,9 @@ def ops() -> dict[str, Callable]:
         "cast_int": lambda t: tf.cast(t, tf.int32),
         "one_hot": lambda t: tf.one_hot(tf.cast(tf.abs(t[:, :, 0]) * 3, tf.int32), 64),
         "argmax_last": lambda t: tf.argmax(t, -1),
+        "argmax_mid": lambda t: tf.argmax(t, 1),
+        "cumsum_last": lambda t: tf.cumsum(t, -1),
+        "top_k": lambda t: tf.math.top_k(t, 5).values,
     }
 
 
