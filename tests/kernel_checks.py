@@ -1340,6 +1340,36 @@ for label, fn, indices in [
 ]:
     eager(f"OneHot {label}", fn, [indices], exact)
 
+# ScaleShift (scale_shift.cc): Keras 3's inference BatchNormalization, x * inv
+# + (beta - mean * inv), and the activation after it, fused into one pass:
+# TF's roundings and its standalone activations (NaN kept). inv comes from
+# QCPU's Rsqrt (2 ulp), so 2 ulp of each term that carries it.
+def scale_shift(label: str, x: np.ndarray, activation, pattern: str, spec: tf.TensorSpec | None = None) -> None:
+    channels = x.shape[-1]
+    mean, var = tf.Variable(rand(channels)), tf.Variable(np.abs(rand(channels)) + 0.1)
+    gamma, beta = tf.Variable(rand(channels)), tf.Variable(rand(channels))
+
+    def body(t):
+        inv = tf.math.rsqrt(var + 1e-3) * gamma
+        y = t * inv + (beta - mean * inv)
+        return activation(y) if activation else y
+
+    q, c, ran_on = traced_and_fused(pattern, body, x, spec)
+    inv = np.abs(gamma.numpy()) / np.sqrt(var.numpy() + 1e-3)
+    terms = np.nan_to_num(np.abs(x) * inv, posinf=0.0) + np.abs(mean.numpy()) * inv + np.abs(beta.numpy())
+    record(f"ScaleShift {label}", ran_on, q, c, 4.8e-7 * terms)
+
+
+with_nans = rand(2, 5, 5, 8)
+with_nans[0, 1, 2, 3], with_nans[1, 4, 0, 0] = np.nan, np.inf
+for label, act in [("Relu", tf.nn.relu), ("Relu6", tf.nn.relu6),
+                   ("LeakyRelu", lambda t: tf.nn.leaky_relu(t, 0.3))]:
+    scale_shift(f"{label} with NaN and Inf", with_nans, act, "ScaleShift+activation")
+scale_shift("alone", rand(3, 8), None, "ScaleShift")
+scale_shift("Relu, threaded", rand(16, 32, 32, 16), tf.nn.relu, "ScaleShift+activation")
+scale_shift("Relu, unknown batch", rand(4, 6, 6, 5), tf.nn.relu, "ScaleShift+activation",
+            tf.TensorSpec([None, 6, 6, 5], tf.float32))
+
 with open(sys.argv[1], "w") as f:
     json.dump({"results": results, "fusions": int8flow.stats()["fusions"], "tf_onednn": TF_USES_ONEDNN}, f,
               indent=1)

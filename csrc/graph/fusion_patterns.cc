@@ -421,6 +421,35 @@ std::vector<FusionPattern> LayerNormFusions() {
   return rows;
 }
 
+// Keras 3's inference BatchNormalization, x * inv + (beta - mean * inv),
+// and the activation after it, where no conv or product before it took it
+// (those rows come first): BN-ReLU before a conv (DenseNet, pre-activation
+// ResNets), BN after pooling or a Dense's activation. Any per-channel
+// multiply-add of a full-shaped x is one.
+std::vector<FusionPattern> ScaleShiftFusions() {
+  const std::vector<PatternNode> scale_shift = {
+      {"scaled", {"Mul"}, {"$x", "$scale"}}, {"shifted", {"AddV2", "Add"}, {"scaled", "$offset"}}};
+  const std::vector<ShapeCheck> checks = {{ShapeCheck::kSameShape, "$x", "scaled"},
+                                          {ShapeCheck::kVectorOfLastDim, "$scale", "scaled"},
+                                          {ShapeCheck::kVectorOfLastDim, "$offset", "scaled"}};
+  std::vector<PatternNode> with_activation = scale_shift;
+  // The activations its loop applies (kernels/scale_shift.cc).
+  with_activation.push_back({"activation", {"Relu", "Relu6", "LeakyRelu"}, {"shifted"}});
+  return {{"ScaleShift+activation",
+           with_activation,
+           checks,
+           ops::kScaleShift,
+           {"$x", "$scale", "$offset"},
+           {"Scale", "BiasAdd", "@activation"},
+           {{"activation", "alpha", "leakyrelu_alpha"}}},
+          {"ScaleShift",
+           scale_shift,
+           checks,
+           ops::kScaleShift,
+           {"$x", "$scale", "$offset"},
+           {"Scale", "BiasAdd"}}};
+}
+
 // Keras' LSTM cell after its gates' product z (x.W + h.U + b, one fused
 // MatMul by then): i, f, g, o = split(z, 4); c = sigmoid(f) * c_prev +
 // sigmoid(i) * tanh(g); h = sigmoid(o) * tanh(c). Ten ops a step become
@@ -520,6 +549,7 @@ const std::vector<FusionPattern>& FusionPatterns() {
     for (FusionPattern& p : TransposedConvFusions()) t.push_back(std::move(p));
     t.push_back(LstmCellFusion());
     t.push_back(GruCellFusion());
+    for (FusionPattern& p : ScaleShiftFusions()) t.push_back(std::move(p));
     // Keras' ZeroPadding2D before a VALID MaxPool (ResNet's stem). On input
     // >= 0 a zero pad never changes a max when every window holds an input
     // element, so the pool pads instead (its explicit padding takes no part

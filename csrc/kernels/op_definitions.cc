@@ -228,6 +228,10 @@ void RegisterOpDefinitions(TF_Status* status) {
            with_float_args(conv_attrs), UnknownShape, status);
   Register(ops::kLayerNorm, {"x: T", "epsilon: T", "args: num_args * T"},
            {"num_args: int >= 0 = 0", "fused_ops: list(string) = []"}, SameShapeAsInput, status);
+  Register(
+      ops::kScaleShift, {"x: T", "args: num_args * T"},
+      {"num_args: int >= 0 = 0", "fused_ops: list(string) = []", "leakyrelu_alpha: float = 0.2"},
+      SameShapeAsInput, status);
   Define({ops::kLstmCell, {"z: T", "c_prev: T"}, {"h: T", "c: T"}, {"T: {float}"}, StateShape},
          status);
   Register(ops::kGruCell, {"xz: T", "xr: T", "xh: T", "rz: T", "rr: T", "rh: T", "h_prev: T"}, {},

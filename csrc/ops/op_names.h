@@ -28,6 +28,12 @@ inline constexpr char kFusedConv2DBackpropInput[] = "_QcpuFusedConv2DBackpropInp
 // (beta), each a vector of that dim's size, either or both or neither
 // (Keras' scale=False / center=False, or Grappler folding an identity one).
 inline constexpr char kLayerNorm[] = "_QcpuLayerNorm";
+// _QcpuScaleShift(x, args...): x * scale + offset over the last dim, then
+// its activations: `fused_ops` "Scale", "BiasAdd" (each a vector of that
+// dim's size) and activations.h's. Keras 3's inference BatchNormalization
+// where no convolution or product before it takes it (BN-ReLU before a conv,
+// BN after pooling or a Dense's activation): one pass instead of three.
+inline constexpr char kScaleShift[] = "_QcpuScaleShift";
 // _QcpuLstmCell(z, c_prev) -> (h, c): a Keras LSTM step after its gates'
 // product z [batch, 4 * units], its quarters i, f, g, o in that order:
 // c = sigmoid(f) * c_prev + sigmoid(i) * tanh(g), h = sigmoid(o) * tanh(c).
