@@ -424,6 +424,14 @@ for axis, shape in [(1, (8, 200, 128)), (-1, (3, 70000)), (1, (1, 100000)), (Non
 x_large = rand(8, 200, 128)
 x_large[3, 150, 7] = np.nan
 eager("Max NaN threaded axis=1 (8, 200, 128)", lambda t: tf.reduce_max(t, axis=1), [x_large], exact)
+# The loops' own NaN checks, on each of their paths (rows by thread, parts of one
+# long row, blocks of columns): a NaN in one window, ±Inf (no NaN) in another.
+for axis, shape in [(-1, (3, 70000)), (1, (1, 100000)), (1, (8, 200, 128))]:
+    x_large = rand(*shape)
+    x_large.flat[[5, 30001]] = np.nan
+    x_large.flat[[-9, -7]] = [np.inf, -np.inf]
+    for op, fn in [("Max", tf.reduce_max), ("Min", tf.reduce_min)]:
+        eager(f"{op} NaN and Inf threaded axis={axis} {shape}", lambda t, f=fn, a=axis: f(t, axis=a), [x_large], exact)
 # A NaN makes its window's max and min NaN in TF, ±Inf does not; the NHWC global
 # max (pooling on QCPU) included.
 for axis, shape in [((1, 2), (2, 7, 7, 16)), (-1, (4, 128)), ((0,), (6, 5)), (None, (3, 50))]:

@@ -58,19 +58,37 @@ std::optional<OneRun> AsOneRun(const std::vector<int64_t>& in, const std::vector
 }
 
 // The loops accumulate in double: a sum is then as exact as one rounding at
-// the end, at the memory-bound loop's speed; a max or min is unchanged.
+// the end, at the memory-bound loop's speed; a max or min is unchanged. A sum
+// keeps NaN by itself; a max or min drops a NaN operand (the vectorized
+// select), so its loops check for NaN as they go (kChecksNaN, below).
 struct SumOp {
+  static constexpr bool kChecksNaN = false;
   static double Init() { return 0.0; }
   static double Add(double a, double b) { return a + b; }
 };
 struct MaxOp {
+  static constexpr bool kChecksNaN = true;
   static double Init() { return -std::numeric_limits<double>::infinity(); }
-  static double Add(double a, double b) { return b > a ? b : a; }  // NaN: nan_rules.h, after
+  static double Add(double a, double b) { return b > a ? b : a; }
 };
 struct MinOp {
+  static constexpr bool kChecksNaN = true;
   static double Init() { return std::numeric_limits<double>::infinity(); }
   static double Add(double a, double b) { return b < a ? b : a; }
 };
+
+constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+constexpr int64_t kRowBlock = 512;  // ReduceRows' widest block of outputs
+
+// TF's Max and Min are NaN where their window holds one. x * 0 is NaN for
+// NaN and +-Inf only, so the loops sum it beside the reduction (a scan for
+// NaN after them made a last-axis Max of 2^20 floats 1.5x TF's time), and
+// look for the NaN itself only where that sum is NaN.
+bool HasNaN(const float* x, int64_t n, int64_t stride) {
+  for (int64_t i = 0; i < n; ++i)
+    if (x[i * stride] != x[i * stride]) return true;
+  return false;
+}
 
 // Runs `body` with the Op of `algorithm` (Mean sums).
 template <class Body>
@@ -85,27 +103,47 @@ __attribute__((always_inline)) inline auto WithOp(dnnl::algorithm algorithm, Bod
 // x[0, n) reduced in 16 independent lanes (vectorized without reassociating
 // any one lane), then across them.
 INT8FLOW_VECTOR_CLONES double ReduceSpan(dnnl::algorithm algorithm, const float* x, int64_t n) {
-  return WithOp(algorithm, [&](auto op) {
+  return WithOp(algorithm, [&](auto op) __attribute__((always_inline)) {
+    constexpr bool kCheck = decltype(op)::kChecksNaN;
     constexpr int kLanes = 16;
-    double lanes[kLanes];
+    double lanes[kLanes], seen[kLanes] = {};
     for (double& lane : lanes) lane = op.Init();
     int64_t i = 0;
     for (; i + kLanes <= n; i += kLanes)
-      for (int l = 0; l < kLanes; ++l) lanes[l] = op.Add(lanes[l], x[i + l]);
+      for (int l = 0; l < kLanes; ++l) {
+        lanes[l] = op.Add(lanes[l], x[i + l]);
+        if constexpr (kCheck) seen[l] += x[i + l] * 0.0;
+      }
     double total = op.Init();
-    for (; i < n; ++i) total = op.Add(total, x[i]);
+    for (; i < n; ++i) {
+      total = op.Add(total, x[i]);
+      if constexpr (kCheck) seen[0] += x[i] * 0.0;
+    }
     for (double lane : lanes) total = op.Add(total, lane);
+    if constexpr (kCheck) {
+      double any = 0.0;
+      for (double s : seen) any += s;
+      if (any != any && HasNaN(x, n, 1)) return kNaN;
+    }
     return total;
   });
 }
 
-// acc[0, width) = the reduction of rows x[r * stride + i], r < rows.
+// acc[0, width) = the reduction of rows x[r * stride + i], r < rows; width <= kRowBlock.
 INT8FLOW_VECTOR_CLONES void ReduceRows(dnnl::algorithm algorithm, const float* x, int64_t rows,
                                        int64_t stride, int64_t width, double* acc) {
-  WithOp(algorithm, [&](auto op) {
+  WithOp(algorithm, [&](auto op) __attribute__((always_inline)) {
+    constexpr bool kCheck = decltype(op)::kChecksNaN;
+    float seen[kRowBlock] = {};
     for (int64_t i = 0; i < width; ++i) acc[i] = op.Init();
     for (int64_t r = 0; r < rows; ++r)
-      for (int64_t i = 0; i < width; ++i) acc[i] = op.Add(acc[i], x[r * stride + i]);
+      for (int64_t i = 0; i < width; ++i) {
+        acc[i] = op.Add(acc[i], x[r * stride + i]);
+        if constexpr (kCheck) seen[i] += x[r * stride + i] * 0.f;
+      }
+    if constexpr (kCheck)
+      for (int64_t i = 0; i < width; ++i)
+        if (seen[i] != seen[i] && HasNaN(x + i, rows, stride)) acc[i] = kNaN;
   });
 }
 
@@ -130,10 +168,13 @@ void ReduceRun(dnnl::algorithm algorithm, const float* x, const OneRun& run, flo
           parts[o * teams + part] = ReduceSpan(algorithm, x + o * run.reduced + begin, end - begin);
       }
     }
-    WithOp(algorithm, [&](auto op) {
+    WithOp(algorithm, [&](auto op) __attribute__((always_inline)) {
       for (int64_t o = 0; o < run.outer; ++o) {
         double total = op.Init();
-        for (int t = 0; t < teams; ++t) total = op.Add(total, parts[o * teams + t]);
+        for (int t = 0; t < teams; ++t) {
+          const double part = parts[o * teams + t];
+          total = part != part ? part : op.Add(total, part);  // a NaN part sticks
+        }
         out[o] = static_cast<float>(total * scale);
       }
     });
@@ -145,7 +186,7 @@ void ReduceRun(dnnl::algorithm algorithm, const float* x, const OneRun& run, flo
       out[o] = static_cast<float>(ReduceSpan(algorithm, x + o * run.reduced, run.reduced) * scale);
     return;
   }
-  constexpr int64_t kBlock = 512;  // outputs per work item: 4 KiB of accumulators
+  constexpr int64_t kBlock = kRowBlock;  // outputs per work item: 4 KiB of accumulators
   const int64_t blocks = (run.inner + kBlock - 1) / kBlock;
 #pragma omp parallel for num_threads(teams) schedule(static)
   for (int64_t item = 0; item < run.outer * blocks; ++item) {
@@ -212,16 +253,13 @@ class ReductionKernel {
     const bool global_pooling = reduction_->global_pooling != dnnl::algorithm::undef && rank == 4 &&
                                 reduced == std::vector<bool>{false, true, true, false};
     const std::optional<OneRun> run = AsOneRun(in, reduced);
-    if (run && !global_pooling) {
-      ReduceRun(reduction_->algorithm, x, *run, dst);
-    } else {
-      std::vector<int64_t> key = in;
-      key.insert(key.end(), kept.begin(), kept.end());
-      auto p = cache_.Get(key, [&] { return global_pooling ? BuildPooling(in) : Build(in, kept); });
-      Execute(ctx, p->primitive, p->scratchpad,
-              {{DNNL_ARG_SRC, ArgMemory(p->src, TF_TensorData(input.get()))},
-               {DNNL_ARG_DST, ArgMemory(p->dst, dst)}});
-    }
+    if (run && !global_pooling) return ReduceRun(reduction_->algorithm, x, *run, dst);
+    std::vector<int64_t> key = in;
+    key.insert(key.end(), kept.begin(), kept.end());
+    auto p = cache_.Get(key, [&] { return global_pooling ? BuildPooling(in) : Build(in, kept); });
+    Execute(ctx, p->primitive, p->scratchpad,
+            {{DNNL_ARG_SRC, ArgMemory(p->src, TF_TensorData(input.get()))},
+             {DNNL_ARG_DST, ArgMemory(p->dst, dst)}});
     if (reduction_->drops_nan && AnyNaN(x, NumElements(in))) PropagateReducedNaN(x, in, dst, kept);
   }
 
