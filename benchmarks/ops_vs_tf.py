@@ -44,6 +44,7 @@ def ops() -> dict[str, Callable]:
         "sum_last": lambda t: tf.reduce_sum(t, -1),
         "mean_mid": lambda t: tf.reduce_mean(t, 1),
         "max_last": lambda t: tf.reduce_max(t, -1),
+        "max_mid": lambda t: tf.reduce_max(t, 1),
         "softmax": tf.nn.softmax,
         "transpose_last2": lambda t: tf.transpose(t, [0, 2, 1]),
         "transpose_heads": heads,
