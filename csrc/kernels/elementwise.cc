@@ -206,12 +206,15 @@ class BinaryKernel {
     OwnedTensor out = ctx.forward_input_or_allocate_output(out_shape, {swapped ? 1 : 0});
     if (NumElements(out_shape) == 0) return;
     const float *a_data = Data<float>(a.get()), *b_data = Data<float>(b.get());
+    if (op_->loop_only)
+      return BroadcastBinaryLoop(op_->loop, a_data, a_shape, b_data, b_shape,
+                                 Data<float>(out.get()), out_shape);
     std::vector<int64_t> key(dims.begin(), dims.end());
     key.insert(key.end(), b_dims.begin(), b_dims.end());
     key.push_back(swapped);
     auto p = cache_.Get(key, [&] {
       Plan plan;
-      if (a_dims != dims || op_->loop_only) return plan;
+      if (a_dims != dims) return plan;  // neither operand is full
       plan.onednn = BuildBinary(op_->algorithm, dims, b_dims, PostOps(swapped));
       plan.reference = ImplementationOf(plan.onednn.primitive).rfind("ref", 0) == 0;
       return plan;

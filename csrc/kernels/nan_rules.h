@@ -2,8 +2,9 @@
 // Maximum and Minimum and its Max and Min reductions return NaN where an input
 // is NaN; oneDNN computes them with vector max/min instructions, which return
 // the other operand. These helpers keep TF's answer at the cost of one scan
-// of the inputs (the kernels repair the rare outputs that need it); Maximum
-// and Minimum skip oneDNN instead (broadcast_binary.h).
+// of the inputs (the kernels repair the rare outputs that need it). Where our
+// own loops run instead of oneDNN, they keep the rule themselves: Maximum and
+// Minimum (broadcast_binary.h), and the Max and Min reductions' loops.
 // TF's own fused kernels (_FusedMatMul, _FusedConv2D with Relu) drop NaN as
 // oneDNN does, so fused post-ops are left as they are.
 #pragma once

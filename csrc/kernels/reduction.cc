@@ -81,9 +81,9 @@ constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 constexpr int64_t kRowBlock = 512;  // ReduceRows' widest block of outputs
 
 // TF's Max and Min are NaN where their window holds one. x * 0 is NaN for
-// NaN and +-Inf only, so the loops sum it beside the reduction (a scan for
-// NaN after them made a last-axis Max of 2^20 floats 1.5x TF's time), and
-// look for the NaN itself only where that sum is NaN.
+// NaN and +-Inf only, so the loops sum it beside the reduction (instead of a
+// second pass over the input after them), and look for the NaN itself only
+// where that sum is NaN.
 bool HasNaN(const float* x, int64_t n, int64_t stride) {
   for (int64_t i = 0; i < n; ++i)
     if (x[i * stride] != x[i * stride]) return true;
@@ -106,23 +106,24 @@ INT8FLOW_VECTOR_CLONES double ReduceSpan(dnnl::algorithm algorithm, const float*
   return WithOp(algorithm, [&](auto op) __attribute__((always_inline)) {
     constexpr bool kCheck = decltype(op)::kChecksNaN;
     constexpr int kLanes = 16;
-    double lanes[kLanes], seen[kLanes] = {};
+    double lanes[kLanes];
+    float seen[kLanes] = {};
     for (double& lane : lanes) lane = op.Init();
     int64_t i = 0;
     for (; i + kLanes <= n; i += kLanes)
       for (int l = 0; l < kLanes; ++l) {
         lanes[l] = op.Add(lanes[l], x[i + l]);
-        if constexpr (kCheck) seen[l] += x[i + l] * 0.0;
+        if constexpr (kCheck) seen[l] += x[i + l] * 0.f;
       }
     double total = op.Init();
     for (; i < n; ++i) {
       total = op.Add(total, x[i]);
-      if constexpr (kCheck) seen[0] += x[i] * 0.0;
+      if constexpr (kCheck) seen[0] += x[i] * 0.f;
     }
     for (double lane : lanes) total = op.Add(total, lane);
     if constexpr (kCheck) {
-      double any = 0.0;
-      for (double s : seen) any += s;
+      float any = 0.f;
+      for (float s : seen) any += s;
       if (any != any && HasNaN(x, n, 1)) return kNaN;
     }
     return total;
@@ -186,13 +187,13 @@ void ReduceRun(dnnl::algorithm algorithm, const float* x, const OneRun& run, flo
       out[o] = static_cast<float>(ReduceSpan(algorithm, x + o * run.reduced, run.reduced) * scale);
     return;
   }
-  constexpr int64_t kBlock = kRowBlock;  // outputs per work item: 4 KiB of accumulators
-  const int64_t blocks = (run.inner + kBlock - 1) / kBlock;
+  // kRowBlock outputs per work item: 4 KiB of accumulators.
+  const int64_t blocks = (run.inner + kRowBlock - 1) / kRowBlock;
 #pragma omp parallel for num_threads(teams) schedule(static)
   for (int64_t item = 0; item < run.outer * blocks; ++item) {
-    const int64_t o = item / blocks, begin = (item % blocks) * kBlock;
-    const int64_t width = std::min(kBlock, run.inner - begin);
-    double acc[kBlock];
+    const int64_t o = item / blocks, begin = (item % blocks) * kRowBlock;
+    const int64_t width = std::min(kRowBlock, run.inner - begin);
+    double acc[kRowBlock];
     ReduceRows(algorithm, x + o * run.reduced * run.inner + begin, run.reduced, run.inner, width,
                acc);
     for (int64_t i = 0; i < width; ++i)

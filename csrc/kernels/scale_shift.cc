@@ -8,7 +8,6 @@
 // standalone activations, NaN kept: the same answer as the unfused ops.
 #include "kernels/scale_shift.h"
 
-#include <limits>
 #include <string>
 #include <vector>
 

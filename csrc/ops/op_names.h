@@ -29,8 +29,8 @@ inline constexpr char kFusedConv2DBackpropInput[] = "_QcpuFusedConv2DBackpropInp
 // (Keras' scale=False / center=False, or Grappler folding an identity one).
 inline constexpr char kLayerNorm[] = "_QcpuLayerNorm";
 // _QcpuScaleShift(x, args...): x * scale + offset over the last dim, then
-// its activations: `fused_ops` "Scale", "BiasAdd" (each a vector of that
-// dim's size) and activations.h's. Keras 3's inference BatchNormalization
+// at most one activation: `fused_ops` "Scale", "BiasAdd" (each a vector of
+// that dim's size) and "Relu", "Relu6" or "LeakyRelu". Keras 3's inference BatchNormalization
 // where no convolution or product before it takes it (BN-ReLU before a conv,
 // BN after pooling or a Dense's activation): one pass instead of three.
 inline constexpr char kScaleShift[] = "_QcpuScaleShift";
