@@ -104,6 +104,20 @@ def unet():
     return keras.Model(inputs, keras.layers.Conv2D(4, 1)(x)), [images(32)]
 
 
+def video3d():
+    """A small video / volume classifier: Conv3D blocks (bias and relu; a
+    BatchNormalization), MaxPooling3D, a Conv3DTranspose up, global pooling."""
+    inputs = keras.Input((8, 16, 16, 3))
+    x = keras.layers.Conv3D(8, 3, padding="same", activation="relu")(inputs)
+    x = keras.layers.MaxPooling3D(2)(x)
+    x = keras.layers.Conv3D(16, 3, padding="same", use_bias=False)(x)
+    x = keras.layers.ReLU()(keras.layers.BatchNormalization()(x))
+    x = keras.layers.Conv3DTranspose(8, 2, strides=2, activation="relu")(x)
+    x = keras.layers.GlobalAveragePooling3D()(x)
+    volumes = np.random.default_rng(4).standard_normal((BATCH, 8, 16, 16, 3)).astype(np.float32)
+    return keras.Model(inputs, keras.layers.Dense(6)(x)), [volumes]
+
+
 def lstm():
     model = keras.Sequential([keras.Input((12,), dtype="int32"), keras.layers.Embedding(100, 16),
                               keras.layers.LSTM(32), keras.layers.Dense(5)])
@@ -201,6 +215,7 @@ MODELS = {
     "EfficientNetV2B0": ("apps", "keras", True, application("EfficientNetV2B0", 32)),
     "ViT": ("small", "keras", True, vit),
     "UNet": ("small", "keras", True, unet),
+    "Video3D": ("small", "keras", True, video3d),
     "LSTM": ("small", "keras", True, lstm),
     "GRU": ("small", "keras", True, gru),
     "while_loop": ("small", "module", True, None),

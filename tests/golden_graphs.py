@@ -8,7 +8,7 @@ row gets a graph with no edit here, and one this builder cannot make fails.
 Each graph holds exactly the row's nodes: each node takes the first op the
 row allows, its captures are function arguments of shapes that pass the
 row's checks (Consts where a check or an op needs a Const: paddings, axes,
-epsilon, a Reshape's shape, Conv2DBackpropInput's input_sizes), and a capture
+epsilon, a Reshape's shape, the transposed convs' input_sizes), and a capture
 that must be >= 0 comes from a Relu. The graph returns the root's output and
 the row's extra outputs (an LSTM cell's state), all compared.
 TF's own Grappler rewrites are off, so the pass sees that graph as built.
@@ -48,6 +48,7 @@ tf.config.optimizer.set_experimental_options({
 OP_ATTRS = {
     "Conv2D": {"strides": [1, 1, 1, 1], "padding": "SAME"},
     "Conv2DBackpropInput": {"strides": [1, 1, 1, 1], "padding": "SAME"},
+    "Conv3DBackpropInputV2": {"strides": [1, 2, 1, 1, 1], "padding": "SAME"},
     "DepthwiseConv2dNative": {"strides": [1, 1, 1, 1], "padding": "SAME"},
     "MaxPool": {"ksize": [1, 3, 3, 1], "strides": [1, 1, 1, 1]},
     "Mean": {"keep_dims": True},
@@ -56,12 +57,14 @@ SPATIAL_PADDINGS = [[0, 0], [1, 1], [1, 1], [0, 0]]  # 6x6 -> 8x8, then 3x3 VALI
 
 
 def output_shape(row: dict) -> list[int]:
-    """The shape of the row's product: [1, 6, 6, C] for convs and pools, [3, C]
-    else, or [1, C] where only AddN may add (it takes no broadcast: a per-channel
-    vector is then [1, C] too)."""
+    """The shape of the row's product: [1, 6, 6, C] for 2-D convs and pools,
+    [1, 4, 6, 6, C] for 3-D convs, [3, C] else, or [1, C] where only AddN may
+    add (it takes no broadcast: a per-channel vector is then [1, C] too)."""
     ops = {op for node in row["nodes"] for op in node["ops"][:1]}
     if ops & {"Conv2D", "Conv2DBackpropInput", "MaxPool"}:
         return [1, 6, 6, C]
+    if ops & {"Conv3DBackpropInputV2"}:
+        return [1, 4, 6, 6, C]
     return [1, C] if any(node["ops"] == ["AddN"] for node in row["nodes"]) else [3, C]
 
 
@@ -103,11 +106,13 @@ def capture_plan(row: dict) -> tuple[dict[str, list[int]], dict[str, np.ndarray]
                 args[spec] = out
             elif op == "Conv2D":
                 args[spec] = [1, 6, 6, C] if position == 0 else [3, 3, C, C]
-            elif op == "Conv2DBackpropInput":  # input_sizes, filter, out_backprop
+            elif op in ("Conv2DBackpropInput", "Conv3DBackpropInputV2"):  # sizes, filter, out_backprop
                 if position == 0:
                     consts[spec] = np.array(out, np.int32)
-                else:
-                    args[spec] = [3, 3, C, C] if position == 1 else out
+                elif position == 1:
+                    args[spec] = [3] * (len(out) - 2) + [C, C]
+                else:  # the conv's output: half the depth where it strides by 2
+                    args[spec] = [1, 2, 6, 6, C] if len(out) == 5 else out
             elif op == "MatMul":
                 args[spec] = [3, C] if position == 0 else [C, C]
             elif op == "Split":  # its parts have the output's shape

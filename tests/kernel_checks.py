@@ -19,7 +19,7 @@ stay within; test_kernels.py asserts on the file. The bounds, per op:
 - FusedBatchNorm(V2, V3): y within 1e-5 (|y| + max|x| max|scale| + max|offset|)
   + 1e-6; the statistics within 1e-5 (|ref| + max|x|^2) + 1e-6: float32 sums
   of x and x^2 over the batch, in oneDNN's order against Eigen's.
-- Conv2D, DepthwiseConv2dNative and fused convolutions:
+- Conv2D, DepthwiseConv2dNative, Conv3D, their gradients and fused convolutions:
   |err| <= 1e-5 * (|x| conv |w'|) + the fused bound, where w' is the filter
   with a folded BatchNorm's scale: the same float32 sums in other orders.
 - BatchMatMulV2, Einsum: as MatMul, |err| <= 1e-5 * (|a| . |b|) over the
@@ -64,8 +64,8 @@ stay within; test_kernels.py asserts on the file. The bounds, per op:
 - A masked RNN's mask and its gradients (tensor_list.cc): Tile of bools (and floats) and
   TensorListGetItem/PopBack of bool lists exact (copies); AddN of float lists
   1 ulp per added list (|err| <= 2.4e-7 |ref| per addition: the same sums).
-- Pad, Transpose, ReverseV2, ConcatV2, MaxPool: exact (copies and comparisons); ResizeBilinear and
-  ResizeNearestNeighbor exact (TF's weights and float formulas, unfused). AvgPool, Mean:
+- Pad, Transpose, ReverseV2, ConcatV2, MaxPool, MaxPool3D: exact (copies and comparisons); ResizeBilinear
+  and ResizeNearestNeighbor exact (TF's weights and float formulas, unfused). AvgPool, AvgPool3D, Mean:
   1e-6 |ref| + 1e-7 * max|x| (a sum of at most a few hundred values).
   Sum: 1e-6 * sum|x|. Max, Min: exact.
 """
@@ -325,6 +325,47 @@ with tf.device(QCPU):
 record("Conv2DBackpropInput empty batch", empty.device, empty, tf.zeros((0, 5, 5, 3)), 0.0)
 record("Conv2DBackpropFilter empty batch (zeros)", no_batch.device, no_batch, tf.zeros((3, 3, 3, 4)), 0.0)
 
+# ---- Conv3D (NDHWC) and its gradients: Keras' Conv3D, Conv3DTranspose and their fit ------
+def conv3d_attrs(stride: int, padding: str, dilation: int) -> dict:
+    return dict(strides=[1, stride, stride, stride, 1], padding=padding, dilations=[1, dilation, dilation, dilation, 1])
+
+
+for label, x_shape, w_shape, stride, padding, dilation in [
+    ("3x3x3 SAME", (2, 6, 7, 8, 3), (3, 3, 3, 3, 8), 1, "SAME", 1),
+    ("3x3x3 VALID stride 2 odd", (1, 9, 8, 7, 5), (3, 3, 3, 5, 6), 2, "VALID", 1),
+    ("2x3x1 SAME stride 2", (1, 6, 6, 5, 4), (2, 3, 1, 4, 7), 2, "SAME", 1),
+    ("1x1x1 wide", (1, 4, 5, 6, 32), (1, 1, 1, 32, 48), 1, "VALID", 1),
+    ("batch 3 VALID", (3, 4, 4, 4, 8), (3, 3, 3, 8, 16), 1, "VALID", 1),
+]:  # no dilation: TF's Eigen Conv3D refuses it (tf.nn.convolution then runs SpaceToBatchND)
+    attrs = conv3d_attrs(stride, padding, dilation)
+    conv = lambda t, f, a=attrs: tf.raw_ops.Conv3D(input=t, filter=f, **a)
+    eager(f"Conv3D {label}", conv, [rand(*x_shape), rand(*w_shape)], conv_bound(conv))
+with tf.device(QCPU):
+    empty = tf.raw_ops.Conv3D(input=tf.zeros((0, 3, 4, 5, 2)), filter=rand(3, 3, 3, 2, 4), **conv3d_attrs(1, "SAME", 1))
+record("Conv3D empty batch", empty.device, empty, tf.zeros((0, 3, 4, 5, 4)), 0.0)
+for label, x_shape, w_shape, stride, padding in [
+    ("3x3x3 SAME", (2, 5, 6, 4, 3), (3, 3, 3, 3, 4), 1, "SAME"),
+    ("2x2x2 VALID stride 2", (1, 8, 7, 6, 4), (2, 2, 2, 4, 5), 2, "VALID"),
+    ("3x3x3 SAME stride 2 odd", (1, 5, 5, 7, 2), (3, 3, 3, 2, 3), 2, "SAME"),
+]:
+    attrs = conv3d_attrs(stride, padding, 1)
+    with tf.device(CPU):
+        out_shape = tf.raw_ops.Conv3D(input=rand(*x_shape), filter=rand(*w_shape), **attrs).shape
+    data = lambda w, g, a=attrs, s=x_shape: tf.raw_ops.Conv3DBackpropInputV2(input_sizes=list(s), filter=w,
+                                                                             out_backprop=g, **a)
+    weights = lambda x, g, a=attrs, s=w_shape: tf.raw_ops.Conv3DBackpropFilterV2(input=x, filter_sizes=list(s),
+                                                                                 out_backprop=g, **a)
+    for name, fn, first in (("Conv3DBackpropInputV2", data, w_shape), ("Conv3DBackpropFilterV2", weights, x_shape)):
+        eager(f"{name} {label}", fn, [rand(*first), rand(*out_shape)], conv_bound(fn))
+with tf.device(QCPU):  # int64 sizes (Tshape)
+    sizes64 = tf.raw_ops.Conv3DBackpropInputV2(input_sizes=tf.constant([1, 4, 4, 4, 2], tf.int64),
+                                              filter=tf.ones((3, 3, 3, 2, 3)), out_backprop=tf.ones((1, 4, 4, 4, 3)),
+                                              **conv3d_attrs(1, "SAME", 1))
+with tf.device(CPU):
+    reference = tf.raw_ops.Conv3DBackpropInputV2(input_sizes=[1, 4, 4, 4, 2], filter=tf.ones((3, 3, 3, 2, 3)),
+                                                 out_backprop=tf.ones((1, 4, 4, 4, 3)), **conv3d_attrs(1, "SAME", 1))
+record("Conv3DBackpropInputV2 int64 input_sizes", sizes64.device, sizes64, reference, 0.0)
+
 # Randomized convolutions: sizes, channels, kernels, strides, dilations and
 # padding drawn from a fixed seed. Skipped draws: stride > 1 with dilation > 1
 # (TF's CPU ops refuse it). Dilated depthwise convolutions run as
@@ -379,6 +420,15 @@ for label, shape, ksize, stride, padding in [
     eager(f"MaxPool {label}", lambda t, k=ksize, s=stride, p=padding: tf.nn.max_pool2d(t, k, s, p),
           [rand(*shape)], exact)
     eager(f"AvgPool {label}", lambda t, k=ksize, s=stride, p=padding: tf.nn.avg_pool2d(t, k, s, p),
+          [rand(*shape)], avg_bound)
+# MaxPool3D and AvgPool3D (NDHWC): Keras' MaxPooling3D and AveragePooling3D.
+for label, shape, ksize, stride, padding in [
+    ("2x2x2 VALID", (2, 6, 8, 7, 3), 2, 2, "VALID"), ("3x3x3 stride 2 SAME", (1, 7, 9, 8, 5), 3, 2, "SAME"),
+    ("1x3x3 stride 1 SAME", (1, 4, 6, 6, 16), [1, 3, 3], 1, "SAME"),
+]:
+    eager(f"MaxPool3D {label}", lambda t, k=ksize, s=stride, p=padding: tf.nn.max_pool3d(t, k, s, p),
+          [rand(*shape)], exact)
+    eager(f"AvgPool3D {label}", lambda t, k=ksize, s=stride, p=padding: tf.nn.avg_pool3d(t, k, s, p),
           [rand(*shape)], avg_bound)
 # Int8 MaxPool (the int8 pass quantizes before a MaxPool), and explicit padding.
 for dtype, low in [(np.uint8, 0), (np.int8, -128)]:
@@ -699,6 +749,54 @@ fused_conv_transpose("fused conv transpose leaky_relu dilation 2", (2, 5, 5, 4),
                      "leaky_relu", dilation=2)
 fused_conv_transpose("fused conv transpose+bias gelu_exact batch 3", (3, 4, 4, 32), (2, 2, 16, 32), 2, "SAME",
                      True, "gelu_exact", unknown_batch=True)
+
+
+def fused_conv3d(name: str, x_shape: tuple, w_shape: tuple, stride: int, padding: str, affine: str,
+                 activation: str, transposed: bool = False) -> None:
+    """Keras' Conv3D (w [kd, kh, kw, in, out]) or Conv3DTranspose (w [.., out,
+    in]), then `affine` ("bias", "bias+bn": Keras 3's BatchNormalization as
+    scale and shift, "" none) and an activation, through tf.function."""
+    act = ACTIVATIONS[activation][0]
+    channels = w_shape[3] if transposed else w_shape[4]
+    w, b = tf.Variable(rand(*w_shape)), tf.Variable(rand(channels))
+    mean, gamma, beta = (tf.Variable(rand(channels)) for _ in range(3))
+    variance = tf.Variable(np.abs(rand(channels)) + 0.5)
+    x = rand(*x_shape)
+    strides = [1, stride, stride, stride, 1]
+
+    def conv(t, f):
+        if not transposed:
+            return tf.nn.conv3d(t, f, strides, padding)
+        sizes = [x_shape[0], *(d * stride for d in x_shape[1:4]), channels]
+        return tf.nn.conv3d_transpose(t, f, sizes, strides, padding)
+
+    def body(t):
+        y = conv(t, w)
+        y = tf.nn.bias_add(y, b) if "bias" in affine else y
+        y = tf.nn.batch_normalization(y, mean, variance, beta, gamma, 1e-3) if "bn" in affine else y
+        return act(y) if act else y
+
+    parts = {"bias": "+BiasAdd", "bias+bn": "+BiasAdd+BatchNorm", "": ""}[affine]
+    pattern = ("Conv3DBackpropInputV2" if transposed else "Conv") + parts + ("+activation" if act else "")
+    q, c, ran_on = traced_and_fused(pattern, body, x)
+    assert not (transposed and "bn" in affine), "the scale below folds into a forward conv's filter"
+    inv = gamma.numpy() / np.sqrt(variance.numpy() + 1e-3) if "bn" in affine else np.ones(channels)
+    with tf.device(CPU):
+        w_abs = np.abs(w.numpy() if transposed else w.numpy() * inv).astype(np.float32)
+        scale = conv(np.abs(x), w_abs).numpy().astype(np.float64)
+    scale = scale + np.abs(b.numpy() * inv) * ("bias" in affine)
+    if "bn" in affine:
+        scale = scale + np.abs(beta.numpy()) + np.abs(mean.numpy() * inv)
+    record(name, ran_on, q, c, 1.2e-5 * scale + 1e-5 * np.abs(c.numpy()) + 1e-6)
+
+
+fused_conv3d("fused conv3d+bias relu", (2, 5, 6, 7, 3), (3, 3, 3, 3, 8), 1, "SAME", "bias", "relu")
+fused_conv3d("fused conv3d+bias+bn relu stride 2", (1, 8, 7, 6, 4), (3, 3, 3, 4, 6), 2, "SAME", "bias+bn", "relu")
+fused_conv3d("fused conv3d swish VALID", (1, 6, 6, 6, 5), (2, 2, 2, 5, 4), 1, "VALID", "", "swish")
+fused_conv3d("fused conv3d transpose+bias relu stride 2", (2, 3, 4, 4, 6), (3, 3, 3, 4, 6), 2, "SAME", "bias",
+             "relu", transposed=True)
+fused_conv3d("fused conv3d transpose+bias", (1, 4, 4, 4, 8), (2, 2, 2, 8, 8), 1, "SAME", "bias", "none",
+             transposed=True)
 
 
 def dilated_conv(name: str, x_shape: tuple, w_shape: tuple, rate: int, padding: str, depthwise: bool,

@@ -3,8 +3,8 @@
 corpus_models.py builds each model of the corpus from a fixed seed: six
 keras.applications (DenseNet121, InceptionV3, Xception, NASNetMobile,
 ConvNeXtTiny, EfficientNetV2B0) with random weights at about the smallest
-input each accepts and batch 2, a small ViT, a U-Net (Conv2DTranspose), Keras
-LSTM and GRU models, and tf.Modules with tf.function control flow (a
+input each accepts and batch 2, a small ViT, a U-Net (Conv2DTranspose), a 3-D
+CNN (Conv3D, MaxPooling3D, Conv3DTranspose), Keras LSTM and GRU models, and tf.Modules with tf.function control flow (a
 tf.while_loop, the same in a jit_compile=True function, a tf.cond), string ops
 and int ops, saved as
 SavedModels and loaded back. It runs them in fresh interpreters:
@@ -60,7 +60,7 @@ INT8_MIN_COSINE = 0.99
 
 GROUPS = {
     "apps": ["DenseNet121", "InceptionV3", "Xception", "NASNetMobile", "ConvNeXtTiny", "EfficientNetV2B0"],
-    "small": ["ViT", "UNet", "LSTM", "GRU", "while_loop", "while_loop (jit_compile)", "cond", "strings",
+    "small": ["ViT", "UNet", "Video3D", "LSTM", "GRU", "while_loop", "while_loop (jit_compile)", "cond", "strings",
               "strings (bad input)", "int_ops"],
 }
 MODELS = [name for names in GROUPS.values() for name in names]

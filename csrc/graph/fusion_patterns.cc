@@ -119,14 +119,13 @@ std::vector<AttrCopy> ConvAttrCopies() {
       {"pre", "epsilon", "epsilon"}};
 }
 
-// Conv2D / DepthwiseConv2dNative + an affine part + [residual Add] +
-// [activation], one row per combination. The affine part is Keras' forms:
-// a bias, an inference BatchNormalization (tf.nn.batch_normalization gives
-// x * scale + shift, with per-channel scale and shift computed from the
-// layer's variables), or a bias then a BatchNormalization. The kernel folds
-// the scale into its packed weights and the rest into its bias. Grappler's
-// arithmetic optimizer may regroup (x * scale + shift) + r as
-// (x * scale + r) + shift; sums commute, so both orders are rows.
+// Conv2D / DepthwiseConv2dNative / Conv3D + an affine part + [residual Add]
+// + [activation], one row per combination (a ZeroPadding2D before: 2-D only). The affine part is
+// Keras' forms: a bias, an inference BatchNormalization (tf.nn.batch_normalization gives x * scale
+// + shift, with per-channel scale and shift computed from the layer's variables), or a bias then a
+// BatchNormalization. The kernel folds the scale into its packed weights and the rest into its
+// bias. Grappler's arithmetic optimizer may regroup (x * scale + shift) + r as (x * scale + r) +
+// shift; sums commute, so both orders are rows.
 std::vector<FusionPattern> ConvFusions() {
   struct Affine {
     std::string name;
@@ -235,7 +234,7 @@ std::vector<FusionPattern> ConvFusions() {
                      (affine.name.empty() ? "" : "+" + affine.name) +
                      (residual != kNone ? "+Add" : "") + (activation ? "+activation" : "") +
                      (residual == kBeforeShift ? " (shift added last)" : "");
-          row.nodes = {{"conv", {"Conv2D", "DepthwiseConv2dNative"}, {"$x", "$w"}}};
+          row.nodes = {{"conv", {"Conv2D", "DepthwiseConv2dNative", "Conv3D"}, {"$x", "$w"}}};
           if (padded) {
             row.nodes = {
                 pad, {"conv", {"Conv2D", "DepthwiseConv2dNative"}, {"pad", "$w"}, {}, valid_nhwc}};
@@ -317,40 +316,41 @@ FusionPattern AtrousConvFusion() {
   return row;
 }
 
-// Conv2DTranspose: Conv2DBackpropInput + [bias] + [activation], Keras'
-// order; the kernel runs them as one oneDNN deconvolution.
+// Conv2DTranspose / Conv3DTranspose: Conv2DBackpropInput /
+// Conv3DBackpropInputV2 + [bias] + [activation], Keras' order; the kernel runs
+// them as one oneDNN deconvolution.
 std::vector<FusionPattern> TransposedConvFusions() {
-  const PatternNode conv{
-      "conv", {"Conv2DBackpropInput"}, {"$sizes", "$w", "$x"}, {}, {{"data_format", "NHWC"}}};
-  const std::vector<AttrCopy> attrs = ConvAttrCopies();
+  std::vector<AttrCopy> attrs = ConvAttrCopies();
+  attrs.push_back({"conv", "Tshape", "Tshape"});  // Conv3DBackpropInputV2's sizes' type
   const PatternNode bias{"bias", {"BiasAdd", "AddV2", "Add"}, {"conv", "$bias"}};
   const ShapeCheck bias_check{ShapeCheck::kVectorOfLastDim, "$bias", "conv"};
   const std::vector<std::string> inputs = {"$sizes", "$w", "$x"};
   const std::vector<std::string> with_bias = {"$sizes", "$w", "$x", "$bias"};
   const std::string op = "_QcpuFused@conv";
-  return {
-      {"Conv2DBackpropInput+BiasAdd+activation",
-       {conv, bias, {"activation", ActivationOps(), {"bias"}}},
-       {bias_check},
-       op,
-       with_bias,
-       {"BiasAdd", "@activation"},
-       attrs},
-      {"Conv2DBackpropInput+BiasAdd",
-       {conv, bias},
-       {bias_check},
-       op,
-       with_bias,
-       {"BiasAdd"},
-       attrs},
-      {"Conv2DBackpropInput+activation",
-       {conv, {"activation", ActivationOps(), {"conv"}}},
-       {},
-       op,
-       inputs,
-       {"@activation"},
-       attrs},
-  };
+  std::vector<FusionPattern> rows;
+  for (const auto& [conv_op, format] :
+       {std::pair{"Conv2DBackpropInput", "NHWC"}, std::pair{"Conv3DBackpropInputV2", "NDHWC"}}) {
+    const PatternNode conv{
+        "conv", {conv_op}, {"$sizes", "$w", "$x"}, {}, {{"data_format", format}}};
+    const std::string name = conv_op;
+    rows.push_back({name + "+BiasAdd+activation",
+                    {conv, bias, {"activation", ActivationOps(), {"bias"}}},
+                    {bias_check},
+                    op,
+                    with_bias,
+                    {"BiasAdd", "@activation"},
+                    attrs});
+    rows.push_back(
+        {name + "+BiasAdd", {conv, bias}, {bias_check}, op, with_bias, {"BiasAdd"}, attrs});
+    rows.push_back({name + "+activation",
+                    {conv, {"activation", ActivationOps(), {"conv"}}},
+                    {},
+                    op,
+                    inputs,
+                    {"@activation"},
+                    attrs});
+  }
+  return rows;
 }
 
 // Keras' LayerNormalization over the last axis, after Grappler:

@@ -1,6 +1,7 @@
-// Conv2D and DepthwiseConv2dNative, plain, fused (_QcpuFusedConv2D,
-// _QcpuFusedDepthwiseConv2dNative) and quantized (_QcpuQuantizedConv2D,
-// _QcpuQuantizedDepthwiseConv2dNative), on oneDNN's convolution primitive.
+// Conv2D, DepthwiseConv2dNative and Conv3D, plain, fused (_QcpuFusedConv2D,
+// _QcpuFusedDepthwiseConv2dNative, _QcpuFusedConv3D) and the 2-D ones
+// quantized (_QcpuQuantizedConv2D, _QcpuQuantizedDepthwiseConv2dNative), on
+// oneDNN's convolution primitive.
 //
 // Weights are packed once into the layout the primitive prefers and kept in
 // a cache that can never serve stale weights (packed_weights.h); a folded
@@ -42,8 +43,8 @@ class ConvKernel {
     const std::vector<OwnedTensor> args = fused_.ReadArgs(ctx, 2 + quantized_.num_inputs());
     OwnedTensor input = ctx.input(0), filter = ctx.input(1);
     const auto in = Shape(input.get()), f = Shape(filter.get());
-    RequireConvShapes(in, f, depthwise_);
-    const int64_t channels = depthwise_ ? f[2] * f[3] : f[3];
+    RequireConvShapes(attrs_, in, f, depthwise_);
+    const int64_t channels = depthwise_ ? f[2] * f[3] : f.back();
 
     const auto constants = constants_.Get(ctx, fused_, quantized_, 2, args, channels);
     const std::vector<float>& scale = constants->scale;
@@ -95,9 +96,9 @@ class ConvKernel {
     const ConvGeometry g = MakeConvGeometry(attrs_, in, f, depthwise_);
     ConvPrimitive p;
     p.out_shape = g.out_shape();
-    p.src = NhwcDesc(g.n, g.ic, g.ih, g.iw, quantized_.src_type());
-    p.dst = NhwcDesc(g.n, g.oc, g.oh, g.ow, quantized_.dst_type());
-    p.addend = NhwcDesc(g.n, g.oc, g.oh, g.ow, fused_.addend_type());
+    p.src = ChannelsLastDesc(g.n, g.ic, g.in_spatial, quantized_.src_type());
+    p.dst = ChannelsLastDesc(g.n, g.oc, g.out_spatial, quantized_.dst_type());
+    p.addend = ChannelsLastDesc(g.n, g.oc, g.out_spatial, fused_.addend_type());
     p.bias = PlainF32({g.oc});
     p.user_weights = TfFilterDesc(g, quantized_.weights_type());
     const memory::desc any_weights = AnyFilterDesc(g, ComputeType(quantized_.weights_type(), bf16));
@@ -133,8 +134,8 @@ class ConvKernel {
 }  // namespace
 
 void RegisterConvKernels(const char* device_type, TF_Status* status) {
-  for (const char* op :
-       {"Conv2D", "DepthwiseConv2dNative", ops::kFusedConv2D, ops::kFusedDepthwiseConv2D}) {
+  for (const char* op : {"Conv2D", "DepthwiseConv2dNative", "Conv3D", ops::kFusedConv2D,
+                         ops::kFusedDepthwiseConv2D, ops::kFusedConv3D}) {
     RegisterKernel<ConvKernel>({op}, device_type, status);
     if (TF_GetCode(status) != TF_OK) return;
   }

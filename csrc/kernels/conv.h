@@ -4,8 +4,8 @@
 
 namespace int8flow::kernels {
 
-// Conv2D, DepthwiseConv2dNative and their fused forms, float32 NHWC, on
-// `device_type`.
+// Conv2D, DepthwiseConv2dNative (NHWC), Conv3D (NDHWC) and their fused forms,
+// float32, on `device_type`.
 void RegisterConvKernels(const char* device_type, TF_Status* status);
 
 }  // namespace int8flow::kernels

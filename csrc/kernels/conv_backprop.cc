@@ -1,8 +1,9 @@
 // Conv2DBackpropInput (plain and fused) and Conv2DBackpropFilter, float32
-// NHWC, on oneDNN. They are Conv2D's gradients, which a training loop's While
-// body (ConvLSTM2D's) runs on QCPU alone, where no other device can stand in;
-// Conv2DBackpropInput is also Conv2DTranspose's forward op. The filter is
-// TF's [kh, kw, ig, oc].
+// NHWC, and their 3-D twins Conv3DBackpropInputV2 and Conv3DBackpropFilterV2
+// (NDHWC), on oneDNN. They are the convolutions' gradients, which a training
+// loop's While body (ConvLSTM2D's) runs on QCPU alone, where no other device
+// can stand in; the input gradients are also Conv2DTranspose's and
+// Conv3DTranspose's forward ops. The filter is TF's [k..., ig, oc].
 #include "kernels/conv_backprop.h"
 
 #include <cstring>
@@ -25,7 +26,7 @@ std::vector<int64_t> CacheKey(std::vector<int64_t> in, const std::vector<int64_t
 // The shapes both gradients share: the conv of `in` by `f` must give `grad`.
 ConvGeometry CheckedGeometry(const ConvAttrs& attrs, const std::vector<int64_t>& in,
                              const std::vector<int64_t>& f, const std::vector<int64_t>& grad) {
-  RequireConvShapes(in, f, /*depthwise=*/false);
+  RequireConvShapes(attrs, in, f, /*depthwise=*/false);
   const ConvGeometry g = MakeConvGeometry(attrs, in, f, /*depthwise=*/false);
   Require(grad == g.out_shape(), [&] {
     return "out_backprop has shape " + ShapeString(grad) + " but the convolution of " +
@@ -35,10 +36,14 @@ ConvGeometry CheckedGeometry(const ConvAttrs& attrs, const std::vector<int64_t>&
   return g;
 }
 
-std::vector<int64_t> SizesInput(const KernelContext& ctx, int i, const char* name) {
+// A shape input, input_sizes or filter_sizes, of a convolution's rank.
+std::vector<int64_t> SizesInput(const KernelContext& ctx, int i, const char* name,
+                                const ConvAttrs& attrs) {
   const std::vector<int64_t> sizes = IntValues(ctx.input(i).get());
-  Require(sizes.size() == 4, [&] {
-    return std::string(name) + " must hold 4 values, got " + std::to_string(sizes.size());
+  const size_t rank = attrs.spatial_rank + 2;
+  Require(sizes.size() == rank, [&] {
+    return std::string(name) + " must hold " + std::to_string(rank) + " values, got " +
+           std::to_string(sizes.size());
   });
   for (int64_t d : sizes)
     Require(d >= 0, [&] { return std::string(name) + " must not be negative"; });
@@ -60,7 +65,7 @@ class ConvBackpropInputKernel {
 
   void Compute(KernelContext& ctx) {
     const std::vector<OwnedTensor> args = fused_.ReadArgs(ctx, 3);
-    const std::vector<int64_t> in = SizesInput(ctx, 0, "input_sizes");
+    const std::vector<int64_t> in = SizesInput(ctx, 0, "input_sizes", attrs_);
     OwnedTensor filter = ctx.input(1), grad = ctx.input(2);
     const std::vector<int64_t> f = Shape(filter.get());
     const ConvGeometry g = CheckedGeometry(attrs_, in, f, Shape(grad.get()));
@@ -90,8 +95,8 @@ class ConvBackpropInputKernel {
   TransposedConvPrimitive Build(const ConvGeometry& g) const {
     TransposedConvPrimitive p;
     const auto f32 = memory::data_type::f32;
-    p.src = NhwcDesc(g.n, g.oc, g.oh, g.ow, f32);  // the conv's output: out_backprop
-    p.dst = NhwcDesc(g.n, g.ic, g.ih, g.iw, f32);
+    p.src = ChannelsLastDesc(g.n, g.oc, g.out_spatial, f32);  // the conv's output: out_backprop
+    p.dst = ChannelsLastDesc(g.n, g.ic, g.in_spatial, f32);
     p.bias = PlainF32({g.ic});
     p.user_weights = TfFilterDesc(g, f32, /*transposed=*/true);
     const memory::desc any_weights = AnyFilterDesc(g, f32, /*transposed=*/true);
@@ -123,7 +128,7 @@ class ConvBackpropFilterKernel {
 
   void Compute(KernelContext& ctx) {
     OwnedTensor input = ctx.input(0), grad = ctx.input(2);
-    const std::vector<int64_t> f = SizesInput(ctx, 1, "filter_sizes");
+    const std::vector<int64_t> f = SizesInput(ctx, 1, "filter_sizes", attrs_);
     const std::vector<int64_t> in = Shape(input.get());
     const ConvGeometry g = CheckedGeometry(attrs_, in, f, Shape(grad.get()));
     OwnedTensor out = ctx.allocate_output(0, f, TF_FLOAT);
@@ -155,8 +160,8 @@ class ConvBackpropFilterKernel {
   static FilterGradientPrimitive Build(const ConvGeometry& g) {
     const auto f32 = memory::data_type::f32;
     FilterGradientPrimitive p;
-    p.activations = NhwcDesc(g.n, g.ic, g.ih, g.iw, f32);
-    p.gradient = NhwcDesc(g.n, g.oc, g.oh, g.ow, f32);
+    p.activations = ChannelsLastDesc(g.n, g.ic, g.in_spatial, f32);
+    p.gradient = ChannelsLastDesc(g.n, g.oc, g.out_spatial, f32);
     const memory::desc any_filter = AnyFilterDesc(g, f32);
     const auto algorithm = dnnl::algorithm::convolution_direct;
     const dnnl::convolution_forward::primitive_desc hint(
@@ -179,13 +184,17 @@ class ConvBackpropFilterKernel {
 }  // namespace
 
 void RegisterConvBackpropKernels(const char* device_type, TF_Status* status) {
-  for (const char* op : {"Conv2DBackpropInput", ops::kFusedConv2DBackpropInput}) {
+  for (const char* op : {"Conv2DBackpropInput", ops::kFusedConv2DBackpropInput,
+                         "Conv3DBackpropInputV2", ops::kFusedConv3DBackpropInput}) {
     RegisterKernel<ConvBackpropInputKernel>({op, {{"T", TF_FLOAT}}, {"input_sizes"}}, device_type,
                                             status);
     if (TF_GetCode(status) != TF_OK) return;
   }
-  RegisterKernel<ConvBackpropFilterKernel>(
-      {"Conv2DBackpropFilter", {{"T", TF_FLOAT}}, {"filter_sizes"}}, device_type, status);
+  for (const char* op : {"Conv2DBackpropFilter", "Conv3DBackpropFilterV2"}) {
+    RegisterKernel<ConvBackpropFilterKernel>({op, {{"T", TF_FLOAT}}, {"filter_sizes"}}, device_type,
+                                             status);
+    if (TF_GetCode(status) != TF_OK) return;
+  }
 }
 
 }  // namespace int8flow::kernels

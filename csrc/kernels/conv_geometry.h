@@ -1,5 +1,5 @@
-// The attrs and shapes of TF's 2-D convolutions (NHWC) in oneDNN's terms,
-// shared by the forward kernels (conv.cc) and their gradients
+// The attrs and shapes of TF's convolutions, 2-D (NHWC) and 3-D (NDHWC), in
+// oneDNN's terms, shared by the forward kernels (conv.cc) and their gradients
 // (conv_backprop.cc).
 #pragma once
 
@@ -11,24 +11,29 @@
 
 namespace int8flow::kernels {
 
-// strides, dilations, padding and explicit_paddings, checked.
+// strides, dilations, padding and explicit_paddings, checked. The
+// data_format gives the spatial rank: NHWC 2, NDHWC 3.
 struct ConvAttrs {
   explicit ConvAttrs(TF_OpKernelConstruction* ctx);
-  std::vector<int64_t> strides, dilations;
+  size_t spatial_rank;
+  std::vector<int64_t> strides, dilations;  // TF's: 1 for the batch and channel dims
   std::string padding;
   std::vector<int64_t> explicit_paddings;
 };
 
 struct ConvGeometry {
-  int64_t n, ih, iw, ic, kh, kw, oc, groups, oh, ow;
-  dnnl::memory::dims strides, dilations, pad_l, pad_r;  // oneDNN's (dilation 0: none)
-  std::vector<int64_t> out_shape() const { return {n, oh, ow, oc}; }
+  int64_t n, ic, oc, groups;
+  std::vector<int64_t> in_spatial, kernel, out_spatial;  // [d,] h, w
+  dnnl::memory::dims strides, dilations, pad_l, pad_r;   // oneDNN's (dilation 0: none)
+  std::vector<int64_t> in_shape() const;                 // TF's channels-last [n, spatial..., ic]
+  std::vector<int64_t> out_shape() const;                // [n, spatial..., oc]
 };
 
-// Throws TF's message unless `in` [n, h, w, c] and TF's filter `f`
-// [kh, kw, ig, oc] (depthwise: [kh, kw, ic, multiplier]) fit together.
-void RequireConvShapes(const std::vector<int64_t>& in, const std::vector<int64_t>& f,
-                       bool depthwise);
+// Throws TF's message unless `in` [n, spatial..., c] and TF's filter `f`
+// [k..., ig, oc] (depthwise: [kh, kw, ic, multiplier]) fit together and
+// have the attrs' rank.
+void RequireConvShapes(const ConvAttrs& attrs, const std::vector<int64_t>& in,
+                       const std::vector<int64_t>& f, bool depthwise);
 // The convolution of `in` by `f`, after RequireConvShapes.
 ConvGeometry MakeConvGeometry(const ConvAttrs& attrs, const std::vector<int64_t>& in,
                               const std::vector<int64_t>& f, bool depthwise);
@@ -42,8 +47,5 @@ dnnl::memory::desc TfFilterDesc(const ConvGeometry& g, dnnl::memory::data_type t
 // The same dims in the layout the primitive picks.
 dnnl::memory::desc AnyFilterDesc(const ConvGeometry& g, dnnl::memory::data_type type,
                                  bool transposed = false);
-// Activations stay in TF's NHWC; oneDNN's logical order is NCHW.
-dnnl::memory::desc NhwcDesc(int64_t n, int64_t c, int64_t h, int64_t w,
-                            dnnl::memory::data_type type);
 
 }  // namespace int8flow::kernels

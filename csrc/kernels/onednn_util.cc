@@ -31,13 +31,43 @@ std::string ShapeString(const std::vector<int64_t>& shape) {
   return s + "]";
 }
 
-void SamePadding(int64_t in, int64_t k, int64_t stride, int64_t dilation, int64_t& out,
-                 int64_t& before, int64_t& after) {
-  const int64_t effective_k = (k - 1) * dilation + 1;
-  out = (in + stride - 1) / stride;
-  const int64_t total = std::max<int64_t>((out - 1) * stride + effective_k - in, 0);
-  before = total / 2;
-  after = total - before;
+bool SlideWindow(int64_t in, int64_t k, int64_t stride, int64_t dilation,
+                 const std::string& padding, int64_t explicit_before, int64_t explicit_after,
+                 WindowSpan& span) {
+  const int64_t extent = (k - 1) * dilation + 1;
+  if (padding == "SAME") {
+    span.out = (in + stride - 1) / stride;
+    const int64_t total = std::max<int64_t>((span.out - 1) * stride + extent - in, 0);
+    span.before = total / 2;
+    span.after = total - span.before;
+    return true;
+  }
+  span.before = padding == "EXPLICIT" ? explicit_before : 0;
+  span.after = padding == "EXPLICIT" ? explicit_after : 0;
+  const int64_t padded = in + span.before + span.after;
+  if (padded < extent) return false;
+  span.out = (padded - extent) / stride + 1;
+  return true;
+}
+
+void RequireSpatialList(const std::vector<int64_t>& values, size_t spatial_rank, const char* name) {
+  bool ok = values.size() == spatial_rank + 2 && values.front() == 1 && values.back() == 1;
+  for (size_t i = 1; ok && i <= spatial_rank; ++i) ok = values[i] > 0;
+  Require(ok, [&] {
+    return std::string(name) + " must be " +
+           (spatial_rank == 3 ? "[1, d, h, w, 1]" : "[1, h, w, 1]") +
+           " with positive spatial values";
+  });
+}
+
+dnnl::memory::desc ChannelsLastDesc(int64_t n, int64_t c, const std::vector<int64_t>& spatial,
+                                    dnnl::memory::data_type type) {
+  dnnl::memory::dims dims = {n, c};
+  dims.insert(dims.end(), spatial.begin(), spatial.end());
+  const dnnl::memory::format_tag tag = spatial.size() == 3   ? dnnl::memory::format_tag::ndhwc
+                                       : spatial.size() == 2 ? dnnl::memory::format_tag::nhwc
+                                                             : dnnl::memory::format_tag::nwc;
+  return dnnl::memory::desc(dims, type, tag);
 }
 
 dnnl::memory::dims DenseStrides(const dnnl::memory::dims& dims) {

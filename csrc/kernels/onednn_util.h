@@ -23,9 +23,24 @@ dnnl::memory::dims OneDnnDims(const std::vector<int64_t>& shape);
 int64_t NumElements(const std::vector<int64_t>& shape);
 std::string ShapeString(const std::vector<int64_t>& shape);
 
-// Output size and pads for one spatial dim, as TF computes them for SAME.
-void SamePadding(int64_t in, int64_t k, int64_t stride, int64_t dilation, int64_t& out,
-                 int64_t& before, int64_t& after);
+// One spatial dim of a window of `k` taps, `dilation` apart, sliding by
+// `stride` over `in` elements: TF's output size and pads for `padding`
+// "SAME", "VALID" or "EXPLICIT" (pads `explicit_before`, `explicit_after`).
+// False when the window is larger than the padded input.
+struct WindowSpan {
+  int64_t out = 0, before = 0, after = 0;
+};
+bool SlideWindow(int64_t in, int64_t k, int64_t stride, int64_t dilation,
+                 const std::string& padding, int64_t explicit_before, int64_t explicit_after,
+                 WindowSpan& span);
+// Throws unless `values`, a window attr (strides, ksize, dilations) of
+// `spatial_rank` spatial dims, is [1, spatial..., 1] with positive spatial values.
+void RequireSpatialList(const std::vector<int64_t>& values, size_t spatial_rank, const char* name);
+
+// TF's channels-last activations ([n, spatial..., c], 1 to 3 spatial dims)
+// in oneDNN's logical order [n, c, spatial...].
+dnnl::memory::desc ChannelsLastDesc(int64_t n, int64_t c, const std::vector<int64_t>& spatial,
+                                    dnnl::memory::data_type type);
 
 // A dense row-major f32 memory descriptor of `dims`.
 dnnl::memory::desc PlainF32(const dnnl::memory::dims& dims);

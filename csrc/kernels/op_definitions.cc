@@ -165,13 +165,14 @@ void RegisterPrivateTwin(const std::string& op,
 std::vector<std::string> OneDnnRenamesOf(const std::string& op) {
   const tensorflow::OpRegistrationData* standard = nullptr;
   if (!tensorflow::OpRegistry::Global()->LookUp(op, &standard).ok()) return {};
-  // `extra`: names `a` may have after all of `b`'s.
+  // `extra`: names `a` may have after all of `b`'s. The others are typed
+  // alike; their names may differ (_MklNativeAvgPool3D's input is "value").
   const auto args_match = [](const auto& a, const auto& b, const char* extra = "") {
     if (a.size() < b.size()) return false;
     for (int i = b.size(); i < a.size(); ++i)
       if (a[i].name() != extra) return false;
     for (int i = 0; i < b.size(); ++i)
-      if (a[i].name() != b[i].name() || a[i].type_attr() != b[i].type_attr()) return false;
+      if (a[i].type_attr() != b[i].type_attr() || a[i].type() != b[i].type()) return false;
     return true;
   };
   std::vector<std::string> renames;
@@ -212,20 +213,31 @@ void RegisterOpDefinitions(TF_Status* status) {
       "leakyrelu_alpha: float = 0.2"};
   Register(ops::kFusedMatMul, {"a: T", "b: T", "args: num_args * T"}, with_float_args(matmul_attrs),
            UnknownShape, status);
-  const std::vector<const char*> conv_attrs = {"strides: list(int)",
-                                               "padding: {'SAME', 'VALID', 'EXPLICIT'}",
-                                               "explicit_paddings: list(int) = []",
-                                               "data_format: {'NHWC'} = 'NHWC'",
-                                               "dilations: list(int) = [1, 1, 1, 1]",
-                                               "fused_ops: list(string) = []",
-                                               "epsilon: float = 0.0001",
-                                               "leakyrelu_alpha: float = 0.2"};
-  for (const char* conv : {ops::kFusedConv2D, ops::kFusedDepthwiseConv2D})
-    Register(conv, {"input: T", "filter: T", "args: num_args * T"}, with_float_args(conv_attrs),
-             UnknownShape, status);
+  // Conv2D's attrs, or Conv3D's (no explicit padding, NDHWC).
+  const auto conv_attrs = [](bool three_d) {
+    std::vector<const char*> attrs = {"strides: list(int)", "fused_ops: list(string) = []",
+                                      "epsilon: float = 0.0001", "leakyrelu_alpha: float = 0.2"};
+    if (three_d)
+      attrs.insert(attrs.end(), {"padding: {'SAME', 'VALID'}", "data_format: {'NDHWC'} = 'NDHWC'",
+                                 "dilations: list(int) = [1, 1, 1, 1, 1]"});
+    else
+      attrs.insert(attrs.end(),
+                   {"padding: {'SAME', 'VALID', 'EXPLICIT'}", "explicit_paddings: list(int) = []",
+                    "data_format: {'NHWC'} = 'NHWC'", "dilations: list(int) = [1, 1, 1, 1]"});
+    return attrs;
+  };
+  for (const char* conv : {ops::kFusedConv2D, ops::kFusedDepthwiseConv2D, ops::kFusedConv3D})
+    Register(conv, {"input: T", "filter: T", "args: num_args * T"},
+             with_float_args(conv_attrs(std::string(conv) == ops::kFusedConv3D)), UnknownShape,
+             status);
   Register(ops::kFusedConv2DBackpropInput,
            {"input_sizes: int32", "filter: T", "out_backprop: T", "args: num_args * T"},
-           with_float_args(conv_attrs), UnknownShape, status);
+           with_float_args(conv_attrs(false)), UnknownShape, status);
+  std::vector<const char*> transposed_3d_attrs = with_float_args(conv_attrs(true));
+  transposed_3d_attrs.push_back("Tshape: {int32, int64} = DT_INT32");
+  Register(ops::kFusedConv3DBackpropInput,
+           {"input_sizes: Tshape", "filter: T", "out_backprop: T", "args: num_args * T"},
+           transposed_3d_attrs, UnknownShape, status);
   Register(ops::kLayerNorm, {"x: T", "epsilon: T", "args: num_args * T"},
            {"num_args: int >= 0 = 0", "fused_ops: list(string) = []"}, SameShapeAsInput, status);
   Register(
@@ -293,7 +305,7 @@ void RegisterOpDefinitions(TF_Status* status) {
             {"input: Tin", "filter: int8", "input_scale: float", "input_zero_point: int32",
              "filter_scales: float", "args: Targs"},
             {"y: Tout"},
-            with_quantized(conv_attrs),
+            with_quantized(conv_attrs(false)),
             UnknownShape},
            status);
 }

@@ -1,4 +1,5 @@
-// MaxPool and AvgPool (NHWC) on oneDNN's pooling primitive: float32, and
+// MaxPool and AvgPool (NHWC), MaxPool3D and AvgPool3D (NDHWC) on oneDNN's
+// pooling primitive: float32, and
 // MaxPool on int8 too (the int8 pass quantizes before a MaxPool, which
 // commutes with quantizing). TF's AvgPool leaves padding out of the average,
 // as pooling_avg_exclude_padding; MaxPool's explicit padding takes no part in
@@ -18,24 +19,23 @@ namespace {
 
 using dnnl::memory;
 
-// A pooling node's window attrs, checked, and the geometry they give an input.
+// A pooling node's window attrs, checked, and the geometry they give an
+// input: 2-D (NHWC) or 3-D (NDHWC, MaxPool3D and AvgPool3D).
 class PoolWindow {
  public:
   explicit PoolWindow(TF_OpKernelConstruction* ctx)
       : ksize_(GetIntListAttr(ctx, "ksize")),
         strides_(GetIntListAttr(ctx, "strides")),
         padding_(GetStringAttr(ctx, "padding")) {
-    Require(GetStringAttr(ctx, "data_format") == "NHWC",
-            "QCPU pooling supports the NHWC data format only");
-    Require(
-        ksize_.size() == 4 && ksize_[0] == 1 && ksize_[3] == 1 && ksize_[1] > 0 && ksize_[2] > 0,
-        "ksize must be [1, h, w, 1] with positive h and w");
-    Require(strides_.size() == 4 && strides_[0] == 1 && strides_[3] == 1 && strides_[1] > 0 &&
-                strides_[2] > 0,
-            "strides must be [1, h, w, 1] with positive h and w");
+    const std::string format = GetStringAttr(ctx, "data_format");
+    Require(format == "NHWC" || format == "NDHWC",
+            "QCPU pooling supports the NHWC and NDHWC data formats only");
+    rank_ = format.size() - 2;
+    RequireSpatialList(ksize_, rank_, "ksize");
+    RequireSpatialList(strides_, rank_, "strides");
     Require(padding_ == "SAME" || padding_ == "VALID" || padding_ == "EXPLICIT",
             "padding must be SAME, VALID or EXPLICIT");
-    if (padding_ == "EXPLICIT") {
+    if (padding_ == "EXPLICIT") {  // MaxPool's only
       explicit_paddings_ = GetIntListAttr(ctx, "explicit_paddings");
       Require(explicit_paddings_.size() == 8 && explicit_paddings_[0] == 0 &&
                   explicit_paddings_[1] == 0 && explicit_paddings_[6] == 0 &&
@@ -50,54 +50,60 @@ class PoolWindow {
     }
   }
 
-  struct Geometry {
-    int64_t oh, ow, top = 0, bottom = 0, left = 0, right = 0;
-  };
-  // For a 4-D NHWC input `in`.
+  // Per spatial dim: the output's size and the pads before and after.
+  using Geometry = std::vector<WindowSpan>;
+  // For a channels-last input `in` of this window's rank.
   Geometry For(const std::vector<int64_t>& in) const {
-    Require(in.size() == 4, [&] { return "input must be 4-D, got " + ShapeString(in); });
-    Geometry g;
-    if (padding_ == "SAME") {
-      SamePadding(in[1], ksize_[1], strides_[1], 1, g.oh, g.top, g.bottom);
-      SamePadding(in[2], ksize_[2], strides_[2], 1, g.ow, g.left, g.right);
-      return g;
-    }
-    if (padding_ == "EXPLICIT") {
-      g.top = explicit_paddings_[2], g.bottom = explicit_paddings_[3];
-      g.left = explicit_paddings_[4], g.right = explicit_paddings_[5];
-    }
-    Require(in[1] + g.top + g.bottom >= ksize_[1] && in[2] + g.left + g.right >= ksize_[2], [&] {
-      return "the window [" + std::to_string(ksize_[1]) + ", " + std::to_string(ksize_[2]) +
-             "] is larger than the input " + ShapeString(in);
+    Require(in.size() == rank_ + 2, [&] {
+      return "input must be " + std::to_string(rank_ + 2) + "-D, got " + ShapeString(in);
     });
-    g.oh = (in[1] + g.top + g.bottom - ksize_[1]) / strides_[1] + 1;
-    g.ow = (in[2] + g.left + g.right - ksize_[2]) / strides_[2] + 1;
+    Geometry g(rank_);
+    for (size_t i = 0; i < rank_; ++i) {
+      const bool explicit_pads = padding_ == "EXPLICIT";
+      Require(SlideWindow(in[i + 1], ksize_[i + 1], strides_[i + 1], 1, padding_,
+                          explicit_pads ? explicit_paddings_[2 * i + 2] : 0,
+                          explicit_pads ? explicit_paddings_[2 * i + 3] : 0, g[i]),
+              [&] {
+                const std::vector<int64_t> window(ksize_.begin() + 1, ksize_.end() - 1);
+                return "the window " + ShapeString(window) + " is larger than the input " +
+                       ShapeString(in);
+              });
+    }
     return g;
   }
+  // The output's shape: `in`'s batch and channels, g's spatial sizes.
+  static std::vector<int64_t> OutShape(const std::vector<int64_t>& in, const Geometry& g) {
+    std::vector<int64_t> out = {in.front()};
+    for (const WindowSpan& span : g) out.push_back(span.out);
+    out.push_back(in.back());
+    return out;
+  }
 
-  int64_t rows() const { return ksize_[1]; }
-  int64_t cols() const { return ksize_[2]; }
-  int64_t row_stride() const { return strides_[1]; }
-  int64_t col_stride() const { return strides_[2]; }
+  size_t rank() const { return rank_; }
+  // Spatial dim i's window size and stride.
+  int64_t size(size_t i) const { return ksize_[i + 1]; }
+  int64_t stride(size_t i) const { return strides_[i + 1]; }
 
  private:
   const std::vector<int64_t> ksize_, strides_;
   const std::string padding_;
+  size_t rank_;
   std::vector<int64_t> explicit_paddings_;
 };
 
 class PoolKernel {
  public:
   explicit PoolKernel(TF_OpKernelConstruction* ctx)
-      : algorithm_(OpType(ctx) == "MaxPool" ? dnnl::algorithm::pooling_max
-                                            : dnnl::algorithm::pooling_avg_exclude_padding),
+      : algorithm_(OpType(ctx).rfind("MaxPool", 0) == 0
+                       ? dnnl::algorithm::pooling_max
+                       : dnnl::algorithm::pooling_avg_exclude_padding),
         window_(ctx) {}
 
   void Compute(KernelContext& ctx) {
     OwnedTensor input = ctx.input(0);
     const auto in = Shape(input.get());
     const PoolWindow::Geometry g = window_.For(in);
-    const std::vector<int64_t> out = {in[0], g.oh, g.ow, in[3]};
+    const std::vector<int64_t> out = PoolWindow::OutShape(in, g);
     const TF_DataType dtype = TF_TensorType(input.get());
     OwnedTensor output = ctx.allocate_output(0, out, dtype);
     // _MklNativeMaxPool (op_definitions.h) has a workspace output for
@@ -107,12 +113,21 @@ class PoolKernel {
     auto p = cache_.Get(in, [&] {
       Primitive p;
       const memory::data_type type = OneDnnType(dtype);
-      p.src = memory::desc({in[0], in[3], in[1], in[2]}, type, memory::format_tag::nhwc);
-      p.dst = memory::desc({in[0], in[3], g.oh, g.ow}, type, memory::format_tag::nhwc);
-      dnnl::pooling_forward::primitive_desc pd(
-          Engine(), dnnl::prop_kind::forward_inference, algorithm_, p.src, p.dst,
-          {window_.row_stride(), window_.col_stride()}, {window_.rows(), window_.cols()}, {0, 0},
-          {g.top, g.left}, {g.bottom, g.right}, UserScratchpadAttr());
+      const std::vector<int64_t> in_spatial(in.begin() + 1, in.end() - 1);
+      const std::vector<int64_t> out_spatial(out.begin() + 1, out.end() - 1);
+      p.src = ChannelsLastDesc(in.front(), in.back(), in_spatial, type);
+      p.dst = ChannelsLastDesc(in.front(), in.back(), out_spatial, type);
+      memory::dims strides, window, dilations, pad_l, pad_r;
+      for (size_t i = 0; i < window_.rank(); ++i) {
+        strides.push_back(window_.stride(i));
+        window.push_back(window_.size(i));
+        dilations.push_back(0);
+        pad_l.push_back(g[i].before);
+        pad_r.push_back(g[i].after);
+      }
+      dnnl::pooling_forward::primitive_desc pd(Engine(), dnnl::prop_kind::forward_inference,
+                                               algorithm_, p.src, p.dst, strides, window, dilations,
+                                               pad_l, pad_r, UserScratchpadAttr());
       p.scratchpad = pd.scratchpad_desc();
       p.primitive = dnnl::pooling_forward(pd);
       return p;
@@ -146,7 +161,7 @@ class MaxPoolGradKernel {
     OwnedTensor input = ctx.input(0), grad = ctx.input(2);
     const auto in = Shape(input.get());
     const PoolWindow::Geometry g = window_.For(in);
-    const std::vector<int64_t> out = {in[0], g.oh, g.ow, in[3]};
+    const std::vector<int64_t> out = PoolWindow::OutShape(in, g);
     Require(Shape(grad.get()) == out, [&] {
       return "Expected grad shape to be " + ShapeString(out) + ", but got " +
              ShapeString(Shape(grad.get()));
@@ -155,6 +170,7 @@ class MaxPoolGradKernel {
     const float* x = Data<float>(input.get());
     const float* dy = Data<float>(grad.get());
     float* dx = Data<float>(result.get());
+    const WindowSpan &rows = g[0], &cols = g[1];  // MaxPoolGrad is 2-D (NHWC)
     const int64_t depth = in[3], image = in[1] * in[2] * depth;
     std::fill(dx, dx + NumElements(in), 0.f);
     // By image: windows overlap within one, never across.
@@ -162,12 +178,13 @@ class MaxPoolGradKernel {
     for (int64_t b = 0; b < in[0]; ++b) {
       std::vector<float> best(depth);
       std::vector<int64_t> at(depth);
-      for (int64_t ph = 0; ph < g.oh; ++ph) {
-        const int64_t h0 = std::max<int64_t>(ph * window_.row_stride() - g.top, 0);
-        const int64_t h1 = std::min(ph * window_.row_stride() - g.top + window_.rows(), in[1]);
-        for (int64_t pw = 0; pw < g.ow; ++pw) {
-          const int64_t w0 = std::max<int64_t>(pw * window_.col_stride() - g.left, 0);
-          const int64_t w1 = std::min(pw * window_.col_stride() - g.left + window_.cols(), in[2]);
+      for (int64_t ph = 0; ph < rows.out; ++ph) {
+        const int64_t h0 = std::max<int64_t>(ph * window_.stride(0) - rows.before, 0);
+        const int64_t h1 = std::min(ph * window_.stride(0) - rows.before + window_.size(0), in[1]);
+        for (int64_t pw = 0; pw < cols.out; ++pw) {
+          const int64_t w0 = std::max<int64_t>(pw * window_.stride(1) - cols.before, 0);
+          const int64_t w1 =
+              std::min(pw * window_.stride(1) - cols.before + window_.size(1), in[2]);
           const float* base = x + b * image;
           const int64_t first = (h0 * in[2] + w0) * depth;
           for (int64_t d = 0; d < depth; ++d) best[d] = base[first + d], at[d] = first + d;
@@ -177,7 +194,7 @@ class MaxPoolGradKernel {
               for (int64_t d = 0; d < depth; ++d)
                 if (best[d] < base[offset + d]) best[d] = base[offset + d], at[d] = offset + d;
             }
-          const float* gradient = dy + ((b * g.oh + ph) * g.ow + pw) * depth;
+          const float* gradient = dy + ((b * rows.out + ph) * cols.out + pw) * depth;
           for (int64_t d = 0; d < depth; ++d) dx[b * image + at[d]] += gradient[d];
         }
       }
@@ -191,7 +208,7 @@ class MaxPoolGradKernel {
 }  // namespace
 
 void RegisterPoolingKernels(const char* device_type, TF_Status* status) {
-  for (const char* op : {"MaxPool", "AvgPool"}) {
+  for (const char* op : {"MaxPool", "AvgPool", "MaxPool3D", "AvgPool3D"}) {
     RegisterKernel<PoolKernel>({op}, device_type, status);
     if (TF_GetCode(status) != TF_OK) return;
   }

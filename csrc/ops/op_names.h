@@ -19,10 +19,15 @@ inline constexpr char kFusedMatMul[] = "_QcpuFusedMatMul";
 // reads them, "Scale" included (a folded BatchNorm).
 inline constexpr char kFusedConv2D[] = "_QcpuFusedConv2D";
 inline constexpr char kFusedDepthwiseConv2D[] = "_QcpuFusedDepthwiseConv2dNative";
+// _QcpuFusedConv3D(input, filter, args...): the same for Conv3D (NDHWC, its
+// attrs), its affine part and activation.
+inline constexpr char kFusedConv3D[] = "_QcpuFusedConv3D";
 // _QcpuFusedConv2DBackpropInput(input_sizes, filter, out_backprop, args...):
 // Conv2DTranspose, as TF's op (its attrs), then `fused_ops`: "BiasAdd" and
 // activations.
 inline constexpr char kFusedConv2DBackpropInput[] = "_QcpuFusedConv2DBackpropInput";
+// The same for Conv3DTranspose: Conv3DBackpropInputV2's inputs and attrs.
+inline constexpr char kFusedConv3DBackpropInput[] = "_QcpuFusedConv3DBackpropInputV2";
 // _QcpuLayerNorm(x, epsilon, args...): layer normalization over the last
 // dim, epsilon a scalar, then `fused_ops`: "Scale" (gamma) and "BiasAdd"
 // (beta), each a vector of that dim's size, either or both or neither
