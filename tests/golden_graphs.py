@@ -50,6 +50,7 @@ OP_ATTRS = {
     "Conv2DBackpropInput": {"strides": [1, 1, 1, 1], "padding": "SAME"},
     "Conv3DBackpropInputV2": {"strides": [1, 2, 1, 1, 1], "padding": "SAME"},
     "DepthwiseConv2dNative": {"strides": [1, 1, 1, 1], "padding": "SAME"},
+    "Conv3D": {"strides": [1, 1, 1, 1, 1], "padding": "SAME"},
     "MaxPool": {"ksize": [1, 3, 3, 1], "strides": [1, 1, 1, 1]},
     "Mean": {"keep_dims": True},
 }
@@ -268,6 +269,7 @@ W_MM, B_MM, W_CONV, W_CONV2, B_CONV, W_DW, W_DW2 = (
 W_NARROW = weights(32, 8)
 W_STORED = int8_rng.integers(-127, 128, (32, 16)).astype(np.int8)
 TABLE = int8_rng.integers(-127, 128, (50, 8)).astype(np.int8)
+W_CONV3D = weights(3, 3, 3, 8, 8)
 
 
 def on_qcpu(values: np.ndarray) -> tf.Tensor:
@@ -278,7 +280,7 @@ def on_qcpu(values: np.ndarray) -> tf.Tensor:
 
 
 W_CAPTURED, TABLE_CAPTURED = on_qcpu(W_STORED), on_qcpu(TABLE)
-MATRIX, IMAGE = [4, 32], [2, 6, 6, 8]
+MATRIX, IMAGE, VOLUME = [4, 32], [2, 6, 6, 8], [2, 4, 6, 6, 8]
 c = tf.constant
 
 
@@ -312,6 +314,9 @@ INT8_CASES = {
     "dynamic Conv2D": Int8Case({"INT8 dynamic Conv2D": 1}, [Q, QCONV], lambda t: conv(t), IMAGE, True),
     "dynamic fused Conv2D": Int8Case({"Conv+BiasAdd+activation": 1, "INT8 dynamic _QcpuFusedConv2D": 1},
                                      [Q, QCONV], lambda t: block(conv, t), IMAGE, True),
+    "dynamic fused Conv3D": Int8Case(
+        {"Conv+BiasAdd+activation": 1, "INT8 dynamic _QcpuFusedConv3D": 1}, [Q, "_QcpuQuantizedConv3D"],
+        lambda t: block(lambda v: tf.nn.conv3d(v, c(W_CONV3D), [1] * 5, "SAME"), t), VOLUME, True),
     # Too little work per input byte to pay for quantizing x per call: FP32.
     "dynamic depthwise stays FP32": Int8Case({"Conv+BiasAdd+activation": 1}, ["_QcpuFusedDepthwiseConv2dNative"],
                                              lambda t: block(depthwise, t), IMAGE, True),
@@ -387,6 +392,7 @@ TABLE_GRAPHS = {  # op: x's shape, the weights' (channel axis last, or 2 if dept
     "BatchMatMulV2": ([2, 2, 32], [32, 16], QMM),
     "Conv2D": (IMAGE, [3, 3, 8, 8], QCONV),
     "DepthwiseConv2dNative": (IMAGE, [3, 3, 8, 1], QDW),
+    "Conv3D": (VOLUME, [3, 3, 3, 8, 8], "_QcpuQuantizedConv3D"),
 }
 table_rng = np.random.default_rng(2)
 

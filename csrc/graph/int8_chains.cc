@@ -16,7 +16,7 @@ constexpr int kQuantizedOperands = 5;
 
 bool IsQuantizedOp(const NodeDef& node) {
   return node.op() == ops::kQuantizedMatMul || node.op() == ops::kQuantizedConv2D ||
-         node.op() == ops::kQuantizedDepthwiseConv2D;
+         node.op() == ops::kQuantizedDepthwiseConv2D || node.op() == ops::kQuantizedConv3D;
 }
 
 // The input of a quantized op that its fused Add adds in, or -1.

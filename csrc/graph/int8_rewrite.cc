@@ -120,10 +120,16 @@ std::optional<double> MacsPerInputElement(const GraphShapes& shapes, const NodeD
     return std::nullopt;
   const std::vector<int64_t>& d = *dims;
   if (!row.data_format) return static_cast<double>(transposed ? d[d.size() - 2] : d.back());
-  if (d.size() != 4) return std::nullopt;
+  // [k..., ic, oc] (depthwise: [kh, kw, ic, multiplier]), strides [1, s..., 1].
+  const size_t spatial = d.size() - 2;
   const auto& strides = AttrOf(node, "strides").list().i();
-  const double stride = strides.size() == 4 ? static_cast<double>(strides[1] * strides[2]) : 1.0;
-  return static_cast<double>(d[0] * d[1] * d[3]) / stride;
+  double macs = static_cast<double>(d.back()), stride = 1.0;
+  for (size_t i = 0; i < spatial; ++i) {
+    macs *= static_cast<double>(d[i]);
+    if (static_cast<size_t>(strides.size()) == d.size())
+      stride *= static_cast<double>(strides[i + 1]);
+  }
+  return macs / stride;
 }
 
 // QuantizeForInt8 (int8_rewrite.h), among the helpers it runs.

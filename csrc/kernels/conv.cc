@@ -1,7 +1,7 @@
 // Conv2D, DepthwiseConv2dNative and Conv3D, plain, fused (_QcpuFusedConv2D,
-// _QcpuFusedDepthwiseConv2dNative, _QcpuFusedConv3D) and the 2-D ones
-// quantized (_QcpuQuantizedConv2D, _QcpuQuantizedDepthwiseConv2dNative), on
-// oneDNN's convolution primitive.
+// _QcpuFusedDepthwiseConv2dNative, _QcpuFusedConv3D) and quantized
+// (_QcpuQuantizedConv2D, _QcpuQuantizedDepthwiseConv2dNative,
+// _QcpuQuantizedConv3D), on oneDNN's convolution primitive.
 //
 // Weights are packed once into the layout the primitive prefers and kept in
 // a cache that can never serve stale weights (packed_weights.h); a folded
@@ -140,7 +140,8 @@ void RegisterConvKernels(const char* device_type, TF_Status* status) {
     if (TF_GetCode(status) != TF_OK) return;
   }
   // Their dtypes are checked by their op definitions.
-  for (const char* op : {ops::kQuantizedConv2D, ops::kQuantizedDepthwiseConv2D}) {
+  for (const char* op :
+       {ops::kQuantizedConv2D, ops::kQuantizedDepthwiseConv2D, ops::kQuantizedConv3D}) {
     RegisterKernel<ConvKernel>({op, {}, {"input_zero_point"}}, device_type, status);
     if (TF_GetCode(status) != TF_OK) return;
   }

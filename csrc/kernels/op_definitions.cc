@@ -300,12 +300,13 @@ void RegisterOpDefinitions(TF_Status* status) {
                           "adj_y: bool = false", "leakyrelu_alpha: float = 0.2"}),
           UnknownShape},
          status);
-  for (const char* conv : {ops::kQuantizedConv2D, ops::kQuantizedDepthwiseConv2D})
+  for (const char* conv :
+       {ops::kQuantizedConv2D, ops::kQuantizedDepthwiseConv2D, ops::kQuantizedConv3D})
     Define({conv,
             {"input: Tin", "filter: int8", "input_scale: float", "input_zero_point: int32",
              "filter_scales: float", "args: Targs"},
             {"y: Tout"},
-            with_quantized(conv_attrs(false)),
+            with_quantized(conv_attrs(std::string(conv) == ops::kQuantizedConv3D)),
             UnknownShape},
            status);
 }

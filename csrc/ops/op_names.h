@@ -86,6 +86,7 @@ inline constexpr char kQuantizedMatMul[] = "_QcpuQuantizedMatMul";
 inline constexpr char kQuantizedBatchMatMul[] = "_QcpuQuantizedBatchMatMul";
 inline constexpr char kQuantizedConv2D[] = "_QcpuQuantizedConv2D";
 inline constexpr char kQuantizedDepthwiseConv2D[] = "_QcpuQuantizedDepthwiseConv2dNative";
+inline constexpr char kQuantizedConv3D[] = "_QcpuQuantizedConv3D";
 
 // TF's oneDNN layout pass (on unless TF_ENABLE_ONEDNN_OPTS=0) rewrites
 // MatMul, Softmax, Conv2D, Relu... into _Mkl ops on every device whose name

@@ -42,6 +42,7 @@ inline constexpr QuantizableOp kQuantizableOps[] = {
     {"Conv2D", kFusedConv2D, kQuantizedConv2D, 0, false, nullptr, nullptr, "NHWC"},
     {"DepthwiseConv2dNative", kFusedDepthwiseConv2D, kQuantizedDepthwiseConv2D, 4, true, nullptr,
      nullptr, "NHWC"},
+    {"Conv3D", kFusedConv3D, kQuantizedConv3D, 0, false, nullptr, nullptr, "NDHWC"},
 };
 
 }  // namespace int8flow::ops

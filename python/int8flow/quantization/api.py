@@ -66,7 +66,7 @@ def quantize(model: Any, calibration_data: Any, method: Method = "minmax", *,
     view = GraphView(source)
     targets, embeddings = view.targets(), view.embeddings()
     if not targets and not embeddings:
-        raise ValueError("the model has no MatMul or Conv2D with constant weights: nothing to quantize")
+        raise ValueError("the model has no MatMul or convolution with constant weights: nothing to quantize")
     ignored = _ignored(ignored_scope, [t.name for t in targets] + [n.name for n in embeddings])
     observers = _calibrate(source, targets, data, method, verbose)
     memory.release()
