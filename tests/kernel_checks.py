@@ -1381,9 +1381,12 @@ for op, indices, scalar in [("ResourceScatterAdd", [2, 0], False), ("ResourceSca
 lists = tf.raw_ops
 for multiples in ([2, 3], [1, 0], [3, 1]):
     eager(f"Tile bool {multiples}", lambda t, m=multiples: tf.tile(t, m), [rand(2, 3) > 0], exact)
+eager("Tile bool [2, 7] of [3, 1]", lambda t: tf.tile(t, [2, 7]), [rand(3, 1) > 0], exact)
 eager("Tile bool scalar", lambda t: tf.raw_ops.Tile(input=t, multiples=tf.constant([], tf.int64)), [np.array(True)],
       exact)
-for multiples, shape in [([2, 3], (3, 4)), ([1, 2, 2], (4, 8, 16)), ([3, 1], (2, 1)), ([2, 0], (2, 3))]:
+# One-element runs repeated (a mean's gradient, MSE's in fit) are one fill per run.
+for multiples, shape in [([2, 3], (3, 4)), ([1, 2, 2], (4, 8, 16)), ([3, 1], (2, 1)), ([2, 0], (2, 3)),
+                         ([1, 1, 16], (4, 5, 1)), ([2, 1, 1, 9], (2, 3, 4, 1)), ([2, 0], (3, 1))]:
     eager(f"Tile float {multiples} of {list(shape)}", lambda t, m=multiples: tf.tile(t, m), [rand(*shape)], exact)
 eager("Tile bool rank 3, int64 multiples", lambda t: tf.tile(t, tf.constant([1, 4, 2], tf.int64)),
       [rand(2, 1, 3) > 0], exact)

@@ -46,7 +46,7 @@ CASES: dict[str, int | dict[bool, int]] = {
     "Softplus": 1, "Softsign": 1, "SoftsignGrad": 1, "SpaceToBatchND": 11, "SparseSoftmaxCrossEntropyWithLogits": 10,
     "Split": 12, "SplitV": 5, "Sqrt": 3, "SqrtGrad": 2, "Square": 2, "SquaredDifference": 12, "StridedSlice": 7,
     "StridedSliceGrad": 3, "Sub": 17, "Sum": 20, "Tan": 1, "Tanh": 4, "TanhGrad": 1, "TensorListGetItem": 3,
-    "TensorListPopBack": 2, "Tile": 9, "Transpose": 12, "ZerosLike": 2,
+    "TensorListPopBack": 2, "Tile": 13, "Transpose": 12, "ZerosLike": 2,
 }
 
 
