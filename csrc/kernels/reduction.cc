@@ -57,25 +57,42 @@ std::optional<OneRun> AsOneRun(const std::vector<int64_t>& in, const std::vector
   return run;
 }
 
-// The loops accumulate in double: a sum is then as exact as one rounding at
-// the end, at the memory-bound loop's speed; a max or min is unchanged. A sum
-// keeps NaN by itself; a max or min drops a NaN operand (the vectorized
-// select), so its loops check for NaN as they go (kChecksNaN, below).
+// A sum accumulates in double: it is then as exact as one rounding at the
+// end, at the memory-bound loop's speed. A max or min is exact in float, whose
+// lanes fill a vector register (in double, GCC left ReduceSpan's max scalar:
+// a last-axis Max of 64-float rows took 2-3x TF's time). A sum keeps NaN by
+// itself; a max or min drops a NaN operand (the vectorized select), so its
+// loops check for NaN as they go (kChecksNaN, below).
 struct SumOp {
+  using Acc = double;
   static constexpr bool kChecksNaN = false;
-  static double Init() { return 0.0; }
-  static double Add(double a, double b) { return a + b; }
+  static Acc Init() { return 0.0; }
+  static Acc Add(Acc a, Acc b) { return a + b; }
 };
+// Add takes floats or FloatLanes (below) alike.
 struct MaxOp {
+  using Acc = float;
   static constexpr bool kChecksNaN = true;
-  static double Init() { return -std::numeric_limits<double>::infinity(); }
-  static double Add(double a, double b) { return b > a ? b : a; }
+  static Acc Init() { return -std::numeric_limits<float>::infinity(); }
+  template <class T>
+  static T Add(T a, T b) {
+    return b > a ? b : a;
+  }
 };
 struct MinOp {
+  using Acc = float;
   static constexpr bool kChecksNaN = true;
-  static double Init() { return std::numeric_limits<double>::infinity(); }
-  static double Add(double a, double b) { return b < a ? b : a; }
+  static Acc Init() { return std::numeric_limits<float>::infinity(); }
+  template <class T>
+  static T Add(T a, T b) {
+    return b < a ? b : a;
+  }
 };
+
+// 16 floats as one value (GCC's vector extension): a float max or min over
+// them is one vector op in every clone, where GCC's SLP left an array of 16
+// lanes scalar.
+typedef float FloatLanes __attribute__((vector_size(64)));
 
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 constexpr int64_t kRowBlock = 512;  // ReduceRows' widest block of outputs
@@ -104,29 +121,30 @@ __attribute__((always_inline)) inline auto WithOp(dnnl::algorithm algorithm, Bod
 // any one lane), then across them.
 INT8FLOW_VECTOR_CLONES double ReduceSpan(dnnl::algorithm algorithm, const float* x, int64_t n) {
   return WithOp(algorithm, [&](auto op) __attribute__((always_inline)) {
-    constexpr bool kCheck = decltype(op)::kChecksNaN;
     constexpr int kLanes = 16;
-    double lanes[kLanes];
-    float seen[kLanes] = {};
-    for (double& lane : lanes) lane = op.Init();
-    int64_t i = 0;
-    for (; i + kLanes <= n; i += kLanes)
-      for (int l = 0; l < kLanes; ++l) {
-        lanes[l] = op.Add(lanes[l], x[i + l]);
-        if constexpr (kCheck) seen[l] += x[i + l] * 0.f;
+    if constexpr (decltype(op)::kChecksNaN) {  // Max, Min: in float
+      FloatLanes lanes = FloatLanes{} + op.Init(), seen = {};
+      int64_t i = 0;
+      for (; i + kLanes <= n; i += kLanes) {
+        FloatLanes v;
+        std::memcpy(&v, x + i, sizeof(v));
+        lanes = op.Add(lanes, v);
+        seen += v * 0.f;
       }
-    double total = op.Init();
-    for (; i < n; ++i) {
-      total = op.Add(total, x[i]);
-      if constexpr (kCheck) seen[0] += x[i] * 0.f;
+      float total = op.Init(), any = 0.f;
+      for (; i < n; ++i) total = op.Add(total, x[i]), any += x[i] * 0.f;
+      for (int l = 0; l < kLanes; ++l) total = op.Add(total, lanes[l]), any += seen[l];
+      return any != any && HasNaN(x, n, 1) ? kNaN : static_cast<double>(total);
+    } else {  // a sum, in double
+      double lanes[kLanes] = {};
+      int64_t i = 0;
+      for (; i + kLanes <= n; i += kLanes)
+        for (int l = 0; l < kLanes; ++l) lanes[l] += x[i + l];
+      double total = 0.0;
+      for (; i < n; ++i) total += x[i];
+      for (double lane : lanes) total += lane;
+      return total;
     }
-    for (double lane : lanes) total = op.Add(total, lane);
-    if constexpr (kCheck) {
-      float any = 0.f;
-      for (float s : seen) any += s;
-      if (any != any && HasNaN(x, n, 1)) return kNaN;
-    }
-    return total;
   });
 }
 
@@ -134,14 +152,17 @@ INT8FLOW_VECTOR_CLONES double ReduceSpan(dnnl::algorithm algorithm, const float*
 INT8FLOW_VECTOR_CLONES void ReduceRows(dnnl::algorithm algorithm, const float* x, int64_t rows,
                                        int64_t stride, int64_t width, double* acc) {
   WithOp(algorithm, [&](auto op) __attribute__((always_inline)) {
+    using Acc = typename decltype(op)::Acc;
     constexpr bool kCheck = decltype(op)::kChecksNaN;
     float seen[kRowBlock] = {};
-    for (int64_t i = 0; i < width; ++i) acc[i] = op.Init();
+    Acc block[kRowBlock];
+    for (int64_t i = 0; i < width; ++i) block[i] = op.Init();
     for (int64_t r = 0; r < rows; ++r)
       for (int64_t i = 0; i < width; ++i) {
-        acc[i] = op.Add(acc[i], x[r * stride + i]);
+        block[i] = op.Add(block[i], x[r * stride + i]);
         if constexpr (kCheck) seen[i] += x[r * stride + i] * 0.f;
       }
+    for (int64_t i = 0; i < width; ++i) acc[i] = block[i];
     if constexpr (kCheck)
       for (int64_t i = 0; i < width; ++i)
         if (seen[i] != seen[i] && HasNaN(x + i, rows, stride)) acc[i] = kNaN;
