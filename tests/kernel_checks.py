@@ -412,6 +412,8 @@ for label, shape, block, pads in [
 eager("Pad NHWC", lambda t: tf.pad(t, [[0, 0], [1, 2], [0, 1], [0, 0]]), [rand(2, 5, 4, 3)], exact)
 eager("Pad rank 1", lambda t: tf.pad(t, [[3, 0]]), [rand(4)], exact)
 eager("Pad empty", lambda t: tf.pad(t, [[1, 1], [0, 0]]), [rand(0, 3)], exact)
+eager("Pad of an empty last dim", lambda t: tf.pad(t, [[1, 0], [2, 1]]), [rand(3, 0)], exact)
+eager("Pad threaded", lambda t: tf.pad(t, [[0, 0], [1, 1], [2, 2]]), [rand(64, 40, 36)], exact)
 avg_bound = lambda ref, x: 1e-6 * np.abs(ref) + 1e-7 * np.abs(x).max(initial=0)
 for label, shape, ksize, stride, padding in [
     ("3x3 stride 2 SAME", (1, 11, 11, 8), 3, 2, "SAME"), ("2x2 VALID", (2, 8, 9, 3), 2, 2, "VALID"),

@@ -38,7 +38,7 @@ CASES: dict[str, int | dict[bool, int]] = {
     "FusedBatchNormV3": {True: 57, False: 47}, "GatherV2": 3, "Greater": 2, "GreaterEqual": 2, "LayerNorm": 6,
     "LeakyRelu": 1, "LeakyReluGrad": 1, "Less": 2, "LessEqual": 2, "Log": 3, "LogicalAnd": 2, "LogicalNot": 1,
     "LogicalOr": 1, "LogSoftmax": 2, "MatMul": 40, "Max": 25, "Maximum": 24, "MaxPool": 14, "MaxPool3D": 3,
-    "MaxPoolGrad": 5, "Mean": 18, "Min": 12, "Minimum": 21, "Mul": 19, "Neg": 2, "NotEqual": 3, "OneHot": 7, "Pad": 9,
+    "MaxPoolGrad": 5, "Mean": 18, "Min": 12, "Minimum": 21, "Mul": 19, "Neg": 2, "NotEqual": 3, "OneHot": 7, "Pad": 11,
     "Pow": 3, "RealDiv": 12, "Reciprocal": 1, "ReciprocalGrad": 1, "Relu": 3, "Relu6": 3, "Relu6Grad": 1, "ReluGrad": 2,
     "ResizeBilinear": 12, "ResizeNearestNeighbor": 12, "ResourceScatterAdd": 1, "ResourceScatterSub": 3,
     "ResourceScatterUpdate": 1, "ReverseV2": 9, "Round": 1, "Rsqrt": 2, "RsqrtGrad": 1, "ScaleShift": 6, "Select": 3,

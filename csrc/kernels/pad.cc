@@ -1,15 +1,19 @@
-// Pad (constant zero) on QCPU: a oneDNN reorder of the input into its place
-// inside the zeroed output. Keras' ZeroPadding2D emits it before a VALID conv.
+// Pad (constant zero) on QCPU, one pass over the output: each row of its last
+// dim is zeros where a leading index falls in the padding, else its input row
+// between the zeros of the last dim's pads; rows by thread. Keras'
+// ZeroPadding2D emits it before a VALID conv (that one the conv fusion
+// absorbs). A memset of the whole output, then a oneDNN reorder of the input
+// into its window, went over it twice: 1.5x TF's time on [256, 66, 68] floats.
 #include "kernels/pad.h"
 
+#include <algorithm>
 #include <cstring>
 
 #include "kernels/onednn_util.h"
+#include "kernels/vector_loops.h"
 
 namespace int8flow::kernels {
 namespace {
-
-using dnnl::memory;
 
 class PadKernel {
  public:
@@ -25,46 +29,43 @@ class PadKernel {
              ShapeString(pads_shape);
     });
     const std::vector<int64_t> pads = IntValues(paddings_tensor.get());
-    std::vector<int64_t> out(rank), offsets(rank);
+    std::vector<int64_t> out(rank);
     for (int d = 0; d < rank; ++d) {
       Require(pads[2 * d] >= 0 && pads[2 * d + 1] >= 0, [&] {
         return "paddings must be non-negative, got " + std::to_string(pads[2 * d]) + " and " +
                std::to_string(pads[2 * d + 1]) + " for dim " + std::to_string(d);
       });
-      offsets[d] = pads[2 * d];
       out[d] = in[d] + pads[2 * d] + pads[2 * d + 1];
     }
     OwnedTensor output = ctx.allocate_output(0, out, TF_FLOAT);
     if (NumElements(out) == 0) return;
-    std::memset(TF_TensorData(output.get()), 0, TF_TensorByteSize(output.get()));
-    if (NumElements(in) == 0) return;
-    std::vector<int64_t> key = in;
-    key.insert(key.end(), pads.begin(), pads.end());
-    auto p = cache_.Get(key, [&] { return Build(in, out, offsets); });
-    Execute(ctx, p->primitive, p->scratchpad,
-            {{DNNL_ARG_FROM, ArgMemory(p->src, TF_TensorData(input.get()))},
-             {DNNL_ARG_TO, ArgMemory(p->dst, TF_TensorData(output.get()))}});
+    const float* src = Data<float>(input.get());
+    float* dst = Data<float>(output.get());
+    const int64_t width = rank ? out.back() : 1, in_width = rank ? in.back() : 1;
+    const int64_t before = rank ? pads[2 * rank - 2] : 0;
+    ForRows(NumElements(out) / width, width, [&](int64_t first, int64_t last, int) {
+      for (int64_t row = first; row < last; ++row) {
+        float* o = dst + row * width;
+        int64_t in_row = 0, scale = 1;  // the input row it holds, if any
+        bool inside = in_width > 0;
+        int64_t rest = row;
+        for (int d = rank - 2; d >= 0; --d) {
+          const int64_t at = rest % out[d] - pads[2 * d];
+          rest /= out[d];
+          inside = inside && at >= 0 && at < in[d];
+          in_row += at * scale;
+          scale *= in[d];
+        }
+        if (!inside) {
+          std::fill(o, o + width, 0.f);
+          continue;
+        }
+        std::fill(o, o + before, 0.f);
+        std::memcpy(o + before, src + in_row * in_width, sizeof(float) * in_width);
+        std::fill(o + before + in_width, o + width, 0.f);
+      }
+    });
   }
-
- private:
-  struct Primitive {
-    dnnl::reorder primitive;
-    memory::desc src, dst, scratchpad;
-  };
-
-  static Primitive Build(const std::vector<int64_t>& in, const std::vector<int64_t>& out,
-                         const std::vector<int64_t>& offsets) {
-    Primitive p;
-    p.src = PlainF32(OneDnnDims(in));
-    // The output viewed as just the input's window.
-    p.dst = PlainF32(OneDnnDims(out)).submemory_desc(OneDnnDims(in), OneDnnDims(offsets));
-    dnnl::reorder::primitive_desc pd(Engine(), p.src, Engine(), p.dst, UserScratchpadAttr());
-    p.scratchpad = pd.scratchpad_desc();
-    p.primitive = dnnl::reorder(pd);
-    return p;
-  }
-
-  PrimitiveCache<Primitive> cache_;
 };
 
 }  // namespace
