@@ -95,7 +95,7 @@ class UnaryKernel {
   void Compute(KernelContext& ctx) {
     OwnedTensor x = ctx.input(0);
     const auto shape = Shape(x.get());
-    OwnedTensor y = ctx.allocate_output(0, shape, TF_FLOAT);
+    OwnedTensor y = ctx.forward_input_or_allocate_output(shape, 0, x);
     RunUnaryLoop(loop_, Data<float>(x.get()), Data<float>(y.get()), NumElements(shape));
   }
 
@@ -159,7 +159,7 @@ class GradientKernel {
     RequireSameShapes(ctx, op_);
     OwnedTensor a = ctx.input(0), b = ctx.input(1);
     const auto shape = Shape(a.get());
-    OwnedTensor out = ctx.allocate_output(0, shape, TF_FLOAT);
+    OwnedTensor out = ctx.forward_input_or_allocate_output(shape, 0, a);
     const float *x = Data<float>(a.get()), *y = Data<float>(b.get());
     float* z = Data<float>(out.get());
     ForChunks(NumElements(shape),

@@ -76,7 +76,7 @@ class ActivationKernel {
   void Compute(KernelContext& ctx) {
     OwnedTensor x = ctx.input(0);
     const auto shape = Shape(x.get());
-    OwnedTensor y = ctx.forward_input_or_allocate_output(shape);
+    OwnedTensor y = ctx.forward_input_or_allocate_output(shape, 0, x);
     if (NumElements(shape) == 0) return;
     if (clamp_)
       return ClampKeepingNaN(Data<float>(x.get()), Data<float>(y.get()), NumElements(shape),
@@ -111,7 +111,7 @@ class ExpKernel {
     const float* in = Data<float>(x.get());
     const bool repair_nan = AnyNaN(in, n);  // reads the input after: not in place then
     OwnedTensor y = repair_nan ? ctx.allocate_output(0, shape, TF_FLOAT)
-                               : ctx.forward_input_or_allocate_output(shape);
+                               : ctx.forward_input_or_allocate_output(shape, 0, x);
     if (n == 0) return;
     static constexpr Activation kExp = {"Exp", dnnl::algorithm::eltwise_exp, 0.f, 0.f};
     float* out = Data<float>(y.get());
@@ -203,7 +203,8 @@ class BinaryKernel {
 
     // In src0's buffer when TF allows, as TF's own kernels do: no cold output
     // buffer to fill (AddV2 of a bias: 1.3x TF's time without, 0.5x with).
-    OwnedTensor out = ctx.forward_input_or_allocate_output(out_shape, {swapped ? 1 : 0});
+    OwnedTensor out =
+        ctx.forward_input_or_allocate_output(out_shape, swapped ? 1 : 0, swapped ? b : a);
     if (NumElements(out_shape) == 0) return;
     const float *a_data = Data<float>(a.get()), *b_data = Data<float>(b.get());
     if (op_->loop_only)
@@ -275,7 +276,7 @@ class AddNKernel {
                ShapeString(Shape(inputs[i].get()));
       });
     }
-    OwnedTensor out = ctx.forward_input_or_allocate_output(shape);
+    OwnedTensor out = ctx.forward_input_or_allocate_output(shape, 0, inputs[0]);
     const int64_t count = NumElements(shape);
     if (count == 0) return;
     float* sum = Data<float>(out.get());
@@ -309,7 +310,7 @@ class BiasAddKernel {
       return "Must provide as many biases as the channel dimension of the input tensor: " +
              ShapeString(bias_shape) + " vs. " + ShapeString(shape);
     });
-    OwnedTensor out = ctx.forward_input_or_allocate_output(shape);
+    OwnedTensor out = ctx.forward_input_or_allocate_output(shape, 0, x);
     if (NumElements(shape) == 0) return;
     const auto dims = OneDnnDims(shape);
     memory::dims bias_dims(dims.size(), 1);
@@ -335,7 +336,7 @@ class SoftmaxKernel {
     OwnedTensor logits = ctx.input(0);
     const auto shape = Shape(logits.get());
     Require(!shape.empty(), "logits must have at least one dimension");
-    OwnedTensor out = ctx.allocate_output(0, shape, TF_FLOAT);
+    OwnedTensor out = ctx.forward_input_or_allocate_output(shape, 0, logits);  // oneDNN's runs in place
     if (NumElements(shape) == 0) return;
     const memory::desc md = PlainF32(OneDnnDims(shape));
     auto p = cache_.Get(shape, [&] {

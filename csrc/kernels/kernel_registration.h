@@ -94,16 +94,21 @@ class KernelContext {
       throw KernelError("allocating an output: " + status.message(), TF_RESOURCE_EXHAUSTED);
     return OwnedTensor(t);
   }
-  // Output 0 shaped `dims`, in the buffer of the first of `candidates` that
-  // TF allows (same shape, no other reader: in place), else a new one.
-  OwnedTensor forward_input_or_allocate_output(const std::vector<int64_t>& dims,
-                                               std::initializer_list<int> candidates = {0}) const {
+  // Output 0 shaped `dims`, in the buffer of input `index` when TF allows
+  // (same shape, no other reader: in place), else a new one. `held` is the
+  // caller's tensor of that input: it is let go for the call and read again
+  // after, since it holds a reference to the buffer and TF forwards only a
+  // buffer nothing else holds (held through the call, no input was ever
+  // forwarded). Its data pointer stays valid: the buffer lives on either way.
+  OwnedTensor forward_input_or_allocate_output(const std::vector<int64_t>& dims, int index,
+                                               OwnedTensor& held) const {
     if (staging_) return detail::StagedOutput(*staging_, *this, 0, dims);
+    held.reset();
     OwnedStatus status;
     int forwarded = -1;
     TF_Tensor* t = TF_ForwardInputOrAllocateOutput(
-        ctx_, candidates.begin(), static_cast<int>(candidates.size()), 0, dims.data(),
-        static_cast<int>(dims.size()), &forwarded, status.get());
+        ctx_, &index, 1, 0, dims.data(), static_cast<int>(dims.size()), &forwarded, status.get());
+    held = input(index);
     if (!status.ok())
       throw KernelError("allocating an output: " + status.message(), TF_RESOURCE_EXHAUSTED);
     return OwnedTensor(t);

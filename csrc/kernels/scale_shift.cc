@@ -78,7 +78,7 @@ class ScaleShiftKernel {
     fused_.FoldAffine(args, channels, scale, offset);
     if (scale.empty()) scale.assign(channels, 1.f);
     if (offset.empty()) offset.assign(channels, 0.f);
-    OwnedTensor y = ctx.forward_input_or_allocate_output(shape);
+    OwnedTensor y = ctx.forward_input_or_allocate_output(shape, 0, x);
     if (NumElements(shape) == 0) return;
     const float* in = Data<float>(x.get());
     float* out = Data<float>(y.get());

@@ -90,7 +90,9 @@ void BroadcastBinary(KernelContext& ctx, TF_DataType out_type, Op op) {
   OwnedTensor a = ctx.input(0), b = ctx.input(1);
   const auto a_shape = Shape(a.get()), b_shape = Shape(b.get());
   const auto out_shape = BroadcastShape(a_shape, b_shape);
-  OwnedTensor out = ctx.allocate_output(0, out_shape, out_type);
+  // In a's buffer when TF allows it (the same shape and type, no other reader).
+  OwnedTensor out = a_shape == out_shape ? ctx.forward_input_or_allocate_output(out_shape, 0, a)
+                                         : ctx.allocate_output(0, out_shape, out_type);
   const In* x = Data<In>(a.get());
   const In* y = Data<In>(b.get());
   Out* z = Data<Out>(out.get());
