@@ -64,7 +64,8 @@ stay within; test_kernels.py asserts on the file. The bounds, per op:
 - A masked RNN's mask and its gradients (tensor_list.cc): Tile of bools (and floats) and
   TensorListGetItem/PopBack of bool lists exact (copies); AddN of float lists
   1 ulp per added list (|err| <= 2.4e-7 |ref| per addition: the same sums).
-- Pad, Transpose, ReverseV2, ConcatV2, MaxPool, MaxPool3D: exact (copies and comparisons); ResizeBilinear
+- Pad, Transpose, ReverseV2, ConcatV2, MaxPool, MaxPool3D: exact (copies and comparisons); Cumsum exact (TF's
+  order of adds, in the element type); ResizeBilinear
   and ResizeNearestNeighbor exact (TF's weights and float formulas, unfused). AvgPool, AvgPool3D, Mean:
   1e-6 |ref| + 1e-7 * max|x| (a sum of at most a few hundred values).
   Sum: 1e-6 * sum|x|. Max, Min: exact.
@@ -1437,6 +1438,24 @@ for op, fn in [("ArgMax", tf.argmax), ("ArgMin", tf.argmin)]:
                            ("last axis, threaded, NaN", large, 1), ("first axis, threaded, NaN", large, 0)]:
         eager(f"{op} {label}", lambda t, a=axis, f=fn: f(t, a), [x], exact)
     eager(f"{op} int32 result", lambda t, f=fn: f(t, 2, output_type=tf.int32), [rand(2, 3, 9)], exact)
+
+# Cumsum (scan.cc): TF's Eigen scan adds each line in order in the element
+# type, as the loops do: exact. The last axis runs 8 rows at a time (13 rows:
+# a part group), other axes across the dims after them; NaN and Inf carry.
+scan_x = rand(13, 37)
+scan_x[3, 5], scan_x[7, 0] = np.nan, np.inf
+for label, x, axis, exclusive, reverse in [
+    ("last axis", scan_x, -1, False, False), ("last axis exclusive reverse", scan_x, 1, True, True),
+    ("first axis", rand(9, 4, 5), 0, False, False), ("middle axis exclusive", rand(3, 17, 6), 1, True, False),
+    ("middle axis reverse", rand(3, 17, 6), 1, False, True), ("1-D", rand(100), 0, False, False),
+    ("threaded last axis", rand(4096, 64), -1, False, False), ("threaded first axis", rand(64, 4096), 0, True, False),
+    ("float64", rand(5, 33).astype(np.float64), 1, False, False),
+    ("int64", rng.integers(-50, 50, (6, 21)).astype(np.int64), 1, False, True),
+    ("empty", rand(0, 3), 1, False, False),
+]:
+    eager(f"Cumsum {label}", lambda t, a=axis, e=exclusive, r=reverse: tf.math.cumsum(t, a, exclusive=e, reverse=r),
+          [x], exact)
+eager("Cumsum int64 axis", lambda t: tf.math.cumsum(t, tf.constant(-2, tf.int64)), [rand(4, 6, 3)], exact)
 
 # OneHot (one_hot.cc): exact; indices outside [0, depth) set nothing.
 labels = np.array([[0, 3, -1], [4, 2, 9]], np.int32)

@@ -223,16 +223,16 @@ def test_keras_layer_benchmark_prints_a_row_per_model(installed, mode: list[str]
 
 def test_op_benchmark_prints_a_row_per_op(installed) -> None:
     """benchmarks/ops_vs_tf.py: each op on QCPU and on TF's CPU in one process,
-    where the QCPU side ran (a Transpose on QCPU; a Cumsum, which has no QCPU
+    where the QCPU side ran (a Transpose on QCPU; a TopK, which has no QCPU
     kernel, copied across), and a bad option refused."""
     script = Path(__file__).parents[1] / "benchmarks" / "ops_vs_tf.py"
-    result = subprocess.run([sys.executable, str(script), "--ops", "transpose_heads,cumsum_last", "--elements", "8192",
+    result = subprocess.run([sys.executable, str(script), "--ops", "transpose_heads,top_k", "--elements", "8192",
                              "--rounds", "1"], env=clean_env(), capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     rows = {r[0].strip(): r for r in (line.split("|")[1:-1] for line in result.stdout.splitlines()
                                       if line.startswith("| ") and " us " not in line)}
-    assert set(rows) == {"transpose_heads", "cumsum_last"}, result.stdout
-    assert rows["transpose_heads"][4].strip() == "QCPU" and rows["cumsum_last"][4].strip().startswith("copies"), rows
+    assert set(rows) == {"transpose_heads", "top_k"}, result.stdout
+    assert rows["transpose_heads"][4].strip() == "QCPU" and rows["top_k"][4].strip().startswith("copies"), rows
     for _, qcpu, cpu, ratio, _ in rows.values():
         assert float(qcpu) > 0 and float(cpu) > 0 and float(ratio) > 0, rows
     bad = subprocess.run([sys.executable, str(script), "--ops", "nonesuch"], env=clean_env(), capture_output=True,

@@ -32,21 +32,22 @@ CASES: dict[str, int | dict[bool, int]] = {
     "Abs": 2, "AddN": 8, "AddV2": 19, "ArgMax": 8, "ArgMin": 8, "Atan": 1, "AvgPool": 11, "AvgPool3D": 3,
     "BatchMatMulV2": 17, "BatchToSpaceND": 10, "BiasAdd": 5, "BiasAddGrad": 4, "Cast": 21, "Ceil": 1,
     "clip_by_value": 7, "ConcatV2": 5, "Conv2D": 23, "Conv2DBackpropFilter": 8, "Conv2DBackpropInput": 8, "Conv3D": 6,
-    "Conv3DBackpropFilterV2": 3, "Conv3DBackpropInputV2": 4, "Cos": 1, "DepthwiseConv2dNative": 6, "DivNoNan": 2,
-    "Einsum": 7, "Elu": 2, "EluGrad": 1, "Equal": 3, "Erf": 1, "Erfc": 1, "Exp": 1, "Expm1": 1, "Fill": 1, "Floor": 1,
-    "FloorDiv": 2, "FloorMod": 2, "fused": 68, "FusedBatchNorm": 5, "FusedBatchNormV2": {True: 5, False: 3},
-    "FusedBatchNormV3": {True: 57, False: 47}, "GatherV2": 3, "Greater": 2, "GreaterEqual": 2, "LayerNorm": 6,
-    "LeakyRelu": 1, "LeakyReluGrad": 1, "Less": 2, "LessEqual": 2, "Log": 3, "LogicalAnd": 2, "LogicalNot": 1,
-    "LogicalOr": 1, "LogSoftmax": 2, "MatMul": 40, "Max": 25, "Maximum": 24, "MaxPool": 14, "MaxPool3D": 3,
-    "MaxPoolGrad": 5, "Mean": 18, "Min": 12, "Minimum": 21, "Mul": 19, "Neg": 2, "NotEqual": 3, "OneHot": 7, "Pad": 11,
-    "Pow": 3, "RealDiv": 12, "Reciprocal": 1, "ReciprocalGrad": 1, "Relu": 3, "Relu6": 3, "Relu6Grad": 1, "ReluGrad": 2,
-    "ResizeBilinear": 12, "ResizeNearestNeighbor": 12, "ResourceScatterAdd": 1, "ResourceScatterSub": 3,
-    "ResourceScatterUpdate": 1, "ReverseV2": 9, "Round": 1, "Rsqrt": 2, "RsqrtGrad": 1, "ScaleShift": 6, "Select": 3,
-    "SelectV2": 4, "Selu": 1, "SeluGrad": 1, "Sigmoid": 4, "SigmoidGrad": 3, "Sign": 2, "Sin": 1, "Softmax": 8,
-    "Softplus": 1, "Softsign": 1, "SoftsignGrad": 1, "SpaceToBatchND": 11, "SparseSoftmaxCrossEntropyWithLogits": 10,
-    "Split": 12, "SplitV": 5, "Sqrt": 3, "SqrtGrad": 2, "Square": 2, "SquaredDifference": 12, "StridedSlice": 7,
-    "StridedSliceGrad": 3, "Sub": 17, "Sum": 20, "Tan": 1, "Tanh": 4, "TanhGrad": 1, "TensorListGetItem": 3,
-    "TensorListPopBack": 2, "Tile": 13, "Transpose": 12, "ZerosLike": 2,
+    "Conv3DBackpropFilterV2": 3, "Conv3DBackpropInputV2": 4, "Cos": 1, "Cumsum": 12, "DepthwiseConv2dNative": 6,
+    "DivNoNan": 2, "Einsum": 7, "Elu": 2, "EluGrad": 1, "Equal": 3, "Erf": 1, "Erfc": 1, "Exp": 1, "Expm1": 1,
+    "Fill": 1, "Floor": 1, "FloorDiv": 2, "FloorMod": 2, "fused": 68, "FusedBatchNorm": 5,
+    "FusedBatchNormV2": {True: 5, False: 3}, "FusedBatchNormV3": {True: 57, False: 47}, "GatherV2": 3, "Greater": 2,
+    "GreaterEqual": 2, "LayerNorm": 6, "LeakyRelu": 1, "LeakyReluGrad": 1, "Less": 2, "LessEqual": 2, "Log": 3,
+    "LogicalAnd": 2, "LogicalNot": 1, "LogicalOr": 1, "LogSoftmax": 2, "MatMul": 40, "Max": 25, "Maximum": 24,
+    "MaxPool": 14, "MaxPool3D": 3, "MaxPoolGrad": 5, "Mean": 18, "Min": 12, "Minimum": 21, "Mul": 19, "Neg": 2,
+    "NotEqual": 3, "OneHot": 7, "Pad": 11, "Pow": 3, "RealDiv": 12, "Reciprocal": 1, "ReciprocalGrad": 1, "Relu": 3,
+    "Relu6": 3, "Relu6Grad": 1, "ReluGrad": 2, "ResizeBilinear": 12, "ResizeNearestNeighbor": 12,
+    "ResourceScatterAdd": 1, "ResourceScatterSub": 3, "ResourceScatterUpdate": 1, "ReverseV2": 9, "Round": 1,
+    "Rsqrt": 2, "RsqrtGrad": 1, "ScaleShift": 6, "Select": 3, "SelectV2": 4, "Selu": 1, "SeluGrad": 1, "Sigmoid": 4,
+    "SigmoidGrad": 3, "Sign": 2, "Sin": 1, "Softmax": 8, "Softplus": 1, "Softsign": 1, "SoftsignGrad": 1,
+    "SpaceToBatchND": 11, "SparseSoftmaxCrossEntropyWithLogits": 10, "Split": 12, "SplitV": 5, "Sqrt": 3, "SqrtGrad": 2,
+    "Square": 2, "SquaredDifference": 12, "StridedSlice": 7, "StridedSliceGrad": 3, "Sub": 17, "Sum": 20, "Tan": 1,
+    "Tanh": 4, "TanhGrad": 1, "TensorListGetItem": 3, "TensorListPopBack": 2, "Tile": 13, "Transpose": 12,
+    "ZerosLike": 2,
 }
 
 
@@ -179,6 +180,9 @@ BAD_INPUTS = [
     ("tf.nn.conv3d(tf.ones([1, 5, 5, 5, 6]), tf.ones([3, 3, 3, 2, 2]), [1] * 5, 'SAME')",
      "int8flow: Conv3D: input and filter must have the same depth: 6 vs 2"),
     ("tf.nn.conv3d(tf.ones([1, 2, 5, 5, 3]), tf.ones([3, 3, 3, 3, 2]), [1] * 5, 'VALID')", "larger than"),
+    ("tf.math.cumsum(tf.ones([2, 3]), 2)",
+     "int8flow: Cumsum: ScanOp: Expected scan axis in the range [-2, 2), but got 2"),
+    ("tf.math.cumsum(tf.ones([2, 3]), [0])", "int8flow: Cumsum: ScanOp: axis must be a scalar, not [1]"),
     ("tf.nn.max_pool3d(tf.ones([1, 2, 5, 5, 3]), 3, 1, 'VALID')",
      "int8flow: MaxPool3D: the window [3,3,3] is larger than the input [1,2,5,5,3]"),
     ("tf.raw_ops.Conv3DBackpropInputV2(input_sizes=[1, 6, 6, 3], filter=tf.ones([3, 3, 3, 3, 4]),"
@@ -262,7 +266,7 @@ def test_loop_only_kernels_leave_top_level_nodes_to_tf_cpu(installed: Path) -> N
 
 
 def test_elementwise_ops_fed_by_tf_cpu_stay_there(installed: Path) -> None:
-    # Cumsum has no QCPU kernel; the bias and relu after it would copy its
+    # Cumprod has no QCPU kernel; the bias and relu after it would copy its
     # output to QCPU and back for no gain: they follow it to TF's CPU
     # (MoveCpuFedElementwiseToCpu), with the same result as stock TF. The
     # Conv2D block after them runs on QCPU, its bias and relu fused.
@@ -272,7 +276,7 @@ def test_elementwise_ops_fed_by_tf_cpu_stay_there(installed: Path) -> None:
         b1 = tf.constant(rng.standard_normal([4]).astype(np.float32))
         w2, b2 = (tf.constant(rng.standard_normal(s).astype(np.float32)) for s in ([3, 3, 4, 8], [8]))
         def model(x):
-            y = tf.nn.relu(tf.nn.bias_add(tf.math.cumsum(x, axis=1), b1))
+            y = tf.nn.relu(tf.nn.bias_add(tf.math.cumprod(x, axis=1), b1))
             y = y - tf.reduce_mean(y, axis=1, keepdims=True)
             return tf.nn.relu(tf.nn.bias_add(tf.nn.conv2d(y, w2, 1, "SAME"), b2))
         x = rng.standard_normal((2, 6, 6, 4)).astype(np.float32)
@@ -285,7 +289,7 @@ def test_elementwise_ops_fed_by_tf_cpu_stay_there(installed: Path) -> None:
                           "fusions": s["fusions"]}))
     """)
     assert r["err"] <= 1e-4, r
-    # QCPU ran the Mean and the fused conv block, nothing of the Cumsum's bias and relu.
+    # QCPU ran the Mean and the fused conv block, nothing of the Cumprod's bias and relu.
     assert {"Mean", "_QcpuFusedConv2D"} <= set(r["qcpu_ops"]), r
     assert not {"BiasAdd", "Relu"} & set(r["qcpu_ops"]), r
     assert r["fusions"].get("Conv+BiasAdd+activation") == 1, r

@@ -241,7 +241,7 @@ void MoveLoopOnlyNodesToCpu(tensorflow::GraphDef& graph, const GraphShapes& shap
 }
 
 // An element-wise node on QCPU fed only by TF's CPU (the bias and relu after
-// an op with no QCPU kernel: a Cumsum, a MaxPool3D) pays a copy of its
+// an op with no QCPU kernel: a Cumprod, a TopK) pays a copy of its
 // input to QCPU and gains nothing: TF's CPU kernel is as fast at
 // memory-bound work. It runs on TF's CPU instead, and so does the next one
 // fed by it, so the copy moves to where a QCPU kernel needs the data, or

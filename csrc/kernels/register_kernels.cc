@@ -29,6 +29,7 @@
 #include "kernels/resource_scatter.h"
 #include "kernels/reverse.h"
 #include "kernels/scale_shift.h"
+#include "kernels/scan.h"
 #include "kernels/space_batch.h"
 #include "kernels/tensor_list.h"
 #include "kernels/transpose.h"
@@ -44,19 +45,33 @@ void InitKernels(const char* device_type, TF_Status* status) {
     return SetError(status, TF_INTERNAL, "injected failure (INT8FLOW_TEST_FAULT=kernel_init)");
   RegisterOpDefinitions(status);
   if (TF_GetCode(status) != TF_OK) return;
-  for (auto step : {&RegisterMatMulKernels,        &RegisterConvKernels,
-                    &RegisterConvBackpropKernels,  &RegisterElementwiseKernels,
-                    &RegisterPadKernels,           &RegisterPoolingKernels,
-                    &RegisterTransposeKernels,     &RegisterResizeKernels,
-                    &RegisterReverseKernels,       &RegisterArgMaxKernels,
-                    &RegisterOneHotKernels,        &RegisterReductionKernels,
-                    &RegisterBatchMatMulKernels,   &RegisterEinsumKernels,
-                    &RegisterIndexingKernels,      &RegisterLoopKernels,
-                    &RegisterLayerNormKernels,     &RegisterScaleShiftKernels,
-                    &RegisterRecurrentCellKernels, &RegisterBatchNormKernels,
-                    &RegisterSpaceBatchKernels,    &RegisterQuantizeKernels,
-                    &RegisterTensorListKernels,    &RegisterResourceScatterKernels,
-                    &RegisterBranchKernels,        &RegisterActivationLoopKernels,
+  for (auto step : {&RegisterMatMulKernels,
+                    &RegisterConvKernels,
+                    &RegisterConvBackpropKernels,
+                    &RegisterElementwiseKernels,
+                    &RegisterPadKernels,
+                    &RegisterPoolingKernels,
+                    &RegisterTransposeKernels,
+                    &RegisterResizeKernels,
+                    &RegisterReverseKernels,
+                    &RegisterArgMaxKernels,
+                    &RegisterOneHotKernels,
+                    &RegisterReductionKernels,
+                    &RegisterScanKernels,
+                    &RegisterBatchMatMulKernels,
+                    &RegisterEinsumKernels,
+                    &RegisterIndexingKernels,
+                    &RegisterLoopKernels,
+                    &RegisterLayerNormKernels,
+                    &RegisterScaleShiftKernels,
+                    &RegisterRecurrentCellKernels,
+                    &RegisterBatchNormKernels,
+                    &RegisterSpaceBatchKernels,
+                    &RegisterQuantizeKernels,
+                    &RegisterTensorListKernels,
+                    &RegisterResourceScatterKernels,
+                    &RegisterBranchKernels,
+                    &RegisterActivationLoopKernels,
                     &RegisterLossKernels}) {
     step(device_type, status);
     if (TF_GetCode(status) != TF_OK) return;
