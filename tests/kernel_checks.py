@@ -793,6 +793,26 @@ def fused_conv3d(name: str, x_shape: tuple, w_shape: tuple, stride: int, padding
     record(name, ran_on, q, c, 1.2e-5 * scale + 1e-5 * np.abs(c.numpy()) + 1e-6)
 
 
+def fused_conv1d(name: str, x_shape: tuple, w_shape: tuple, stride: int, padding: str, activation: str) -> None:
+    """Keras' Conv1D as tf.nn.conv1d writes it (ExpandDims, Conv2D, Squeeze),
+    then its bias and activation: fused into the conv, the Squeeze after."""
+    act = ACTIVATIONS[activation][0]
+    w, b = tf.Variable(rand(*w_shape)), tf.Variable(rand(w_shape[-1]))
+    x = rand(*x_shape)
+
+    def body(t):
+        y = tf.nn.bias_add(tf.nn.conv1d(t, w, stride, padding), b)
+        return act(y) if act else y
+
+    pattern = "Conv+Squeeze+BiasAdd" + ("+activation" if act else "")
+    q, c, ran_on = traced_and_fused(pattern, body, x)
+    with tf.device(CPU):
+        scale = tf.nn.conv1d(np.abs(x), np.abs(w.numpy()), stride, padding).numpy().astype(np.float64)
+    record(name, ran_on, q, c, 1.2e-5 * (scale + np.abs(b.numpy())) + 1e-5 * np.abs(c.numpy()) + 1e-6)
+
+
+fused_conv1d("fused conv1d+bias relu", (2, 40, 6), (5, 6, 8), 1, "SAME", "relu")
+fused_conv1d("fused conv1d+bias stride 2 VALID", (3, 31, 4), (3, 4, 16), 2, "VALID", "none")
 fused_conv3d("fused conv3d+bias relu", (2, 5, 6, 7, 3), (3, 3, 3, 3, 8), 1, "SAME", "bias", "relu")
 fused_conv3d("fused conv3d+bias+bn relu stride 2", (1, 8, 7, 6, 4), (3, 3, 3, 4, 6), 2, "SAME", "bias+bn", "relu")
 fused_conv3d("fused conv3d swish VALID", (1, 6, 6, 6, 5), (2, 2, 2, 5, 4), 1, "VALID", "", "swish")

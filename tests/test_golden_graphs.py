@@ -51,20 +51,22 @@ def golden(installed: Path, tmp_path_factory: pytest.TempPathFactory) -> dict:
 
 
 def expected_ops(row: dict, chosen: dict[str, str]) -> list[str]:
-    """The replacement's op ("@label" is the op chosen for that node), a Reshape
-    after it where the row says, and the Relus the builder put before captures
-    that must be >= 0."""
+    """The replacement's op ("@label" is the op chosen for that node), the
+    row's Reshape or Squeeze after it where it says, and the Relus the builder
+    put before captures that must be >= 0."""
     def expand(spec: str) -> str:
         head, _, label = spec.partition("@")
         return head + chosen[label] if label else spec
     kept = [c["capture"] for c in row["checks"] if c["kind"] == "non_negative"]
-    ops = [expand(row["op"])] + ["Reshape"] * bool(row["reshape_after"]) + ["Relu"] * len(kept)
+    after = [chosen[row["reshape_after"]]] if row["reshape_after"] else []
+    ops = [expand(row["op"])] + after + ["Relu"] * len(kept)
     return sorted(ops)
 
 
 def private(op: str) -> str:
-    """QCPU nodes end as their private twins (ops/op_names.h)."""
-    return op if op.startswith("_Qcpu") or op == "Reshape" else "_Qcpu" + op
+    """QCPU nodes end as their private twins (ops/op_names.h); TF's own
+    kernels for every device serve the shape ops."""
+    return op if op.startswith("_Qcpu") or op in ("Reshape", "Squeeze") else "_Qcpu" + op
 
 
 @pytest.mark.parametrize("name", CASES["rows"])

@@ -34,7 +34,7 @@ CASES: dict[str, int | dict[bool, int]] = {
     "clip_by_value": 7, "ConcatV2": 5, "Conv2D": 23, "Conv2DBackpropFilter": 8, "Conv2DBackpropInput": 8, "Conv3D": 6,
     "Conv3DBackpropFilterV2": 3, "Conv3DBackpropInputV2": 4, "Cos": 1, "Cumsum": 12, "DepthwiseConv2dNative": 6,
     "DivNoNan": 2, "Einsum": 7, "Elu": 2, "EluGrad": 1, "Equal": 3, "Erf": 1, "Erfc": 1, "Exp": 1, "Expm1": 1,
-    "Fill": 1, "Floor": 1, "FloorDiv": 2, "FloorMod": 2, "fused": 68, "FusedBatchNorm": 5,
+    "Fill": 1, "Floor": 1, "FloorDiv": 2, "FloorMod": 2, "fused": 70, "FusedBatchNorm": 5,
     "FusedBatchNormV2": {True: 5, False: 3}, "FusedBatchNormV3": {True: 57, False: 47}, "GatherV2": 3, "Greater": 2,
     "GreaterEqual": 2, "LayerNorm": 6, "LeakyRelu": 1, "LeakyReluGrad": 1, "Less": 2, "LessEqual": 2, "Log": 3,
     "LogicalAnd": 2, "LogicalNot": 1, "LogicalOr": 1, "LogSoftmax": 2, "MatMul": 40, "Max": 25, "Maximum": 24,
@@ -78,7 +78,8 @@ def test_every_fusion_pattern_fired(checks: dict) -> None:
                     "LayerNorm without gamma (beta added first)", "LayerNorm without gamma without beta",
                     "MatMul+Reshape+BiasAdd", "MatMul+Reshape+BiasAdd+activation",
                     "Pad+Conv+BatchNorm+activation", "Pad+Conv+BiasAdd+BatchNorm+activation",
-                    "Conv+FusedBatchNorm+activation", "Conv+BiasAdd+FusedBatchNorm", "Pad+MaxPool"]:
+                    "Conv+FusedBatchNorm+activation", "Conv+BiasAdd+FusedBatchNorm", "Pad+MaxPool",
+                    "Conv+Squeeze+BiasAdd+activation", "Conv+Squeeze+BiasAdd"]:
         assert fusions.get(pattern, 0) > 0, (pattern, fusions)
     # A BatchNorm's shift and a residual: Grappler adds them in either order.
     for residual in ["Conv+BatchNorm+Add", "Conv+BiasAdd+BatchNorm+Add+activation", "Pad+Conv+BatchNorm+Add"]:

@@ -286,6 +286,37 @@ std::vector<FusionPattern> ConvFusions() {
   return rows;
 }
 
+// Keras' Conv1D (and DepthwiseConv1D) as tf.nn.conv1d writes it: ExpandDims,
+// a Conv2D over [n, 1, w, c], a Squeeze back to [n, w, c], then the bias
+// and activation. They fuse into the conv, on its 4-D output, and the
+// Squeeze comes after (reshape_after): a bias and an activation are
+// per channel and element-wise, so they commute with it.
+std::vector<FusionPattern> SqueezedConvFusions() {
+  const PatternNode conv{"conv", {"Conv2D", "DepthwiseConv2dNative"}, {"$x", "$w"}};
+  const PatternNode squeeze{"squeeze", {"Squeeze"}, {"conv"}};
+  const PatternNode bias{"bias", {"BiasAdd", "AddV2", "Add"}, {"squeeze", "$bias"}};
+  // The channels stay the last dim through the Squeeze.
+  const std::vector<ShapeCheck> checks = {{ShapeCheck::kVectorOfLastDim, "$bias", "conv"},
+                                          {ShapeCheck::kVectorOfLastDim, "$bias", "squeeze"}};
+  const std::vector<std::string> inputs = {"$x", "$w", "$bias"};
+  return {{"Conv+Squeeze+BiasAdd+activation",
+           {conv, squeeze, bias, {"activation", ActivationOps(), {"bias"}}},
+           checks,
+           "_QcpuFused@conv",
+           inputs,
+           {"BiasAdd", "@activation"},
+           ConvAttrCopies(),
+           "squeeze"},
+          {"Conv+Squeeze+BiasAdd",
+           {conv, squeeze, bias},
+           checks,
+           "_QcpuFused@conv",
+           inputs,
+           {"BiasAdd"},
+           ConvAttrCopies(),
+           "squeeze"}};
+}
+
 // A dilated convolution as tf.nn.convolution (Keras' Conv2D and
 // DepthwiseConv2D with dilation_rate) writes it on CPUs: SpaceToBatchND
 // pads and splits the input into block x block batches, a VALID stride-1
@@ -546,6 +577,7 @@ const std::vector<FusionPattern>& FusionPatterns() {
     for (FusionPattern& p : MatMulFusions()) t.push_back(std::move(p));
     t.push_back(AtrousConvFusion());  // before the conv rows, which fuse what follows it
     for (FusionPattern& p : ConvFusions()) t.push_back(std::move(p));
+    for (FusionPattern& p : SqueezedConvFusions()) t.push_back(std::move(p));
     for (FusionPattern& p : TransposedConvFusions()) t.push_back(std::move(p));
     t.push_back(LstmCellFusion());
     t.push_back(GruCellFusion());

@@ -97,8 +97,9 @@ struct FusionPattern {
   // that matched node's op. An op with those attrs gets them even when empty.
   std::vector<std::string> fused_ops = {};
   std::vector<AttrCopy> attrs = {};
-  // A matched Reshape between the product and the rest: the replacement
-  // computes on the product's shape, and the root becomes that Reshape of it.
+  // A matched Reshape or Squeeze between the product and the rest: the
+  // replacement computes on the product's shape, and the root becomes that
+  // node (its op, attrs and other inputs) applied to it.
   std::string reshape_after = "";
   std::vector<AttrFromConst> const_attrs = {};
   // String attrs of the replacement, set after `attrs` are copied.

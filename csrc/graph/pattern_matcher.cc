@@ -470,7 +470,8 @@ class Matcher {
   }
 
   // The replacement takes the root's place; with `reshape_after`, it gets a
-  // name of its own (in `added`) and the root becomes the Reshape of it.
+  // name of its own (in `added`) and the root becomes the Reshape (Squeeze)
+  // of it.
   void Rewrite(NodeDef& root, const Binding& binding, std::vector<NodeDef>& added) const {
     NodeDef fused;
     fused.set_name(pattern_->reshape_after.empty() ? root.name() : root.name() + "/_QcpuFused");
@@ -522,14 +523,15 @@ class Matcher {
     const NodeDef& matched = *binding.nodes.at(pattern_->reshape_after);
     NodeDef reshape;
     reshape.set_name(root.name());
-    reshape.set_op("Reshape");
+    reshape.set_op(matched.op());
     reshape.set_device(root.device());
     reshape.add_input(fused.name());
-    reshape.add_input(matched.input(1));
+    const std::vector<std::string> inputs = DataInputs(matched);
+    for (size_t i = 1; i < inputs.size(); ++i) reshape.add_input(inputs[i]);  // a Reshape's shape
     for (const auto& input : root.input())
       if (input[0] == '^') reshape.add_input(input);
+    *reshape.mutable_attr() = matched.attr();
     (*reshape.mutable_attr())["T"].set_type(tensorflow::DT_FLOAT);
-    (*reshape.mutable_attr())["Tshape"] = matched.attr().at("Tshape");
     added.push_back(std::move(fused));
     root = std::move(reshape);
   }
