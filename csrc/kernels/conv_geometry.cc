@@ -5,13 +5,10 @@ namespace int8flow::kernels {
 using dnnl::memory;
 
 ConvAttrs::ConvAttrs(TF_OpKernelConstruction* ctx)
-    : strides(GetIntListAttr(ctx, "strides")),
+    : spatial_rank(ChannelsLastSpatialRank(ctx, "convolutions")),
+      strides(GetIntListAttr(ctx, "strides")),
       dilations(GetIntListAttr(ctx, "dilations")),
       padding(GetStringAttr(ctx, "padding")) {
-  const std::string format = GetStringAttr(ctx, "data_format");
-  Require(format == "NHWC" || format == "NDHWC",
-          "QCPU convolutions support the NHWC and NDHWC data formats only");
-  spatial_rank = format.size() - 2;
   RequireSpatialList(strides, spatial_rank, "strides");
   RequireSpatialList(dilations, spatial_rank, "dilations");
   Require(padding == "SAME" || padding == "VALID" || padding == "EXPLICIT",

@@ -15,7 +15,7 @@ namespace int8flow::kernels {
 // data_format gives the spatial rank: NHWC 2, NDHWC 3.
 struct ConvAttrs {
   explicit ConvAttrs(TF_OpKernelConstruction* ctx);
-  size_t spatial_rank;
+  const size_t spatial_rank;
   std::vector<int64_t> strides, dilations;  // TF's: 1 for the batch and channel dims
   std::string padding;
   std::vector<int64_t> explicit_paddings;

@@ -50,6 +50,15 @@ bool SlideWindow(int64_t in, int64_t k, int64_t stride, int64_t dilation,
   return true;
 }
 
+size_t ChannelsLastSpatialRank(TF_OpKernelConstruction* ctx, const char* op_kind) {
+  const std::string format = GetStringAttr(ctx, "data_format");
+  Require(format == "NHWC" || format == "NDHWC", [&] {
+    return std::string("QCPU ") + op_kind + " take the NHWC and NDHWC data formats only, not " +
+           format;
+  });
+  return format.size() - 2;
+}
+
 void RequireSpatialList(const std::vector<int64_t>& values, size_t spatial_rank, const char* name) {
   bool ok = values.size() == spatial_rank + 2 && values.front() == 1 && values.back() == 1;
   for (size_t i = 1; ok && i <= spatial_rank; ++i) ok = values[i] > 0;

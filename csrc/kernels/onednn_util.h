@@ -33,6 +33,9 @@ struct WindowSpan {
 bool SlideWindow(int64_t in, int64_t k, int64_t stride, int64_t dilation,
                  const std::string& padding, int64_t explicit_before, int64_t explicit_after,
                  WindowSpan& span);
+// The spatial rank of a window op (a convolution, a pool) from its
+// data_format: NHWC 2, NDHWC 3; any other is refused, naming `op_kind`.
+size_t ChannelsLastSpatialRank(TF_OpKernelConstruction* ctx, const char* op_kind);
 // Throws unless `values`, a window attr (strides, ksize, dilations) of
 // `spatial_rank` spatial dims, is [1, spatial..., 1] with positive spatial values.
 void RequireSpatialList(const std::vector<int64_t>& values, size_t spatial_rank, const char* name);

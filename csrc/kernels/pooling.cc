@@ -26,11 +26,8 @@ class PoolWindow {
   explicit PoolWindow(TF_OpKernelConstruction* ctx)
       : ksize_(GetIntListAttr(ctx, "ksize")),
         strides_(GetIntListAttr(ctx, "strides")),
-        padding_(GetStringAttr(ctx, "padding")) {
-    const std::string format = GetStringAttr(ctx, "data_format");
-    Require(format == "NHWC" || format == "NDHWC",
-            "QCPU pooling supports the NHWC and NDHWC data formats only");
-    rank_ = format.size() - 2;
+        padding_(GetStringAttr(ctx, "padding")),
+        rank_(ChannelsLastSpatialRank(ctx, "pools")) {
     RequireSpatialList(ksize_, rank_, "ksize");
     RequireSpatialList(strides_, rank_, "strides");
     Require(padding_ == "SAME" || padding_ == "VALID" || padding_ == "EXPLICIT",
@@ -87,7 +84,7 @@ class PoolWindow {
  private:
   const std::vector<int64_t> ksize_, strides_;
   const std::string padding_;
-  size_t rank_;
+  const size_t rank_;
   std::vector<int64_t> explicit_paddings_;
 };
 

@@ -10,6 +10,7 @@
 #include <cstring>
 #include <limits>
 #include <optional>
+#include <type_traits>
 #include <vector>
 
 #include "kernels/half_as_float.h"
@@ -69,29 +70,23 @@ struct SumOp {
   static Acc Init() { return 0.0; }
   static Acc Add(Acc a, Acc b) { return a + b; }
 };
-// Add takes floats or FloatLanes (below) alike.
 struct MaxOp {
   using Acc = float;
   static constexpr bool kChecksNaN = true;
   static Acc Init() { return -std::numeric_limits<float>::infinity(); }
-  template <class T>
-  static T Add(T a, T b) {
-    return b > a ? b : a;
-  }
+  static Acc Add(Acc a, Acc b) { return b > a ? b : a; }
 };
 struct MinOp {
   using Acc = float;
   static constexpr bool kChecksNaN = true;
   static Acc Init() { return std::numeric_limits<float>::infinity(); }
-  template <class T>
-  static T Add(T a, T b) {
-    return b < a ? b : a;
-  }
+  static Acc Add(Acc a, Acc b) { return b < a ? b : a; }
 };
 
 // 16 floats as one value (GCC's vector extension): a float max or min over
 // them is one vector op in every clone, where GCC's SLP left an array of 16
-// lanes scalar.
+// lanes scalar. Only inside the clones: a function taking or returning one
+// would change the ABI between them.
 typedef float FloatLanes __attribute__((vector_size(64)));
 
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
@@ -128,7 +123,10 @@ INT8FLOW_VECTOR_CLONES double ReduceSpan(dnnl::algorithm algorithm, const float*
       for (; i + kLanes <= n; i += kLanes) {
         FloatLanes v;
         std::memcpy(&v, x + i, sizeof(v));
-        lanes = op.Add(lanes, v);
+        if constexpr (std::is_same_v<decltype(op), MaxOp>)
+          lanes = v > lanes ? v : lanes;
+        else
+          lanes = v < lanes ? v : lanes;
         seen += v * 0.f;
       }
       float total = op.Init(), any = 0.f;
