@@ -336,7 +336,8 @@ class SoftmaxKernel {
     OwnedTensor logits = ctx.input(0);
     const auto shape = Shape(logits.get());
     Require(!shape.empty(), "logits must have at least one dimension");
-    OwnedTensor out = ctx.forward_input_or_allocate_output(shape, 0, logits);  // oneDNN's runs in place
+    // In place when TF allows: oneDNN's softmax may write over its source.
+    OwnedTensor out = ctx.forward_input_or_allocate_output(shape, 0, logits);
     if (NumElements(shape) == 0) return;
     const memory::desc md = PlainF32(OneDnnDims(shape));
     auto p = cache_.Get(shape, [&] {
